@@ -1,0 +1,65 @@
+"""``golive`` command line: a thin layer over golive's plain functions and Prefect flows.
+
+Command groups live in one module each (``db``, ``files``, ``validate``, ``demo``) and register
+themselves on the apps below. Heavy imports (Prefect, Great Expectations, boto3) happen inside the
+commands, so ``golive --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from golive import __version__
+from golive.cli._common import SHOW_TRACEBACK
+from golive.runtime import apply_offline_defaults
+
+app = typer.Typer(
+    name="golive",
+    help="Move an app's database and uploads from development to production, and keep them safe.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+migrate_app = typer.Typer(help="Migrate a database or an uploads folder.", no_args_is_help=True)
+verify_app = typer.Typer(help="Check that a migrated copy matches its source.", no_args_is_help=True)
+expectations_app = typer.Typer(help="Great Expectations suites under expectations/.", no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
+app.add_typer(verify_app, name="verify")
+app.add_typer(expectations_app, name="expectations")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"golive {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    traceback: bool = typer.Option(False, "--traceback", help="Show the full traceback on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    SHOW_TRACEBACK["on"] = SHOW_TRACEBACK["on"] or traceback
+
+
+def _register() -> None:
+    # Each module adds its commands to the apps above when imported.
+    import importlib
+
+    for name in ("db", "files", "validate", "demo"):
+        try:
+            importlib.import_module(f"golive.cli.{name}")
+        except ModuleNotFoundError as exc:  # a group not written yet
+            if exc.name != f"golive.cli.{name}":
+                raise
+
+
+def main() -> None:
+    apply_offline_defaults()
+    _register()
+    app()
+
+
+if __name__ == "__main__":
+    main()

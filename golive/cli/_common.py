@@ -1,0 +1,84 @@
+"""What every CLI command shares: one console, one way out, masked output.
+
+The CLI is thin (alembic's ``command.py`` pattern): each command parses its options, calls one plain
+function or flow, prints the result and maps ``GoliveError.exit_code`` to the exit status. Nothing else
+lives here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+from typing import Callable, Iterator, TypeVar
+
+import typer
+from rich.console import Console
+
+from golive.errors import GoliveError
+from golive.urls import mask
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+F = TypeVar("F", bound=Callable)
+
+#: set by the global ``--traceback`` option
+SHOW_TRACEBACK = {"on": bool(os.environ.get("GOLIVE_TRACEBACK"))}
+
+
+def fail(message: str, code: int = 2) -> "typer.Exit":
+    """Print one red line on stderr (passwords masked) and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {mask(message)}", markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn exceptions into one readable line and an exit code (2 unless the error says otherwise)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/] (re-run the same command to resume)")
+            raise typer.Exit(130)
+        except GoliveError as exc:
+            if SHOW_TRACEBACK["on"]:
+                raise
+            raise fail(str(exc), exc.exit_code) from None
+        except Exception as exc:  # an unexpected failure: still one line, still masked
+            if SHOW_TRACEBACK["on"]:
+                raise
+            raise fail(f"{type(exc).__name__}: {exc} (run with --traceback for details)", 2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """Print ``message ...`` and end it with ``done`` or ``FAILED`` (alembic's ``status``)."""
+    err_console.print(f"{message} ...", end=" ")
+    try:
+        yield
+    except BaseException:
+        err_console.print("[red]FAILED[/]")
+        raise
+    err_console.print("[green]done[/]")
+
+
+def echo(message: str = "", **kwargs) -> None:
+    """Print to stdout with passwords masked."""
+    console.print(mask(message), **kwargs)
+
+
+def note(message: str) -> None:
+    """Print a dim line to stderr (progress notes that must not pollute stdout)."""
+    err_console.print(f"[dim]{mask(message)}[/]")
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()
