@@ -1,0 +1,1 @@
+"""Prefect flows: one module per flow, orchestration only (which tasks, in what order, how concurrent)."""

@@ -1,0 +1,212 @@
+"""``golive migrate db``: plan (dry run) or run the migration flow, show progress and the outcome."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from golive.cli import migrate_app
+from golive.cli._common import console, echo, err_console, handle_errors, note
+from golive.config import MigrateOptions
+from golive.runtime import using_ephemeral_prefect
+
+
+@migrate_app.command("db")
+@handle_errors
+def migrate_db(
+    source: str = typer.Option(..., "--source", "-s", help="SQLite URL or path: sqlite:///app.db"),
+    target: str = typer.Option(..., "--target", "-t", help="postgresql://user[:pass]@host[:port]/db, or embedded://DIR"),
+    tables: Optional[list[str]] = typer.Option(None, "--tables", help="Only these tables (comma-separated or repeated)."),
+    exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="Leave these tables out."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and the values that would be rejected; write nothing."),
+    report: Optional[str] = typer.Option(None, "--report", help="Write the JSON report here."),
+    rejects: Optional[str] = typer.Option(None, "--rejects", help="Write rejected rows (JSON lines) here."),
+    drop_existing: bool = typer.Option(False, "--drop-existing", help="Replace target tables of the same names."),
+    max_rejects: int = typer.Option(0, "--max-rejects", min=0, help="Rejected rows tolerated (exit 0) before the run fails."),
+    workers: int = typer.Option(4, "--workers", min=1, max=64, help="Concurrent chunk copies."),
+    identifiers: str = typer.Option("preserve", "--identifiers", help="preserve (as the ORM made them) or snake."),
+    schema: str = typer.Option("public", "--schema", help="Target schema."),
+    chunk_rows: int = typer.Option(250_000, "--chunk-rows", min=1, help="Rows per chunk (one retryable task)."),
+    runner: str = typer.Option("thread", "--runner", help="thread (default) or dask."),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", help="Dask scheduler address (default: a local cluster)."),
+    validate: bool = typer.Option(True, "--validate/--no-validate", help="Validate the copy at the end."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's log lines."),
+) -> None:
+    """Migrate a SQLite database into PostgreSQL (schema, data, keys, indexes, views) and report every reject."""
+    from golive import commands
+
+    if identifiers not in ("preserve", "snake"):
+        from golive.errors import ConfigError
+
+        raise ConfigError(f"--identifiers must be preserve or snake, not {identifiers!r}")
+    if runner not in ("thread", "dask"):
+        from golive.errors import ConfigError
+
+        raise ConfigError(f"--runner must be thread or dask, not {runner!r}")
+    options = MigrateOptions(tables=tables, exclude=exclude or [], target_schema=schema, dry_run=dry_run,
+                             drop_existing=drop_existing, max_rejects=max_rejects, workers=workers,
+                             identifiers=identifiers, chunk_rows=chunk_rows, report=report, rejects=rejects,
+                             validate_after=validate)
+    # Fail fast on bad input, before any orchestration starts.
+    src, dst = commands.database_urls(source, target)
+    commands.check_target_connects(dst)
+    if dry_run:
+        plan = commands.plan_migration(src.raw, dst.raw, options)
+        from golive import target as tgt
+
+        existing = tgt.check_target(dst, plan, options)
+        show_plan(plan, existing, options)
+        if report:
+            from golive.report import write_json
+
+            write_json(report, {"ok": True, "dry_run": True, "exit_code": 0, "existing_tables": existing,
+                                "plan": plan.model_dump()})
+        raise typer.Exit(0)
+
+    report_data = run_flow(src.raw, dst.raw, options, runner=runner, dask_address=dask_address, verbose=verbose)
+    show_report(report_data)
+    raise typer.Exit(report_data.get("exit_code", 1))
+
+
+def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str = "thread",
+             dask_address: str | None = None, verbose: bool = False) -> dict:
+    """Run the migration flow in this process with a progress bar on stderr."""
+    from pydantic import SecretStr
+
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    if using_ephemeral_prefect():
+        note("Starting Prefect's temporary API server (no PREFECT_API_URL set): this takes 10-20 s. "
+             "Point PREFECT_API_URL at a running server to skip it.")
+    t0 = time.perf_counter()
+    from flows.migrate_database import migrate_database
+
+    flow = migrate_database
+    if runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        kwargs = {"address": dask_address} if dask_address else {
+            "cluster_kwargs": {"n_workers": options.workers, "threads_per_worker": 1, "processes": True}}
+        flow = migrate_database.with_options(task_runner=DaskTaskRunner(**kwargs))
+    with _Progress() as bar:
+        bar.started = t0
+        result = flow(source=SecretStr(source), target=SecretStr(target), options=options)
+    return result
+
+
+class _Progress:
+    """A rich progress bar fed by golive.progress events (rows per batch, chunks, tables)."""
+
+    def __enter__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from golive import progress
+
+        self.started = time.perf_counter()
+        self.first_row = None
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("rows"), TimeElapsedColumn(), console=err_console, transient=False,
+                                 disable=not err_console.is_terminal)
+        self.task = None
+        self.progress.start()
+        self.stop = progress.listen(self.on_event)
+        return self
+
+    def on_event(self, event: str, **data) -> None:
+        if event == "planned":
+            plan = data["plan"]
+            verb = "Resuming" if plan.resumed else "Copying"
+            self.task = self.progress.add_task(f"{verb} {len(plan.tables)} tables", total=plan.total_rows)
+            if not err_console.is_terminal:
+                note(f"{verb} {len(plan.tables)} tables, {plan.total_rows} rows in {plan.chunk_count} chunks")
+        elif event == "rows" and self.task is not None:
+            if self.first_row is None and data["rows"] > 0:
+                self.first_row = time.perf_counter()
+            self.progress.advance(self.task, data["rows"])
+        elif event == "phase" and self.task is not None:
+            self.progress.update(self.task, description=f"Building {data['name']}")
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.progress.stop()
+        return False
+
+
+# ---------------------------------------------------------------------- rendering
+
+
+def show_plan(plan, existing: list[str], options: MigrateOptions) -> None:
+    echo(f"[bold]Plan[/] {plan.source} -> {plan.target} (schema {plan.target_schema}), "
+         f"{len(plan.tables)} tables, {plan.total_rows} rows, {plan.chunk_count} chunks; nothing was written.")
+    for tp in plan.tables:
+        t = Table(title=f"{tp.source} -> {tp.target}  ({tp.rows} rows, {len(tp.chunks)} chunks)", title_justify="left",
+                  show_lines=False, expand=False)
+        for col in ("column", "source type", "target type", "why", "notes"):
+            t.add_column(col, overflow="fold")
+        for c in tp.columns:
+            name = c.source if c.source == c.target else f"{c.source} -> {c.target}"
+            notes = "; ".join(c.notes)
+            if c.predicted_rejects:
+                notes = f"[red]{notes}[/]"
+            t.add_row(name, c.declared or "(none)", c.sql_type + (" identity" if c.identity else ""), c.reason, notes)
+        console.print(t)
+        keys = [f"{ix.kind} {ix.name}({', '.join(ix.columns) or ix.expression_sql})" for ix in tp.indexes]
+        fks = [f"{fk.name} -> {fk.ref_table}" for fk in tp.foreign_keys]
+        if keys:
+            echo("  keys/indexes: " + ", ".join(keys))
+        if fks:
+            echo("  foreign keys: " + ", ".join(fks))
+    predicted = sum(c.predicted_rejects for tp in plan.tables for c in tp.columns)
+    if predicted:
+        echo(f"[red]About {predicted} values will be rejected[/] (see notes above); "
+             f"--max-rejects {options.max_rejects} allows {options.max_rejects}.")
+    if plan.views:
+        echo("Views (created when their SQL runs on PostgreSQL): " + ", ".join(v.source for v in plan.views))
+    _list("Skipped", [f"{s.kind} {s.name}: {s.reason}" for s in plan.skipped])
+    _list("Renamed", [f"{r.kind} {r.source} -> {r.target} ({r.reason})" for r in plan.renamed])
+    _list("Warnings", plan.warnings)
+    if existing:
+        how = "they will be dropped (--drop-existing)" if options.drop_existing else \
+            "the run would be refused without --drop-existing"
+        echo(f"[yellow]Target already has {', '.join(existing)}[/]: {how}.")
+
+
+def show_report(rep: dict) -> None:
+    t = Table(title="Migration" + (" (resumed)" if rep.get("resumed") else ""), title_justify="left")
+    for col, just in (("table", "left"), ("target", "left"), ("read", "right"), ("written", "right"),
+                      ("rejected", "right"), ("seconds", "right"), ("rows/s", "right")):
+        t.add_column(col, justify=just)
+    for x in rep["tables"]:
+        rej = str(x["rows_rejected"]) if not x["rows_rejected"] else f"[red]{x['rows_rejected']}[/]"
+        t.add_row(x["source"], x["target"], str(x["rows_read"]), str(x["rows_written"]), rej,
+                  f"{x['seconds']:.1f}", str(x["rows_per_second"] or ""))
+    console.print(t)
+    for g in rep.get("reject_summary", []):
+        echo(f"[red]rejected[/] {g['count']} x {g['table']}.{g['column']}: {g['reason']} (e.g. key {g['example_key']})")
+    _list("Skipped", [f"{s['kind']} {s['name']}: {s['reason']}" for s in rep.get("skipped", [])])
+    _list("Warnings", rep.get("warnings", []))
+    _list("[red]Errors[/]", rep.get("errors", []))
+    val = rep.get("validation")
+    if val is not None:
+        echo(f"Validation: {'[green]passed[/]' if val.get('ok') else '[red]FAILED[/]'}"
+             + (f" ({val['summary']})" if val.get("summary") else ""))
+    where = f"{rep['target']} (schema {rep['schema']})"
+    status = "[green]OK[/]" if rep["ok"] else "[red]FAILED[/]"
+    echo(f"{status}: {rep['rows_written']} rows written to {where}, {rep['rows_rejected']} rejected, "
+         f"in {rep['seconds']:.1f} s.")
+    if rep.get("rejects"):
+        echo(f"Rejected rows: {rep['rejects']}")
+
+
+def _list(title: str, items: list[str], limit: int = 30) -> None:
+    if not items:
+        return
+    echo(f"{title}:")
+    for s in items[:limit]:
+        echo(f"  - {s}")
+    if len(items) > limit:
+        echo(f"  ... and {len(items) - limit} more (see the JSON report)")

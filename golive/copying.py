@@ -1,0 +1,314 @@
+"""Copy one chunk (a rowid range of one table) from SQLite into PostgreSQL with COPY.
+
+Clean path: SQLite renders the rows of a batch as CSV text (``TablePlan.line_sql``) and concatenates
+them (``group_concat``), so Python moves a few megabytes at a time and never touches a field. The whole
+chunk goes through one ``COPY ... FROM STDIN`` in one transaction that also records the chunk in
+``_golive.chunks``. The target's row count must equal the rows read, or the chunk is redone carefully.
+
+Reject path (only when the target refuses something): the chunk is redone row by row inside
+savepoints. A failing row is located from the line number PostgreSQL reports, rejected with its key,
+column, value and reason, and the rows around it are copied. The clean path pays nothing for this.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from pydantic import BaseModel, Field
+
+from golive import progress, state
+from golive.dialects.postgresql import LOAD_SETTINGS, PostgresDialect, is_data_error, translate_error
+from golive.dialects.sqlite import SQLiteDialect, qi
+from golive.errors import SourceError, TransientError
+from golive.plan import ChunkPlan, TablePlan
+from golive.urls import DatabaseURL
+
+log = logging.getLogger(__name__)
+
+#: bytes of CSV per SQLite query / COPY write on the clean path
+BATCH_BYTES = 4 << 20
+#: rows per COPY attempt on the reject path
+CAREFUL_ROWS = 2000
+
+
+class ChunkResult(BaseModel):
+    table: str
+    chunk: int
+    rows_read: int
+    rows_written: int
+    rows_rejected: int
+    rejects: list[dict] = Field(default_factory=list)
+    seconds: float = 0.0
+    resumed: bool = Field(False, description="Committed by an earlier, interrupted run.")
+    careful: bool = Field(False, description="The reject path was used.")
+
+
+class _CountMismatch(Exception):
+    def __init__(self, read: int, written: int):
+        super().__init__(f"read {read} rows but the target counted {written}")
+        self.read, self.written = read, written
+
+
+def copy_chunk(source: DatabaseURL, target: DatabaseURL, run_key: str, schema: str, tp: TablePlan,
+               chunk: ChunkPlan) -> ChunkResult:
+    """Copy one chunk exactly once. Safe to retry: a committed chunk is recognised and skipped.
+
+    Raises:
+        TransientError: the connection failed; retrying may help.
+        TerminalError: something a retry will not fix.
+    """
+    import psycopg
+
+    sd, pg = SQLiteDialect(), PostgresDialect()
+    t0 = time.perf_counter()
+    sq = sd.connect(source, raw_text=True)
+    try:
+        pgc = pg.connect(target, settings=LOAD_SETTINGS)
+    except Exception:
+        sq.close()
+        raise
+    try:
+        with pgc:
+            prev = state.chunk_done(pgc, run_key, tp.source, chunk.no)
+            pgc.commit()
+            if prev is not None:
+                return ChunkResult(table=tp.source, chunk=chunk.no, resumed=True, **prev)
+            read = 0
+            try:
+                with pgc.transaction():
+                    with pgc.cursor() as cur:
+                        with cur.copy(pg.copy_sql(schema, tp)) as cp:
+                            for blob, n in _batches(sq, tp, chunk):
+                                if blob:
+                                    cp.write(blob)
+                                read += n
+                                progress.emit("rows", table=tp.source, rows=n)
+                        written = cur.rowcount
+                    if written != read:
+                        raise _CountMismatch(read, written)
+                    seconds = round(time.perf_counter() - t0, 3)
+                    state.record_chunk(pgc, run_key, tp.source, chunk.no, read, written, [], seconds)
+                return ChunkResult(table=tp.source, chunk=chunk.no, rows_read=read, rows_written=written,
+                                   rows_rejected=0, seconds=seconds)
+            except (psycopg.errors.DataError, psycopg.errors.IntegrityError, _CountMismatch) as exc:
+                if isinstance(exc, psycopg.Error) and not is_data_error(exc):
+                    raise
+                log.info("chunk %s#%s: the target refused a row (%s); redoing it row by row",
+                         tp.source, chunk.no, _first_line(exc))
+                progress.emit("rows", table=tp.source, rows=-read)
+                return _copy_carefully(sq, pgc, pg, run_key, schema, tp, chunk, t0)
+    except psycopg.Error as exc:
+        raise translate_error(exc, f"copying {tp.source} chunk {chunk.no}") from None
+    except _sqlite_error() as exc:
+        raise SourceError(f"reading {tp.source} chunk {chunk.no} from the source: {exc}") from None
+    finally:
+        sq.close()
+
+
+def _sqlite_error():
+    import sqlite3
+
+    return sqlite3.DatabaseError
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------- reading the source
+
+
+def _batches(sq, tp: TablePlan, chunk: ChunkPlan):
+    """Yield ``(csv_bytes, rows)`` for the chunk, each about ``BATCH_BYTES`` long (adaptive rowid spans)."""
+    if not tp.has_rowid:
+        cur = sq.execute(f"SELECT {tp.line_sql} FROM {qi(tp.source)}")
+        while rows := cur.fetchmany(2000):
+            yield b"".join(r[0] for r in rows), len(rows)
+        return
+    sql = (f"SELECT group_concat(line, ''), count(*) FROM "
+           f"(SELECT {tp.line_sql} AS line FROM {qi(tp.source)} WHERE rowid BETWEEN ? AND ?)")
+    lo, hi = chunk.lo, chunk.hi
+    density = max(chunk.rows, 1) / max(hi - lo + 1, 1)
+    span = max(1, int(256 / density))  # start small: rows may be huge
+    a = lo
+    while a <= hi:
+        b = min(hi, a + span - 1)
+        blob, n = sq.execute(sql, (a, b)).fetchone()
+        if isinstance(blob, str):
+            blob = blob.encode("utf-8", "surrogateescape")
+        yield blob, n
+        if blob:
+            per_rowid = len(blob) / (b - a + 1)
+            span = max(1, min(int(BATCH_BYTES / per_rowid), span * 8))
+        else:
+            span = min(span * 8, 1 << 40)
+        a = b + 1
+
+
+def _rows(sq, tp: TablePlan, chunk: ChunkPlan):
+    """Yield lists of ``(rowkey, line)`` for the reject path; rowkey is the rowid or the key tuple."""
+    if tp.has_rowid:
+        cur = sq.execute(f"SELECT rowid, {tp.careful_sql} FROM {qi(tp.source)} WHERE rowid BETWEEN ? AND ? "
+                         f"ORDER BY rowid", (chunk.lo, chunk.hi))
+        while rows := cur.fetchmany(CAREFUL_ROWS):
+            yield [(r[0], r[1]) for r in rows]
+    else:
+        keys = ", ".join(qi(k) for k in tp.key)
+        cur = sq.execute(f"SELECT {keys}, {tp.careful_sql} FROM {qi(tp.source)}")
+        while rows := cur.fetchmany(CAREFUL_ROWS):
+            yield [(tuple(r[:-1]), r[-1]) for r in rows]
+
+
+def _source_row(sq, tp: TablePlan, rowkey) -> dict:
+    if tp.has_rowid:
+        cur = sq.execute(f"SELECT rowid AS \"golive:rowid\", * FROM {qi(tp.source)} WHERE rowid = ?", (rowkey,))
+    else:
+        cond = " AND ".join(f"{qi(k)} IS ?" for k in tp.key)
+        cur = sq.execute(f"SELECT * FROM {qi(tp.source)} WHERE {cond}", tuple(rowkey))
+    row = cur.fetchone()
+    if row is None:
+        return {}
+    return {d[0]: v for d, v in zip(cur.description, row)}
+
+
+# ---------------------------------------------------------------------- the reject path
+
+
+def _copy_carefully(sq, pgc, pg: PostgresDialect, run_key: str, schema: str, tp: TablePlan, chunk: ChunkPlan,
+                    t0: float) -> ChunkResult:
+    import psycopg
+
+    rejects: list[dict] = []
+    read = written = 0
+    copy_sql = pg.copy_sql(schema, tp)
+
+    def attempt(lines: list[bytes]) -> int:
+        with pgc.transaction():  # a savepoint inside the chunk's transaction
+            with pgc.cursor() as cur:
+                with cur.copy(copy_sql) as cp:
+                    cp.write(b"".join(lines))
+                n = cur.rowcount
+            if n != len(lines):
+                raise _CountMismatch(len(lines), n)
+        return n
+
+    with pgc.transaction():
+        for batch in _rows(sq, tp, chunk):
+            read += len(batch)
+            pending = batch
+            while pending:
+                try:
+                    written += attempt([line for _, line in pending])
+                    break
+                except (psycopg.errors.DataError, psycopg.errors.IntegrityError, _CountMismatch) as exc:
+                    if isinstance(exc, psycopg.Error) and not is_data_error(exc):
+                        raise
+                    line_no = _error_line(exc)
+                    if line_no is None or line_no > len(pending):
+                        # cannot locate the row: try each one alone
+                        for rowkey, line in pending:
+                            try:
+                                written += attempt([line])
+                            except (psycopg.errors.DataError, psycopg.errors.IntegrityError, _CountMismatch) as e1:
+                                if isinstance(e1, psycopg.Error) and not is_data_error(e1):
+                                    raise
+                                rejects.append(_reject(sq, tp, rowkey, e1))
+                        break
+                    if line_no > 1:
+                        written += attempt([line for _, line in pending[:line_no - 1]])
+                    rejects.append(_reject(sq, tp, pending[line_no - 1][0], exc))
+                    pending = pending[line_no:]
+            progress.emit("rows", table=tp.source, rows=len(batch))
+        seconds = round(time.perf_counter() - t0, 3)
+        state.record_chunk(pgc, run_key, tp.source, chunk.no, read, written, rejects, seconds)
+    if read != written + len(rejects):  # the invariant of the whole tool
+        raise TransientError(f"{tp.source} chunk {chunk.no}: read {read}, wrote {written}, "
+                             f"rejected {len(rejects)}; retrying")
+    return ChunkResult(table=tp.source, chunk=chunk.no, rows_read=read, rows_written=written,
+                       rows_rejected=len(rejects), rejects=rejects, seconds=seconds, careful=True)
+
+
+_LINE_RE = re.compile(r"\bline (\d+)")
+_COLUMN_RE = re.compile(r"\bline \d+, column (.+?): ")
+
+
+def _error_line(exc: Exception) -> int | None:
+    ctx = getattr(getattr(exc, "diag", None), "context", None) or ""
+    m = _LINE_RE.search(ctx)
+    return int(m.group(1)) if m else None
+
+
+def _reject(sq, tp: TablePlan, rowkey, exc: Exception) -> dict:
+    """Describe a rejected row: its key, the offending column and value, and the reason."""
+    row = _source_row(sq, tp, rowkey)
+    by_target = {c.target: c for c in tp.columns}
+    column = None
+    diag = getattr(exc, "diag", None)
+    if diag is not None and diag.column_name and diag.column_name in by_target:
+        column = by_target[diag.column_name].source
+    if column is None and diag is not None:
+        m = _COLUMN_RE.search(diag.context or "")
+        if m and m.group(1) in by_target:
+            column = by_target[m.group(1)].source
+    reason = (diag.message_primary if diag is not None and diag.message_primary else _first_line(exc))
+    if isinstance(exc, _CountMismatch):
+        reason = "the row's values break the CSV structure of the bulk load"
+    if column is None:  # encoding errors name no column: find it in the source row
+        for c in tp.columns:
+            v = row.get(c.source)
+            if isinstance(v, bytes):
+                if b"\x00" in v:
+                    column = c.source
+                    break
+                try:
+                    v.decode("utf-8")
+                except UnicodeDecodeError:
+                    column = c.source
+                    break
+    value = row.get(column) if column is not None else None
+    if isinstance(value, bytes) and b"\x00" in value:
+        reason = "text contains a NUL byte (0x00), which PostgreSQL text cannot store"
+    elif isinstance(value, bytes):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            reason = "text is not valid UTF-8"
+    m = re.search(r"golive: ([^:]+): ", reason)
+    if m:
+        reason = {"relative date word": "a word PostgreSQL would read as a moment ('now', 'today', ...)",
+                  "epoch out of range": "epoch number outside the representable date range"}.get(m.group(1), m.group(1))
+    if tp.has_rowid and tp.key == ["rowid"]:
+        key = {"rowid": rowkey}
+    elif tp.has_rowid:
+        key = {k: _plain(row.get(k)) for k in tp.key}
+    else:
+        key = dict(zip(tp.key, (_plain(v) for v in rowkey)))
+    return {"table": tp.source, "key": key, "column": column, "value": _show(value), "reason": reason}
+
+
+def _plain(v):
+    if isinstance(v, bytes):
+        try:
+            return v.decode("utf-8")
+        except UnicodeDecodeError:
+            return "x'" + v.hex() + "'"
+    return v
+
+
+def _show(v, limit: int = 200) -> str | None:
+    """A printable, JSON-safe rendering of a source value (NUL and control bytes escaped)."""
+    if v is None:
+        return None
+    if isinstance(v, bytes):
+        try:
+            s = v.decode("utf-8")
+        except UnicodeDecodeError:
+            h = v[:limit // 2].hex()
+            return f"x'{h}'" + ("…" if len(v) > limit // 2 else "")
+    else:
+        s = repr(v) if isinstance(v, float) else str(v)
+    s = "".join(ch if ch >= " " or ch in "\n\t" else f"\\x{ord(ch):02x}" for ch in s)
+    return s if len(s) <= limit else s[:limit] + "…"

@@ -1,0 +1,77 @@
+"""Tasks of the database migration flow. Each wraps one engine call."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from golive import commands, copying, report as reports, target
+from golive.config import MigrateOptions
+from golive.plan import ChunkPlan, ForeignKeyPlan, MigrationPlan, TablePlan
+from tasks import retry_only_transient
+
+# Results stay in memory: resume is golive's own (per-chunk rows in the target), not Prefect's cache.
+_COMMON = dict(cache_policy=NO_CACHE, persist_result=False)
+
+
+@task(name="plan", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_only_transient, **_COMMON)
+def plan_migration(source, target_url, options: MigrateOptions) -> MigrationPlan:
+    """Read and profile the source; decide types, names and chunks (or reuse an interrupted run's plan)."""
+    plan = commands.plan_migration(source, target_url, options)
+    get_run_logger().info("%s %d tables, %d rows in %d chunks (planned in %.1f s)",
+                          "Resuming" if plan.resumed else "Planned", len(plan.tables), plan.total_rows,
+                          plan.chunk_count, plan.planned_seconds)
+    return plan
+
+
+@task(name="prepare-target", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_only_transient, **_COMMON)
+def prepare_target(target_url, plan: MigrationPlan, options: MigrateOptions) -> target.PrepareResult:
+    """Create the tables (keys come after the data) and register the run, or check the resumed one."""
+    return target.prepare(commands.parse_target(target_url), plan, options)
+
+
+@task(name="copy-chunk", task_run_name="copy-{tp.source}-{chunk.no}", retries=3, retry_delay_seconds=[2, 10, 30],
+      retry_condition_fn=retry_only_transient, **_COMMON)
+def copy_chunk(source, target_url, plan_key: str, schema: str, tp: TablePlan, chunk: ChunkPlan) -> copying.ChunkResult:
+    """Copy one rowid range of one table with COPY; rejects are recorded, never dropped."""
+    return copying.copy_chunk(commands.parse_source(source), commands.parse_target(target_url), plan_key, schema,
+                              tp, chunk)
+
+
+@task(name="build-keys", task_run_name="keys-{tp.source}", retries=2, retry_delay_seconds=[5, 30],
+      retry_condition_fn=retry_only_transient, **_COMMON)
+def finish_table(target_url, schema: str, tp: TablePlan) -> target.StepResult:
+    """Primary key, unique constraints, indexes, identity restart, ANALYZE."""
+    return target.finish_table(commands.parse_target(target_url), schema, tp)
+
+
+@task(name="add-foreign-keys", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=retry_only_transient,
+      **_COMMON)
+def add_foreign_keys(target_url, schema: str, fks: list[ForeignKeyPlan]) -> target.StepResult:
+    return target.add_foreign_keys(commands.parse_target(target_url), schema, fks)
+
+
+@task(name="validate-foreign-keys", task_run_name="fk-{table}", retries=2, retry_delay_seconds=[5, 30],
+      retry_condition_fn=retry_only_transient, **_COMMON)
+def validate_foreign_keys(target_url, schema: str, table: str, fks: list[ForeignKeyPlan]) -> target.StepResult:
+    return target.validate_foreign_keys(commands.parse_target(target_url), schema, table, fks)
+
+
+@task(name="create-views", retries=1, retry_condition_fn=retry_only_transient, **_COMMON)
+def create_views(target_url, plan: MigrationPlan) -> target.StepResult:
+    return target.create_views(commands.parse_target(target_url), plan)
+
+
+@task(name="count-source-rows", **_COMMON)
+def count_source_rows(source, tables: list[str]) -> dict[str, int]:
+    return commands.count_source_rows(source, tables)
+
+
+@task(name="report", **_COMMON)
+def write_report(target_url, plan: MigrationPlan, options: MigrateOptions, chunks: list, steps: list,
+                 source_counts: dict, seconds: float, validation: dict | None = None) -> dict:
+    """Build the JSON report (and rejects file) and mark the run complete or failed in the target."""
+    rep = reports.build_report(plan, options, chunks, steps, source_counts=source_counts, seconds=seconds,
+                               validation=validation)
+    target.complete(commands.parse_target(target_url), plan.run_key, rep["ok"])
+    return rep
