@@ -195,6 +195,19 @@ def _copy_carefully(sq, pgc, pg: PostgresDialect, run_key: str, schema: str, tp:
                 raise _CountMismatch(len(lines), n)
         return n
 
+    refused = (psycopg.errors.DataError, psycopg.errors.IntegrityError, _CountMismatch)
+
+    def one_by_one(rows) -> int:
+        n = 0
+        for rowkey, line in rows:
+            try:
+                n += attempt([line])
+            except refused as exc:
+                if isinstance(exc, psycopg.Error) and not is_data_error(exc):
+                    raise
+                rejects.append(_reject(sq, tp, rowkey, exc))
+        return n
+
     with pgc.transaction():
         for batch in _rows(sq, tp, chunk):
             read += len(batch)
@@ -203,24 +216,20 @@ def _copy_carefully(sq, pgc, pg: PostgresDialect, run_key: str, schema: str, tp:
                 try:
                     written += attempt([line for _, line in pending])
                     break
-                except (psycopg.errors.DataError, psycopg.errors.IntegrityError, _CountMismatch) as exc:
+                except refused as exc:
                     if isinstance(exc, psycopg.Error) and not is_data_error(exc):
                         raise
-                    line_no = _error_line(exc)
-                    if line_no is None or line_no > len(pending):
-                        # cannot locate the row: try each one alone
-                        for rowkey, line in pending:
-                            try:
-                                written += attempt([line])
-                            except (psycopg.errors.DataError, psycopg.errors.IntegrityError, _CountMismatch) as e1:
-                                if isinstance(e1, psycopg.Error) and not is_data_error(e1):
-                                    raise
-                                rejects.append(_reject(sq, tp, rowkey, e1))
+                    idx = _failed_row(exc, pending)
+                    if idx is None:  # cannot locate the row: try each one alone
+                        written += one_by_one(pending)
                         break
-                    if line_no > 1:
-                        written += attempt([line for _, line in pending[:line_no - 1]])
-                    rejects.append(_reject(sq, tp, pending[line_no - 1][0], exc))
-                    pending = pending[line_no:]
+                    if idx > 0:
+                        try:
+                            written += attempt([line for _, line in pending[:idx]])
+                        except refused:
+                            written += one_by_one(pending[:idx])
+                    rejects.append(_reject(sq, tp, pending[idx][0], exc))
+                    pending = pending[idx + 1:]
             progress.emit("rows", table=tp.source, rows=len(batch))
         seconds = round(time.perf_counter() - t0, 3)
         state.record_chunk(pgc, run_key, tp.source, chunk.no, read, written, rejects, seconds)
@@ -231,14 +240,29 @@ def _copy_carefully(sq, pgc, pg: PostgresDialect, run_key: str, schema: str, tp:
                        rows_rejected=len(rejects), rejects=rejects, seconds=seconds, careful=True)
 
 
-_LINE_RE = re.compile(r"\bline (\d+)")
-_COLUMN_RE = re.compile(r"\bline \d+, column (.+?): ")
+# the COPY line of an error context ("COPY t, line 3, column c: ..."); other lines (e.g. "JSON data,
+# line 1: ...") come from the type's own parser
+_LINE_RE = re.compile(r"^COPY .*?, line (\d+)(?:,|$)", re.M)
+_COLUMN_RE = re.compile(r"^COPY .*?, line \d+, column (.+?): ", re.M)
 
 
-def _error_line(exc: Exception) -> int | None:
+def _failed_row(exc: Exception, rows: list) -> int | None:
+    """Index of the row PostgreSQL refused, from the *physical* line number in the error context.
+
+    PostgreSQL counts the newlines inside quoted CSV values too, so the row is found by walking the
+    lines' newline counts.
+    """
     ctx = getattr(getattr(exc, "diag", None), "context", None) or ""
     m = _LINE_RE.search(ctx)
-    return int(m.group(1)) if m else None
+    if not m:
+        return None
+    target = int(m.group(1))
+    line = 1
+    for i, (_, text) in enumerate(rows):
+        line += text.count(b"\n")
+        if target < line:
+            return i
+    return None
 
 
 def _reject(sq, tp: TablePlan, rowkey, exc: Exception) -> dict:

@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 def start_postgres(data_dir: str | os.PathLike, database: str = "postgres") -> DatabaseURL:
     """Start (or reuse) the embedded PostgreSQL in ``data_dir``; return its URL."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
         import pgserver
     except ImportError as exc:  # pragma: no cover - pgserver is a dependency

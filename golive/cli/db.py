@@ -77,12 +77,11 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
     """Run the migration flow in this process with a progress bar on stderr."""
     from pydantic import SecretStr
 
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     if using_ephemeral_prefect():
         note("Starting Prefect's temporary API server (no PREFECT_API_URL set): this takes 10-20 s. "
              "Point PREFECT_API_URL at a running server to skip it.")
     t0 = time.perf_counter()
+    quiet_prefect_console(verbose)
     from flows.migrate_database import migrate_database
 
     flow = migrate_database
@@ -96,6 +95,16 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
         bar.started = t0
         result = flow(source=SecretStr(source), target=SecretStr(target), options=options)
     return result
+
+
+def quiet_prefect_console(verbose: bool) -> None:
+    """Keep Prefect's per-run log lines out of the terminal (they still reach the Prefect API / UI).
+
+    golive prints its own progress and one line per failure; ``--verbose`` shows Prefect's lines too.
+    Must run before Prefect configures logging (it reads ``PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL``).
+    """
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
 class _Progress:
