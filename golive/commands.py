@@ -49,8 +49,38 @@ def check_target_connects(dst: DatabaseURL) -> None:
     PostgresDialect().connect(dst, autocommit=True).close()
 
 
+#: plans computed ahead of a flow run in this process (see ``prefetch_plan``)
+_prefetched: dict[str, MigrationPlan] = {}
+
+
+def _plan_key(source, target, options: MigrateOptions) -> str:
+    import hashlib
+
+    raw = "\x00".join([secret(source), secret(target), options.model_dump_json()])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def prefetch_plan(source, target, options: MigrateOptions) -> MigrationPlan:
+    """Plan now and keep the plan for the flow's plan task in this process.
+
+    The CLI plans while Prefect starts up (they overlap), and refuses bad input (existing tables,
+    unknown table names) before any flow run exists. The flow's ``plan`` task then takes this plan
+    instead of reading the source a second time.
+    """
+    plan = plan_migration(source, target, options)
+    existing = tgt.check_target(parse_target(target), plan, options)
+    if existing and not plan.resumed and not options.drop_existing:
+        raise tgt.target_not_empty(parse_target(target), plan, existing)
+    _prefetched[_plan_key(source, target, options)] = plan
+    return plan
+
+
 def plan_migration(source, target, options: MigrateOptions, *, deep: bool | None = None) -> MigrationPlan:
     """Plan the migration, or load the plan of an interrupted run of the same migration to resume it."""
+    cached = _prefetched.pop(_plan_key(source, target, options), None)
+    if cached is not None:
+        progress.emit("planned", plan=cached)
+        return cached
     src, dst = database_urls(source, target)
     check_target_connects(dst)
     resume = None if (options.drop_existing or options.dry_run) else (lambda key: tgt.find_resumable(dst, key))

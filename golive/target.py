@@ -66,6 +66,26 @@ def check_target(target: DatabaseURL, plan: MigrationPlan, options: MigrateOptio
         return existing_relations(conn, plan.target_schema, [t.target for t in plan.tables])
 
 
+def target_not_empty(target: DatabaseURL, plan: MigrationPlan, existing: list[str], conn=None) -> TargetNotEmpty:
+    """The refusal for planned tables that already exist, saying what to do."""
+    pg = PostgresDialect()
+    own = conn or pg.connect(target, autocommit=True)
+    try:
+        run = state.get_run(own, plan.run_key)
+    finally:
+        if conn is None:
+            own.close()
+    schema = plan.target_schema
+    if run and run["status"] == "complete":
+        return TargetNotEmpty(
+            f"the target already holds this migration (completed {run['finished_at']:%Y-%m-%d %H:%M} UTC); "
+            f"add --drop-existing to copy it again")
+    shown = ", ".join(existing[:8]) + (f" and {len(existing) - 8} more" if len(existing) > 8 else "")
+    return TargetNotEmpty(
+        f"target schema {schema!r} already has {shown}; add --drop-existing to replace "
+        f"{'them' if len(existing) > 1 else 'it'}, or migrate into another --schema")
+
+
 def prepare(target: DatabaseURL, plan: MigrationPlan, options: MigrateOptions) -> PrepareResult:
     """Create the target tables (no keys yet) and register the run; or, when resuming, check what is there.
 
@@ -88,15 +108,7 @@ def prepare(target: DatabaseURL, plan: MigrationPlan, options: MigrateOptions) -
                 done = state.chunks_of_run(conn, plan.run_key)
                 return PrepareResult(resumed=True, done_chunks=len(done))
             if existing and not options.drop_existing:
-                run = state.get_run(conn, plan.run_key)
-                if run and run["status"] == "complete":
-                    raise TargetNotEmpty(
-                        f"the target already holds this migration (completed {run['finished_at']:%Y-%m-%d %H:%M} UTC); "
-                        f"add --drop-existing to copy it again")
-                shown = ", ".join(existing[:8]) + (f" and {len(existing) - 8} more" if len(existing) > 8 else "")
-                raise TargetNotEmpty(
-                    f"target schema {schema!r} already has {shown}; add --drop-existing to replace "
-                    f"{'them' if len(existing) > 1 else 'it'}, or migrate into another --schema")
+                raise target_not_empty(target, plan, existing, conn)
             result = PrepareResult()
             with conn.transaction():
                 if schema != "public":

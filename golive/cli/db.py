@@ -80,10 +80,28 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
     if using_ephemeral_prefect():
         note("Starting Prefect's temporary API server (no PREFECT_API_URL set): this takes 10-20 s. "
              "Point PREFECT_API_URL at a running server to skip it.")
+    import threading
+
+    from golive import commands
+
     t0 = time.perf_counter()
     quiet_prefect_console(verbose)
+    # Plan while Prefect starts up; bad input is refused before any flow run exists.
+    planned: dict = {}
+
+    def plan() -> None:
+        try:
+            planned["plan"] = commands.prefetch_plan(source, target, options)
+        except BaseException as exc:  # re-raised in the main thread
+            planned["error"] = exc
+
+    planner = threading.Thread(target=plan, name="golive-plan", daemon=True)
+    planner.start()
     from flows.migrate_database import migrate_database
 
+    planner.join()
+    if "error" in planned:
+        raise planned["error"]
     flow = migrate_database
     if runner == "dask":
         from prefect_dask import DaskTaskRunner
@@ -91,7 +109,7 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
         kwargs = {"address": dask_address} if dask_address else {
             "cluster_kwargs": {"n_workers": options.workers, "threads_per_worker": 1, "processes": True}}
         flow = migrate_database.with_options(task_runner=DaskTaskRunner(**kwargs))
-    with _Progress() as bar:
+    with _Progress(planned["plan"]) as bar:
         bar.started = t0
         result = flow(source=SecretStr(source), target=SecretStr(target), options=options)
     return result
@@ -110,6 +128,9 @@ def quiet_prefect_console(verbose: bool) -> None:
 class _Progress:
     """A rich progress bar fed by golive.progress events (rows per batch, chunks, tables)."""
 
+    def __init__(self, plan=None):
+        self.plan = plan
+
     def __enter__(self):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -123,10 +144,14 @@ class _Progress:
         self.task = None
         self.progress.start()
         self.stop = progress.listen(self.on_event)
+        if self.plan is not None:
+            self.on_event("planned", plan=self.plan)
         return self
 
     def on_event(self, event: str, **data) -> None:
         if event == "planned":
+            if self.task is not None:
+                return
             plan = data["plan"]
             verb = "Resuming" if plan.resumed else "Copying"
             self.task = self.progress.add_task(f"{verb} {len(plan.tables)} tables", total=plan.total_rows)

@@ -133,7 +133,9 @@ def profile_sql(col: Column, d: Declared, *, deep: bool) -> list[tuple[str, str]
         out.append(("max_length", f"max(length({c}))"))
     if d.kind == "decimal" and len(d.args) >= 2 and d.args[1] >= 0:
         s = d.args[1]
-        out.append(("overscale", f"sum(CASE typeof({c}) WHEN 'real' THEN {c} <> round({c}, {s}) "
+        g = f"printf('%!.15g', {c})"  # the text the target will read for a REAL
+        out.append(("overscale", f"sum(CASE typeof({c}) WHEN 'real' THEN iif(instr({g}, 'e'), abs({c}) < 1 AND {c} <> 0, "
+                                 f"length(rtrim({g}, '0')) - instr({g}, '.') > {s}) "
                                  f"WHEN 'text' THEN instr({c}, '.') > 0 AND length(rtrim({c}, '0')) - instr({c}, '.') > {s} "
                                  f"ELSE 0 END)"))
     if d.kind == "date":
