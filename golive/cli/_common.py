@@ -72,6 +72,7 @@ def status(message: str) -> Iterator[None]:
 
 def echo(message: str = "", **kwargs) -> None:
     """Print to stdout with passwords masked."""
+    kwargs.setdefault("soft_wrap", True)
     console.print(mask(message), **kwargs)
 
 

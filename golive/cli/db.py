@@ -7,7 +7,7 @@ import time
 from typing import Optional
 
 import typer
-from rich.table import Table
+from rich.table import Table  # noqa: F401  (report table)
 
 from golive.cli import migrate_app
 from golive.cli._common import console, echo, err_console, handle_errors, note
@@ -177,17 +177,15 @@ def show_plan(plan, existing: list[str], options: MigrateOptions) -> None:
     echo(f"[bold]Plan[/] {plan.source} -> {plan.target} (schema {plan.target_schema}), "
          f"{len(plan.tables)} tables, {plan.total_rows} rows, {plan.chunk_count} chunks; nothing was written.")
     for tp in plan.tables:
-        t = Table(title=f"{tp.source} -> {tp.target}  ({tp.rows} rows, {len(tp.chunks)} chunks)", title_justify="left",
-                  show_lines=False, expand=False)
-        for col in ("column", "source type", "target type", "why", "notes"):
-            t.add_column(col, overflow="fold")
+        echo(f"\n[bold]{tp.source}[/]" + (f" -> {tp.target}" if tp.target != tp.source else "")
+             + f"  ({tp.rows} rows, {len(tp.chunks)} chunks)")
         for c in tp.columns:
             name = c.source if c.source == c.target else f"{c.source} -> {c.target}"
-            notes = "; ".join(c.notes)
-            if c.predicted_rejects:
-                notes = f"[red]{notes}[/]"
-            t.add_row(name, c.declared or "(none)", c.sql_type + (" identity" if c.identity else ""), c.reason, notes)
-        console.print(t)
+            line = f"  {name}: {c.declared or '(no type)'} -> {c.sql_type}{' identity' if c.identity else ''}  ({c.reason})"
+            if c.notes:
+                color = "red" if c.predicted_rejects else "yellow"
+                line += f" [{color}]{'; '.join(c.notes)}[/]"
+            echo(line, soft_wrap=True)
         keys = [f"{ix.kind} {ix.name}({', '.join(ix.columns) or ix.expression_sql})" for ix in tp.indexes]
         fks = [f"{fk.name} -> {fk.ref_table}" for fk in tp.foreign_keys]
         if keys:

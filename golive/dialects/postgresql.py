@@ -209,6 +209,9 @@ def translate_error(exc: Exception, what: str) -> GoliveError:
     msg = mask(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     if isinstance(exc, GoliveError):
         return exc
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return TerminalError(f"{what}: {msg} (golive needs to create tables and its _golive bookkeeping schema: "
+                             "run it as the database owner or GRANT CREATE ON DATABASE to this role)")
     if isinstance(exc, (psycopg.OperationalError, psycopg.errors.AdminShutdown,
                         psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected,
                         psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)):

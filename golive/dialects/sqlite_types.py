@@ -210,10 +210,10 @@ def decide(col: Column, d: Declared, p: ColumnProfile, *, rowid_pk: bool, parent
     """Choose the target type of one column. See the module docstring for the rule."""
     k = d.kind
     if rowid_pk:
-        return Decision(TargetType(ct=CT.BIGINT), "INTEGER PRIMARY KEY (64-bit rowid): bigint identity")
+        return Decision(TargetType(ct=CT.BIGINT), "INTEGER PRIMARY KEY aliases the 64-bit rowid: identity column")
     if parent is not None and k in ("smallint", "int", "bigint", "untyped", "other") and parent.ct in (
             CT.SMALLINT, CT.INTEGER, CT.BIGINT):
-        return Decision(parent, f"foreign key: same type as the referenced column ({parent})")
+        return Decision(parent, f"foreign key: same type as the referenced column")
     if k in ("smallint", "int", "bigint"):
         at_least = {"smallint": CT.SMALLINT, "int": CT.INTEGER, "bigint": CT.BIGINT}[k]
         lo = _floor(p.num_min)
@@ -222,16 +222,17 @@ def decide(col: Column, d: Declared, p: ColumnProfile, *, rowid_pk: bool, parent
         if d.unsigned and k != "bigint" and ct == at_least and at_least != CT.BIGINT:
             # unsigned values may use the top bit: keep room for it
             ct = smallest_integer(lo, hi if hi is not None else None, at_least)
-        reason = f"{d.text or 'integer'}: {ct.value}"
         if ct != at_least:
-            reason += f" (values {lo}..{hi} exceed {at_least.value})"
+            reason = f"values {lo}..{hi} exceed {at_least.value}"
         elif lo is not None:
-            reason += f" (values {lo}..{hi})"
+            reason = f"values {lo}..{hi}"
+        else:
+            reason = "declared type (no values)"
         return Decision(TargetType(ct=ct), reason, _stray_notes(p))
     if k == "bool":
-        return Decision(TargetType(ct=CT.BOOLEAN), f"{d.text}: boolean (0/1, t/f, true/false)")
+        return Decision(TargetType(ct=CT.BOOLEAN), "declared type; reads 0/1, t/f, true/false, yes/no")
     if k == "float":
-        return Decision(TargetType(ct=CT.DOUBLE), f"{d.text}: double precision (SQLite REAL is 8-byte)")
+        return Decision(TargetType(ct=CT.DOUBLE), "declared type (SQLite REAL is 8-byte)")
     if k == "decimal":
         if len(d.args) >= 1 and 0 < d.args[0] <= 1000:
             prec, scale = d.args[0], (d.args[1] if len(d.args) > 1 else 0)
@@ -240,36 +241,36 @@ def decide(col: Column, d: Declared, p: ColumnProfile, *, rowid_pk: bool, parent
             if p.overscale or big >= limit:
                 why = (f"{p.overscale} values have more than {scale} decimals" if p.overscale
                        else f"values up to {big} do not fit ({prec},{scale})")
-                return Decision(TargetType(ct=CT.DECIMAL), f"{d.text}: numeric without limits ({why})")
-            return Decision(TargetType(ct=CT.DECIMAL, precision=prec, scale=scale), f"{d.text}: numeric({prec},{scale})")
-        return Decision(TargetType(ct=CT.DECIMAL), f"{d.text}: numeric")
+                return Decision(TargetType(ct=CT.DECIMAL), f"{why}: widened")
+            return Decision(TargetType(ct=CT.DECIMAL, precision=prec, scale=scale), "declared type")
+        return Decision(TargetType(ct=CT.DECIMAL), "declared type")
     if k == "varchar":
         n = d.args[0] if d.args else None
         if n is None or n <= 0 or n > 10485760:
-            return Decision(TargetType(ct=CT.TEXT), f"{d.text}: text")
+            return Decision(TargetType(ct=CT.TEXT), "declared type")
         if p.max_length is not None and p.max_length > n:
             return Decision(TargetType(ct=CT.TEXT),
-                            f"{d.text}: text (longest value has {p.max_length} characters > {n}; SQLite does not enforce it)")
-        return Decision(TargetType(ct=CT.VARCHAR, length=n), f"{d.text}: varchar({n})"
-                        + (" (not blank-padded like char(n))" if "char" in d.base and "var" not in d.base else ""))
+                            f"longest value has {p.max_length} characters > {n} (SQLite does not enforce lengths): widened")
+        return Decision(TargetType(ct=CT.VARCHAR, length=n), "declared type" + (" (varchar: SQLite does not blank-pad like char(n))"
+                                           if "char" in d.base and "var" not in d.base else ""))
     if k == "text":
-        return Decision(TargetType(ct=CT.TEXT), f"{d.text}: text")
+        return Decision(TargetType(ct=CT.TEXT), "declared type")
     if k == "blob":
-        return Decision(TargetType(ct=CT.BINARY), f"{d.text}: bytea")
+        return Decision(TargetType(ct=CT.BINARY), "declared type")
     if k == "date":
         if p.with_time:
             return Decision(TargetType(ct=CT.TIMESTAMP_TZ),
-                            f"{d.text}: timestamptz ({p.with_time} values hold a time of day a date would drop)")
-        return Decision(TargetType(ct=CT.DATE), f"{d.text}: date (ISO text or epoch)")
+                            f"{p.with_time} values hold a time of day a date would drop: widened")
+        return Decision(TargetType(ct=CT.DATE), "declared type (ISO text or epoch)")
     if k == "time":
-        return Decision(TargetType(ct=CT.TIME), f"{d.text}: time")
+        return Decision(TargetType(ct=CT.TIME), "declared type")
     if k == "datetime":
         return Decision(TargetType(ct=CT.TIMESTAMP_TZ),
-                        f"{d.text}: timestamptz (ISO text read as UTC unless it has an offset; integers as epoch s/ms)")
+                        "ISO text is UTC unless it has an offset; integers are epoch s or ms")
     if k == "json":
-        return Decision(TargetType(ct=CT.JSON), f"{d.text}: jsonb")
+        return Decision(TargetType(ct=CT.JSON), "declared type")
     if k == "uuid":
-        return Decision(TargetType(ct=CT.UUID), f"{d.text}: uuid")
+        return Decision(TargetType(ct=CT.UUID), "declared type (text, or 16-byte blobs)")
     # untyped / unknown: the values decide
     return _by_values(d, p)
 
