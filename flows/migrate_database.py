@@ -11,6 +11,7 @@ import time
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.futures import as_completed
+from prefect.states import Failed
 from pydantic import SecretStr
 
 from golive import progress
@@ -49,6 +50,8 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
     counts = count_source_rows(source, [t.source for t in plan.tables])
     report = write_report(target, plan, options, chunks, steps, counts, time.perf_counter() - t0)
     publish(report)
+    if not report["ok"]:  # a failed run for the UI and for `prefect deployment run --watch` in CI
+        return Failed(message="; ".join(report["errors"][:3]) or "migration failed", data=report)
     return report
 
 

@@ -111,7 +111,10 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
         flow = migrate_database.with_options(task_runner=DaskTaskRunner(**kwargs))
     with _Progress(planned["plan"]) as bar:
         bar.started = t0
-        result = flow(source=SecretStr(source), target=SecretStr(target), options=options)
+        state = flow(source=SecretStr(source), target=SecretStr(target), options=options, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
     return result
 
 
