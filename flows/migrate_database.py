@@ -81,7 +81,7 @@ def copy_and_index(source, target, plan: MigrationPlan, workers: int):
             chunks.append(result)
             done += 1
             remaining[tp.source] -= 1
-            progress.emit("chunk", table=tp.source, rejected=result.rows_rejected)
+            progress.emit("chunk", table=tp.source, rows=result.rows_read, rejected=result.rows_rejected)
             if result.rows_rejected:
                 logger.warning("%s chunk %d: %d rows rejected", tp.source, result.chunk, result.rows_rejected)
             if remaining[tp.source] == 0:

@@ -109,7 +109,7 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
         kwargs = {"address": dask_address} if dask_address else {
             "cluster_kwargs": {"n_workers": options.workers, "threads_per_worker": 1, "processes": True}}
         flow = migrate_database.with_options(task_runner=DaskTaskRunner(**kwargs))
-    with _Progress(planned["plan"]) as bar:
+    with _Progress(planned["plan"], by_chunk=runner == "dask") as bar:
         bar.started = t0
         state = flow(source=SecretStr(source), target=SecretStr(target), options=options, return_state=True)
     result = state.result(raise_on_failure=False)
@@ -131,8 +131,9 @@ def quiet_prefect_console(verbose: bool) -> None:
 class _Progress:
     """A rich progress bar fed by golive.progress events (rows per batch, chunks, tables)."""
 
-    def __init__(self, plan=None):
+    def __init__(self, plan=None, by_chunk: bool = False):
         self.plan = plan
+        self.by_chunk = by_chunk  # tasks in other processes (Dask): count whole chunks as they finish
 
     def __enter__(self):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -160,7 +161,7 @@ class _Progress:
             self.task = self.progress.add_task(f"{verb} {len(plan.tables)} tables", total=plan.total_rows)
             if not err_console.is_terminal:
                 note(f"{verb} {len(plan.tables)} tables, {plan.total_rows} rows in {plan.chunk_count} chunks")
-        elif event == "rows" and self.task is not None:
+        elif event == ("chunk" if self.by_chunk else "rows") and self.task is not None:
             if self.first_row is None and data["rows"] > 0:
                 self.first_row = time.perf_counter()
             self.progress.advance(self.task, data["rows"])
