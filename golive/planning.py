@@ -192,10 +192,12 @@ def _profile_all(sd: SQLiteDialect, source: DatabaseURL, tables: list[Table], *,
         conn = sd.connect(source)
         try:
             rows = sd.count_rows(conn, t.name)
-            return t.name, rows, _profile_table(conn, t, deep=deep)
+            return t.name, rows, _profile_table(conn, t, deep=deep, rowid_keyed=rowid_keyed)
         finally:
             conn.close()
 
+    # tables whose single-column key is the rowid: foreign keys to them become bigint
+    rowid_keyed = {t.name: t.rowid_alias for t in tables if t.rowid_alias}
     counts, profiles = {}, {}
     order = sorted(tables, key=lambda t: -len(t.columns))
     with ThreadPoolExecutor(max_workers=min(workers, len(tables)) or 1) as ex:
@@ -204,12 +206,18 @@ def _profile_all(sd: SQLiteDialect, source: DatabaseURL, tables: list[Table], *,
     return counts, profiles
 
 
-def _profile_table(conn, t: Table, *, deep: bool) -> dict[str, st.ColumnProfile]:
+def _profile_table(conn, t: Table, *, deep: bool, rowid_keyed: dict | None = None) -> dict[str, st.ColumnProfile]:
+    rowid_keyed = rowid_keyed or {}
     keys, exprs, decls = [], [], {}
+    # a column referencing a rowid key takes the key's type (bigint): its own range does not matter
+    rowid_children = {fk.columns[0] for fk in t.foreign_keys
+                      if len(fk.columns) == 1 and fk.ref_table in rowid_keyed
+                      and fk.ref_columns in ([], [rowid_keyed[fk.ref_table]])}
     for c in t.columns:
         d = st.classify(c.declared)
         decls[c.name] = d
-        if c.name == t.rowid_alias and not deep:
+        if (c.name == t.rowid_alias or (c.name in rowid_children and d.kind in ("smallint", "int", "bigint"))) \
+                and not deep:
             continue
         for key, sql in st.profile_sql(c, d, deep=deep):
             keys.append((c.name, key))

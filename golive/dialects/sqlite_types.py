@@ -123,9 +123,10 @@ class ColumnProfile:
 def profile_sql(col: Column, d: Declared, *, deep: bool) -> list[tuple[str, str]]:
     """Aggregates to compute for one column as ``(key, sql)``; all go into one scan of the table."""
     c = qi(col.name)
-    out = [("values", f"count({c})")]
-    numeric_kinds = ("smallint", "int", "bigint", "decimal", "float", "bool")
-    if d.kind in numeric_kinds or d.kind in ("untyped", "other"):
+    # counting values reads every column: only where the decision needs it
+    out = [("values", f"count({c})")] if deep or d.kind in ("untyped", "other") else []
+    # integer sizes and decimal magnitudes depend on the values; floats and booleans do not
+    if d.kind in ("smallint", "int", "bigint", "decimal", "untyped", "other"):
         out += [("min", f"min({c})"), ("max", f"max({c})")]
     if d.kind in ("untyped", "other"):
         out += [(f"class_{k}", f"sum(typeof({c})='{k}')") for k in ("integer", "real", "text", "blob")]
