@@ -104,6 +104,19 @@ def copy_and_link(source, target, plan: MigrationPlan, workers: int):
     return chunks, steps
 
 
+def on_dask(address: str | None = None, workers: int = 4):
+    """This flow with its tasks on Dask: a running scheduler at ``address``, or a local cluster of processes.
+
+    Point the Dask workers at a real Prefect server (PREFECT_API_URL); in ephemeral mode each worker
+    would start its own temporary one.
+    """
+    from prefect_dask import DaskTaskRunner
+
+    kwargs = {"address": address} if address else {
+        "cluster_kwargs": {"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}}
+    return migrate_database.with_options(task_runner=DaskTaskRunner(**kwargs))
+
+
 def publish(report: dict) -> None:
     """Table artifact for the Prefect UI: per table rows, rejects, seconds, rows/s."""
     rows = [{"table": t["source"], "rows": t["rows_written"], "rejected": t["rows_rejected"],

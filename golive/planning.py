@@ -347,7 +347,7 @@ def _plan_table(t: Table, table_names, rows, profiles, decided, options, relatio
     key = list(t.primary_key) if t.primary_key else (["rowid"] if t.has_rowid else [c.name for c in t.columns])
     identity = tcol[t.rowid_alias] if t.rowid_alias else None
     return TablePlan(
-        source=t.name, target=target, rows=rows, columns=cols, key=key, has_rowid=t.has_rowid,
+        source=t.name, target=target, rows=rows, columns=cols, key=key, has_rowid=t.has_rowid, rowid_name=t.rowid_name,
         indexes=indexes, identity=identity, sequence_floor=t.sequence if t.autoincrement else None,
         chunks=chunks, line_sql=st.line_sql([(t.column(c.source), c.type) for c in cols]),
         careful_sql=st.careful_line_sql([(t.column(c.source), c.type) for c in cols]),

@@ -155,6 +155,13 @@ def test_missing_parents_orphans_views_triggers_checks_reported(quirky):
     assert scalar(url, "SELECT count(*) FROM orphan_child") == 2
 
 
+def test_column_named_rowid(quirky):
+    report, url, tmp = quirky
+    assert rows(url, "SELECT rowid, oid, name FROM legacy ORDER BY oid DESC LIMIT 2") == [("r-0", 100, "n0"),
+                                                                                      ("r-1", 99, "n1")]
+    assert rows(url, "SELECT count(*) FROM legacy") == [(50,)]
+
+
 def test_integral_real_in_integer_column_is_converted(quirky):
     report, url, tmp = quirky
     assert rows(url, "SELECT id, n FROM ints_real ORDER BY id") == [(1, 1), (2, 3), (3, None)]

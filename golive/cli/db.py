@@ -97,18 +97,12 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
 
     planner = threading.Thread(target=plan, name="golive-plan", daemon=True)
     planner.start()
-    from flows.migrate_database import migrate_database
+    from flows.migrate_database import migrate_database, on_dask
 
     planner.join()
     if "error" in planned:
         raise planned["error"]
-    flow = migrate_database
-    if runner == "dask":
-        from prefect_dask import DaskTaskRunner
-
-        kwargs = {"address": dask_address} if dask_address else {
-            "cluster_kwargs": {"n_workers": options.workers, "threads_per_worker": 1, "processes": True}}
-        flow = migrate_database.with_options(task_runner=DaskTaskRunner(**kwargs))
+    flow = migrate_database if runner == "thread" else on_dask(dask_address, options.workers)
     with _Progress(planned["plan"], by_chunk=runner == "dask") as bar:
         bar.started = t0
         state = flow(source=SecretStr(source), target=SecretStr(target), options=options, return_state=True)
