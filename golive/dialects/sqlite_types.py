@@ -384,8 +384,9 @@ def value_sql(col: Column, t: TargetType, *, fast: bool = False) -> str:
         full = (f"CASE typeof({c}) WHEN 'text' THEN iif(length({c}) < 12 AND lower(trim({c})) IN {_SPECIAL_DT}, "
                 f"{_bad('relative date word', c)}, {c}) WHEN 'integer' THEN {_epoch(c, date=d)} "
                 f"WHEN 'real' THEN {_epoch_real(c, date=d)} ELSE {c} END")
-        # fast: text starting with a digit (ISO dates) goes straight through
-        return f"CASE WHEN {c} >= '0' AND {c} < ':' THEN {c} ELSE {full} END" if fast else full
+        # fast: text starting with a digit (ISO dates) goes straight through. The unary + strips the
+        # column's NUMERIC affinity, which would otherwise turn '0' into 0 and let integers through.
+        return f"CASE WHEN +{c} >= '0' AND +{c} < ':' THEN {c} ELSE {full} END" if fast else full
     if ct == CT.BINARY:
         return f"iif({c} IS NULL, NULL, '\\x'||hex({c}))"
     if ct == CT.UUID:
@@ -407,7 +408,9 @@ def line_sql(cols: list[tuple[Column, TargetType]]) -> str:
         fmt = ",".join("%Q" for _ in part)
         groups.append(f"printf('{fmt}', {', '.join(value_sql(c, t, fast=True) for c, t in part)})")
     line = " || ',' || ".join(groups) + " || char(10)"
-    nul = [f"instr({qi(c.name)}, char(0))" for c, t in cols if _may_hold_nul(t)]
+    # UUID blobs are rendered as hex text: only their text values are checked
+    nul = [f"instr(iif(typeof({qi(c.name)}) = 'blob', NULL, {qi(c.name)}), char(0))" if t.ct == CT.UUID
+           else f"instr({qi(c.name)}, char(0))" for c, t in cols if _may_hold_nul(t)]
     if not nul:
         return line
     broken = "," * (len(cols) + 1)  # more fields than columns: the target refuses the chunk
