@@ -14,6 +14,8 @@ from golive.cli._common import console, echo, err_console, handle_errors, note
 from golive.config import MigrateOptions
 from golive.runtime import using_ephemeral_prefect
 
+T0 = time.perf_counter()  # when this command started (module import happens at CLI start)
+
 
 @migrate_app.command("db")
 @handle_errors
@@ -109,6 +111,13 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         raise result
+    # what the user waited for, measured from the command's start (the flow only sees its own part)
+    result["command_seconds"] = round(time.perf_counter() - T0, 3)
+    result["first_row_seconds"] = round(bar.first_row - T0, 3) if bar.first_row else None
+    if options.report:
+        from golive.report import write_json
+
+        write_json(options.report, result)
     return result
 
 
