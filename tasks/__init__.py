@@ -1,0 +1,1 @@
+"""Prefect tasks: thin, retryable wrappers around golive's plain functions (one module per area)."""
