@@ -38,8 +38,9 @@ def _style(value: str) -> str:
 
 
 def _quiet_prefect() -> None:
-    # golive prints its own summary; Prefect's per-run console lines would drown it (the API still gets them)
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    # golive prints its own summary and one line per error; Prefect's console lines (and tracebacks of
+    # failed runs) would drown them. The Prefect API still receives every log line.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
 def _print_lines(title: str, lines: list[str], style: str = "red") -> None:
@@ -120,6 +121,8 @@ def migrate_files_cmd(
             _print_upload(result, where)
             raise typer.Exit(result.exit_code)
 
+    if not credentials_block:  # bad endpoint, bucket or credentials: one line, before Prefect starts
+        sync.check_destination(job)
     _quiet_prefect()
     from flows.migrate_files import MigrateFilesParams, migrate_files
     from golive.errors import MigrationFailed

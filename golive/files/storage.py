@@ -337,10 +337,16 @@ def _make_client(cfg: StorageConfig):
             parts.port
         except ValueError:
             raise ConfigError(f"endpoint URL {cfg.endpoint_url!r} has a bad port") from None
+    import botocore.exceptions
+
     secret = (lambda s: s.get_secret_value() if s else None)
-    session = boto3.session.Session(aws_access_key_id=secret(cfg.access_key_id),
-                                    aws_secret_access_key=secret(cfg.secret_access_key),
-                                    aws_session_token=secret(cfg.session_token))
+    try:
+        session = boto3.session.Session(aws_access_key_id=secret(cfg.access_key_id),
+                                        aws_secret_access_key=secret(cfg.secret_access_key),
+                                        aws_session_token=secret(cfg.session_token))
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ConfigError(f"AWS profile {exc.kwargs.get('profile', '')!r} not found (check AWS_PROFILE and "
+                          "~/.aws/config)") from None
     config = botocore.config.Config(
         s3={"addressing_style": cfg.addressing_style},
         retries={"mode": "standard", "total_max_attempts": cfg.max_attempts},
@@ -356,6 +362,9 @@ def _make_client(cfg: StorageConfig):
     try:
         return session.client("s3", endpoint_url=cfg.endpoint_url or None, region_name=cfg.region or None,
                               config=config)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ConfigError(f"AWS profile {exc.kwargs.get('profile', '')!r} not found (check AWS_PROFILE and "
+                          "~/.aws/config)") from None
     except ValueError as exc:  # botocore: "Invalid endpoint: ..."
         raise ConfigError(f"endpoint URL {cfg.endpoint_url!r}: {exc}") from None
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 
-from golive.errors import ConfigError, ConnectionFailed, GoliveError, TerminalError, TransientError
+from golive.errors import ConfigError, ConnectionFailed, GoliveError, SourceError, TerminalError, TransientError
 from golive.files.manifest import Entry, Manifest, manifest_path
 from golive.files.scan import Problem, human_bytes, scan_source
 from golive.files.storage import (S3_MAX_PUT, FileChanged, MiB, SourceUnreadable, Storage, StorageConfig,
@@ -71,6 +71,9 @@ def make_job(source: str | os.PathLike, dest: str, *, endpoint_url: str | None =
         ConfigError: a bad destination URL, endpoint or option.
     """
     parse_dest(dest)
+    if not os.path.isdir(source):
+        what = "is not a folder" if os.path.exists(source) else "does not exist"
+        raise SourceError(f"source folder {source} {what}")
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
     creds = {k: SecretStr(v) for k, v in (credentials or {}).items() if v}
