@@ -130,21 +130,29 @@ class UploadPlan:
     def todo_bytes(self) -> int:
         return sum(t.size for t in self.todo)
 
-    def batches(self, workers: int, max_files: int = 200, max_bytes: int = 256 * MiB) -> list[Batch]:
-        """Cut the to-do list into batches: about 4 per worker (so the pool stays busy to the end),
-        at most ``max_files`` files or ``max_bytes`` bytes each; a big file gets a batch of its own."""
-        per = max(1, min(max_files, -(-len(self.todo) // (workers * 4))))
+    def batches(self, workers: int, max_files: int = 1000, max_bytes: int = 1 << 30) -> list[Batch]:
+        """Cut the to-do list into batches of about equal bytes, a multiple of ``workers`` of them.
+
+        Few, big batches: each batch is a Prefect task run, and task runs are not free (state events,
+        server work), so one batch per worker is the aim; ``max_files``/``max_bytes`` cap a batch so a
+        retry or a failure stays small on big uploads. Batches are contiguous in path order.
+        """
+        if not self.todo:
+            return []
+        total = sum(t.size for t in self.todo) + len(self.todo)  # +1 per file: empty files count too
+        n = max(-(-len(self.todo) // max_files), -(-total // max_bytes), 1)
+        n = min(len(self.todo), -(-n // workers) * workers)
+        target = total / n
         out: list[Batch] = []
         cur: list[Todo] = []
-        cur_bytes = 0
+        acc = 0.0
         for t in self.todo:
-            if cur and (len(cur) >= per or cur_bytes + t.size > max_bytes):
+            if cur and acc + (t.size + 1) / 2 > target * (len(out) + 1) and len(out) < n - 1:
                 out.append(Batch(len(out), cur))
-                cur, cur_bytes = [], 0
+                cur = []
             cur.append(t)
-            cur_bytes += t.size
-        if cur:
-            out.append(Batch(len(out), cur))
+            acc += t.size + 1
+        out.append(Batch(len(out), cur))
         return out
 
 
