@@ -10,6 +10,8 @@ What runs (each round, in a rotating order, against one moto S3 server on loopba
                 ``migrate-files`` Prefect flow against a running Prefect server (started here on loopback
                 unless ``--prefect-api``/``PREFECT_API_URL`` names one); Prefect start-up counts.
 - golive rerun  the same command again with nothing changed (decided from the manifest; no flow run).
+- flow          the ``migrate_files`` flow called from Python, timed without interpreter start-up and
+                imports (``imports`` is the time those took): where the CLI's time goes.
 - engine        ``golive.files.sync.upload_folder`` in a plain process: the same engine without Prefect.
 - naive         ../shared/bench/naive_upload.py (a boto3 thread pool of 8, ``upload_file`` per file).
 - rclone        ``rclone copy DIR remote:bucket --transfers 8 --checkers 8`` (when installed).
@@ -130,7 +132,7 @@ def main() -> None:
     times: dict[str, list[float]] = {}
     try:
         for rnd in range(1, a.rounds + 1):
-            runs = ["golive", "engine", "naive"] + (["rclone"] if rclone else [])
+            runs = ["golive", "flow", "engine", "naive"] + (["rclone"] if rclone else [])
             shift = (rnd - 1) % len(runs)
             order = runs[shift:] + runs[:shift]
             for name in order:
@@ -146,6 +148,21 @@ def main() -> None:
                             f"{str(src)!r}, 's3://{bucket}/media', endpoint_url={endpoint!r}, workers={a.workers}, "
                             f"state_dir={str(work / f'engine-{rnd}')!r}, create_bucket=True); sys.exit(r.exit_code)")
                     times.setdefault("engine", []).append(timed([PY, "-c", code], env, work))
+                elif name == "flow":  # the flow call alone, Python start-up and imports excluded
+                    code = ("import json, sys, time; t0 = time.perf_counter()\n"
+                            "from flows.migrate_files import MigrateFilesParams, migrate_files\n"
+                            "t1 = time.perf_counter()\n"
+                            f"migrate_files(MigrateFilesParams(source={str(src)!r}, dest='s3://{bucket}/media', "
+                            f"endpoint_url={endpoint!r}, workers={a.workers}, state_dir={str(work / f'flow-{rnd}')!r}, "
+                            "create_bucket=True))\n"
+                            "print(json.dumps([t1 - t0, time.perf_counter() - t1]))\n")
+                    r = subprocess.run([PY, "-c", code], env={**env, "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL"},
+                                       cwd=work, capture_output=True, text=True)
+                    if r.returncode:
+                        raise SystemExit(f"flow run failed:\n{r.stderr[-2000:]}")
+                    imports, flow_s = json.loads(r.stdout.strip().splitlines()[-1])
+                    times.setdefault("flow", []).append(flow_s)
+                    times.setdefault("imports", []).append(imports)
                 elif name == "naive":
                     times.setdefault("naive", []).append(timed([PY, str(NAIVE), str(src), bucket, endpoint], env, work))
                 else:
@@ -168,6 +185,7 @@ def main() -> None:
     if "rclone" in med:
         rows.append(("golive / rclone", med["golive"] / med["rclone"], "<= 0.7"))
     rows.append(("golive rerun / golive", med["golive rerun"] / med["golive"], "<= 0.1"))
+    rows.append(("flow call / naive", med["flow"] / med["naive"], "(flow call only: no start-up, no imports)"))
     rows.append(("engine / naive", med["engine"] / med["naive"], "(no Prefect, for context)"))
     if "rclone" in med:
         rows.append(("engine / rclone", med["engine"] / med["rclone"], "(no Prefect, for context)"))

@@ -84,14 +84,14 @@ def test_503s_are_retried_by_the_batch_task(prefect_api, src, bucket, proxy, tmp
     assert len(s3.list_objects_v2(Bucket=bucket)["Contents"]) == 12
 
 
-def test_slow_responses_time_out_and_are_retried(prefect_api, src, bucket, proxy, tmp_path):
+def test_slow_responses_time_out_and_are_retried(prefect_api, src, bucket, proxy, tmp_path, fast_retries):
     from prefect import flow
 
     import tasks.files as tf
 
     job = sync.make_job(src, f"s3://{bucket}", endpoint_url=proxy.url, state_dir=tmp_path / "state", workers=2)
-    job = job.model_copy(update={"storage": job.storage.model_copy(update={"read_timeout": 0.5, "max_attempts": 1})})
-    proxy.add(method="PUT", status=None, delay=1.5, times=2)  # two responses arrive after the timeout
+    job = job.model_copy(update={"storage": job.storage.model_copy(update={"read_timeout": 0.3, "max_attempts": 1})})
+    proxy.add(method="PUT", status=None, delay=0.8, times=2)  # two responses arrive after the timeout
 
     @flow(persist_result=False)
     def upload_all():

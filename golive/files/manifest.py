@@ -72,7 +72,6 @@ class Manifest:
             raise ConfigError(f"no upload manifest at {self.path}")
         self.existed = self.path.exists()
         self._local = threading.local()
-        self._lock = threading.Lock()
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._conn()
@@ -90,20 +89,15 @@ class Manifest:
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # durable against process crashes (kill -9)
-            self._local.conn = conn
-            with self._lock:
-                self._all = getattr(self, "_all", []) + [conn]
+            self._local.conn = conn  # freed (and closed) with its thread: task runner threads come and go
         return conn
 
     def close(self) -> None:
-        with self._lock:
-            for conn in getattr(self, "_all", []):
-                try:
-                    conn.close()
-                except sqlite3.Error:
-                    pass
-            self._all = []
-        self._local = threading.local()
+        """Close this thread's connection (other threads' close when those threads end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     # -- meta
     def meta(self) -> dict[str, str]:
