@@ -47,6 +47,13 @@ def make_tree(root: Path, n: int, size: int = 3000) -> Path:
     return root
 
 
+def flow_runs() -> int:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return len(client.read_flow_runs(limit=200))
+
+
 def no_traceback(r) -> None:
     assert "Traceback" not in r.all, r
     lines = [ln for ln in r.err.splitlines() if ln.strip()]
@@ -67,8 +74,10 @@ def test_migrate_rerun_verify_dry_run(golive, tmp_path, bucket, s3, s3_endpoint)
     assert json.loads((tmp_path / "up.json").read_text())["uploaded"] == 12
     assert len(s3.list_objects_v2(Bucket=bucket)["Contents"]) == 12
 
+    runs_before = flow_runs()
     r = golive("migrate", "files", "--source", src, "--dest", dest, "--endpoint-url", s3_endpoint)
     assert r.code == 0 and "12 unchanged" in r.out and "uploaded 0 files" in r.out, r
+    assert flow_runs() == runs_before  # nothing to do: decided from the manifest, no flow run
 
     r = golive("verify", "files", "--source", src, "--dest", dest, "--endpoint-url", s3_endpoint)
     assert r.code == 0 and "12 matched, 0 missing, 0 different, 0 extra" in r.out, r

@@ -135,7 +135,7 @@ def migrate_files_cmd(
                                 multipart_chunk_mb=multipart_chunk_mb, report_path=report)
     _note_prefect()
     try:
-        result = migrate_files(params)
+        result = _run_flow(migrate_files, params)
     except MigrationFailed as exc:
         result = UploadReport.model_validate(exc.context["report"])
     _print_upload(result, where)
@@ -150,6 +150,22 @@ def _manifest_reconciled(job) -> bool:
         return m.reconciled
     finally:
         m.close()
+
+
+def _run_flow(flow_fn, params):
+    """Run a flow in this process, in the foreground.
+
+    Flow-run heartbeats are off here unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set: they let a server
+    automation spot crashed runs of deployments, whereas a foreground CLI run reports its own fate, and
+    Prefect 3.8 joins the heartbeat thread (which sleeps in 1 s steps) for up to a second at the end of
+    every run.
+    """
+    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
+        return flow_fn(params)
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return flow_fn(params)
 
 
 def _note_prefect() -> None:
@@ -226,9 +242,9 @@ def rewrite_paths_cmd(
         from flows.rewrite_paths import RewritePathsParams, rewrite_paths
 
         _note_prefect()
-        result = rewrite_paths(RewritePathsParams(db=db, table=table, column=column, to=to, strip_prefix=strip_prefix,
-                                                  dest=dest, manifest=manifest, state_dir=state_dir,
-                                                  batch_size=batch_size, reverse=reverse, report_path=report))
+        result = _run_flow(rewrite_paths, RewritePathsParams(
+            db=db, table=table, column=column, to=to, strip_prefix=strip_prefix, dest=dest, manifest=manifest,
+            state_dir=state_dir, batch_size=batch_size, reverse=reverse, report_path=report))
     _print_rewrite(result)
     raise typer.Exit(result.exit_code)
 
