@@ -178,7 +178,7 @@ def test_rewrite_paths_cli(golive, tmp_path, bucket, s3_endpoint, pg_url):
     rw = ("rewrite-paths", "--db", f"sqlite:///{db}", "--table", "images", "--column", "path",
           "--strip-prefix", "uploads/", "--to", f"https://cdn.example.com/{{key}}")
     r = golive(*rw, "--dry-run")
-    assert r.code == 0 and "would rewrite" in r.out and "-> https://cdn.example.com/m/2020/img0000.jpg" in r.out, r
+    assert r.code == 0 and "to be rewritten" in r.out and "-> https://cdn.example.com/m/2020/img0000.jpg" in r.out, r
     r = golive(*rw)
     assert r.code == 0 and "4 row(s) rewritten" in r.out, r
     r = golive(*rw)

@@ -66,7 +66,10 @@ def _print_upload(report, where: str) -> None:
     _print_lines("not uploaded", [p.line() for p in report.problems])
     for n in report.notes:
         echo(f"  [dim]note: {n}[/]")
-    status = "[green]ok[/]" if report.ok else "[red]INCOMPLETE[/]"
+    if report.dry_run:
+        status = "[cyan]dry run[/]" + ("" if report.ok else " [red](would be incomplete)[/]")
+    else:
+        status = "[green]ok[/]" if report.ok else "[red]INCOMPLETE[/]"
     echo(f"{status}: {report.summary()} in {report.seconds:.1f} s")
 
 
@@ -110,7 +113,7 @@ def migrate_files_cmd(
         result = sync.dry_run_report(job, sync.plan_upload(job, dry_run=True), started)
         sync.write_report(result, report)
         _print_upload(result, where)
-        raise typer.Exit(0)
+        raise typer.Exit(result.exit_code)
 
     # Nothing to do? The manifest alone can tell (no listing, no flow run, no Prefect start-up).
     if os.path.exists(job.manifest) and _manifest_reconciled(job):
@@ -250,8 +253,8 @@ def rewrite_paths_cmd(
 
 
 def _print_rewrite(r) -> None:
-    what = "restore" if r.reverse else "rewrite"
-    verb = f"would {what}" if r.dry_run else ("restored" if r.reverse else "rewritten")
+    done = "restored" if r.reverse else "rewritten"
+    verb = f"to be {done}" if r.dry_run else done
     echo(f"[bold]{r.table}.{r.column}[/] in {r.db}" + ("" if r.reverse else f" -> {r.to}"))
     echo(f"  {'rows scanned':<24}{r.scanned:>8}")
     echo(f"  {verb:<24}{r.rewritten:>8}")
@@ -272,4 +275,6 @@ def _print_rewrite(r) -> None:
     if r.other_samples:
         _print_lines("left alone", [f"[{s.pk}] {s.before!r}: {s.reason}" for s in r.other_samples], "yellow")
     status = "[green]ok[/]" if r.exit_code == 0 else "[red]INCOMPLETE[/]"
+    if r.dry_run:
+        status = "[cyan]dry run[/]" + ("" if r.exit_code == 0 else " [red](would be incomplete)[/]")
     echo(f"{status}: {r.rewritten} row(s) {verb} in {r.seconds:.1f} s")
