@@ -33,8 +33,9 @@ class MigrateFilesParams(BaseModel):
     credentials_block: str | None = Field(None, description=(
         "Name of a Prefect Secret block holding {aws_access_key_id, aws_secret_access_key[, aws_session_token]}; "
         "empty: the standard AWS chain (environment, profile, instance role)"))
-    multipart_threshold_mb: int = Field(16, ge=1, le=5120, description="Files above this many MiB go up in parts")
-    multipart_chunk_mb: int = Field(8, ge=5, le=5120, description="Part size in MiB")
+    multipart_threshold_mb: int = Field(16, ge=1, le=256, description=(
+        "Files above this many MiB go up in parts; smaller ones are read into memory whole (per worker)"))
+    multipart_chunk_mb: int = Field(8, ge=5, le=512, description="Part size in MiB (raised to fit 10,000 parts)")
     max_attempts: int = Field(4, ge=1, le=20, description="Attempts per S3 request (botocore) before the "
                                                           "batch fails and is retried as a whole")
     report_path: str | None = Field(None, description="Write the JSON report here")

@@ -89,9 +89,9 @@ def migrate_files_cmd(
     create_bucket: bool = typer.Option(False, "--create-bucket", help="Create the bucket if it does not exist."),
     credentials_block: Optional[str] = typer.Option(
         None, "--credentials-block", help="Prefect Secret block with aws_access_key_id/aws_secret_access_key."),
-    multipart_threshold_mb: int = typer.Option(16, "--multipart-threshold-mb", min=1, max=5120,
-                                               help="Files above this many MiB go up in parts."),
-    multipart_chunk_mb: int = typer.Option(8, "--multipart-chunk-mb", min=5, max=5120, help="Part size in MiB."),
+    multipart_threshold_mb: int = typer.Option(16, "--multipart-threshold-mb", min=1, max=256,
+                                               help="Files above this many MiB go up in parts (smaller ones are read into memory whole)."),
+    multipart_chunk_mb: int = typer.Option(8, "--multipart-chunk-mb", min=5, max=512, help="Part size in MiB."),
 ) -> None:
     """Upload an uploads folder to S3-compatible storage, verifying every object."""
     from golive.files import sync
@@ -189,9 +189,9 @@ def verify_files_cmd(
     workers: int = _WORKERS,
     report: Optional[str] = _REPORT,
     follow_symlinks: bool = _FOLLOW,
-    multipart_threshold_mb: int = typer.Option(16, "--multipart-threshold-mb", min=1, max=5120,
+    multipart_threshold_mb: int = typer.Option(16, "--multipart-threshold-mb", min=1, max=256,
                                                help="As used for the upload (multipart ETags)."),
-    multipart_chunk_mb: int = typer.Option(8, "--multipart-chunk-mb", min=5, max=5120,
+    multipart_chunk_mb: int = typer.Option(8, "--multipart-chunk-mb", min=5, max=512,
                                            help="As used for the upload (multipart ETags)."),
 ) -> None:
     """Compare an uploads folder with its destination: missing, different, extra (exit 1 on missing/different)."""
