@@ -156,19 +156,9 @@ def _manifest_reconciled(job) -> bool:
 
 
 def _run_flow(flow_fn, params):
-    """Run a flow in this process, in the foreground.
+    from flows.foreground import run_in_foreground
 
-    Flow-run heartbeats are off here unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set: they let a server
-    automation spot crashed runs of deployments, whereas a foreground CLI run reports its own fate, and
-    Prefect 3.8 joins the heartbeat thread (which sleeps in 1 s steps) for up to a second at the end of
-    every run.
-    """
-    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
-        return flow_fn(params)
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return flow_fn(params)
+    return run_in_foreground(flow_fn, params)
 
 
 def _note_prefect() -> None:
