@@ -84,18 +84,3 @@ def note(message: str) -> None:
 def is_tty() -> bool:
     return sys.stderr.isatty()
 
-
-def run_foreground(flow_fn, *args, **kwargs):
-    """Run a Prefect flow in this process, in the foreground, returning what the flow returns.
-
-    Flow-run heartbeats are off here unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set: they let a server
-    automation spot crashed runs of deployments, whereas a foreground CLI run reports its own fate, and
-    Prefect 3.8 joins the heartbeat thread (which sleeps in 1 s steps) for up to a second at the end of
-    every run.
-    """
-    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
-        return flow_fn(*args, **kwargs)
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return flow_fn(*args, **kwargs)

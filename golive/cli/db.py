@@ -10,7 +10,7 @@ import typer
 from rich.table import Table  # noqa: F401  (report table)
 
 from golive.cli import migrate_app
-from golive.cli._common import console, echo, err_console, handle_errors, note, run_foreground
+from golive.cli._common import console, echo, err_console, handle_errors, note
 from golive.config import MigrateOptions
 from golive.runtime import using_ephemeral_prefect
 
@@ -99,6 +99,7 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
 
     planner = threading.Thread(target=plan, name="golive-plan", daemon=True)
     planner.start()
+    from flows.foreground import run_in_foreground
     from flows.migrate_database import migrate_database, on_dask
 
     planner.join()
@@ -107,7 +108,7 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
     flow = migrate_database if runner == "thread" else on_dask(dask_address, options.workers)
     with _Progress(planned["plan"], by_chunk=runner == "dask") as bar:
         bar.started = t0
-        state = run_foreground(flow, source=SecretStr(source), target=SecretStr(target), options=options,
+        state = run_in_foreground(flow, source=SecretStr(source), target=SecretStr(target), options=options,
                                return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
