@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
+from golive.errors import TransientError
 from golive.files import rewrite as rw
 from golive.files import sync
 from golive.files import verify as vf
