@@ -145,6 +145,10 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
                 raise PlanError(
                     f"the source changed since the interrupted run started ({stored['started_at']:%Y-%m-%d %H:%M} UTC), "
                     "so it cannot be resumed safely; re-run with --drop-existing to start over")
+            if plan.identifiers != options.identifiers:
+                raise PlanError(
+                    f"an interrupted run of this migration used --identifiers {plan.identifiers}; re-run with the same "
+                    "options to resume it, or add --drop-existing to start over")
             plan.resumed = True
             plan.planned_seconds = round(time.perf_counter() - t0, 3)
             return plan
