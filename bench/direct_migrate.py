@@ -98,66 +98,43 @@ def main() -> int:
     tgt.prepare(commands.parse_target(dst.raw), plan, options)
     phase("prepare")
 
-    # 3. Copy every chunk; a table's keys as soon as its last chunk is in
-    queue = [(tp, ch) for tp in sorted(plan.tables, key=lambda t: -t.rows) for ch in tp.chunks]
-    if a.order == "interleave":
-        lanes = [[(tp, ch) for ch in tp.chunks] for tp in sorted(plan.tables, key=lambda t: -t.rows)]
-        queue = [lane[i] for i in range(max((len(x) for x in lanes), default=0)) for lane in lanes if i < len(lane)]
-    remaining = {tp.source: len(tp.chunks) for tp in plan.tables}
-    chunks, steps, chunk_secs, key_secs = [], [], [], {}
-    t_copy0 = time.perf_counter()
-    t_last_chunk = t_copy0
-    with ThreadPoolExecutor(max_workers=max(8, workers * 2)) as ex:
-        running: dict = {}
-        for tp in plan.tables:
-            if not tp.chunks:
-                running[ex.submit(tgt.finish_table, commands.parse_target(dst.raw), plan.target_schema, tp)] = ("keys", tp)
-        while queue or running:
-            while queue and len(running) < workers:
-                tp, ch = queue.pop(0)
-                fut = ex.submit(copying.copy_chunk, commands.parse_source(src.raw), commands.parse_target(dst.raw),
-                                plan.run_key, plan.target_schema, tp, ch)
-                running[fut] = ("copy", tp)
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in done:
-                kind, tp = running.pop(fut)
-                result = fut.result()
-                if kind == "keys":
-                    steps.append(result)
-                    key_secs[tp.source] = result.seconds
-                    continue
-                chunks.append(result)
-                chunk_secs.append(result.seconds)
-                t_last_chunk = time.perf_counter()
-                remaining[tp.source] -= 1
-                if remaining[tp.source] == 0:
-                    running[ex.submit(tgt.finish_table, commands.parse_target(dst.raw), plan.target_schema, tp)] = \
-                        ("keys", tp)
-        t_keys_done = time.perf_counter()
-        phases["copy"] = round(t_last_chunk - t_copy0, 3)
-        phases["keys_after_copy"] = round(t_keys_done - t_last_chunk, 3)
-        mark[0] = t_keys_done
+    # 3. Copy, keys and foreign keys in the flow's own schedule (golive.scheduling), on a thread pool
+    from golive.scheduling import run_schedule
 
-        # 4. Foreign keys: NOT VALID, then validated per child table in parallel; views
-        fks = [fk for tp in plan.tables for fk in tp.foreign_keys]
-        fk_secs = {}
-        if fks:
-            steps.append(tgt.add_foreign_keys(commands.parse_target(dst.raw), plan.target_schema, fks))
-            by_table: dict[str, list] = {}
-            for fk in fks:
-                by_table.setdefault(fk.table, []).append(fk)
-            futs = {ex.submit(tgt.validate_foreign_keys, commands.parse_target(dst.raw), plan.target_schema, t, g): t
-                    for t, g in by_table.items()}
-            for f, t in futs.items():
-                r = f.result()
-                steps.append(r)
-                fk_secs[t] = r.seconds
-        phase("foreign_keys")
-        steps.append(tgt.create_views(commands.parse_target(dst.raw), plan))
-        phase("views")
+    chunk_secs, key_secs, fk_secs = [], {}, {}
+    t_copy0 = time.perf_counter()
+    last_chunk = [t_copy0]
+    def on_chunk(tp, result, done, total):
+        chunk_secs.append(result.seconds)
+        last_chunk[0] = time.perf_counter()
+
+    def timed(kind, fn, *args):
+        def run():
+            r = fn(*args)
+            (key_secs if kind == "keys" else fk_secs)[r.table] = r.seconds
+            return r
+        return run
+
+    t_dst = commands.parse_target(dst.raw)
+    with ThreadPoolExecutor(max_workers=max(8, workers * 2)) as ex:
+        chunks, steps = run_schedule(
+            plan, workers,
+            copy=lambda tp, ch: ex.submit(copying.copy_chunk, commands.parse_source(src.raw), t_dst,
+                                          plan.run_key, plan.target_schema, tp, ch),
+            keys=lambda tp: ex.submit(timed("keys", tgt.finish_table, t_dst, plan.target_schema, tp)),
+            link=lambda tp: ex.submit(timed("link", tgt.link_table, t_dst, plan.target_schema, tp.target,
+                                            tp.foreign_keys)),
+            first_done=lambda futs: next(iter(wait(futs, return_when=FIRST_COMPLETED)[0])),
+            on_chunk=on_chunk, interleave=a.order == "interleave")
+    t_done = time.perf_counter()
+    phases["copy"] = round(last_chunk[0] - t_copy0, 3)
+    phases["keys_and_foreign_keys_after_copy"] = round(t_done - last_chunk[0], 3)
+    mark[0] = t_done
+    steps.append(tgt.create_views(t_dst, plan))
+    phase("views")
 
     # 5. Report
-    counts = commands.count_source_rows(src.raw, [t.source for t in plan.tables])
+    counts = commands.count_source_rows(src.raw, [t.source for t in plan.tables], plan.source_fingerprint)
     phase("count_source_rows")
     rep = reports.build_report(plan, options, chunks, steps, source_counts=counts,
                                seconds=time.perf_counter() - T_START)
