@@ -55,8 +55,12 @@ def test_deployment_run_watch_migrates(worker, pg_url):
 
 def test_deployment_run_fails_when_rows_are_rejected(worker, pg_url, tmp_path):
     src = quirks.build(tmp_path / "q.db")
-    res = prefect("deployment", "run", "migrate-database/migrate-database", "--param", f"source=sqlite:///{src}",
-                  "--param", f"target={pg_url}", "--watch", "--watch-timeout", "240")
+    import json
+
+    params = {"source": f"sqlite:///{src}", "target": pg_url, "options": {"rejects": str(tmp_path / "rejects.jsonl")}}
+    res = prefect("deployment", "run", "migrate-database/migrate-database", "--params", json.dumps(params),
+                  "--watch", "--watch-timeout", "240")
+    assert (tmp_path / "rejects.jsonl").read_text().count("\n") == 7
     assert res.returncode != 0 and "Failed" in res.stdout, res.stdout + res.stderr
     import asyncio
 
