@@ -1,0 +1,88 @@
+"""Validation: prove that a migrated copy equals its source, and name what differs when it does not.
+
+Two kinds of checks, run side by side:
+
+* **content** (``content``): per key range, digests of every value on both sides (SQLite and
+  PostgreSQL compute them in SQL; the dialect-specific canonical SQL is in
+  ``golive.dialects.sqlite_checksums`` / ``postgresql_checksums``); a differing range is narrowed down by
+  bisection to the differing keys;
+* **expectations** (``suites`` + ``gx``): Great Expectations suites per table, stored under
+  ``expectations/``: row counts, primary keys, NOT NULL, UNIQUE, orphan foreign keys.
+
+``prepare`` gathers what both need (the migration's plan and rejects, source counts), ``report``
+assembles the result. ``validate`` runs everything with threads; the Prefect flow
+``flows/validate.py`` runs the same steps as tasks. Nothing here imports Prefect; Great Expectations is
+imported only when the suites run.
+
+Adding a source or target dialect: provide its canonical SQL (``<dialect>_checksums.py``: the value
+streams and the canonical text of one value) and, for a target, its Great Expectations datasource in ``gx``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from golive.urls import DatabaseURL
+from golive.validation.model import RangeCheck, TableSpec, ValidationResult
+from golive.validation.options import ValidateOptions
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ValidateOptions", "ValidationResult", "check_range", "jobs", "validate"]
+
+
+def jobs(setup) -> list[tuple[str, int]]:
+    """``(table, range number)`` of every comparison, biggest tables first (so the last to finish is small)."""
+    out = []
+    for spec in sorted(setup.specs, key=lambda s: -s.rows_hint):
+        out += [(spec.source, i) for i in range(max(1, len(spec.ranges)))]
+    return out
+
+
+def check_range(source: DatabaseURL, target: DatabaseURL, spec: TableSpec, range_no: int, limit: int = 10) -> RangeCheck:
+    """Compare one key range of one table (one retryable unit)."""
+    from golive.validation.content import Comparer
+
+    with Comparer(source, target, spec, limit=limit) as cmp:
+        return cmp.check(range_no)
+
+
+def run_expectations(target: DatabaseURL, setup, *, data_docs: bool = True) -> dict:
+    """Run every table's suite with Great Expectations (imports it)."""
+    from pathlib import Path
+
+    from golive.validation import gx
+
+    tables = {s.source: s.target for s in setup.specs}
+    return gx.run_suites(target, setup.plan.target_schema, setup.suites, tables, setup.expected_rows,
+                         Path(setup.output_dir) / "gx", data_docs=data_docs)
+
+
+def validate(source: DatabaseURL, target: DatabaseURL, options: ValidateOptions | None = None, *,
+             plan=None, run_key: str | None = None) -> ValidationResult:
+    """Validate without Prefect: content comparisons in a thread pool, Great Expectations alongside.
+
+    Great Expectations is imported in a thread as soon as possible, so its import overlaps the work.
+    """
+    from golive.validation import gx, prepare, report
+
+    options = options or ValidateOptions()
+    t0 = time.perf_counter()
+    importer = threading.Thread(target=gx.import_gx, name="golive-gx-import", daemon=True)
+    importer.start()
+    setup = prepare.prepare(source, target, options, plan=plan, run_key=run_key)
+    specs = {s.source: s for s in setup.specs}
+    with ThreadPoolExecutor(max_workers=options.workers) as pool:
+        gx_future = pool.submit(run_expectations, target, setup, data_docs=options.data_docs)
+        futures = [pool.submit(check_range, source, target, specs[t], i, options.max_differences)
+                   for t, i in jobs(setup)]
+        checks = [f.result() for f in futures]
+        gx_result = gx_future.result()
+    result = report.build(setup, checks, gx_result, source=source.masked, target=target.masked,
+                          seconds=time.perf_counter() - t0, max_differences=options.max_differences,
+                          timings={"prepare": setup.seconds, **gx_result.get("seconds", {})})
+    report.write(result, options.report)
+    return result
