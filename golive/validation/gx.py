@@ -36,9 +36,34 @@ def import_gx():
         t0 = time.perf_counter()
         import great_expectations as gx  # noqa: PLC0415  (heavy: only validation pays)
 
+        _case_sensitive_columns()
         _GX["gx"] = gx
         _GX["import_seconds"] = time.perf_counter() - t0
     return _GX["gx"]
+
+
+def _case_sensitive_columns() -> None:
+    """Keep a column named e.g. "Name" quoted in GX's SQL.
+
+    GX wraps column names in ``CaseInsensitiveString``, which compares equal to ``"name"``; SQLAlchemy's
+    quoting cache, already holding ``name`` (from catalog queries), then hands back the unquoted spelling
+    and PostgreSQL looks for a column ``name``. Quoting the plain string instead fixes it and changes
+    nothing for ordinary strings.
+    """
+    from sqlalchemy.sql import compiler
+
+    prep = compiler.IdentifierPreparer
+    if getattr(prep.quote, "_golive", False):
+        return
+    original = prep.quote
+
+    def quote(self, ident, *args, **kwargs):
+        if type(ident) is not str and isinstance(ident, str) and not hasattr(ident, "quote"):
+            ident = str.__str__(ident)
+        return original(self, ident, *args, **kwargs)
+
+    quote._golive = True
+    prep.quote = quote
 
 
 def sqlalchemy_url(target: DatabaseURL) -> str:
@@ -82,7 +107,8 @@ def run_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], tables
         name = suite_json.get("name") or target_table
         params = {ROW_COUNT_PARAMETER: expected_rows.get(source, 0)}
         try:
-            asset = ds.add_table_asset(name, table_name=target_table, schema_name=schema)
+            # quoted, so GX keeps the case (and reserved words such as "order" work)
+            asset = ds.add_table_asset(name, table_name=f'"{target_table}"', schema_name=_schema(schema))
             batch = asset.add_batch_definition_whole_table("whole table")
             body = {k: v for k, v in suite_json.items() if k != "id"}
             suite = ctx.suites.add(ExpectationSuite(**body))
@@ -119,13 +145,18 @@ def _details(gx, ctx, ExpectationSuite, batch, name: str, body: dict, first: dic
     """Re-run a failed suite for the details: counts and samples (SUMMARY), and the offending rows of
     failed SQL expectations (COMPLETE, at most 200 rows each)."""
     vd = ctx.validation_definitions.get(name)
-    data = vd.run(expectation_parameters=params, result_format="SUMMARY").to_json_dict()
-    failed_sql = [i for i, r in enumerate(first.get("results", []))
-                  if not r.get("success") and (r.get("expectation_config") or {}).get("type") == "unexpected_rows_expectation"]
+    data = vd.run(expectation_parameters=params, result_format={"result_format": "SUMMARY",
+                                                                 "partial_unexpected_count": 5}).to_json_dict()
+    # GX reorders results: match expectations by their query
+    failed_sql = {(r.get("expectation_config") or {}).get("kwargs", {}).get("unexpected_rows_query")
+                  for r in first.get("results", [])
+                  if not r.get("success") and (r.get("expectation_config") or {}).get("type") == "unexpected_rows_expectation"}
+    failed_sql.discard(None)
     if not failed_sql:
         return data
     rows_body = dict(body, name=f"{name} (offending rows)",
-                     expectations=[body["expectations"][i] for i in failed_sql if i < len(body["expectations"])])
+                     expectations=[e for e in body["expectations"]
+                                   if (e.get("kwargs") or {}).get("unexpected_rows_query") in failed_sql])
     rows_suite = ctx.suites.add(ExpectationSuite(**rows_body))
     rows_vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=rows_body["name"], data=batch, suite=rows_suite))
     rows = rows_vd.run(expectation_parameters=params, result_format="COMPLETE").to_json_dict()
@@ -174,6 +205,10 @@ def _detail(check: str, cfg: dict, r: dict) -> str:
         where = f" ({meta.get('foreign_key')} -> {meta.get('parent')})" if check == "foreign key" else ""
         return f"{n} {what}{where}" + (f": {shown}" if shown else "")
     return json.dumps(res, default=str)[:300]
+
+
+def _schema(schema: str) -> str:
+    return schema if schema == schema.lower() and schema.isidentifier() else f'"{schema}"'
 
 
 def _row(x) -> str:

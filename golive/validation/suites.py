@@ -101,13 +101,13 @@ def orphan_query(schema: str, fk: ForeignKeyPlan, key: list[str]) -> str:
     child_cols = ", ".join(f"c.{qi(c)}" for c in fk.columns)
     on = " AND ".join(f"p.{qi(r)} = c.{qi(c)}" for c, r in zip(fk.columns, fk.ref_columns))
     notnull = " AND ".join(f"c.{qi(c)} IS NOT NULL" for c in fk.columns)
-    examples = (f", (array_agg(c.{qi(key[0])} ORDER BY c.{qi(key[0])}))[1:5]::text AS example_{key[0]}"
-                if len(key) == 1 else "")
+    ex = qi(f"example_{key[0]}") if len(key) == 1 else ""
+    examples = (f", (array_agg(c.{qi(key[0])} ORDER BY c.{qi(key[0])}))[1:5]::text AS {ex}" if ex else "")
     label = f"{schema}.{fk.name}".replace("'", "''")
     outs = ", ".join(f"o.{qi(c)}" for c in fk.columns)
     return (
         f"SELECT {outs}, o.rows_in_target, coalesce(s.rows, 0) AS rows_in_source"
-        f"{', o.example_' + key[0] if len(key) == 1 else ''} FROM ("
+        f"{', o.' + ex if ex else ''} FROM ("
         f"SELECT {child_cols}, count(*) AS rows_in_target{examples} FROM {{batch}} c "
         f"LEFT JOIN {qn(schema, fk.ref_table)} p ON {on} WHERE {notnull} AND p.{qi(fk.ref_columns[0])} IS NULL "
         f"AND NOT EXISTS ({enforced_fk_sql(schema, fk)}) "
