@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from golive import progress
 from golive.config import MigrateOptions
 from golive.plan import MigrationPlan
+from flows.validate import validate_copy
 from tasks.migrate import (add_foreign_keys, copy_chunk, count_source_rows, create_views, finish_table,
                            plan_migration, prepare_target, validate_foreign_keys, write_report)
 
@@ -47,7 +48,9 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
 
     # 5. Report: invariants per table, rejects file, run marked complete or failed
     counts = count_source_rows(source, [t.source for t in plan.tables])
-    report = write_report(target, plan, options, chunks, steps, counts, time.perf_counter() - t0)
+    # 6. Validate (content checksums per key range, Great Expectations suites); the report counts it
+    validation = validate_copy(source, target, plan, options) if options.validate_after else None
+    report = write_report(target, plan, options, chunks, steps, counts, time.perf_counter() - t0, validation)
     publish(report)
     return report
 

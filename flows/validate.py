@@ -83,3 +83,31 @@ def _masked(url) -> str:
     from golive.urls import mask
 
     return mask(secret(url))
+
+
+def validate_copy(source, target, plan: MigrationPlan, options) -> dict:
+    """Step 6 of ``migrate-database``: this flow as a subflow, on the migration's own plan and rejects.
+
+    Returns the validation report (keys ``ok``, ``summary``, ``failures``, ...) for the migration
+    report; a failed validation is reported there (exit code 1), never raised.
+    """
+    from pathlib import Path
+
+    from golive.errors import GoliveError
+    from golive.urls import mask
+
+    out = str(Path(options.report).with_suffix("")) + "-validation" if options.report else None
+    vopts = ValidateOptions(target_schema=plan.target_schema, identifiers=plan.identifiers, output_dir=out,
+                            workers=options.workers, chunk_rows=options.chunk_rows)
+    state = validate_migration(source=source, target=target, options=vopts, plan=plan, run_key=plan.run_key,
+                               return_state=True)
+    value = state.result(raise_on_failure=False)
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, ValidationFailed) and "report" in value.context:
+        return value.context["report"]
+    message = mask(str(value)) if isinstance(value, BaseException) else f"flow ended {state.type.value}"
+    if isinstance(value, GoliveError) or isinstance(value, BaseException):
+        get_run_logger().error("Validation could not run: %s", message)
+    return {"ok": False, "summary": f"validation could not run: {message}",
+            "failures": [f"validation could not run: {message}"]}

@@ -102,7 +102,7 @@ def canonical_sql(name: str, t: TargetType) -> str | None:
     if ct == CT.TIME:
         return f"iif(typeof({c}) = 'text' AND length({c}) = 5 AND substr({c}, 3, 1) = ':', {c}||':00', {c})"
     if ct == CT.BINARY:
-        return f"lower(hex({c}))"
+        return f"iif({c} IS NULL, NULL, lower(hex({c})))"  # hex(NULL) is ''
     if ct == CT.UUID:
         return f"iif(typeof({c}) = 'text', lower({c}), {value_sql(Column(name=name), t)})"
     raise AssertionError(f"no canonical form for {ct}")
