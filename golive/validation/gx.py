@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
 from golive.urls import DatabaseURL, mask
@@ -107,8 +108,11 @@ def run_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], tables
         name = suite_json.get("name") or target_table
         params = {ROW_COUNT_PARAMETER: expected_rows.get(source, 0)}
         try:
-            # quoted, so GX keeps the case (and reserved words such as "order" work)
-            asset = ds.add_table_asset(name, table_name=f'"{target_table}"', schema_name=_schema(schema))
+            # quoted, so GX keeps the case (and reserved words such as "order" work); GX 1.24 deprecates
+            # schema_name in favour of the connection's search_path, which would not keep names apart
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                asset = ds.add_table_asset(name, table_name=f'"{target_table}"', schema_name=_schema(schema))
             batch = asset.add_batch_definition_whole_table("whole table")
             body = {k: v for k, v in suite_json.items() if k != "id"}
             suite = ctx.suites.add(ExpectationSuite(**body))
