@@ -7,7 +7,6 @@ says where the Data Docs are.
 
 from __future__ import annotations
 
-import threading
 import time
 
 from prefect import flow, get_run_logger
@@ -17,7 +16,7 @@ from pydantic import SecretStr
 
 from golive.errors import ValidationFailed
 from golive.plan import MigrationPlan
-from golive.validation import gx as vgx, jobs, report as vreport
+from golive.validation import gx_worker, jobs, report as vreport
 from golive.validation.options import ValidateOptions
 from tasks.validate import build_report, compare_range, prepare_validation, run_expectations
 
@@ -38,8 +37,8 @@ def validate_migration(source: SecretStr, target: SecretStr, options: ValidateOp
         ValidationFailed: something differs (the report is in ``.context["report"]``).
     """
     t0 = time.perf_counter()
-    # Great Expectations takes seconds to import: start now, while the source is being read
-    threading.Thread(target=vgx.import_gx, name="golive-gx-import", daemon=True).start()
+    # Great Expectations takes seconds to import: its helper process starts now, while the source is read
+    gx_worker.prestart()
 
     # 1. Prepare: the migration's plan and rejects, source row counts, key ranges, orphans, suites
     setup = prepare_validation(source, target, options, plan, run_key)

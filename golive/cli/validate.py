@@ -30,13 +30,18 @@ def validate(
     """Check that the target holds exactly the source's rows and values (content checksums per key range) and
     meets its Great Expectations suites (row counts, keys, NOT NULL, UNIQUE, orphans). Exit 1 when anything differs."""
     from golive import commands
+    from golive.validation import gx_worker
     from golive.validation.options import ValidateOptions
 
+    # Great Expectations' helper process imports it (3 s) while Prefect starts and the source is read
+    gx_worker.prestart()
     options = ValidateOptions(tables=tables, target_schema=schema, expectations_dir=expectations, output_dir=out,
                               report=report, workers=workers, data_docs=data_docs)
     src, dst = commands.database_urls(source, target)
     commands.check_target_connects(dst)
     result = run_flow(src.raw, dst.raw, options, verbose=verbose)
+    if data_docs:
+        gx_worker.wait_docs()  # built by the helper while the flow run was being closed
     show_result(result)
     raise typer.Exit(0 if result.get("ok") else 1)
 

@@ -2,7 +2,7 @@
 ``sqlite_checksums`` (canonical texts joined by commas, ``\\N`` for NULL; text values back to back plus
 their byte lengths).
 
-A range's checksum is one ``md5(string_agg(...))`` per value stream over an index range scan in key
+A range's checksum is one ``sha256(string_agg(...))`` per value stream over an index range scan in key
 order, so only digests leave the server. The session settings below fix every output format the canonical text
 depends on (time zone, date style, float digits), whatever the server's defaults.
 """
@@ -49,21 +49,27 @@ def canonical_sql(expr: str, t: TargetType) -> str | None:
     return f"({expr})::text"
 
 
-def streams(columns: list[tuple[str, TargetType]], alias: str = "") -> list[str]:
-    """Aggregates hashing the value streams of ``sqlite_checksums.streams`` (same order), one md5 each."""
+def streams(columns: list[tuple[str, TargetType, bool]], alias: str = "") -> list[str]:
+    """Aggregates hashing the value streams of ``sqlite_checksums.streams`` (same order), one SHA-256 each.
+
+    ``columns`` holds ``(name, type, nullable in the source)``. SHA-256 rather than md5: with the CPU's
+    SHA instructions (OpenSSL on both sides) it is the faster of the two.
+    """
     pre = f"{alias}." if alias else ""
     out = []
-    for name, t in columns:
+    for name, t, nullable in columns:
         c = pre + qi(name)
         if t.ct == CT.JSON:
             continue
-        if t.ct in TEXT_TYPES:
-            out.append(f"md5(string_agg({c}, ''))")
-            out.append(f"md5(string_agg(coalesce(octet_length({c}), -1)::text, ','))")
+        if t.ct in TEXT_TYPES and not nullable:  # NUL-separated (bytea: text cannot hold a NUL)
+            out.append(f"sha256(string_agg(convert_to({c}, 'UTF8'), '\\x00'::bytea))")
+        elif t.ct in TEXT_TYPES:
+            out.append(f"sha256(convert_to(string_agg({c}, ''), 'UTF8'))")
+            out.append(f"sha256(convert_to(string_agg(coalesce(octet_length({c}), -1)::text, ','), 'UTF8'))")
         elif t.ct == CT.DOUBLE:  # the IEEE 754 bytes (big-endian), NULL as a NaN payload SQLite cannot hold
-            out.append(f"md5(string_agg(coalesce(float8send({c}), '\\x7ff8000000000001'::bytea), ''::bytea))")
+            out.append(f"sha256(string_agg(coalesce(float8send({c}), '\\x7ff8000000000001'::bytea), ''::bytea))")
         else:
-            out.append(f"md5(string_agg(coalesce({canonical_sql(c, t)}, {_lit(NULL)}), ','))")
+            out.append(f"sha256(convert_to(string_agg(coalesce({canonical_sql(c, t)}, {_lit(NULL)}), ','), 'UTF8'))")
     return out
 
 
@@ -90,9 +96,10 @@ def json_sql(columns: list[tuple[str, TargetType]], alias: str = "") -> str | No
 def normalise_json_sql() -> str:
     """Query normalising shipped source JSON (one value per line, '' for NULL) the way ``jsonb`` prints it.
 
-    Takes one parameter, passed in binary (``%b``): the UTF-8 bytes of the lines. Returns their md5.
+    Takes one parameter, passed in binary (``%b``): the UTF-8 bytes of the lines. Returns their SHA-256 (hex).
     """
-    return ("SELECT md5(string_agg(CASE WHEN x = '' THEN '' ELSE x::jsonb::text END, E'\\n' ORDER BY n)) "
+    return ("SELECT encode(sha256(convert_to(string_agg(CASE WHEN x = '' THEN '' ELSE x::jsonb::text END, E'\\n' "
+            "ORDER BY n), 'UTF8')), 'hex') "
             "FROM unnest(string_to_array(convert_from(%b::bytea, 'UTF8'), E'\\n')) WITH ORDINALITY AS u(x, n)")
 
 

@@ -109,11 +109,12 @@ def canonical_sql(name: str, t: TargetType) -> str | None:
 
 
 def streams(columns: list[tuple[str, TargetType, bool]]) -> list[tuple[str, str, str]]:
-    """The value streams of a range, as ``(expression, group_concat separator, encoding)``.
+    """The value streams of a range, as ``(expression, group_concat separator (SQL), encoding)``.
 
     ``columns`` holds ``(name, type, nullable)``. Values are hashed column by column (cheaper than
-    building row texts): a text column gives its concatenated values plus their byte lengths (-1 for
-    NULL), so no content can imitate a boundary; a double precision column gives the exact text the copy
+    building row texts): a NOT NULL text column gives its values separated by NUL (which no text can
+    hold), a nullable one its values back to back plus their byte lengths (-1 for NULL), so no content
+    can imitate a boundary; a double precision column gives the exact text the copy
     sent (17 significant digits), which Python reads into the IEEE 754 bytes PostgreSQL holds (encoding
     ``float8``: bit-exact, and free of the difference between the two systems' shortest forms); any
     other column gives its canonical texts separated by commas, ``\\N`` for NULL. JSON columns are left
@@ -124,16 +125,22 @@ def streams(columns: list[tuple[str, TargetType, bool]]) -> list[tuple[str, str,
         c = qi(name)
         if t.ct == CT.JSON:
             continue
-        if t.ct in TEXT_TYPES:
-            out.append((c, "", "text"))
-            out.append((f"coalesce(length(CAST({c} AS BLOB)), -1)" if nullable else f"length(CAST({c} AS BLOB))",
-                        ",", "text"))
+        if t.ct in TEXT_TYPES and not nullable:
+            # text never holds a NUL (PostgreSQL refuses it, the copy rejects it): NUL separates the values
+            out.append((c, "char(0)", "text"))
+        elif t.ct in TEXT_TYPES:
+            out.append((c, "''", "text"))
+            out.append((f"coalesce(length(CAST({c} AS BLOB)), -1)", "','", "text"))
         elif t.ct == CT.DOUBLE:
-            out.append((f"coalesce({value_sql(Column(name=name), t)}, '')", ",", "float8"))
+            out.append((f"coalesce({value_sql(Column(name=name), t)}, '')", "','", "float8"))
+        elif t.ct in (CT.SMALLINT, CT.INTEGER, CT.BIGINT):
+            # as stored: an integral REAL (3.0) would read '3.0' here and '3' there, a difference the
+            # row-by-row comparison then settles; integers need no conversion at all
+            out.append((f"coalesce({c}, {_lit(NULL)})" if nullable else c, "','", "text"))
         else:
             expr = canonical_sql(name, t)
             # NOT NULL is enforced by SQLite; a NULL there would only shorten the stream (and be noticed)
-            out.append((f"coalesce({expr}, {_lit(NULL)})" if nullable else expr, ",", "text"))
+            out.append((f"coalesce({expr}, {_lit(NULL)})" if nullable else expr, "','", "text"))
     return out
 
 
@@ -149,9 +156,15 @@ def float8_bytes(blob: bytes) -> bytes:
     """
     import struct
 
+    fields = blob.split(b",")
+    if b"" not in fields:  # no NULL: one C-level pass
+        try:
+            return struct.pack(f">{len(fields)}d", *map(float, fields))
+        except ValueError:
+            pass
     out = bytearray()
     pack = struct.Struct(">d").pack
-    for field in blob.split(b","):
+    for field in fields:
         if not field:
             out += FLOAT8_NULL
             continue

@@ -21,7 +21,6 @@ streams and the canonical text of one value) and, for a target, its Great Expect
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -50,29 +49,39 @@ def check_range(source: DatabaseURL, target: DatabaseURL, spec: TableSpec, range
         return cmp.check(range_no)
 
 
-def run_expectations(target: DatabaseURL, setup, *, data_docs: bool = True) -> dict:
-    """Run every table's suite with Great Expectations (imports it)."""
+def run_expectations(target: DatabaseURL, setup, *, data_docs: bool = True, in_process: bool = False) -> dict:
+    """Run every table's suite with Great Expectations, in the helper process (``gx_worker``) unless ``in_process``."""
     from pathlib import Path
 
-    from golive.validation import gx
+    from golive.validation.model import ExpectationOutcome
 
     tables = {s.source: s.target for s in setup.specs}
-    return gx.run_suites(target, setup.plan.target_schema, setup.suites, tables, setup.expected_rows,
-                         Path(setup.output_dir) / "gx", data_docs=data_docs)
+    out_dir = Path(setup.output_dir) / "gx"
+    if in_process:
+        from golive.validation import gx
+
+        return gx.run_suites(target, setup.plan.target_schema, setup.suites, tables, setup.expected_rows, out_dir,
+                             data_docs=data_docs)
+    from golive.validation import gx_worker
+
+    out = gx_worker.take().run({"target": target.raw, "schema": setup.plan.target_schema, "suites": setup.suites,
+                                "tables": tables, "expected_rows": setup.expected_rows, "out_dir": str(out_dir),
+                                "data_docs": data_docs})
+    out["outcomes"] = [ExpectationOutcome(**o) for o in out["outcomes"]]
+    return out
 
 
 def validate(source: DatabaseURL, target: DatabaseURL, options: ValidateOptions | None = None, *,
              plan=None, run_key: str | None = None) -> ValidationResult:
     """Validate without Prefect: content comparisons in a thread pool, Great Expectations alongside.
 
-    Great Expectations is imported in a thread as soon as possible, so its import overlaps the work.
+    Great Expectations runs in its helper process, started first, so its import overlaps the work.
     """
-    from golive.validation import gx, prepare, report
+    from golive.validation import gx_worker, prepare, report
 
     options = options or ValidateOptions()
     t0 = time.perf_counter()
-    importer = threading.Thread(target=gx.import_gx, name="golive-gx-import", daemon=True)
-    importer.start()
+    gx_worker.prestart()
     setup = prepare.prepare(source, target, options, plan=plan, run_key=run_key)
     specs = {s.source: s for s in setup.specs}
     with ThreadPoolExecutor(max_workers=options.workers) as pool:
@@ -85,4 +94,6 @@ def validate(source: DatabaseURL, target: DatabaseURL, options: ValidateOptions 
                           seconds=time.perf_counter() - t0, max_differences=options.max_differences,
                           timings={"prepare": setup.seconds, **gx_result.get("seconds", {})})
     report.write(result, options.report)
+    if options.data_docs:
+        gx_worker.wait_docs()
     return result

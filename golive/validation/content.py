@@ -1,8 +1,8 @@
 """Content checksums: prove that every row arrived with every value, chunk by chunk, and name the rows that did not.
 
 For each key range, both sides render their rows as canonical text in key order (``sqlite_checksums`` /
-``postgresql_checksums``) and hash it: SQLite concatenates the rows (``group_concat``) and Python hashes
-them with ``hashlib``; PostgreSQL computes ``md5(string_agg(...))`` itself, so only the digest travels.
+``postgresql_checksums``) and hash it: SQLite concatenates the values (``group_concat``) and Python hashes
+them with ``hashlib``; PostgreSQL computes ``sha256(string_agg(...))`` itself, so only the digest travels.
 JSON is hashed as PostgreSQL normalises it: the source's JSON text is shipped to PostgreSQL and printed
 through ``jsonb``, which orders keys and spaces the way the target column does.
 
@@ -49,13 +49,13 @@ INT_TYPES = (CT.SMALLINT, CT.INTEGER, CT.BIGINT)
 
 class _Side(NamedTuple):
     rows: int
-    row_md5: str | None
-    json_md5: str | None
+    row_digest: str | None
+    json_digest: str | None
     lo: int | None
     hi: int | None
 
     def same(self, other: "_Side") -> bool:
-        return (self.rows, self.row_md5, self.json_md5) == (other.rows, other.row_md5, other.json_md5)
+        return (self.rows, self.row_digest, self.json_digest) == (other.rows, other.row_digest, other.json_digest)
 
 
 class _TooBig(Exception):
@@ -120,7 +120,7 @@ class _Sql:
         self.src_table = sqi(spec.source)
         self.tgt_table = qn(spec.schema_name, spec.target)
         self.src_streams = sqc.streams([(c.source, c.type, nullable.get(c.source, True)) for c in spec.columns])
-        self.tgt_streams = pgc.streams(tcols)
+        self.tgt_streams = pgc.streams([(c.target, c.type, nullable.get(c.source, True)) for c in spec.columns])
         self.src_json = sqc.json_sql(cols) or "NULL"
         self.tgt_json = pgc.json_sql(tcols) or "NULL::text"
         self.src_rowtext = sqc.row_text_sql(cols)
@@ -191,11 +191,11 @@ class _Sql:
         where, args = self.src_where(lo, hi)
         k = self.src_k or "NULL"
         if self.spec.kind == "rowid":  # a rowid range is visited in rowid order: no subquery needed
-            aggs = "".join(f", group_concat({e}, {sqc._lit(sep)})" for e, sep, _ in self.src_streams)
+            aggs = "".join(f", group_concat({e}, {sep})" for e, sep, _ in self.src_streams)
             return (f"SELECT count(*), min(rowid), max(rowid), group_concat({self.src_json}, char(10)){aggs} "
                     f"FROM {self.src_table} {where}"), args
         inner = ", ".join(f"{e} AS s{i}" for i, (e, _, _) in enumerate(self.src_streams))
-        aggs = "".join(f", group_concat(s{i}, {sqc._lit(sep)})" for i, (_, sep, _) in enumerate(self.src_streams))
+        aggs = "".join(f", group_concat(s{i}, {sep})" for i, (_, sep, _) in enumerate(self.src_streams))
         return (f"SELECT count(*), min(k), max(k), group_concat(j, char(10)){aggs} FROM "
                 f"(SELECT {k} AS k, {self.src_json} AS j{', ' + inner if inner else ''} FROM {self.src_table} "
                 f"{where} ORDER BY {self.src_order})"), args
@@ -206,7 +206,8 @@ class _Sql:
         where, args = self.tgt_where(lo, hi)
         k = self.tgt_k or "NULL::bigint"
         aggs = "".join(f", {a}" for a in self.tgt_streams)
-        return (f"SELECT count(*), min({k}), max({k}), md5(string_agg({self.tgt_json}, E'\\n')){aggs} FROM "
+        return (f"SELECT count(*), min({k}), max({k}), encode(sha256(convert_to(string_agg({self.tgt_json}, E'\\n'), "
+                f"'UTF8')), 'hex'){aggs} FROM "
                 f"(SELECT * FROM {self.tgt_table} {where} ORDER BY {self.tgt_order}) s"), args
 
 
@@ -309,13 +310,13 @@ class Comparer:
             if b is None:
                 digests.append(None)
             elif enc == "float8":
-                digests.append(hashlib.md5(sqc.float8_bytes(_bytes(b))).hexdigest())
+                digests.append(hashlib.sha256(sqc.float8_bytes(_bytes(b))).hexdigest())
             else:
-                digests.append(hashlib.md5(_bytes(b)).hexdigest())
-        json_md5 = None
+                digests.append(hashlib.sha256(_bytes(b)).hexdigest())
+        json_digest = None
         if jblob is not None:
-            json_md5 = self._pg_one(pgc.normalise_json_sql(), (_bytes(jblob),), what="normalising the source's JSON")[0]
-        return _Side(rows, _combine(digests), json_md5, kmin, kmax)
+            json_digest = self._pg_one(pgc.normalise_json_sql(), (_bytes(jblob),), what="normalising the source's JSON")[0]
+        return _Side(rows, _combine(digests), json_digest, kmin, kmax)
 
     def target_side(self, lo, hi) -> _Side:
         sql, args = self.sql.tgt_checksum(lo, hi)
@@ -323,8 +324,8 @@ class Comparer:
             self.pg.execute("SET enable_indexscan = off")
             self._no_index_scan = True
         row = self._pg_one(sql, args, what="checksumming the target")
-        rows, kmin, kmax, json_md5 = row[:4]
-        return _Side(rows, _combine(list(row[4:])), json_md5, kmin, kmax)
+        rows, kmin, kmax, json_digest = row[:4]
+        return _Side(rows, _combine([bytes(d).hex() if d is not None else None for d in row[4:]]), json_digest, kmin, kmax)
 
     def _pg_one(self, sql: str, args, *, what: str):
         import psycopg
