@@ -21,7 +21,8 @@ def prepare_validation(source, target, options: ValidateOptions, plan: Migration
                        run_key: str | None = None) -> vprepare.Setup:
     """Find the migration's plan and rejects, count the source, record its orphans, load the suites."""
     src, dst = commands.database_urls(source, target)
-    setup = vprepare.prepare(src, dst, options, plan=plan, run_key=run_key)
+    setup = (vprepare.take_prefetched(src, dst, options) if plan is None else None) \
+        or vprepare.prepare(src, dst, options, plan=plan, run_key=run_key)
     get_run_logger().info("Validating %d tables, %d source rows (%d rejected by the copy) in %d key ranges",
                           len(setup.specs), sum(setup.source_rows.values()), sum(setup.rejected_rows.values()),
                           sum(max(1, len(s.ranges)) for s in setup.specs))

@@ -47,15 +47,38 @@ def validate(
 
 
 def run_flow(source: str, target: str, options, *, verbose: bool = False) -> dict:
-    """Run the validation flow in this process; return the report even when validation fails."""
+    """Run the validation flow in this process; return the report even when validation fails.
+
+    The source is read and the suites loaded while Prefect starts up; a bad table name is refused
+    before any flow run exists.
+    """
+    import threading
+
     from pydantic import SecretStr
+
+    from golive import commands
+    from golive.validation import prepare
 
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     if using_ephemeral_prefect():
         note("Starting Prefect's temporary API server (no PREFECT_API_URL set): this takes 10-20 s. "
              "Point PREFECT_API_URL at a running server to skip it.")
+    prepared: dict = {}
+
+    def prefetch() -> None:
+        try:
+            prepared["setup"] = prepare.prefetch(*commands.database_urls(source, target), options)
+        except BaseException as exc:  # re-raised in the main thread
+            prepared["error"] = exc
+
+    worker = threading.Thread(target=prefetch, name="golive-validation-prepare", daemon=True)
+    worker.start()
     from flows.validate import validate_migration
+
+    worker.join()
+    if "error" in prepared:
+        raise prepared["error"]
 
     state = validate_migration(source=SecretStr(source), target=SecretStr(target), options=options,
                                return_state=True)

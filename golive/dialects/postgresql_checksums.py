@@ -68,8 +68,9 @@ def streams(columns: list[tuple[str, TargetType, bool]], alias: str = "") -> lis
             out.append(f"sha256(convert_to(string_agg(coalesce(octet_length({c}), -1)::text, ','), 'UTF8'))")
         elif t.ct == CT.DOUBLE:  # the IEEE 754 bytes (big-endian), NULL as a NaN payload SQLite cannot hold
             out.append(f"sha256(string_agg(coalesce(float8send({c}), '\\x7ff8000000000001'::bytea), ''::bytea))")
-        else:
-            out.append(f"sha256(convert_to(string_agg(coalesce({canonical_sql(c, t)}, {_lit(NULL)}), ','), 'UTF8'))")
+        else:  # (a NULL where the source cannot have one shortens the stream: noticed all the same)
+            v = canonical_sql(c, t) if not nullable else f"coalesce({canonical_sql(c, t)}, {_lit(NULL)})"
+            out.append(f"sha256(convert_to(string_agg({v}, ','), 'UTF8'))")
     return out
 
 

@@ -34,11 +34,17 @@ __all__ = ["ValidateOptions", "ValidationResult", "check_range", "jobs", "valida
 
 
 def jobs(setup) -> list[tuple[str, int]]:
-    """``(table, range number)`` of every comparison, biggest tables first (so the last to finish is small)."""
+    """``(table, range number)`` of every comparison, costliest ranges first (so the last to finish is cheap).
+
+    The cost of a range is about its rows times its columns (JSON counts thrice: PostgreSQL parses it).
+    """
     out = []
-    for spec in sorted(setup.specs, key=lambda s: -s.rows_hint):
-        out += [(spec.source, i) for i in range(max(1, len(spec.ranges)))]
-    return out
+    for spec in setup.specs:
+        weight = sum(3 if c.type.ct.value == "json" else 1 for c in spec.columns) + 1
+        n = max(1, len(spec.ranges))
+        per = spec.rows_hint / n * weight
+        out += [(per, spec.source, i) for i in range(n)]
+    return [(t, i) for _, t, i in sorted(out, key=lambda x: -x[0])]
 
 
 def check_range(source: DatabaseURL, target: DatabaseURL, spec: TableSpec, range_no: int, limit: int = 10) -> RangeCheck:

@@ -63,6 +63,28 @@ class Setup(BaseModel):
         return next(s for s in self.specs if s.source == table)
 
 
+_prefetched: dict[str, Setup] = {}
+
+
+def _key(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> str:
+    return "|".join([src.raw, dst.raw, options.model_dump_json()])
+
+
+def prefetch(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> Setup:
+    """Prepare now and keep the result for the flow's prepare task in this process.
+
+    The CLI prepares while Prefect starts up (they overlap) and refuses bad input (an unknown table)
+    before any flow run exists; the task then takes this setup instead of reading the source again.
+    """
+    setup = prepare(src, dst, options)
+    _prefetched[_key(src, dst, options)] = setup
+    return setup
+
+
+def take_prefetched(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> Setup | None:
+    return _prefetched.pop(_key(src, dst, options), None)
+
+
 def find_run(src: DatabaseURL, dst: DatabaseURL, schema: str) -> tuple[MigrationPlan, str] | None:
     """The latest golive run of this source into this target schema, from ``_golive.runs``."""
     pg = PostgresDialect()

@@ -150,3 +150,29 @@ def test_a_source_changed_after_the_copy_is_reported(copied):
     db.close()
     _, checks = compare(src, url, tables=["big"])
     assert sorted(diffs(checks)) == [("big", "missing", {"id": 5000000}, None), ("big", "value", {"id": 3}, "label")]
+
+
+def test_target_without_golive_records_is_planned_from_the_source(copied):
+    """A target golive did not record (its _golive schema dropped): the source is planned afresh."""
+    src, url, _ = copied
+    sql(url, "DROP SCHEMA _golive CASCADE")
+    setup, checks = compare(src, url, tables=["kv", "parent"])
+    assert setup.run_key is None and setup.rejected_rows == {}
+    assert diffs(checks) == []
+
+
+def test_other_schema_and_gx_suites_in_process(tmp_path, pg_url):
+    """Tables in a non-public schema; the suites run in this process too (``in_process=True``)."""
+    from golive.validation import run_expectations
+
+    src = build(tmp_path / "src.db", big_rows=500)
+    copy(src, pg_url, target_schema="app")
+    s, d = parse_url(str(src)), parse_url(pg_url)
+    setup = prepare.prepare(s, d, ValidateOptions(target_schema="app", output_dir=str(tmp_path / "out"),
+                                                  expectations_dir=str(tmp_path / "exp")))
+    assert all(spec.schema_name == "app" for spec in setup.specs)
+    checks = [check_range(s, d, spec, i) for spec in setup.specs for i in range(max(1, len(spec.ranges)))]
+    assert diffs(checks) == []
+    out = run_expectations(d, setup, data_docs=False, in_process=True)
+    assert out["outcomes"] and all(o.success for o in out["outcomes"]), [o for o in out["outcomes"] if not o.success]
+    assert (tmp_path / "exp" / "app.big.json").is_file()
