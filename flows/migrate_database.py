@@ -11,14 +11,15 @@ import time
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.futures import as_completed
+from prefect.states import Failed
 from pydantic import SecretStr
 
 from golive import progress
 from golive.config import MigrateOptions
 from golive.plan import MigrationPlan
 from flows.validate import validate_copy
-from tasks.migrate import (add_foreign_keys, copy_chunk, count_source_rows, create_views, finish_table,
-                           plan_migration, prepare_target, validate_foreign_keys, write_report)
+from tasks.migrate import (copy_chunk, count_source_rows, create_views, finish_table, link_table, plan_migration,
+                           prepare_target, write_report)
 
 
 @flow(name="migrate-database", persist_result=False, log_prints=False)
@@ -39,71 +40,84 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
     # 2. Prepare the target: tables without keys, registered as a run (or check the resumed one)
     prepare_target(target, plan, options)
 
-    # 3. Copy every chunk; build a table's keys and indexes as soon as its last chunk is in
-    chunks, steps = copy_and_index(source, target, plan, options.workers)
+    # 3. Copy every chunk; as soon as a table is in, build its keys and indexes; as soon as a table and
+    #    its parents have keys, add and validate its foreign keys (all while other tables still copy)
+    chunks, steps = copy_and_link(source, target, plan, options.workers)
 
-    # 4. Foreign keys (added NOT VALID, validated per child table in parallel) and views
-    steps += link_tables(target, plan)
+    # 4. Views whose SQL runs on PostgreSQL; meanwhile count the source again (it must not have changed)
+    counted = count_source_rows.submit(source, [t.source for t in plan.tables])
     steps.append(create_views(target, plan))
 
     # 5. Report: invariants per table, rejects file, run marked complete or failed
-    counts = count_source_rows(source, [t.source for t in plan.tables])
+    counts = counted.result()
     # 6. Validate (content checksums per key range, Great Expectations suites); the report counts it
     validation = validate_copy(source, target, plan, options) if options.validate_after else None
     report = write_report(target, plan, options, chunks, steps, counts, time.perf_counter() - t0, validation)
     publish(report)
+    if not report["ok"]:  # a failed run for the UI and for `prefect deployment run --watch` in CI
+        return Failed(message="; ".join(report["errors"][:3]) or "migration failed", data=report)
     return report
 
 
-def copy_and_index(source, target, plan: MigrationPlan, workers: int):
-    """At most ``workers`` tasks in flight; a table's keys are built while other tables still copy."""
+def copy_and_link(source, target, plan: MigrationPlan, workers: int):
+    """A small scheduler: at most ``workers`` tasks in flight, each step submitted as soon as it can run."""
     logger = get_run_logger()
-    # biggest tables first, so the last table to finish (whose index build is not overlapped) is small
-    queue = [(tp, ch) for tp in sorted(plan.tables, key=lambda t: -t.rows) for ch in tp.chunks]
+    # small tables first (their keys are ready early for the big tables' foreign keys), then the rest,
+    # each group in foreign-key order
+    tables = sorted(plan.tables, key=lambda t: len(t.chunks) > 1)
+    queue = [(tp, ch) for tp in tables for ch in tp.chunks]
     remaining = {tp.source: len(tp.chunks) for tp in plan.tables}
+    parents = {tp.source: {fk.source_ref_table for fk in tp.foreign_keys} for tp in plan.tables}
+    keyed: set[str] = set()
+    linked: set[str] = set()
     total = max(1, len(queue))
     bar = create_progress_artifact(progress=0.0, key="migration-progress", description="chunks copied")
     running: dict = {}
     chunks, steps, done = [], [], 0
-    for tp in plan.tables:  # empty plans still build keys
+    for tp in plan.tables:  # tables without rows still get their keys
         if not tp.chunks:
             running[finish_table.submit(target, plan.target_schema, tp)] = ("keys", tp)
     while queue or running:
         while queue and len(running) < workers:
             tp, ch = queue.pop(0)
             running[copy_chunk.submit(source, target, plan.run_key, plan.target_schema, tp, ch)] = ("copy", tp)
-        for fut in [next(as_completed(list(running)))]:
-            kind, tp = running.pop(fut)
-            result = fut.result()  # raises if the task failed after its retries: the run stops, resumable
-            if kind == "keys":
-                steps.append(result)
-                continue
+        fut = next(as_completed(list(running)))
+        kind, tp = running.pop(fut)
+        result = fut.result()  # raises if the task failed after its retries: the run stops, resumable
+        if kind == "copy":
             chunks.append(result)
             done += 1
             remaining[tp.source] -= 1
-            progress.emit("chunk", table=tp.source, rejected=result.rows_rejected)
+            progress.emit("chunk", table=tp.source, rows=result.rows_read, rejected=result.rows_rejected)
             if result.rows_rejected:
                 logger.warning("%s chunk %d: %d rows rejected", tp.source, result.chunk, result.rows_rejected)
             if remaining[tp.source] == 0:
-                progress.emit("table", table=tp.source)
                 running[finish_table.submit(target, plan.target_schema, tp)] = ("keys", tp)
             update_progress_artifact(bar, progress=100.0 * done / total)
+            continue
+        steps.append(result)
+        if kind == "keys":
+            keyed.add(tp.source)
+            for child in plan.tables:
+                if child.foreign_keys and child.source not in linked and child.source in keyed \
+                        and parents[child.source] <= keyed:
+                    linked.add(child.source)
+                    running[link_table.submit(target, plan.target_schema, child.target, child.foreign_keys)] = \
+                        ("link", child)
     return chunks, steps
 
 
-def link_tables(target, plan: MigrationPlan) -> list:
-    """Foreign keys: add them all NOT VALID (instant), then validate each child table's keys in parallel."""
-    fks = [fk for tp in plan.tables for fk in tp.foreign_keys]
-    if not fks:
-        return []
-    progress.emit("phase", name="foreign keys")
-    added = add_foreign_keys(target, plan.target_schema, fks)
-    by_table: dict[str, list] = {}
-    for fk in fks:
-        by_table.setdefault(fk.table, []).append(fk)
-    futures = [validate_foreign_keys.submit(target, plan.target_schema, table, group)
-               for table, group in by_table.items()]
-    return [added] + [f.result() for f in futures]
+def on_dask(address: str | None = None, workers: int = 4):
+    """This flow with its tasks on Dask: a running scheduler at ``address``, or a local cluster of processes.
+
+    Point the Dask workers at a real Prefect server (PREFECT_API_URL); in ephemeral mode each worker
+    would start its own temporary one.
+    """
+    from prefect_dask import DaskTaskRunner
+
+    kwargs = {"address": address} if address else {
+        "cluster_kwargs": {"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}}
+    return migrate_database.with_options(task_runner=DaskTaskRunner(**kwargs))
 
 
 def publish(report: dict) -> None:

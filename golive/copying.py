@@ -129,7 +129,7 @@ def _batches(sq, tp: TablePlan, chunk: ChunkPlan):
             yield b"".join(r[0] for r in rows), len(rows)
         return
     sql = (f"SELECT group_concat(line, ''), count(*) FROM "
-           f"(SELECT {tp.line_sql} AS line FROM {qi(tp.source)} WHERE rowid BETWEEN ? AND ?)")
+           f"(SELECT {tp.line_sql} AS line FROM {qi(tp.source)} WHERE {tp.rowid_name} BETWEEN ? AND ?)")
     lo, hi = chunk.lo, chunk.hi
     density = max(chunk.rows, 1) / max(hi - lo + 1, 1)
     span = max(1, int(256 / density))  # start small: rows may be huge
@@ -151,8 +151,9 @@ def _batches(sq, tp: TablePlan, chunk: ChunkPlan):
 def _rows(sq, tp: TablePlan, chunk: ChunkPlan):
     """Yield lists of ``(rowkey, line)`` for the reject path; rowkey is the rowid or the key tuple."""
     if tp.has_rowid:
-        cur = sq.execute(f"SELECT rowid, {tp.careful_sql} FROM {qi(tp.source)} WHERE rowid BETWEEN ? AND ? "
-                         f"ORDER BY rowid", (chunk.lo, chunk.hi))
+        r = tp.rowid_name
+        cur = sq.execute(f"SELECT {r}, {tp.careful_sql} FROM {qi(tp.source)} WHERE {r} BETWEEN ? AND ? "
+                         f"ORDER BY {r}", (chunk.lo, chunk.hi))
         while rows := cur.fetchmany(CAREFUL_ROWS):
             yield [(r[0], r[1]) for r in rows]
     else:
@@ -164,7 +165,7 @@ def _rows(sq, tp: TablePlan, chunk: ChunkPlan):
 
 def _source_row(sq, tp: TablePlan, rowkey) -> dict:
     if tp.has_rowid:
-        cur = sq.execute(f"SELECT rowid AS \"golive:rowid\", * FROM {qi(tp.source)} WHERE rowid = ?", (rowkey,))
+        cur = sq.execute(f"SELECT * FROM {qi(tp.source)} WHERE {tp.rowid_name} = ?", (rowkey,))
     else:
         cond = " AND ".join(f"{qi(k)} IS ?" for k in tp.key)
         cur = sq.execute(f"SELECT * FROM {qi(tp.source)} WHERE {cond}", tuple(rowkey))

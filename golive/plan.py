@@ -67,6 +67,7 @@ class TablePlan(BaseModel):
     columns: list[ColumnPlan]
     key: list[str] = Field(description="Source columns identifying a row in reject reports (PK, else rowid).")
     has_rowid: bool = True
+    rowid_name: str = "rowid"
     indexes: list[IndexPlan] = Field(default_factory=list)
     foreign_keys: list[ForeignKeyPlan] = Field(default_factory=list)
     identity: str | None = Field(None, description="Target identity column (from INTEGER PRIMARY KEY).")

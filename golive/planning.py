@@ -145,6 +145,10 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
                 raise PlanError(
                     f"the source changed since the interrupted run started ({stored['started_at']:%Y-%m-%d %H:%M} UTC), "
                     "so it cannot be resumed safely; re-run with --drop-existing to start over")
+            if plan.identifiers != options.identifiers:
+                raise PlanError(
+                    f"an interrupted run of this migration used --identifiers {plan.identifiers}; re-run with the same "
+                    "options to resume it, or add --drop-existing to start over")
             plan.resumed = True
             plan.planned_seconds = round(time.perf_counter() - t0, 3)
             return plan
@@ -192,10 +196,12 @@ def _profile_all(sd: SQLiteDialect, source: DatabaseURL, tables: list[Table], *,
         conn = sd.connect(source)
         try:
             rows = sd.count_rows(conn, t.name)
-            return t.name, rows, _profile_table(conn, t, deep=deep)
+            return t.name, rows, _profile_table(conn, t, deep=deep, rowid_keyed=rowid_keyed)
         finally:
             conn.close()
 
+    # tables whose single-column key is the rowid: foreign keys to them become bigint
+    rowid_keyed = {t.name: t.rowid_alias for t in tables if t.rowid_alias}
     counts, profiles = {}, {}
     order = sorted(tables, key=lambda t: -len(t.columns))
     with ThreadPoolExecutor(max_workers=min(workers, len(tables)) or 1) as ex:
@@ -204,12 +210,18 @@ def _profile_all(sd: SQLiteDialect, source: DatabaseURL, tables: list[Table], *,
     return counts, profiles
 
 
-def _profile_table(conn, t: Table, *, deep: bool) -> dict[str, st.ColumnProfile]:
+def _profile_table(conn, t: Table, *, deep: bool, rowid_keyed: dict | None = None) -> dict[str, st.ColumnProfile]:
+    rowid_keyed = rowid_keyed or {}
     keys, exprs, decls = [], [], {}
+    # a column referencing a rowid key takes the key's type (bigint): its own range does not matter
+    rowid_children = {fk.columns[0] for fk in t.foreign_keys
+                      if len(fk.columns) == 1 and fk.ref_table in rowid_keyed
+                      and fk.ref_columns in ([], [rowid_keyed[fk.ref_table]])}
     for c in t.columns:
         d = st.classify(c.declared)
         decls[c.name] = d
-        if c.name == t.rowid_alias and not deep:
+        if (c.name == t.rowid_alias or (c.name in rowid_children and d.kind in ("smallint", "int", "bigint"))) \
+                and not deep:
             continue
         for key, sql in st.profile_sql(c, d, deep=deep):
             keys.append((c.name, key))
@@ -339,7 +351,7 @@ def _plan_table(t: Table, table_names, rows, profiles, decided, options, relatio
     key = list(t.primary_key) if t.primary_key else (["rowid"] if t.has_rowid else [c.name for c in t.columns])
     identity = tcol[t.rowid_alias] if t.rowid_alias else None
     return TablePlan(
-        source=t.name, target=target, rows=rows, columns=cols, key=key, has_rowid=t.has_rowid,
+        source=t.name, target=target, rows=rows, columns=cols, key=key, has_rowid=t.has_rowid, rowid_name=t.rowid_name,
         indexes=indexes, identity=identity, sequence_floor=t.sequence if t.autoincrement else None,
         chunks=chunks, line_sql=st.line_sql([(t.column(c.source), c.type) for c in cols]),
         careful_sql=st.careful_line_sql([(t.column(c.source), c.type) for c in cols]),

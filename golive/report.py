@@ -60,6 +60,7 @@ def build_report(plan: MigrationPlan, options: MigrateOptions, chunks: list, ste
             "rows_rejected": rejected, "seconds": busy,
             "rows_per_second": round(read / busy) if busy else None,
             "chunks": len(tp.chunks), "resumed_chunks": sum(1 for c in mine if c.get("resumed")),
+            "careful_chunks": sum(1 for c in mine if c.get("careful")),
         })
     for s in steps:
         errors.extend(s.get("errors", []))

@@ -43,6 +43,8 @@ class Table(BaseModel):
     indexes: list[Index] = Field(default_factory=list)
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
     has_rowid: bool = True
+    rowid_name: str = Field("rowid", description="How to address the rowid: rowid, _rowid_ or oid, whichever "
+                                                "is not a column name (a column of that name hides the rowid).")
     rowid_alias: str | None = Field(None, description="The INTEGER PRIMARY KEY column aliasing the rowid.")
     autoincrement: bool = False
     sequence: int | None = Field(None, description="AUTOINCREMENT high-water mark (sqlite_sequence).")

@@ -183,53 +183,46 @@ def finish_table(target: DatabaseURL, schema: str, tp: TablePlan) -> StepResult:
     return res
 
 
-def add_foreign_keys(target: DatabaseURL, schema: str, fks: list[ForeignKeyPlan]) -> StepResult:
-    """Add foreign keys NOT VALID (instant), to be validated per child table by ``validate_foreign_keys``."""
-    import psycopg
+def link_table(target: DatabaseURL, schema: str, table: str, fks: list[ForeignKeyPlan]) -> StepResult:
+    """Foreign keys of one child table: add them NOT VALID (instant), then VALIDATE them.
 
-    pg = PostgresDialect()
-    t0 = time.perf_counter()
-    res = StepResult(table="*")
-    with pg.connect(target, autocommit=True, settings=BUILD_SETTINGS) as conn:
-        for fk in fks:
-            have = _existing_names(conn, schema, fk.table)
-            if fk.name in have:
-                continue
-            try:
-                conn.execute(pg.foreign_key_sql(schema, fk, not_valid=True))
-                res.created.append(fk.name)
-            except psycopg.Error as exc:
-                res.skipped.append({"kind": "foreign key", "name": fk.name,
-                                    "reason": exc.diag.message_primary or str(exc).splitlines()[0]})
-    res.seconds = round(time.perf_counter() - t0, 3)
-    return res
-
-
-def validate_foreign_keys(target: DatabaseURL, schema: str, table: str, fks: list[ForeignKeyPlan]) -> StepResult:
-    """VALIDATE the NOT VALID foreign keys of one child table. Orphans leave the key NOT VALID, reported.
-
-    Validation takes a lock that does not block other tables' validations, so children run in parallel.
+    Validation takes a lock that does not block other tables' validations, so children are linked in
+    parallel, each as soon as it and its parents have their keys. Rows referencing missing parents
+    leave the key NOT VALID (new rows are still checked) and are reported with their count.
     """
     import psycopg
 
     pg = PostgresDialect()
     t0 = time.perf_counter()
     res = StepResult(table=table)
-    with pg.connect(target, autocommit=True, settings=BUILD_SETTINGS) as conn:
-        for fk in fks:
-            row = conn.execute("SELECT convalidated FROM pg_constraint WHERE conname = %s AND conrelid = to_regclass(%s)",
-                               (fk.name, qn(schema, fk.table))).fetchone()
-            if row is None or row[0]:
-                continue
-            try:
-                conn.execute(f"ALTER TABLE {qn(schema, fk.table)} VALIDATE CONSTRAINT {qi(fk.name)}")
-                res.created.append(fk.name)
-            except psycopg.errors.ForeignKeyViolation:
-                n = orphan_count(conn, schema, fk)
-                res.warnings.append(
-                    f"foreign key {fk.name}: {n} rows of {fk.source_table} reference missing {fk.source_ref_table} rows; "
-                    f"the key is kept NOT VALID (new rows are checked). Fix the rows, then run "
-                    f"ALTER TABLE {qn(schema, fk.table)} VALIDATE CONSTRAINT {qi(fk.name)}")
+    try:
+        with pg.connect(target, autocommit=True, settings=BUILD_SETTINGS) as conn:
+            for fk in fks:
+                row = conn.execute("SELECT convalidated FROM pg_constraint WHERE conname = %s "
+                                   "AND conrelid = to_regclass(%s)", (fk.name, qn(schema, fk.table))).fetchone()
+                if row is None:
+                    try:
+                        conn.execute(pg.foreign_key_sql(schema, fk, not_valid=True))
+                    except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable,
+                            psycopg.OperationalError):
+                        raise
+                    except psycopg.Error as exc:
+                        res.skipped.append({"kind": "foreign key", "name": fk.name,
+                                            "reason": exc.diag.message_primary or str(exc).splitlines()[0]})
+                        continue
+                elif row[0]:
+                    continue
+                try:
+                    conn.execute(f"ALTER TABLE {qn(schema, fk.table)} VALIDATE CONSTRAINT {qi(fk.name)}")
+                    res.created.append(fk.name)
+                except psycopg.errors.ForeignKeyViolation:
+                    n = orphan_count(conn, schema, fk)
+                    res.warnings.append(
+                        f"foreign key {fk.name}: {n} rows of {fk.source_table} reference missing "
+                        f"{fk.source_ref_table} rows; the key is kept NOT VALID (new rows are checked). Fix the rows, "
+                        f"then run ALTER TABLE {qn(schema, fk.table)} VALIDATE CONSTRAINT {qi(fk.name)}")
+    except psycopg.Error as exc:
+        raise translate_error(exc, f"adding the foreign keys of {table}") from None
     res.seconds = round(time.perf_counter() - t0, 3)
     return res
 

@@ -45,16 +45,11 @@ def finish_table(target_url, schema: str, tp: TablePlan) -> target.StepResult:
     return target.finish_table(commands.parse_target(target_url), schema, tp)
 
 
-@task(name="add-foreign-keys", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=retry_only_transient,
-      **_COMMON)
-def add_foreign_keys(target_url, schema: str, fks: list[ForeignKeyPlan]) -> target.StepResult:
-    return target.add_foreign_keys(commands.parse_target(target_url), schema, fks)
-
-
-@task(name="validate-foreign-keys", task_run_name="fk-{table}", retries=2, retry_delay_seconds=[5, 30],
+@task(name="foreign-keys", task_run_name="fk-{table}", retries=2, retry_delay_seconds=[5, 30],
       retry_condition_fn=retry_only_transient, **_COMMON)
-def validate_foreign_keys(target_url, schema: str, table: str, fks: list[ForeignKeyPlan]) -> target.StepResult:
-    return target.validate_foreign_keys(commands.parse_target(target_url), schema, table, fks)
+def link_table(target_url, schema: str, table: str, fks: list[ForeignKeyPlan]) -> target.StepResult:
+    """Add (NOT VALID) and validate the foreign keys of one child table."""
+    return target.link_table(commands.parse_target(target_url), schema, table, fks)
 
 
 @task(name="create-views", retries=1, retry_condition_fn=retry_only_transient, **_COMMON)

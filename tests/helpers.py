@@ -15,7 +15,12 @@ def migrate(source, target: str, **options) -> dict:
     from flows.migrate_database import migrate_database
 
     src = source if str(source).startswith("sqlite:") else f"sqlite:///{source}"
-    return migrate_database(source=SecretStr(src), target=SecretStr(target), options=MigrateOptions(**options))
+    state = migrate_database(source=SecretStr(src), target=SecretStr(target), options=MigrateOptions(**options),
+                             return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def rows(url: str, sql: str, *args) -> list[tuple]:

@@ -83,3 +83,4 @@ def note(message: str) -> None:
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+

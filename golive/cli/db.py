@@ -14,6 +14,8 @@ from golive.cli._common import console, echo, err_console, handle_errors, note
 from golive.config import MigrateOptions
 from golive.runtime import using_ephemeral_prefect
 
+T0 = time.perf_counter()  # when this command started (module import happens at CLI start)
+
 
 @migrate_app.command("db")
 @handle_errors
@@ -97,21 +99,27 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
 
     planner = threading.Thread(target=plan, name="golive-plan", daemon=True)
     planner.start()
-    from flows.migrate_database import migrate_database
+    from flows.foreground import run_in_foreground
+    from flows.migrate_database import migrate_database, on_dask
 
     planner.join()
     if "error" in planned:
         raise planned["error"]
-    flow = migrate_database
-    if runner == "dask":
-        from prefect_dask import DaskTaskRunner
-
-        kwargs = {"address": dask_address} if dask_address else {
-            "cluster_kwargs": {"n_workers": options.workers, "threads_per_worker": 1, "processes": True}}
-        flow = migrate_database.with_options(task_runner=DaskTaskRunner(**kwargs))
-    with _Progress(planned["plan"]) as bar:
+    flow = migrate_database if runner == "thread" else on_dask(dask_address, options.workers)
+    with _Progress(planned["plan"], by_chunk=runner == "dask") as bar:
         bar.started = t0
-        result = flow(source=SecretStr(source), target=SecretStr(target), options=options)
+        state = run_in_foreground(flow, source=SecretStr(source), target=SecretStr(target), options=options,
+                               return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException):
+        raise result
+    # what the user waited for, measured from the command's start (the flow only sees its own part)
+    result["command_seconds"] = round(time.perf_counter() - T0, 3)
+    result["first_row_seconds"] = round(bar.first_row - T0, 3) if bar.first_row else None
+    if options.report:
+        from golive.report import write_json
+
+        write_json(options.report, result)
     return result
 
 
@@ -128,8 +136,9 @@ def quiet_prefect_console(verbose: bool) -> None:
 class _Progress:
     """A rich progress bar fed by golive.progress events (rows per batch, chunks, tables)."""
 
-    def __init__(self, plan=None):
+    def __init__(self, plan=None, by_chunk: bool = False):
         self.plan = plan
+        self.by_chunk = by_chunk  # tasks in other processes (Dask): count whole chunks as they finish
 
     def __enter__(self):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -157,7 +166,7 @@ class _Progress:
             self.task = self.progress.add_task(f"{verb} {len(plan.tables)} tables", total=plan.total_rows)
             if not err_console.is_terminal:
                 note(f"{verb} {len(plan.tables)} tables, {plan.total_rows} rows in {plan.chunk_count} chunks")
-        elif event == "rows" and self.task is not None:
+        elif event == ("chunk" if self.by_chunk else "rows") and self.task is not None:
             if self.first_row is None and data["rows"] > 0:
                 self.first_row = time.perf_counter()
             self.progress.advance(self.task, data["rows"])

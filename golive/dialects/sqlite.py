@@ -68,9 +68,9 @@ class SQLiteDialect(Dialect):
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
             raise SourceError(f"source {path}: {exc}") from None
-        # Large page cache for the scans; mmap makes reads cheaper on big files.
-        conn.execute("PRAGMA cache_size = -65536")
-        conn.execute("PRAGMA mmap_size = 1073741824")
+        # Scans read each page once: a small page cache is enough, and memory stays flat per worker.
+        # (No mmap: mapped pages would count in the process's RSS.)
+        conn.execute("PRAGMA cache_size = -8192")
         if raw_text:
             conn.text_factory = bytes
         return conn
@@ -118,6 +118,10 @@ class SQLiteDialect(Dialect):
                                pk_position=pk, generated=hidden in (2, 3)))
         pk = [c.name for c in sorted((c for c in cols if c.pk_position), key=lambda c: c.pk_position)]
         without_rowid = bool(re.search(r"\)\s*WITHOUT\s+ROWID\s*;?\s*$", sql, re.I))
+        names = {c.name.lower() for c in cols}
+        rowid_name = next((n for n in ("rowid", "_rowid_", "oid") if n not in names), None)
+        if rowid_name is None:  # every rowid name is a column: read it like a WITHOUT ROWID table
+            without_rowid = True
         rowid_alias = None
         if not without_rowid and len(pk) == 1:
             col = next(c for c in cols if c.name == pk[0])
@@ -134,6 +138,7 @@ class SQLiteDialect(Dialect):
             columns=cols,
             primary_key=pk,
             has_rowid=not without_rowid,
+            rowid_name=rowid_name or "rowid",
             rowid_alias=rowid_alias,
             autoincrement=bool(re.search(r"\bAUTOINCREMENT\b", sql, re.I)),
             sequence=sequence,
@@ -210,7 +215,10 @@ class SQLiteDialect(Dialect):
         """
         if not table.has_rowid:
             return [(0, 0, rows)]
-        lo, hi = conn.execute(f"SELECT min(rowid), max(rowid) FROM {qi(table.name)}").fetchone()
+        # two queries: each is a single b-tree descent, together in one query they would scan the table
+        r = table.rowid_name
+        lo = conn.execute(f"SELECT min({r}) FROM {qi(table.name)}").fetchone()[0]
+        hi = conn.execute(f"SELECT max({r}) FROM {qi(table.name)}").fetchone()[0]
         if lo is None:
             return [(0, 0, 0)]
         n = max(1, -(-rows // max(1, chunk_rows)))
@@ -224,7 +232,7 @@ class SQLiteDialect(Dialect):
             per = -(-rows // n)
             bounds = [lo]
             for (rid,) in conn.execute(
-                f"SELECT rowid FROM (SELECT rowid, row_number() OVER (ORDER BY rowid) AS rn FROM {qi(table.name)}) "
+                f"SELECT {r} FROM (SELECT {r}, row_number() OVER (ORDER BY {r}) AS rn FROM {qi(table.name)}) "
                 f"WHERE rn % ? = 1 AND rn > 1", (per,)
             ):
                 bounds.append(rid)

@@ -123,9 +123,10 @@ class ColumnProfile:
 def profile_sql(col: Column, d: Declared, *, deep: bool) -> list[tuple[str, str]]:
     """Aggregates to compute for one column as ``(key, sql)``; all go into one scan of the table."""
     c = qi(col.name)
-    out = [("values", f"count({c})")]
-    numeric_kinds = ("smallint", "int", "bigint", "decimal", "float", "bool")
-    if d.kind in numeric_kinds or d.kind in ("untyped", "other"):
+    # counting values reads every column: only where the decision needs it
+    out = [("values", f"count({c})")] if deep or d.kind in ("untyped", "other") else []
+    # integer sizes and decimal magnitudes depend on the values; floats and booleans do not
+    if d.kind in ("smallint", "int", "bigint", "decimal", "untyped", "other"):
         out += [("min", f"min({c})"), ("max", f"max({c})")]
     if d.kind in ("untyped", "other"):
         out += [(f"class_{k}", f"sum(typeof({c})='{k}')") for k in ("integer", "real", "text", "blob")]
@@ -383,8 +384,9 @@ def value_sql(col: Column, t: TargetType, *, fast: bool = False) -> str:
         full = (f"CASE typeof({c}) WHEN 'text' THEN iif(length({c}) < 12 AND lower(trim({c})) IN {_SPECIAL_DT}, "
                 f"{_bad('relative date word', c)}, {c}) WHEN 'integer' THEN {_epoch(c, date=d)} "
                 f"WHEN 'real' THEN {_epoch_real(c, date=d)} ELSE {c} END")
-        # fast: text starting with a digit (ISO dates) goes straight through
-        return f"CASE WHEN {c} >= '0' AND {c} < ':' THEN {c} ELSE {full} END" if fast else full
+        # fast: text starting with a digit (ISO dates) goes straight through. The unary + strips the
+        # column's NUMERIC affinity, which would otherwise turn '0' into 0 and let integers through.
+        return f"CASE WHEN +{c} >= '0' AND +{c} < ':' THEN {c} ELSE {full} END" if fast else full
     if ct == CT.BINARY:
         return f"iif({c} IS NULL, NULL, '\\x'||hex({c}))"
     if ct == CT.UUID:
@@ -406,7 +408,9 @@ def line_sql(cols: list[tuple[Column, TargetType]]) -> str:
         fmt = ",".join("%Q" for _ in part)
         groups.append(f"printf('{fmt}', {', '.join(value_sql(c, t, fast=True) for c, t in part)})")
     line = " || ',' || ".join(groups) + " || char(10)"
-    nul = [f"instr({qi(c.name)}, char(0))" for c, t in cols if _may_hold_nul(t)]
+    # UUID blobs are rendered as hex text: only their text values are checked
+    nul = [f"instr(iif(typeof({qi(c.name)}) = 'blob', NULL, {qi(c.name)}), char(0))" if t.ct == CT.UUID
+           else f"instr({qi(c.name)}, char(0))" for c, t in cols if _may_hold_nul(t)]
     if not nul:
         return line
     broken = "," * (len(cols) + 1)  # more fields than columns: the target refuses the chunk
