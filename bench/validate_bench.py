@@ -42,11 +42,12 @@ def _sql(admin: str, stmt: str) -> None:
 class _BackendCpu:
     """CPU seconds of the PostgreSQL backends serving one database (sampled from /proc; Linux, local server).
 
-    Indicative only: a backend's last moments before it exits are missed, parallel workers are not counted.
+    Indicative only: a backend's last moments before it exits are missed. Parallel workers (index builds,
+    parallel scans) count for the backend that started them.
     """
 
     def __init__(self, dbname: str):
-        self.dbname, self.seen, self.stop = dbname, {}, False
+        self.dbname, self.seen, self.stop, self.leaders = dbname, {}, False, set()
         self.tick = os.sysconf("SC_CLK_TCK")
 
     def sample(self) -> None:
@@ -56,8 +57,16 @@ class _BackendCpu:
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as fh:
                     cmd = fh.read()
-                if b"postgres:" not in cmd or f" {self.dbname} ".encode() not in cmd:
+                if b"postgres:" not in cmd:
                     continue
+                mine = f" {self.dbname} ".encode() in cmd
+                if not mine and b"parallel worker for PID " in cmd:
+                    leader = cmd.split(b"parallel worker for PID ", 1)[1].split()[0].strip(b"\x00").decode()
+                    mine = leader in self.leaders
+                if not mine:
+                    continue
+                if f" {self.dbname} ".encode() in cmd:
+                    self.leaders.add(pid)
                 with open(f"/proc/{pid}/stat") as fh:
                     f = fh.read().rsplit(")", 1)[1].split()
                 self.seen[pid] = (int(f[11]) + int(f[12])) / self.tick
@@ -67,7 +76,7 @@ class _BackendCpu:
     def run(self) -> None:
         while not self.stop:
             self.sample()
-            time.sleep(0.1)
+            time.sleep(0.05)
 
     def __enter__(self):
         import threading

@@ -12,6 +12,7 @@ import time
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
+from prefect.states import Failed
 from pydantic import SecretStr
 
 from golive.errors import ValidationFailed
@@ -33,8 +34,7 @@ def validate_migration(source: SecretStr, target: SecretStr, options: ValidateOp
         plan: the migration's plan (given by ``migrate-database``; else read from the target's ``_golive``).
         run_key: the migration run whose rejects are expected to be missing.
 
-    Raises:
-        ValidationFailed: something differs (the report is in ``.context["report"]``).
+    Returns the validation report; when something differs, a Failed state carrying that report.
     """
     t0 = time.perf_counter()
     # Great Expectations takes seconds to import: its helper process starts now, while the source is read
@@ -54,11 +54,11 @@ def validate_migration(source: SecretStr, target: SecretStr, options: ValidateOp
                           options, timings)
     create_markdown_artifact(vreport.markdown(result), key="validation-summary",
                              description=("Validation passed" if result.ok else "Validation FAILED") + f": {result.summary}")
-    if not result.ok:
+    if not result.ok:  # a failed run for the UI and for `prefect deployment run --watch` in CI
         get_run_logger().error("Validation failed: %s", "; ".join(result.failures[:5]))
-        raise ValidationFailed(f"validation failed: {result.failures[0]}"
-                               + (f" (and {len(result.failures) - 1} more)" if len(result.failures) > 1 else ""),
-                               report=result.report())
+        return Failed(message=f"validation failed: {result.failures[0]}"
+                      + (f" (and {len(result.failures) - 1} more)" if len(result.failures) > 1 else ""),
+                      data=result.report())
     return result.report()
 
 

@@ -74,14 +74,15 @@ def run_flow(source: str, target: str, options, *, verbose: bool = False) -> dic
 
     worker = threading.Thread(target=prefetch, name="golive-validation-prepare", daemon=True)
     worker.start()
+    from flows.foreground import run_in_foreground
     from flows.validate import validate_migration
 
     worker.join()
     if "error" in prepared:
         raise prepared["error"]
 
-    state = validate_migration(source=SecretStr(source), target=SecretStr(target), options=options,
-                               return_state=True)
+    state = run_in_foreground(validate_migration, source=SecretStr(source), target=SecretStr(target),
+                              options=options, return_state=True)
     return report_of(state)
 
 
