@@ -15,7 +15,6 @@ from prefect.futures import as_completed
 from prefect.states import Failed
 from pydantic import SecretStr
 
-from golive.errors import ValidationFailed
 from golive.plan import MigrationPlan
 from golive.validation import gx_worker, jobs, report as vreport
 from golive.validation.options import ValidateOptions
@@ -31,11 +30,23 @@ def validate_migration(source: SecretStr, target: SecretStr, options: ValidateOp
         source: SQLite URL or path.
         target: PostgreSQL URL (stored masked by Prefect).
         options: tables, schema, where suites and results live, parallelism.
-        plan: the migration's plan (given by ``migrate-database``; else read from the target's ``_golive``).
+        plan: the migration's plan (else read from the target's ``_golive``).
         run_key: the migration run whose rejects are expected to be missing.
 
     Returns the validation report; when something differs, a Failed state carrying that report.
     """
+    result = run_validation(source, target, options, plan, run_key)
+    if not result.ok:  # a failed run for the UI and for `prefect deployment run --watch` in CI
+        get_run_logger().error("Validation failed: %s", "; ".join(result.failures[:5]))
+        return Failed(message=f"validation failed: {result.failures[0]}"
+                      + (f" (and {len(result.failures) - 1} more)" if len(result.failures) > 1 else ""),
+                      data=result.report())
+    return result.report()
+
+
+def run_validation(source, target, options: ValidateOptions, plan: MigrationPlan | None = None,
+                   run_key: str | None = None):
+    """The steps, as tasks of the calling flow (this one, or ``migrate-database`` as its step 6)."""
     t0 = time.perf_counter()
     # Great Expectations takes seconds to import: its helper process starts now, while the source is read
     gx_worker.prestart()
@@ -48,18 +59,13 @@ def validate_migration(source: SecretStr, target: SecretStr, options: ValidateOp
     checks = compare_ranges(source, target, setup, options)
     gx_result = expectations.result()
 
-    # 4. Report: JSON, a markdown artifact; the flow run fails when anything differs
+    # 4. Report: JSON and a markdown artifact
     timings = {"prepare": setup.seconds, **gx_result.get("seconds", {})}
     result = build_report(setup, checks, gx_result, _masked(source), _masked(target), time.perf_counter() - t0,
                           options, timings)
     create_markdown_artifact(vreport.markdown(result), key="validation-summary",
                              description=("Validation passed" if result.ok else "Validation FAILED") + f": {result.summary}")
-    if not result.ok:  # a failed run for the UI and for `prefect deployment run --watch` in CI
-        get_run_logger().error("Validation failed: %s", "; ".join(result.failures[:5]))
-        return Failed(message=f"validation failed: {result.failures[0]}"
-                      + (f" (and {len(result.failures) - 1} more)" if len(result.failures) > 1 else ""),
-                      data=result.report())
-    return result.report()
+    return result
 
 
 def compare_ranges(source, target, setup, options: ValidateOptions) -> list:
@@ -85,28 +91,23 @@ def _masked(url) -> str:
 
 
 def validate_copy(source, target, plan: MigrationPlan, options) -> dict:
-    """Step 6 of ``migrate-database``: this flow as a subflow, on the migration's own plan and rejects.
+    """Step 6 of ``migrate-database``: the validation steps as tasks of the migration's flow run, on its own
+    plan and rejects.
 
     Returns the validation report (keys ``ok``, ``summary``, ``failures``, ...) for the migration
     report; a failed validation is reported there (exit code 1), never raised.
     """
     from pathlib import Path
 
-    from golive.errors import GoliveError
     from golive.urls import mask
 
     out = str(Path(options.report).with_suffix("")) + "-validation" if options.report else None
     vopts = ValidateOptions(target_schema=plan.target_schema, identifiers=plan.identifiers, output_dir=out,
                             workers=options.workers, chunk_rows=options.chunk_rows)
-    state = validate_migration(source=source, target=target, options=vopts, plan=plan, run_key=plan.run_key,
-                               return_state=True)
-    value = state.result(raise_on_failure=False)
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, ValidationFailed) and "report" in value.context:
-        return value.context["report"]
-    message = mask(str(value)) if isinstance(value, BaseException) else f"flow ended {state.type.value}"
-    if isinstance(value, GoliveError) or isinstance(value, BaseException):
+    try:
+        return run_validation(source, target, vopts, plan, plan.run_key).report()
+    except Exception as exc:  # the copy is done: report why it could not be validated
+        message = mask(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         get_run_logger().error("Validation could not run: %s", message)
-    return {"ok": False, "summary": f"validation could not run: {message}",
-            "failures": [f"validation could not run: {message}"]}
+        return {"ok": False, "summary": f"validation could not run: {message}",
+                "failures": [f"validation could not run: {message}"]}

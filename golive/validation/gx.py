@@ -159,7 +159,8 @@ def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], t
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         })
     # plain serial plans: the catalog short-circuits would otherwise still start parallel workers
-    ds = ctx.data_sources.add_postgres("target", connection_string=sqlalchemy_url(target), kwargs={
+    # a generic SQL datasource: GX's PostgreSQL one refuses URLs without a host (a local socket)
+    ds = ctx.data_sources.add_sql("target", connection_string=sqlalchemy_url(target), kwargs={
         "connect_args": {"options": "-c max_parallel_workers_per_gather=0 -c jit=off", "application_name": "golive-gx"}})
     outcomes: list[ExpectationOutcome] = []
     paths = {}

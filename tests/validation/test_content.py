@@ -54,10 +54,9 @@ def copy(src, pg_url, **options):
         for ch in tp.chunks:
             copying.copy_chunk(s, d, plan.run_key, plan.target_schema, tp, ch)
         tgt.finish_table(d, plan.target_schema, tp)
-    fks = [fk for tp in plan.tables for fk in tp.foreign_keys]
-    tgt.add_foreign_keys(d, plan.target_schema, fks)
     for tp in plan.tables:
-        tgt.validate_foreign_keys(d, plan.target_schema, tp.target, tp.foreign_keys)
+        if tp.foreign_keys:
+            tgt.link_table(d, plan.target_schema, tp.target, tp.foreign_keys)
     return plan
 
 
