@@ -18,6 +18,7 @@ from golive import progress
 from golive.config import MigrateOptions
 from golive.plan import MigrationPlan
 from flows.validate import validate_copy
+from golive.scheduling import run_schedule
 from tasks.migrate import (copy_chunk, count_source_rows, create_views, finish_table, link_table, plan_migration,
                            prepare_target, write_report)
 
@@ -45,7 +46,7 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
     chunks, steps = copy_and_link(source, target, plan, options.workers)
 
     # 4. Views whose SQL runs on PostgreSQL; meanwhile count the source again (it must not have changed)
-    counted = count_source_rows.submit(source, [t.source for t in plan.tables])
+    counted = count_source_rows.submit(source, [t.source for t in plan.tables], plan.source_fingerprint)
     steps.append(create_views(target, plan))
 
     # 5. Report: invariants per table, rejects file, run marked complete or failed
@@ -60,51 +61,27 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
 
 
 def copy_and_link(source, target, plan: MigrationPlan, workers: int):
-    """A small scheduler: at most ``workers`` tasks in flight, each step submitted as soon as it can run."""
+    """Chunks, keys and foreign keys as tasks, in golive's schedule (see ``golive.scheduling``)."""
     logger = get_run_logger()
-    # small tables first (their keys are ready early for the big tables' foreign keys), then the rest,
-    # each group in foreign-key order
-    tables = sorted(plan.tables, key=lambda t: len(t.chunks) > 1)
-    queue = [(tp, ch) for tp in tables for ch in tp.chunks]
-    remaining = {tp.source: len(tp.chunks) for tp in plan.tables}
-    parents = {tp.source: {fk.source_ref_table for fk in tp.foreign_keys} for tp in plan.tables}
-    keyed: set[str] = set()
-    linked: set[str] = set()
-    total = max(1, len(queue))
+    schema = plan.target_schema
     bar = create_progress_artifact(progress=0.0, key="migration-progress", description="chunks copied")
-    running: dict = {}
-    chunks, steps, done = [], [], 0
-    for tp in plan.tables:  # tables without rows still get their keys
-        if not tp.chunks:
-            running[finish_table.submit(target, plan.target_schema, tp)] = ("keys", tp)
-    while queue or running:
-        while queue and len(running) < workers:
-            tp, ch = queue.pop(0)
-            running[copy_chunk.submit(source, target, plan.run_key, plan.target_schema, tp, ch)] = ("copy", tp)
-        fut = next(as_completed(list(running)))
-        kind, tp = running.pop(fut)
-        result = fut.result()  # raises if the task failed after its retries: the run stops, resumable
-        if kind == "copy":
-            chunks.append(result)
-            done += 1
-            remaining[tp.source] -= 1
-            progress.emit("chunk", table=tp.source, rows=result.rows_read, rejected=result.rows_rejected)
-            if result.rows_rejected:
-                logger.warning("%s chunk %d: %d rows rejected", tp.source, result.chunk, result.rows_rejected)
-            if remaining[tp.source] == 0:
-                running[finish_table.submit(target, plan.target_schema, tp)] = ("keys", tp)
+    shown = {"at": 0.0}
+
+    def on_chunk(tp, result, done: int, total: int) -> None:
+        progress.emit("chunk", table=tp.source, rows=result.rows_read, rejected=result.rows_rejected)
+        if result.rows_rejected:
+            logger.warning("%s chunk %d: %d rows rejected", tp.source, result.chunk, result.rows_rejected)
+        if done == total or time.monotonic() - shown["at"] >= 2:  # one API call every 2 s at most
+            shown["at"] = time.monotonic()
             update_progress_artifact(bar, progress=100.0 * done / total)
-            continue
-        steps.append(result)
-        if kind == "keys":
-            keyed.add(tp.source)
-            for child in plan.tables:
-                if child.foreign_keys and child.source not in linked and child.source in keyed \
-                        and parents[child.source] <= keyed:
-                    linked.add(child.source)
-                    running[link_table.submit(target, plan.target_schema, child.target, child.foreign_keys)] = \
-                        ("link", child)
-    return chunks, steps
+
+    return run_schedule(
+        plan, workers,
+        copy=lambda tp, ch: copy_chunk.submit(source, target, plan.run_key, schema, tp, ch),
+        keys=lambda tp: finish_table.submit(target, schema, tp),
+        link=lambda tp: link_table.submit(target, schema, tp.target, tp.foreign_keys),
+        first_done=lambda futures: next(as_completed(futures)),
+        on_chunk=on_chunk)
 
 
 def on_dask(address: str | None = None, workers: int = 4):

@@ -89,9 +89,15 @@ def plan_migration(source, target, options: MigrateOptions, *, deep: bool | None
     return plan
 
 
-def count_source_rows(source, tables: list[str]) -> dict[str, int]:
-    """Rows per source table now (compared with rows read, to catch a source that changed mid-copy)."""
+def count_source_rows(source, tables: list[str], fingerprint: str | None = None) -> dict[str, int]:
+    """Rows per source table now, compared with rows read to catch a source that changed during the copy.
+
+    When the SQLite file (and its WAL) still has the fingerprint taken when the copy was planned, nothing
+    can have changed and counting (a scan of each table) is skipped: returns ``{}``.
+    """
     src = parse_source(source)
+    if fingerprint and planning.source_fingerprint(src) == fingerprint:
+        return {}
     sd = SQLiteDialect()
     conn = sd.connect(src)
     try:

@@ -58,8 +58,9 @@ def create_views(target_url, plan: MigrationPlan) -> target.StepResult:
 
 
 @task(name="count-source-rows", **_COMMON)
-def count_source_rows(source, tables: list[str]) -> dict[str, int]:
-    return commands.count_source_rows(source, tables)
+def count_source_rows(source, tables: list[str], fingerprint: str | None = None) -> dict[str, int]:
+    """Rows per source table now ({} when the file is unchanged since planning: nothing to compare)."""
+    return commands.count_source_rows(source, tables, fingerprint)
 
 
 @task(name="report", **_COMMON)

@@ -53,9 +53,9 @@ def migrate_db(
                              drop_existing=drop_existing, max_rejects=max_rejects, workers=workers,
                              identifiers=identifiers, chunk_rows=chunk_rows, report=report, rejects=rejects,
                              validate_after=validate)
-    # Fail fast on bad input, before any orchestration starts.
+    # Fail fast on bad input, before any orchestration starts (the target's connection is checked by
+    # the plan, which runs while Prefect starts up).
     src, dst = commands.database_urls(source, target)
-    commands.check_target_connects(dst)
     if dry_run:
         plan = commands.plan_migration(src.raw, dst.raw, options)
         from golive import target as tgt

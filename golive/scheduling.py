@@ -1,0 +1,84 @@
+"""In what order the copy's steps run: chunks, each table's keys, each child table's foreign keys.
+
+The policy is plain Python over abstract futures, so the Prefect flow (task futures) and the benchmark's
+engine-only probe (a thread pool) run exactly the same schedule:
+
+* at most ``workers`` steps in flight;
+* small (single-chunk) tables first, in foreign-key order, so the parents' keys are ready early; then
+  the big tables, the one whose keys and foreign keys cost most first, so that what runs after the last
+  chunk (the last table's keys and foreign keys, which cannot overlap the copy) is the cheapest;
+* a table's keys and indexes as soon as its last chunk is in (while other tables still copy);
+* a child table's foreign keys as soon as it and all its parents have their keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from golive.plan import ChunkPlan, MigrationPlan, TablePlan
+
+
+def run_schedule(plan: MigrationPlan, workers: int, *,
+                 copy: Callable[[TablePlan, ChunkPlan], Any],
+                 keys: Callable[[TablePlan], Any],
+                 link: Callable[[TablePlan], Any],
+                 first_done: Callable[[list], Any],
+                 result: Callable[[Any], Any] = lambda f: f.result(),
+                 on_chunk: Callable[[TablePlan, Any, int, int], None] | None = None,
+                 interleave: bool = False) -> tuple[list, list]:
+    """Run every chunk copy, key build and foreign-key step of ``plan``; return ``(chunk_results, step_results)``.
+
+    Args:
+        copy, keys, link: submit one step and return its future.
+        first_done: block until one of the given futures is done and return it.
+        result: the value of a done future (raises if the step failed: the run stops, and can be resumed).
+        on_chunk: called after each chunk with ``(table, result, chunks_done, chunks_total)``.
+        interleave: hand out the big tables' chunks round-robin instead of table by table.
+    """
+    def tail_cost(t: TablePlan) -> int:  # rows × (indexes + foreign keys): what its keys and links will scan
+        return t.rows * (len(t.indexes) + len(t.foreign_keys))
+
+    small = [t for t in plan.tables if len(t.chunks) <= 1]  # FK order (the plan's order)
+    big = sorted((t for t in plan.tables if len(t.chunks) > 1), key=tail_cost, reverse=True)
+    tables = small + big
+    queue = [(tp, ch) for tp in tables for ch in tp.chunks]
+    if interleave:
+        small = [(tp, ch) for tp in tables if len(tp.chunks) <= 1 for ch in tp.chunks]
+        lanes = [[(tp, ch) for ch in tp.chunks] for tp in tables if len(tp.chunks) > 1]
+        queue = small + [lane[i] for i in range(max((len(x) for x in lanes), default=0))
+                         for lane in lanes if i < len(lane)]
+    total = len(queue)
+    remaining = {tp.source: len(tp.chunks) for tp in plan.tables}
+    parents = {tp.source: {fk.source_ref_table for fk in tp.foreign_keys} for tp in plan.tables}
+    keyed: set[str] = set()
+    linked: set[str] = set()
+    running: dict = {}
+    chunks: list = []
+    steps: list = []
+    for tp in plan.tables:  # tables without rows still get their keys
+        if not tp.chunks:
+            running[keys(tp)] = ("keys", tp)
+    while queue or running:
+        while queue and len(running) < workers:
+            tp, ch = queue.pop(0)
+            running[copy(tp, ch)] = ("copy", tp)
+        fut = first_done(list(running))
+        kind, tp = running.pop(fut)
+        value = result(fut)
+        if kind == "copy":
+            chunks.append(value)
+            remaining[tp.source] -= 1
+            if on_chunk is not None:
+                on_chunk(tp, value, len(chunks), total)
+            if remaining[tp.source] == 0:
+                running[keys(tp)] = ("keys", tp)
+            continue
+        steps.append(value)
+        if kind == "keys":
+            keyed.add(tp.source)
+            for child in plan.tables:
+                if child.foreign_keys and child.source not in linked and child.source in keyed \
+                        and parents[child.source] <= keyed:
+                    linked.add(child.source)
+                    running[link(child)] = ("link", child)
+    return chunks, steps
