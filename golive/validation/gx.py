@@ -35,8 +35,9 @@ _GX = {}
 
 
 #: modules Great Expectations imports at start-up but only uses inside expectations and renderers golive
-#: does not generate (distribution statistics, charts, S3 stores): about 40 % of its import time
-DEFERRED_MODULES = ("scipy.stats", "altair", "boto3")
+#: does not generate (distribution statistics, charts, S3 stores), or only for Data Docs (markdown, JSON
+#: schema), which are built after the results are out: about 45 % of its import time
+DEFERRED_MODULES = ("scipy.stats", "altair", "boto3", "jsonschema", "mistune")
 
 
 class _Deferred(types.ModuleType):
