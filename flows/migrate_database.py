@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from golive import progress
 from golive.config import MigrateOptions
 from golive.plan import MigrationPlan
+from flows.validate import validate_copy
 from golive.scheduling import run_schedule
 from tasks.migrate import (copy_chunk, count_source_rows, create_views, finish_table, link_table, plan_migration,
                            prepare_target, write_report)
@@ -50,7 +51,9 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
 
     # 5. Report: invariants per table, rejects file, run marked complete or failed
     counts = counted.result()
-    report = write_report(target, plan, options, chunks, steps, counts, time.perf_counter() - t0)
+    # 6. Validate (content checksums per key range, Great Expectations suites); the report counts it
+    validation = validate_copy(source, target, plan, options) if options.validate_after else None
+    report = write_report(target, plan, options, chunks, steps, counts, time.perf_counter() - t0, validation)
     publish(report)
     if not report["ok"]:  # a failed run for the UI and for `prefect deployment run --watch` in CI
         return Failed(message="; ".join(report["errors"][:3]) or "migration failed", data=report)

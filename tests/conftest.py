@@ -165,3 +165,17 @@ def golive(prefect_api, tmp_path):
         return CliResult(proc)
 
     return run
+
+
+# ---------------------------------------------------------------- working directory
+
+@pytest.fixture(scope="session", autouse=True)
+def _work_in_tmp_dir(tmp_path_factory):
+    """Run the session in a scratch directory: the migration's validation step writes expectations/ and
+    golive-runs/ relative to the working directory, as it does in a user's project."""
+    old = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(old)

@@ -1,0 +1,105 @@
+"""Validation: prove that a migrated copy equals its source, and name what differs when it does not.
+
+Two kinds of checks, run side by side:
+
+* **content** (``content``): per key range, digests of every value on both sides (SQLite and
+  PostgreSQL compute them in SQL; the dialect-specific canonical SQL is in
+  ``golive.dialects.sqlite_checksums`` / ``postgresql_checksums``); a differing range is narrowed down by
+  bisection to the differing keys;
+* **expectations** (``suites`` + ``gx``): Great Expectations suites per table, stored under
+  ``expectations/``: row counts, primary keys, NOT NULL, UNIQUE, orphan foreign keys.
+
+``prepare`` gathers what both need (the migration's plan and rejects, source counts), ``report``
+assembles the result. ``validate`` runs everything with threads; the Prefect flow
+``flows/validate.py`` runs the same steps as tasks. Nothing here imports Prefect; Great Expectations is
+imported only when the suites run.
+
+Adding a source or target dialect: provide its canonical SQL (``<dialect>_checksums.py``: the value
+streams and the canonical text of one value) and, for a target, its Great Expectations datasource in ``gx``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from golive.urls import DatabaseURL
+from golive.validation.model import RangeCheck, TableSpec, ValidationResult
+from golive.validation.options import ValidateOptions
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ValidateOptions", "ValidationResult", "check_range", "jobs", "validate"]
+
+
+def jobs(setup) -> list[tuple[str, int]]:
+    """``(table, range number)`` of every comparison, costliest ranges first (so the last to finish is cheap).
+
+    The cost of a range is about its rows times its columns (JSON counts thrice: PostgreSQL parses it).
+    """
+    out = []
+    for spec in setup.specs:
+        weight = sum(3 if c.type.ct.value == "json" else 1 for c in spec.columns) + 1
+        n = max(1, len(spec.ranges))
+        per = spec.rows_hint / n * weight
+        out += [(per, spec.source, i) for i in range(n)]
+    return [(t, i) for _, t, i in sorted(out, key=lambda x: -x[0])]
+
+
+def check_range(source: DatabaseURL, target: DatabaseURL, spec: TableSpec, range_no: int, limit: int = 10) -> RangeCheck:
+    """Compare one key range of one table (one retryable unit)."""
+    from golive.validation.content import Comparer
+
+    with Comparer(source, target, spec, limit=limit) as cmp:
+        return cmp.check(range_no)
+
+
+def run_expectations(target: DatabaseURL, setup, *, data_docs: bool = True, in_process: bool = False) -> dict:
+    """Run every table's suite with Great Expectations, in the helper process (``gx_worker``) unless ``in_process``."""
+    from pathlib import Path
+
+    from golive.validation.model import ExpectationOutcome
+
+    tables = {s.source: s.target for s in setup.specs}
+    out_dir = Path(setup.output_dir) / "gx"
+    if in_process:
+        from golive.validation import gx
+
+        return gx.run_suites(target, setup.plan.target_schema, setup.suites, tables, setup.expected_rows, out_dir,
+                             data_docs=data_docs)
+    from golive.validation import gx_worker
+
+    out = gx_worker.take().run({"target": target.raw, "schema": setup.plan.target_schema, "suites": setup.suites,
+                                "tables": tables, "expected_rows": setup.expected_rows, "out_dir": str(out_dir),
+                                "data_docs": data_docs})
+    out["outcomes"] = [ExpectationOutcome(**o) for o in out["outcomes"]]
+    return out
+
+
+def validate(source: DatabaseURL, target: DatabaseURL, options: ValidateOptions | None = None, *,
+             plan=None, run_key: str | None = None) -> ValidationResult:
+    """Validate without Prefect: content comparisons in a thread pool, Great Expectations alongside.
+
+    Great Expectations runs in its helper process, started first, so its import overlaps the work.
+    """
+    from golive.validation import gx_worker, prepare, report
+
+    options = options or ValidateOptions()
+    t0 = time.perf_counter()
+    gx_worker.prestart()
+    setup = prepare.prepare(source, target, options, plan=plan, run_key=run_key)
+    specs = {s.source: s for s in setup.specs}
+    with ThreadPoolExecutor(max_workers=options.workers) as pool:
+        gx_future = pool.submit(run_expectations, target, setup, data_docs=options.data_docs)
+        futures = [pool.submit(check_range, source, target, specs[t], i, options.max_differences)
+                   for t, i in jobs(setup)]
+        checks = [f.result() for f in futures]
+        gx_result = gx_future.result()
+    result = report.build(setup, checks, gx_result, source=source.masked, target=target.masked,
+                          seconds=time.perf_counter() - t0, max_differences=options.max_differences,
+                          timings={"prepare": setup.seconds, **gx_result.get("seconds", {})})
+    report.write(result, options.report)
+    if options.data_docs:
+        gx_worker.wait_docs()
+    return result

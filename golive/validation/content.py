@@ -1,0 +1,537 @@
+"""Content checksums: prove that every row arrived with every value, chunk by chunk, and name the rows that did not.
+
+For each key range, both sides render their rows as canonical text in key order (``sqlite_checksums`` /
+``postgresql_checksums``) and hash it: SQLite concatenates the values (``group_concat``) and Python hashes
+them with ``hashlib``; PostgreSQL computes ``sha256(string_agg(...))`` itself, so only the digest travels.
+JSON is hashed as PostgreSQL normalises it: the source's JSON text is shipped to PostgreSQL and printed
+through ``jsonb``, which orders keys and spaces the way the target column does.
+
+A range whose row count or digests differ is narrowed down by bisection (the idea of data-diff): halve
+the key range, compare both halves, recurse into the halves that differ, until a range holds few rows.
+Those rows are then compared one by one; a value whose canonical texts differ is finally judged by
+PostgreSQL parsing the text the copy sent (``value_sql``), so a canonicalisation gap never produces a
+false report. The first ``limit`` differing keys per range are reported.
+
+Rows the copy rejected (recorded with their keys in ``_golive.chunks``) are expected to be missing:
+they are left out on the source side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import time
+from collections import Counter
+from typing import NamedTuple
+
+from golive.dialects import postgresql_checksums as pgc
+from golive.dialects import sqlite_checksums as sqc
+from golive.dialects.postgresql import PostgresDialect, qi as pqi, qn
+from golive.dialects.sqlite import SQLiteDialect, qi as sqi
+from golive.errors import SourceError, TransientError
+from golive.plan import TablePlan
+from golive.types import CT, TargetType
+from golive.urls import DatabaseURL
+from golive.validation.model import CheckColumn, Difference, KeyColumn, RangeCheck, TableSpec
+
+log = logging.getLogger(__name__)
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+#: a range holding at most this many rows (per side) is compared row by row
+LEAF_ROWS = 2000
+#: rows per checksum query (a chunk is split into sub-ranges of about this many rows)
+SUB_RANGE_ROWS = 60_000
+#: tables without an integer key are narrowed in memory up to this many rows
+MAX_UNKEYED_ROWS = 1_000_000
+INT_TYPES = (CT.SMALLINT, CT.INTEGER, CT.BIGINT)
+
+
+class _Side(NamedTuple):
+    rows: int
+    row_digest: str | None
+    json_digest: str | None
+    lo: int | None
+    hi: int | None
+
+    def same(self, other: "_Side") -> bool:
+        return (self.rows, self.row_digest, self.json_digest) == (other.rows, other.row_digest, other.json_digest)
+
+
+class _TooBig(Exception):
+    """A range too big for one query (string length limits): split it."""
+
+
+# ---------------------------------------------------------------------- specs
+
+
+def build_spec(tp: TablePlan, schema: str, rejected: list[dict]) -> TableSpec:
+    """How to compare one planned table: key kind, columns, ranges (intkey ranges are added by ``key_ranges``)."""
+    columns = [CheckColumn(source=c.source, target=c.target, type=c.type, sql_type=c.sql_type, nullable=c.nullable)
+               for c in tp.columns]
+    by_source = {c.source: c for c in tp.columns}
+    common = dict(source=tp.source, target=tp.target, schema_name=schema, columns=columns, rows_hint=tp.rows,
+                  rejected=rejected)
+    if tp.key == ["rowid"]:
+        return TableSpec(kind="bag", key=[KeyColumn(source="rowid", target="", type=TargetType(ct=CT.BIGINT))],
+                         **common)
+    key = [KeyColumn(source=k, target=by_source[k].target, type=by_source[k].type) for k in tp.key]
+    if tp.has_rowid and len(tp.key) == 1 and tp.identity is not None and key[0].target == tp.identity:
+        ranges = [(ch.lo, ch.hi, ch.rows) for ch in tp.chunks] or [(0, 0, 0)]
+        return TableSpec(kind="rowid", key=key, ranges=ranges, **common)
+    if key[0].type.ct in INT_TYPES:
+        return TableSpec(kind="intkey", key=key, **common)
+    return TableSpec(kind="sorted", key=key, **common)
+
+
+def key_ranges(source: DatabaseURL, spec: TableSpec, chunk_rows: int) -> TableSpec:
+    """Split an ``intkey`` table into value ranges of the first key column (index min/max, equal spans)."""
+    if spec.kind != "intkey":
+        return spec
+    sq = SQLiteDialect().connect(source)
+    try:
+        k = sqi(spec.key[0].source)
+        lo, hi = sq.execute(f"SELECT min({k}), max({k}) FROM {sqi(spec.source)} "
+                            f"WHERE {k} BETWEEN {INT_MIN} AND {INT_MAX}").fetchone()
+    finally:
+        sq.close()
+    if lo is None:
+        spec.ranges = [(0, 0, 0)]
+        return spec
+    lo, hi = int(lo), int(hi)
+    n = max(1, min(hi - lo + 1, -(-spec.rows_hint // max(1, chunk_rows))))
+    step = -(-(hi - lo + 1) // n)
+    bounds = [lo + i * step for i in range(n)] + [hi + 1]
+    spec.ranges = [(a, b - 1, spec.rows_hint // n) for a, b in zip(bounds, bounds[1:]) if b > a]
+    return spec
+
+
+# ---------------------------------------------------------------------- SQL of one table
+
+
+class _Sql:
+    """The SQL for one table on both sides (built once per task)."""
+
+    def __init__(self, spec: TableSpec, nullable: dict[str, bool] | None = None):
+        self.spec = spec
+        nullable = nullable or {}
+        cols = [(c.source, c.type) for c in spec.columns]
+        tcols = [(c.target, c.type) for c in spec.columns]
+        self.src_table = sqi(spec.source)
+        self.tgt_table = qn(spec.schema_name, spec.target)
+        self.src_streams = sqc.streams([(c.source, c.type, nullable.get(c.source, True)) for c in spec.columns])
+        self.tgt_streams = pgc.streams([(c.target, c.type, nullable.get(c.source, True)) for c in spec.columns])
+        self.src_json = sqc.json_sql(cols) or "NULL"
+        self.tgt_json = pgc.json_sql(tcols) or "NULL::text"
+        self.src_rowtext = sqc.row_text_sql(cols)
+        self.tgt_rowtext = pgc.row_text_sql(tcols)
+        kind = spec.kind
+        if kind == "rowid":
+            self.src_k, self.tgt_k = "rowid", pqi(spec.key[0].target)
+        elif kind == "intkey":
+            self.src_k, self.tgt_k = sqi(spec.key[0].source), pqi(spec.key[0].target)
+        else:
+            self.src_k = self.tgt_k = None
+        if kind == "rowid":
+            self.src_order = "rowid"
+            self.tgt_order = self.tgt_k
+        elif kind in ("intkey", "sorted"):
+            self.src_order = ", ".join(sqi(k.source) + (" COLLATE BINARY" if k.type.ct in sqc.TEXT_TYPES else "")
+                                       for k in spec.key)
+            self.tgt_order = pgc.order_sql([(k.target, k.type) for k in spec.key])
+        else:  # no key: the rows' own texts order them the same way on both sides (bytewise)
+            self.src_order = f"{self.src_rowtext}, {self.src_json}"
+            self.tgt_order = f'({self.tgt_rowtext}) COLLATE "C", ({self.tgt_json}) COLLATE "C"'
+        self.keyed = kind != "bag"
+        self.exclusion, self.exclusion_args, self.rejected_texts = self._exclusion()
+
+    def _exclusion(self) -> tuple[str, list, set]:
+        """SQLite condition leaving out the rows the copy rejected."""
+        spec = self.spec
+        if not spec.rejected:
+            return "", [], set()
+        if spec.kind in ("rowid", "bag"):
+            name = spec.key[0].source
+            ids = sorted({int(r[name]) for r in spec.rejected if isinstance(r.get(name), (int, float))})
+            return (f" AND rowid NOT IN ({', '.join(map(str, ids))})" if ids else ""), [], set()
+        names = [k.source for k in spec.key]
+        rows = [tuple(r.get(n) for n in names) for r in spec.rejected if all(n in r for n in names)]
+        if not rows:
+            return "", [], set()
+        if len(rows) * len(names) > 900:  # too many parameters: filter by key text in Python instead
+            texts = {sqc.FIELD_SEP.join("\\N" if v is None else str(v) for v in row) for row in rows}
+            return " AND NOT golive_rejected(" + self.src_keytext() + ")", [], texts
+        if len(names) == 1:
+            return f" AND {sqi(names[0])} NOT IN ({', '.join('?' for _ in rows)})", [r[0] for r in rows], set()
+        one = "(" + ", ".join("?" for _ in names) + ")"
+        cols = "(" + ", ".join(sqi(n) for n in names) + ")"
+        return (f" AND {cols} NOT IN (VALUES {', '.join(one for _ in rows)})", [v for r in rows for v in r], set())
+
+    # --- range predicates
+
+    def src_where(self, lo, hi) -> tuple[str, list]:
+        if self.src_k is None or lo is None:
+            return "WHERE 1" + self.exclusion, list(self.exclusion_args)
+        return f"WHERE {self.src_k} BETWEEN ? AND ?" + self.exclusion, [lo, hi] + list(self.exclusion_args)
+
+    def tgt_where(self, lo, hi) -> tuple[str, list]:
+        if self.tgt_k is None or lo is None:
+            return "", []
+        return f"WHERE {self.tgt_k} BETWEEN %s AND %s", [lo, hi]
+
+    def src_keytext(self) -> str:
+        return sqc.key_text_sql([(k.source, k.type) for k in self.spec.key])
+
+    def tgt_keytext(self) -> str:
+        return pgc.key_text_sql([(k.target, k.type) for k in self.spec.key])
+
+    # --- checksums
+
+    def src_checksum(self, lo, hi) -> tuple[str, list]:
+        where, args = self.src_where(lo, hi)
+        k = self.src_k or "NULL"
+        if self.spec.kind == "rowid":  # a rowid range is visited in rowid order: no subquery needed
+            aggs = "".join(f", group_concat({e}, {sep})" for e, sep, _ in self.src_streams)
+            return (f"SELECT count(*), min(rowid), max(rowid), group_concat({self.src_json}, char(10)){aggs} "
+                    f"FROM {self.src_table} {where}"), args
+        inner = ", ".join(f"{e} AS s{i}" for i, (e, _, _) in enumerate(self.src_streams))
+        aggs = "".join(f", group_concat(s{i}, {sep})" for i, (_, sep, _) in enumerate(self.src_streams))
+        return (f"SELECT count(*), min(k), max(k), group_concat(j, char(10)){aggs} FROM "
+                f"(SELECT {k} AS k, {self.src_json} AS j{', ' + inner if inner else ''} FROM {self.src_table} "
+                f"{where} ORDER BY {self.src_order})"), args
+
+    def tgt_checksum(self, lo, hi) -> tuple[str, list]:
+        """PostgreSQL digests of a range; for a key whose order is not the rows' physical order (intkey), a
+        bitmap scan plus an in-memory sort beats visiting the heap in index order."""
+        where, args = self.tgt_where(lo, hi)
+        k = self.tgt_k or "NULL::bigint"
+        aggs = "".join(f", {a}" for a in self.tgt_streams)
+        return (f"SELECT count(*), min({k}), max({k}), encode(sha256(convert_to(string_agg({self.tgt_json}, E'\\n'), "
+                f"'UTF8')), 'hex'){aggs} FROM "
+                f"(SELECT * FROM {self.tgt_table} {where} ORDER BY {self.tgt_order}) s"), args
+
+
+# ---------------------------------------------------------------------- comparing
+
+
+class Comparer:
+    """Compares ranges of one table; holds one SQLite and one PostgreSQL connection."""
+
+    def __init__(self, source: DatabaseURL, target: DatabaseURL, spec: TableSpec, *, limit: int = 10):
+        self.spec, self.limit = spec, limit
+        self.sql = _Sql(spec, {c.source: c.nullable for c in spec.columns})
+        self.sq = SQLiteDialect().connect(source, raw_text=True)
+        try:
+            self.pg = PostgresDialect().connect(target, autocommit=True, settings=pgc.SESSION)
+        except Exception:
+            self.sq.close()
+            raise
+        if self.sql.rejected_texts:
+            texts = self.sql.rejected_texts
+            self.sq.create_function("golive_rejected", 1, lambda t: _text(t) in texts, deterministic=True)
+        self.narrowed = 0
+        self._no_index_scan = False
+
+    def close(self) -> None:
+        self.sq.close()
+        self.pg.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # --- one range
+
+    def check(self, range_no: int) -> RangeCheck:
+        """Compare range ``range_no`` of the spec (the whole table for unkeyed kinds)."""
+        t0 = time.perf_counter()
+        spec = self.spec
+        out = RangeCheck(table=spec.source, range_no=range_no)
+        if spec.kind in ("rowid", "intkey"):
+            lo, hi, rows = spec.ranges[range_no]
+            parts = _split(lo, hi, rows)
+            first, last = range_no == 0, range_no == len(spec.ranges) - 1
+            out.lo, out.hi = (INT_MIN if first else lo), (INT_MAX if last else hi)
+            for i, (a, b) in enumerate(parts):
+                a = INT_MIN if first and i == 0 else a
+                b = INT_MAX if last and i == len(parts) - 1 else b
+                self._compare(a, b, out)
+                if len(out.differences) >= self.limit:
+                    break
+        else:
+            self._compare(None, None, out)
+        out.match = not out.differences
+        out.narrowed = self.narrowed
+        out.seconds = round(time.perf_counter() - t0, 3)
+        return out
+
+    def _compare(self, lo, hi, out: RangeCheck) -> None:
+        sides = self._sides_or_none(lo, hi)
+        if sides is None and lo is not None and lo < hi:  # too big for one query: halves
+            mid = _mid(lo, hi)
+            self._compare(lo, mid, out)
+            if len(out.differences) < self.limit:
+                self._compare(mid + 1, hi, out)
+            return
+        if sides is not None:
+            src, tgt = sides
+            out.source_rows += src.rows
+            out.target_rows += tgt.rows
+            if src.same(tgt):
+                return
+        else:
+            src = tgt = None
+        self._narrow(lo, hi, src, tgt, out.differences)
+
+    def _sides_or_none(self, lo, hi) -> tuple["_Side", "_Side"] | None:
+        try:
+            return self.sides(lo, hi)
+        except _TooBig:
+            return None
+
+    def sides(self, lo, hi) -> tuple[_Side, _Side]:
+        """Row count and digests of the range on both sides."""
+        return self.source_side(lo, hi), self.target_side(lo, hi)
+
+    def source_side(self, lo, hi) -> _Side:
+        sql, args = self.sql.src_checksum(lo, hi)
+        try:
+            row = self.sq.execute(sql, args).fetchone()
+        except sqlite3.DataError as exc:  # string or blob too big
+            raise _TooBig(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(f"{self.spec.source}: reading the source for the checksum failed: {exc}") from None
+        rows, kmin, kmax, jblob = row[:4]
+        digests = []
+        for (_, _, enc), b in zip(self.sql.src_streams, row[4:]):
+            if b is None:
+                digests.append(None)
+            elif enc == "float8":
+                digests.append(hashlib.sha256(sqc.float8_bytes(_bytes(b))).hexdigest())
+            else:
+                digests.append(hashlib.sha256(_bytes(b)).hexdigest())
+        json_digest = None
+        if jblob is not None:
+            json_digest = self._pg_one(pgc.normalise_json_sql(), (_bytes(jblob),), what="normalising the source's JSON")[0]
+        return _Side(rows, _combine(digests), json_digest, kmin, kmax)
+
+    def target_side(self, lo, hi) -> _Side:
+        sql, args = self.sql.tgt_checksum(lo, hi)
+        if self.spec.kind == "intkey" and not self._no_index_scan:
+            self.pg.execute("SET enable_indexscan = off")
+            self._no_index_scan = True
+        row = self._pg_one(sql, args, what="checksumming the target")
+        rows, kmin, kmax, json_digest = row[:4]
+        return _Side(rows, _combine([bytes(d).hex() if d is not None else None for d in row[4:]]), json_digest, kmin, kmax)
+
+    def _pg_one(self, sql: str, args, *, what: str):
+        import psycopg
+
+        try:
+            return self.pg.execute(sql, args).fetchone()
+        except (psycopg.errors.ProgramLimitExceeded, psycopg.errors.OutOfMemory) as exc:
+            raise _TooBig(str(exc)) from None
+        except psycopg.errors.InvalidTextRepresentation as exc:  # source JSON PostgreSQL cannot read
+            raise _TooBig(str(exc)) from None
+        except psycopg.OperationalError as exc:
+            raise TransientError(f"{self.spec.source}: {what}: {str(exc).strip().splitlines()[0]}") from None
+        except psycopg.errors.InternalError_ as exc:
+            if "memory" in str(exc):
+                raise _TooBig(str(exc)) from None
+            raise
+
+    # --- narrowing down
+
+    def _narrow(self, lo, hi, src: _Side | None, tgt: _Side | None, found: list[Difference]) -> None:
+        """Bisect a differing range until it is small, then compare its rows one by one."""
+        self.narrowed += 1
+        small = src is not None and src.rows <= LEAF_ROWS and tgt.rows <= LEAF_ROWS
+        if lo is None or small or lo >= hi:
+            found.extend(self.leaf(lo, hi)[: self.limit - len(found)])
+            return
+        a, b = lo, hi
+        if src is not None:  # bisect the span the rows occupy on either side
+            lows = [int(x) for x in (src.lo, tgt.lo) if x is not None]
+            highs = [int(x) for x in (src.hi, tgt.hi) if x is not None]
+            a = max(lo, min(lows)) if lows else lo
+            b = min(hi, max(highs)) if highs else hi
+        if a >= b:
+            found.extend(self.leaf(lo, hi)[: self.limit - len(found)])
+            return
+        mid = _mid(a, b)
+        for x, y in ((lo, mid), (mid + 1, hi)):
+            sides = self._sides_or_none(x, y)
+            if sides is None:
+                self._narrow(x, y, None, None, found)
+            elif not sides[0].same(sides[1]):
+                self._narrow(x, y, sides[0], sides[1], found)
+            if len(found) >= self.limit:
+                return
+
+    # --- row by row
+
+    def leaf(self, lo, hi) -> list[Difference]:
+        """Compare the rows of a (small) range one by one."""
+        if self.spec.kind == "bag":
+            return self._bag_leaf()
+        spec, sql = self.spec, self.sql
+        ncol = len(spec.columns)
+        nkey = len(spec.key)
+        canon_s = [(sqc.canonical_sql(c.source, c.type) or sqi(c.source)) if c.type.ct not in sqc.TEXT_TYPES
+                   else sqi(c.source) for c in spec.columns]
+        rendered = [f"CAST({sqc.rendered_sql(c.source, c.type)} AS TEXT)" for c in spec.columns]
+        keyraw_s = ["rowid" if spec.kind == "rowid" else sqi(k.source) for k in spec.key]
+        where, args = sql.src_where(lo, hi)
+        q = (f"SELECT {sql.src_keytext()}, {', '.join(keyraw_s)}, {', '.join(canon_s)}, {', '.join(rendered)} "
+             f"FROM {sql.src_table} {where} ORDER BY {sql.src_order}")
+        src_rows = {}
+        for row in self.sq.execute(q, args):
+            src_rows[_text(row[0])] = (row[1:1 + nkey], [_plain(v) for v in row[1 + nkey:1 + nkey + ncol]],
+                                       [_plain(v) for v in row[1 + nkey + ncol:]])
+        canon_t = [(pgc.canonical_sql(pqi(c.target), c.type) or f"({pqi(c.target)})::text")
+                   if c.type.ct not in pgc.TEXT_TYPES else pqi(c.target) for c in spec.columns]
+        twhere, targs = sql.tgt_where(lo, hi)
+        tq = (f"SELECT {sql.tgt_keytext()}, {', '.join(pqi(k.target) for k in spec.key)}, {', '.join(canon_t)} "
+              f"FROM {sql.tgt_table} {twhere}")
+        tgt_rows = {r[0]: (r[1:1 + nkey], list(r[1 + nkey:])) for r in self.pg.execute(tq, targs)}
+        out: list[Difference] = []
+        for kt, (kraw, canon, rend) in src_rows.items():
+            if kt not in tgt_rows:
+                out.append(Difference(table=spec.source, kind="missing", key=self._key(kraw)))
+                continue
+            tcanon = tgt_rows.pop(kt)[1]
+            for i, c in enumerate(spec.columns):
+                s, t = canon[i], tcanon[i]
+                if s == t or (s is not None and t is not None and str(s) == str(t)):
+                    continue
+                if self._same_after_parsing(c, rend[i], t):
+                    continue
+                out.append(Difference(table=spec.source, kind="value", key=self._key(kraw), column=c.source,
+                                      source=_show(rend[i]), target=_show(t)))
+        for kt, (kraw, _) in tgt_rows.items():
+            out.append(Difference(table=spec.source, kind="extra", key=self._key(kraw, target=True)))
+        return out
+
+    def _same_after_parsing(self, c: CheckColumn, rendered, target) -> bool:
+        """Does PostgreSQL read the text the copy sent as exactly the value the target holds?"""
+        import psycopg
+
+        if rendered is None or target is None:
+            return rendered is None and target is None
+        if c.type.ct in sqc.TEXT_TYPES:
+            return str(rendered) == str(target)
+        try:
+            got = self.pg.execute(pgc.parsed_canonical_sql(c.sql_type, c.type), (str(rendered),)).fetchone()[0]
+        except psycopg.Error:
+            return False
+        return got == target
+
+    def _key(self, raw, *, target: bool = False) -> dict:
+        names = [k.source for k in self.spec.key]
+        return {n: _jsonable(v) for n, v in zip(names, raw)}
+
+    def _bag_leaf(self) -> list[Difference]:
+        """A table without a key: compare the rows as multisets (JSON normalised by PostgreSQL)."""
+        spec, sql = self.spec, self.sql
+        where, args = sql.src_where(None, None)
+        jcols = [c for c in spec.columns if c.type.ct == CT.JSON]
+        n = self.sq.execute(f"SELECT count(*) FROM {sql.src_table} {where}", args).fetchone()[0]
+        if n > MAX_UNKEYED_ROWS:
+            return [Difference(table=spec.source, kind="uncomparable", detail=(
+                f"the checksums differ, and the table has no key and {n} rows, too many to list the differing "
+                "rows; compare it with a key"))]
+        jsel = "".join(f", {sqi(c.source)}" for c in jcols)
+        src = [(r[0], _text(r[1]), [_plain(x) for x in r[2:]]) for r in self.sq.execute(
+            f"SELECT rowid, {sql.src_rowtext}{jsel} FROM {sql.src_table} {where}", args)]
+        if jcols:  # normalise the source JSON the way jsonb prints it
+            flat = [v for _, _, js in src for v in js]
+            normal = self._normalise_json(flat)
+            it = iter(normal)
+            src = [(rid, r, [next(it) for _ in js]) for rid, r, js in src]
+        tj = "".join(f", ({pqi(c.target)})::text" for c in jcols)
+        tgt = [(r[0], list(r[1:])) for r in self.pg.execute(f"SELECT {sql.tgt_rowtext}{tj} FROM {sql.tgt_table}")]
+        have = Counter((r, tuple(js)) for r, js in tgt)
+        out: list[Difference] = []
+        for rid, r, js in src:
+            k = (r, tuple(js))
+            if have[k]:
+                have[k] -= 1
+            else:
+                out.append(Difference(table=spec.source, kind="missing", key={"rowid": rid},
+                                      detail=_show(r.replace(sqc.FIELD_SEP, " | ").strip())))
+        for (r, js), cnt in have.items():
+            for _ in range(cnt):
+                out.append(Difference(table=spec.source, kind="extra", key={},
+                                      detail=_show(r.replace(sqc.FIELD_SEP, " | ").strip())))
+        return out
+
+    def _normalise_json(self, values: list) -> list:
+        import psycopg
+
+        out = []
+        for v in values:
+            if v is None:
+                out.append(None)
+                continue
+            try:
+                out.append(self.pg.execute("SELECT (%s)::jsonb::text", (str(v),)).fetchone()[0])
+            except psycopg.Error:
+                out.append(str(v))
+        return out
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _split(lo: int, hi: int, rows: int) -> list[tuple[int, int]]:
+    n = max(1, min(hi - lo + 1, -(-max(rows, 1) // SUB_RANGE_ROWS)))
+    step = -(-(hi - lo + 1) // n)
+    out, a = [], lo
+    while a <= hi:
+        b = min(hi, a + step - 1)
+        out.append((a, b))
+        a = b + 1
+    return out
+
+
+def _combine(digests: list) -> str:
+    return hashlib.md5("|".join(d or "-" for d in digests).encode()).hexdigest()
+
+
+def _mid(lo: int, hi: int) -> int:
+    return lo + (hi - lo) // 2
+
+
+def _bytes(v) -> bytes:
+    return v if isinstance(v, bytes) else str(v).encode("utf-8", "surrogateescape")
+
+
+def _text(v) -> str:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "surrogateescape")
+    return "" if v is None else str(v)
+
+
+def _plain(v):
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "surrogateescape")
+    return v
+
+
+def _jsonable(v):
+    if v is None or isinstance(v, (int, float, str, bool)):
+        return v
+    if isinstance(v, bytes):
+        return _plain(v)
+    return str(v)
+
+
+def _show(v, limit: int = 120) -> str | None:
+    if v is None:
+        return None
+    s = str(v)
+    s = "".join(ch if ch >= " " or ch in "\t" else f"\\x{ord(ch):02x}" for ch in s)
+    return s if len(s) <= limit else s[:limit] + "…"

@@ -1,0 +1,287 @@
+"""Run the expectation suites with Great Expectations against the target; keep the results; build Data Docs.
+
+Great Expectations is imported here only (about 3 s), so only validation pays for it, never ``golive
+--help``. It runs offline (``GX_ANALYTICS_ENABLED=false``, set by ``golive.runtime``) with an
+*ephemeral* context: nothing is written to a ``gx/`` project; the suites come from ``expectations/``,
+the results and the Data Docs site go to the run's output directory:
+
+    <output>/gx/results/<suite>.json     one validation result per table (GX JSON)
+    <output>/gx/data_docs/index.html     the Data Docs static site
+
+The datasource is a SQL datasource on the target PostgreSQL, one table asset per table, whole-table
+batches. The connection URL (which may hold a password) lives only in memory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import sys
+import time
+import types
+import warnings
+from pathlib import Path
+
+from golive.urls import DatabaseURL, mask
+from golive.validation.model import ExpectationOutcome
+from golive.validation.suites import ROW_COUNT_PARAMETER
+
+log = logging.getLogger(__name__)
+
+_GX = {}
+
+
+#: modules Great Expectations imports at start-up but only uses inside expectations and renderers golive
+#: does not generate (distribution statistics, charts, S3 stores), or only for Data Docs (markdown, JSON
+#: schema), which are built after the results are out: about 45 % of its import time
+DEFERRED_MODULES = ("scipy.stats", "altair", "boto3", "jsonschema", "mistune")
+
+
+class _Deferred(types.ModuleType):
+    """A module placeholder that imports the real module the first time one of its attributes is used."""
+
+    def __getattr__(self, attr):
+        name = self.__name__
+        if sys.modules.get(name) is self:
+            del sys.modules[name]
+        real = importlib.import_module(name)
+        parent, _, child = name.rpartition(".")
+        if parent and parent in sys.modules:
+            setattr(sys.modules[parent], child, real)
+        return getattr(real, attr)
+
+
+def _defer(names) -> None:
+    for name in names:
+        if name in sys.modules:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is None:
+            continue
+        module = _Deferred(name)
+        module.__spec__, module.__file__ = spec, spec.origin
+        sys.modules[name] = module
+
+
+def import_gx():
+    """Import Great Expectations once, deferring the modules it does not need for golive's suites."""
+    if "gx" not in _GX:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        t0 = time.perf_counter()
+        _defer(DEFERRED_MODULES)
+        import great_expectations as gx  # noqa: PLC0415  (heavy: only validation pays)
+
+        _case_sensitive_columns()
+        _GX["gx"] = gx
+        _GX["import_seconds"] = time.perf_counter() - t0
+    return _GX["gx"]
+
+
+def _case_sensitive_columns() -> None:
+    """Keep a column named e.g. "Name" quoted in GX's SQL.
+
+    GX wraps column names in ``CaseInsensitiveString``, which compares equal to ``"name"``; SQLAlchemy's
+    quoting cache, already holding ``name`` (from catalog queries), then hands back the unquoted spelling
+    and PostgreSQL looks for a column ``name``. Quoting the plain string instead fixes it and changes
+    nothing for ordinary strings.
+    """
+    from sqlalchemy.sql import compiler
+
+    prep = compiler.IdentifierPreparer
+    if getattr(prep.quote, "_golive", False):
+        return
+    original = prep.quote
+
+    def quote(self, ident, *args, **kwargs):
+        if type(ident) is not str and isinstance(ident, str) and not hasattr(ident, "quote"):
+            ident = str.__str__(ident)
+        return original(self, ident, *args, **kwargs)
+
+    quote._golive = True
+    prep.quote = quote
+
+
+def sqlalchemy_url(target: DatabaseURL) -> str:
+    return "postgresql+psycopg://" + target.libpq().split("://", 1)[1]
+
+
+def run_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], tables: dict[str, str],
+               expected_rows: dict[str, int], out_dir: Path, *, data_docs: bool = True) -> dict:
+    """Validate the suites and build the Data Docs (see ``validate_suites``)."""
+    out, ctx = validate_suites(target, schema, suites, tables, expected_rows, out_dir, data_docs=data_docs)
+    if data_docs:
+        out["seconds"]["gx_docs"] = build_docs(ctx, out)
+    return out
+
+
+def build_docs(ctx, out: dict) -> float:
+    """Build the Data Docs site of a finished ``validate_suites``; returns the seconds it took."""
+    t0 = time.perf_counter()
+    try:
+        ctx.build_data_docs(site_names=["golive"])
+    except Exception as exc:  # the results are kept either way
+        log.warning("building Data Docs failed: %s", _first_line(exc))
+        out["data_docs"] = None
+    return round(time.perf_counter() - t0, 3)
+
+
+def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], tables: dict[str, str],
+                    expected_rows: dict[str, int], out_dir: Path, *, data_docs: bool = True) -> tuple[dict, object]:
+    """Validate each table of ``suites`` (source name -> suite JSON) in the target.
+
+    Args:
+        tables: source table -> target table.
+        expected_rows: source table -> rows the target must hold (source rows minus rejects).
+        out_dir: where ``results/`` and ``data_docs/`` go.
+
+    Returns ``{"outcomes": [ExpectationOutcome...], "results": {table: path}, "data_docs": path|None,
+    "seconds": {...}}``. Failures to run an expectation are outcomes too (never silent).
+    """
+    gx = import_gx()
+    from great_expectations.core import ExpectationSuite
+
+    t0 = time.perf_counter()
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = {"globally": False}
+    results_dir = out_dir / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    docs_dir = out_dir / "data_docs"
+    if data_docs:
+        ctx.add_data_docs_site("golive", {
+            "class_name": "SiteBuilder",
+            "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
+    # plain serial plans: the catalog short-circuits would otherwise still start parallel workers
+    # a generic SQL datasource: GX's PostgreSQL one refuses URLs without a host (a local socket)
+    ds = ctx.data_sources.add_sql("target", connection_string=sqlalchemy_url(target), kwargs={
+        "connect_args": {"options": "-c max_parallel_workers_per_gather=0 -c jit=off", "application_name": "golive-gx"}})
+    outcomes: list[ExpectationOutcome] = []
+    paths = {}
+    setup = time.perf_counter() - t0
+    for source, suite_json in suites.items():
+        target_table = tables[source]
+        name = suite_json.get("name") or target_table
+        params = {ROW_COUNT_PARAMETER: expected_rows.get(source, 0)}
+        try:
+            # quoted, so GX keeps the case (and reserved words such as "order" work); GX 1.24 deprecates
+            # schema_name in favour of the connection's search_path, which would not keep names apart
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                asset = ds.add_table_asset(name, table_name=f'"{target_table}"', schema_name=_schema(schema))
+            batch = asset.add_batch_definition_whole_table("whole table")
+            body = {k: v for k, v in suite_json.items() if k != "id"}
+            suite = ctx.suites.add(ExpectationSuite(**body))
+            vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+            # Pass 1 answers pass/fail only: no sample queries (one scan per column) for what passes.
+            result = vd.run(expectation_parameters=params, result_format="BOOLEAN_ONLY")
+            data = result.to_json_dict()
+            if not data.get("success"):
+                data = _details(gx, ctx, ExpectationSuite, batch, name, body, data, params)
+        except Exception as exc:  # a suite that does not fit the table (renamed column, ...) is a failure
+            outcomes.append(ExpectationOutcome(table=source, check="suite", expectation=name, success=False,
+                                               detail=f"could not run suite {name}: {_first_line(exc)} "
+                                                      "(regenerate it: golive expectations generate)"))
+            continue
+        path = results_dir / f"{_safe(name)}.json"
+        path.write_text(mask(json.dumps(data, indent=2, default=str)), encoding="utf-8")
+        paths[source] = str(path)
+        outcomes.extend(_outcomes(source, data))
+    run = time.perf_counter() - t0 - setup
+    docs = str(docs_dir.resolve() / "index.html") if data_docs else None
+    seconds = {"gx_import": round(_GX.get("import_seconds", 0.0), 3), "gx_setup": round(setup, 3),
+               "gx_run": round(run, 3)}
+    return ({"outcomes": outcomes, "results": paths, "data_docs": docs, "results_dir": str(results_dir),
+             "seconds": seconds}, ctx)
+
+
+def _details(gx, ctx, ExpectationSuite, batch, name: str, body: dict, first: dict, params: dict) -> dict:
+    """Re-run a failed suite for the details: counts and samples (SUMMARY), and the offending rows of
+    failed SQL expectations (COMPLETE, at most 200 rows each)."""
+    vd = ctx.validation_definitions.get(name)
+    data = vd.run(expectation_parameters=params, result_format={"result_format": "SUMMARY",
+                                                                 "partial_unexpected_count": 5}).to_json_dict()
+    # GX reorders results: match expectations by their query
+    failed_sql = {(r.get("expectation_config") or {}).get("kwargs", {}).get("unexpected_rows_query")
+                  for r in first.get("results", [])
+                  if not r.get("success") and (r.get("expectation_config") or {}).get("type") == "unexpected_rows_expectation"}
+    failed_sql.discard(None)
+    if not failed_sql:
+        return data
+    rows_body = dict(body, name=f"{name} (offending rows)",
+                     expectations=[e for e in body["expectations"]
+                                   if (e.get("kwargs") or {}).get("unexpected_rows_query") in failed_sql])
+    rows_suite = ctx.suites.add(ExpectationSuite(**rows_body))
+    rows_vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=rows_body["name"], data=batch, suite=rows_suite))
+    rows = rows_vd.run(expectation_parameters=params, result_format="COMPLETE").to_json_dict()
+    by_query = {(r.get("expectation_config") or {}).get("kwargs", {}).get("unexpected_rows_query"): r
+                for r in rows.get("results", [])}
+    for r in data.get("results", []):
+        q = (r.get("expectation_config") or {}).get("kwargs", {}).get("unexpected_rows_query")
+        if q in by_query:
+            r["result"] = by_query[q].get("result", r.get("result"))
+    return data
+
+
+def _outcomes(table: str, data: dict) -> list[ExpectationOutcome]:
+    out = []
+    for r in data.get("results", []):
+        cfg = r.get("expectation_config") or {}
+        meta = (cfg.get("meta") or {}).get("golive") or {}
+        check = meta.get("check") or "hand-written"
+        kind = cfg.get("type", "?")
+        ok = bool(r.get("success"))
+        detail = "" if ok else _detail(check, cfg, r)
+        out.append(ExpectationOutcome(table=table, check=check, expectation=kind, success=ok, detail=detail))
+    return out
+
+
+def _detail(check: str, cfg: dict, r: dict) -> str:
+    """One line saying what is wrong, from a failed expectation's result."""
+    exc = r.get("exception_info") or {}
+    if exc.get("raised_exception"):
+        return f"could not be checked: {_first_line(exc.get('exception_message') or 'error')}"
+    res = r.get("result") or {}
+    kw = cfg.get("kwargs") or {}
+    if cfg.get("type") == "expect_table_row_count_to_equal":
+        return f"the target has {res.get('observed_value')} rows, expected {kw.get('value')} (source rows minus rejects)"
+    if cfg.get("type") == "expect_column_values_to_not_be_null":
+        n = res.get("unexpected_count")
+        sample = res.get("partial_unexpected_index_list") or []
+        return f"column {kw.get('column')} has {n} NULL values" + (f" (e.g. rows {sample[:5]})" if sample else "")
+    if cfg.get("type") == "unexpected_rows_expectation":
+        rows = (res.get("details") or {}).get("unexpected_rows") or []
+        n = res.get("observed_value")
+        shown = "; ".join(_row(x) for x in rows[:5])
+        what = {"primary key unique": "duplicate keys", "unique": "duplicate values",
+                "foreign key": "dangling references"}.get(check, "unexpected rows")
+        meta = (cfg.get("meta") or {}).get("golive") or {}
+        where = f" ({meta.get('foreign_key')} -> {meta.get('parent')})" if check == "foreign key" else ""
+        return f"{n} {what}{where}" + (f": {shown}" if shown else "")
+    return json.dumps(res, default=str)[:300]
+
+
+def _schema(schema: str) -> str:
+    return schema if schema == schema.lower() and schema.isidentifier() else f'"{schema}"'
+
+
+def _row(x) -> str:
+    if isinstance(x, dict):
+        return ", ".join(f"{k}={v}" for k, v in x.items())
+    return str(x)
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return mask(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)

@@ -1,0 +1,279 @@
+"""Before comparing: find the migration's plan and rejects, count the source, record the source's orphans, load the suites.
+
+The plan comes from the target's ``_golive.runs`` (the run whose key matches this source, target and
+schema), so validation compares exactly what the migration decided (types, names, key ranges); a target
+without such a record is planned afresh from the source. Rejected rows come from ``_golive.chunks``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+import logging
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from golive import planning, state
+from golive.config import MigrateOptions
+from golive.dialects.postgresql import PostgresDialect, qi as pqi, qn
+from golive.dialects.sqlite import SQLiteDialect, qi as sqi
+from golive.errors import ConfigError, TerminalError
+from golive.plan import ForeignKeyPlan, MigrationPlan, TablePlan
+from golive.urls import DatabaseURL
+from golive.validation import suites as gs
+from golive.validation.content import INT_MAX, INT_MIN, build_spec, key_ranges
+from golive.validation.model import Difference, TableSpec
+from golive.validation.options import ValidateOptions
+
+log = logging.getLogger(__name__)
+
+ORPHANS_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {state.STATE_SCHEMA};
+CREATE TABLE IF NOT EXISTS {gs.SOURCE_ORPHANS} (
+  fk text NOT NULL,
+  ref jsonb NOT NULL,
+  rows bigint NOT NULL,
+  PRIMARY KEY (fk, ref)
+);
+"""
+
+
+class Setup(BaseModel):
+    """Everything the comparisons and the suites need, computed once (small: no rows)."""
+
+    plan: MigrationPlan
+    run_key: str | None = None
+    specs: list[TableSpec]
+    source_rows: dict[str, int]
+    rejected_rows: dict[str, int]
+    suites: dict[str, dict]
+    output_dir: str
+    expectations_dir: str
+    uncomparable: list[Difference] = Field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def expected_rows(self) -> dict[str, int]:
+        return {t: self.source_rows[t] - self.rejected_rows.get(t, 0) for t in self.source_rows}
+
+    def spec(self, table: str) -> TableSpec:
+        return next(s for s in self.specs if s.source == table)
+
+
+_prefetched: dict[str, Setup] = {}
+
+
+def _key(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> str:
+    return "|".join([src.raw, dst.raw, options.model_dump_json()])
+
+
+def prefetch(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> Setup:
+    """Prepare now and keep the result for the flow's prepare task in this process.
+
+    The CLI prepares while Prefect starts up (they overlap) and refuses bad input (an unknown table)
+    before any flow run exists; the task then takes this setup instead of reading the source again.
+    """
+    setup = prepare(src, dst, options)
+    _prefetched[_key(src, dst, options)] = setup
+    return setup
+
+
+def take_prefetched(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> Setup | None:
+    return _prefetched.pop(_key(src, dst, options), None)
+
+
+def find_run(src: DatabaseURL, dst: DatabaseURL, schema: str) -> tuple[MigrationPlan, str] | None:
+    """The latest golive run of this source into this target schema, from ``_golive.runs``."""
+    pg = PostgresDialect()
+    with pg.connect(dst, autocommit=True) as conn:
+        if not state.exists(conn):
+            return None
+        rows = conn.execute(f"SELECT run_key, plan FROM {state.STATE_SCHEMA}.runs WHERE target_schema = %s "
+                            "ORDER BY started_at DESC", (schema,)).fetchall()
+    for run_key, plan_json in rows:
+        plan = MigrationPlan.model_validate(plan_json)
+        if planning.run_key(src, dst, schema, [t.source for t in plan.tables]) == run_key:
+            return plan, run_key
+    return None
+
+
+def rejects_of_run(dst: DatabaseURL, run_key: str) -> dict[str, list[dict]]:
+    pg = PostgresDialect()
+    with pg.connect(dst, autocommit=True) as conn:
+        chunks = state.chunks_of_run(conn, run_key)
+    out: dict[str, list[dict]] = {}
+    for (table, _), c in sorted(chunks.items()):
+        for r in c.get("rejects") or []:
+            out.setdefault(table, []).append(r.get("key") or {})
+    return out
+
+
+def prepare(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions, *, plan: MigrationPlan | None = None,
+            run_key: str | None = None) -> Setup:
+    """Plan, rejects, source counts, key ranges, the source's orphans and the suites.
+
+    Args:
+        plan: the migration's plan when the caller has it (the migration flow); else found or planned.
+    """
+    t0 = time.perf_counter()
+    schema = options.target_schema
+    if plan is None:
+        found = find_run(src, dst, schema)
+        if found is not None:
+            plan, run_key = found
+        else:
+            log.info("no golive run recorded in the target for this source: planning from the source")
+            plan = planning.build_plan(src, dst, MigrateOptions(target_schema=schema, identifiers=options.identifiers,
+                                                                chunk_rows=options.chunk_rows))
+            run_key = None
+    tables = _select(plan, options.tables)
+    rejects = rejects_of_run(dst, run_key) if run_key else {}
+    sd = SQLiteDialect()
+    sq = sd.connect(src)
+    try:
+        counts = {tp.source: sd.count_rows(sq, tp.source) for tp in tables}
+    finally:
+        sq.close()
+    specs = [key_ranges(src, build_spec(tp, schema, rejects.get(tp.source, [])), options.chunk_rows) for tp in tables]
+    uncomparable = _odd_keys(src, dst, specs)
+    _record_source_orphans(src, dst, plan, tables, rejects)
+    out_dir = Path(options.output_dir or _default_output(dst, schema))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    suites = gs.ensure_suites(plan, options.expectations_dir, tables, regenerate=options.regenerate_suites)
+    return Setup(plan=plan, run_key=run_key, specs=specs, source_rows=counts,
+                 rejected_rows={t: len(v) for t, v in rejects.items()}, suites=suites,
+                 output_dir=str(out_dir.resolve()), expectations_dir=str(Path(options.expectations_dir).resolve()),
+                 uncomparable=uncomparable, seconds=round(time.perf_counter() - t0, 3))
+
+
+def _select(plan: MigrationPlan, only: list[str] | None) -> list[TablePlan]:
+    if not only:
+        return list(plan.tables)
+    names = [t.source for t in plan.tables]
+    for name in only:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"the migration has no table {name!r}{hint}")
+    return [t for t in plan.tables if t.source in only]
+
+
+def _default_output(dst: DatabaseURL, schema: str) -> str:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    db = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in (dst.database or "db"))
+    return str(Path("golive-runs") / "validation" / f"{db}-{schema}-{stamp}")
+
+
+def _odd_keys(src: DatabaseURL, dst: DatabaseURL, specs: list[TableSpec]) -> list[Difference]:
+    """Rows the key ranges cannot reach: a NULL or non-integer first key column (intkey tables only)."""
+    out = []
+    todo = [s for s in specs if s.kind == "intkey"]
+    if not todo:
+        return out
+    sd, pg = SQLiteDialect(), PostgresDialect()
+    sq = sd.connect(src)
+    try:
+        with pg.connect(dst, autocommit=True) as conn:
+            for s in todo:
+                k = sqi(s.key[0].source)
+                keys = [k2.source for k2 in s.key]
+                rows = sq.execute(f"SELECT {', '.join(sqi(x) for x in keys)} FROM {sqi(s.source)} WHERE {k} IS NULL "
+                                  f"OR {k} > {INT_MAX} OR {k} < {INT_MIN} LIMIT 1000").fetchall()
+                rejected = {tuple(r.get(x) for x in keys) for r in s.rejected}
+                left = [r for r in rows if tuple(_plain(v) for v in r) not in rejected]
+                if left:
+                    out.append(Difference(table=s.source, kind="uncomparable", key=dict(zip(keys, map(_plain, left[0]))),
+                                          detail=f"{len(left)} source rows have a NULL or non-integer {s.key[0].source} "
+                                                 f"and were not rejected (e.g. key {dict(zip(keys, map(_plain, left[0])))})"))
+                n = conn.execute(f"SELECT count(*) FROM {qn(s.schema_name, s.target)} "
+                                 f"WHERE {pqi(s.key[0].target)} IS NULL").fetchone()[0]
+                if n:
+                    out.append(Difference(table=s.source, kind="uncomparable",
+                                          detail=f"{n} target rows have a NULL {s.key[0].target} (part of the key)"))
+    finally:
+        sq.close()
+    return out
+
+
+def _plain(v):
+    if isinstance(v, bytes):
+        try:
+            return v.decode("utf-8")
+        except UnicodeDecodeError:
+            return "x'" + v.hex() + "'"
+    return v
+
+
+# ---------------------------------------------------------------------- orphans
+
+
+def _record_source_orphans(src: DatabaseURL, dst: DatabaseURL, plan: MigrationPlan, tables: list[TablePlan],
+                           rejects: dict[str, list[dict]]) -> None:
+    """Record the dangling references the source already had, for the suites' foreign key checks.
+
+    Only foreign keys PostgreSQL has not validated need it (a validated key has no orphans to excuse),
+    and those whose parent lost rows to rejects (their children now dangle too, and rightly so).
+    """
+    schema = plan.target_schema
+    fks = [(tp, fk) for tp in tables for fk in tp.foreign_keys]
+    pg = PostgresDialect()
+    try:
+        with pg.connect(dst, autocommit=True) as conn:
+            conn.execute(ORPHANS_DDL)
+            validated = {r[0] for r in conn.execute(
+                "SELECT c.conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+                "WHERE c.contype = 'f' AND c.convalidated AND n.nspname = %s", (schema,))}
+            labels = [f"{schema}.{fk.name}" for _, fk in fks]
+            conn.execute(f"DELETE FROM {gs.SOURCE_ORPHANS} WHERE fk = ANY(%s)", (labels,))
+            need = [(tp, fk) for tp, fk in fks if fk.name not in validated or rejects.get(fk.source_ref_table)]
+            if not need:
+                return
+            sd = SQLiteDialect()
+            sq = sd.connect(src)
+            try:
+                rows = []
+                for tp, fk in need:
+                    parent = plan.table(fk.source_ref_table)
+                    for ref, n in _source_orphans(sq, tp, parent, fk, rejects.get(fk.source_ref_table, [])):
+                        rows.append((f"{schema}.{fk.name}", json.dumps(ref, default=str), n))
+            finally:
+                sq.close()
+            if rows:
+                with conn.cursor() as cur:
+                    cur.executemany(f"INSERT INTO {gs.SOURCE_ORPHANS} (fk, ref, rows) VALUES (%s, %s::jsonb, %s) "
+                                    "ON CONFLICT (fk, ref) DO UPDATE SET rows = EXCLUDED.rows", rows)
+    except Exception as exc:
+        from golive.dialects.postgresql import translate_error
+
+        if isinstance(exc, TerminalError):
+            raise
+        raise translate_error(exc, "recording the source's orphan rows in _golive.source_orphans") from None
+
+
+def _source_orphans(sq, child: TablePlan, parent: TablePlan, fk: ForeignKeyPlan, parent_rejects: list[dict]):
+    """``(referenced values, rows)`` of the child's references with no parent row (rejected parents count as missing)."""
+    by_target_c = {c.target: c.source for c in child.columns}
+    by_target_p = {c.target: c.source for c in parent.columns}
+    ccols = [by_target_c[c] for c in fk.columns]
+    pcols = [by_target_p[c] for c in fk.ref_columns]
+    on = " AND ".join(f"p.{sqi(r)} = c.{sqi(c)}" for c, r in zip(ccols, pcols))
+    notnull = " AND ".join(f"c.{sqi(c)} IS NOT NULL" for c in ccols)
+    excl, args = "", []
+    if parent_rejects:
+        names = list(parent_rejects[0].keys())
+        if names == ["rowid"] or (parent.identity and len(names) == 1):
+            ids = [int(r[names[0]]) for r in parent_rejects if isinstance(r.get(names[0]), (int, float))]
+            excl = f" AND p.rowid NOT IN ({', '.join(map(str, ids))})" if ids else ""
+        else:
+            one = "(" + ", ".join("?" for _ in names) + ")"
+            excl = (f" AND ({', '.join('p.' + sqi(n) for n in names)}) NOT IN "
+                    f"(VALUES {', '.join(one for _ in parent_rejects)})")
+            args = [r.get(n) for r in parent_rejects for n in names]
+    cols = ", ".join(f"c.{sqi(c)}" for c in ccols)
+    sql = (f"SELECT {cols}, count(*) FROM {sqi(child.source)} c WHERE {notnull} AND NOT EXISTS "
+           f"(SELECT 1 FROM {sqi(parent.source)} p WHERE {on}{excl}) GROUP BY {cols}")
+    for row in sq.execute(sql, args):
+        yield [_plain(v) for v in row[:-1]], row[-1]
