@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 
-from prefect import flow
 from pydantic import BaseModel, Field, SecretStr
 
+from flows.foreground import model_params_flow
 from golive.files import rewrite as rw
 from golive.files import sync
 from tasks import files as t
@@ -34,7 +34,7 @@ class RewritePathsParams(BaseModel):
     report_path: str | None = Field(None, description="Write the JSON report here")
 
 
-@flow(name="rewrite-paths", persist_result=False, log_prints=False)
+@model_params_flow(name="rewrite-paths", persist_result=False, log_prints=False)
 def rewrite_paths(params: RewritePathsParams) -> rw.RewriteReport:
     """Rewrite (or reverse) ``params.table.params.column``; returns counts and samples."""
     started = time.time()

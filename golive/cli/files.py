@@ -124,12 +124,16 @@ def migrate_files_cmd(
             _print_upload(result, where)
             raise typer.Exit(result.exit_code)
 
-    if not credentials_block:  # bad endpoint, bucket or credentials: one line, before Prefect starts
-        sync.check_destination(job)
+    # Check the destination, scan and plan in a thread while Prefect is imported; the flow's tasks take
+    # that plan. A bad endpoint, bucket or credentials still ends in one line before any flow run exists.
+    planned = None if credentials_block else _in_background(sync.prefetch_plan, job)
     _quiet_prefect()
     from flows.migrate_files import MigrateFilesParams, migrate_files
     from golive.errors import MigrationFailed
     from golive.files.sync import UploadReport
+
+    if planned is not None:
+        planned.result()
 
     params = MigrateFilesParams(source=source, dest=dest, endpoint_url=endpoint_url, region=region,
                                 addressing_style=addressing_style, workers=workers, state_dir=state_dir,
@@ -143,6 +147,17 @@ def migrate_files_cmd(
         result = UploadReport.model_validate(exc.context["report"])
     _print_upload(result, where)
     raise typer.Exit(result.exit_code)
+
+
+def _in_background(fn, *args):
+    """Start ``fn(*args)`` in a thread; returns a future (``.result()`` re-raises its exception)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="golive-plan")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _manifest_reconciled(job) -> bool:
