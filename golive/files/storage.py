@@ -220,7 +220,19 @@ class S3Storage:
     def __init__(self, dest: Destination, cfg: StorageConfig):
         self.dest = dest
         self.cfg = cfg
-        self.client = _make_client(cfg)
+        self.session, self.client = _make_client(cfg)
+
+    @functools.cached_property
+    def _direct(self):
+        """Small PUTs without botocore's per-request overhead (``golive.files.direct``), or None."""
+        from golive.files.direct import DirectPut
+
+        try:
+            return DirectPut(self.session, self.client, self.dest.bucket, max_attempts=self.cfg.max_attempts,
+                             transient_codes=_TRANSIENT_CODES)
+        except Exception as exc:  # noqa: BLE001 - boto3 does every PUT then, and reports what is wrong
+            log.debug("direct PUTs off for %s: %s", self.describe(), exc)
+            return None
 
     def describe(self) -> str:
         where = f" at {self.cfg.endpoint_url}" if self.cfg.endpoint_url else ""
@@ -247,12 +259,16 @@ class S3Storage:
                 raise translate_error(exc, self, at_start=True) from None
 
     def put(self, key: str, data: bytes, md5: bytes, ctype: str) -> str:
+        md5_b64 = base64.b64encode(md5).decode("ascii")
         try:
-            resp = self.client.put_object(Bucket=self.dest.bucket, Key=key, Body=data, ContentType=ctype,
-                                          ContentMD5=base64.b64encode(md5).decode("ascii"))
+            direct = self._direct
+            etag = direct.put(key, data, md5_b64, ctype) if direct else None
+            if etag is None:
+                etag = self.client.put_object(Bucket=self.dest.bucket, Key=key, Body=data, ContentType=ctype,
+                                              ContentMD5=md5_b64)["ETag"]
         except Exception as exc:  # noqa: BLE001
             raise translate_error(exc, self, key=key) from None
-        return resp["ETag"].strip('"')
+        return etag.strip('"')
 
     def put_multipart(self, key, fh, size, chunk, md5_hex, ctype, on_start=None):
         """Upload ``size`` bytes from ``fh`` in parts of ``chunk``; each part carries its Content-MD5.
@@ -372,7 +388,7 @@ def _make_client(cfg: StorageConfig):
         raise ConfigError(f"endpoint URL {cfg.endpoint_url!r}: {exc}") from None
     for op in ("PutObject", "UploadPart"):
         client.meta.events.register(f"before-sign.s3.{op}", _no_expect_continue)
-    return client
+    return session, client
 
 
 def _no_expect_continue(request, **kwargs) -> None:
