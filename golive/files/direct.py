@@ -22,15 +22,16 @@ import logging
 import random
 import re
 import time
+import uuid
 from urllib.parse import quote
 
 log = logging.getLogger(__name__)
 
-_PROBE = "k"
 # answers that mean "this is not the endpoint or region for the bucket": boto3 knows what to do
 _REDIRECT_CODES = {"PermanentRedirect", "TemporaryRedirect", "AuthorizationHeaderMalformed",
                    "IllegalLocationConstraintException"}
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/s3/aws4_request")
 _MESSAGE = re.compile(rb"<Message>([^<]{0,500})</Message>")
 
 
@@ -38,13 +39,11 @@ class DirectPut:
     """Signed PutObject requests sent straight over a boto3 S3 client's HTTP session."""
 
     def __init__(self, session, client, bucket: str, *, max_attempts: int, transient_codes: set[str]):
-        """Raises whatever botocore raises when it cannot presign (no credentials, bad bucket name)."""
-        url = client.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": _PROBE},
-                                            ExpiresIn=60).split("?", 1)[0]
-        if not url.endswith("/" + _PROBE):
-            raise ValueError(f"unexpected object URL {url}")
-        self.base = url[: -len(_PROBE)]
-        self.region = client.meta.region_name
+        """Raises ``ValueError`` for buckets botocore signs its own way (directory buckets, access point
+        ARNs), and whatever botocore raises when it cannot build a request (bad bucket name, endpoint)."""
+        if bucket.endswith("--x-s3") or ":" in bucket:
+            raise ValueError(f"{bucket} is a directory bucket or an ARN: boto3 signs those itself")
+        self.base, self.region = _object_url(client, bucket)
         self.config = client.meta.config
         self.credentials = session.get_credentials()
         self.http = client._endpoint.http_session  # the client's own pool, proxies, TLS and timeouts
@@ -98,3 +97,36 @@ class DirectPut:
                                          if message else ""},
                                "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
         return None  # pragma: no cover - the loop returns or raises
+
+
+def _object_url(client, bucket: str) -> tuple[str, str]:
+    """Where and how boto3 PUTs this bucket's objects: the URL without the key, and the signing region.
+
+    boto3 builds and signs a request for a probe key, and a ``before-send`` handler answers it in place of
+    the server (as ``botocore.stub`` does), so nothing is sent.
+    """
+    from botocore.awsrequest import AWSResponse
+
+    probe = f"golive-probe-{uuid.uuid4().hex}"
+    seen: list[tuple[str, str]] = []
+
+    class _Empty:
+        def stream(self, **kwargs):
+            return iter(())
+
+    def answer(request, **kwargs):
+        if probe not in request.url:  # another thread's real request
+            return None
+        seen.append((request.url, request.headers.get("Authorization", b"")))
+        return AWSResponse(request.url, 200, {"ETag": '"0"'}, _Empty())
+
+    client.meta.events.register_first("before-send.s3.PutObject", answer)
+    try:
+        client.put_object(Bucket=bucket, Key=probe, Body=b"")
+    finally:
+        client.meta.events.unregister("before-send.s3.PutObject", answer)
+    url, auth = (seen[0][0].split("?", 1)[0], seen[0][1]) if seen else ("", b"")
+    scope = _SCOPE.search(auth.decode() if isinstance(auth, bytes) else auth)
+    if not url.endswith("/" + probe) or not scope:
+        raise ValueError(f"unexpected object URL {url!r} or signature")
+    return url[: -len(probe)], scope.group(1)
