@@ -19,7 +19,7 @@ from tasks import files as t
 class RewritePathsParams(BaseModel):
     """Parameters of ``rewrite_paths`` (the options of ``golive rewrite-paths``)."""
 
-    db: SecretStr = Field(description="Database URL: sqlite:///app.db, postgresql://..., mysql://...")
+    db: SecretStr = Field(description="Database URL: sqlite:///app.db, postgresql://..., mysql://..., embedded://DIR")
     table: str = Field(description="Table holding the file paths, e.g. images")
     column: str = Field(description="Column holding the file paths, e.g. path")
     to: str = Field("", description="New value template: s3://bucket/{key} or https://cdn.example.com/{key}")
