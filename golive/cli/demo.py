@@ -23,7 +23,7 @@ def demo(
     an embedded S3 (moto), then point images.path at the uploaded objects, showing every step."""
     from golive import embedded, sample
     from golive.cli.db import run_flow, show_report
-    from golive.cli.files import rewrite, show_rewrite, show_upload, upload
+    from golive.cli.files import EPHEMERAL_NOTED, rewrite, show_rewrite, show_upload, upload
     from golive.config import MigrateOptions
 
     directory = directory.resolve()
@@ -39,7 +39,8 @@ def demo(
         target = embedded.start_postgres(directory / "pgdata", database="app")
     options = MigrateOptions(drop_existing=True, max_rejects=2, report=str(directory / "report.json"))
     echo(f"\n[bold]golive migrate db --source {db} --target {target.masked} --drop-existing --max-rejects 2[/]")
-    rep = run_flow(f"sqlite:///{db}", target.raw, options)
+    rep = run_flow(f"sqlite:///{db}", target.raw, options)  # notes Prefect's temporary server if it starts one
+    EPHEMERAL_NOTED["done"] = True
     show_report(rep)
 
     # 2. The uploads, to an S3 server in this process (moto), in memory for as long as the demo runs

@@ -190,10 +190,15 @@ def _run_flow(flow_fn, params):
     return run_in_foreground(flow_fn, params)
 
 
+#: set once the note about Prefect's temporary server has been printed (by this module or the demo)
+EPHEMERAL_NOTED = {"done": False}
+
+
 def _note_prefect() -> None:
     from golive.runtime import using_ephemeral_prefect
 
-    if using_ephemeral_prefect():
+    if using_ephemeral_prefect() and not EPHEMERAL_NOTED["done"]:
+        EPHEMERAL_NOTED["done"] = True  # one temporary server serves every flow run of the process
         note("no PREFECT_API_URL set: starting a temporary Prefect server (slow; set PREFECT_API_URL to reuse one)")
 
 
