@@ -14,10 +14,10 @@ import pytest
 def test_demo_moves_the_database_and_the_uploads(golive, tmp_path):
     import warnings
 
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import pgserver
     import psycopg
 
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     d = tmp_path / "demo"
     try:
         r = golive("demo", "--dir", d, "--users", "30", timeout=600)
