@@ -1,9 +1,33 @@
-"""Running a flow from the CLI, in the foreground of the CLI's own process."""
+"""Running a flow from the CLI, in the foreground of the CLI's own process, and keeping its start cheap."""
 
 from __future__ import annotations
 
 import os
 from typing import Any, Callable
+
+from prefect import Flow
+from pydantic import BaseModel
+
+
+class ModelParamsFlow(Flow):
+    """A Prefect flow whose pydantic-model parameters are stored without importing FastAPI.
+
+    Prefect stores a flow run's parameters through FastAPI's ``jsonable_encoder``, and importing FastAPI
+    for that costs 0.3-0.5 s at the start of every run from the CLI. For a pydantic model the encoder
+    returns ``model_dump(mode="json", by_alias=True)`` (secrets masked), which is what this does; other
+    parameters still go through Prefect's own serialization.
+    """
+
+    def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        models = {k: v.model_dump(mode="json", by_alias=True) for k, v in parameters.items()
+                  if isinstance(v, BaseModel)}
+        rest = {k: v for k, v in parameters.items() if k not in models}
+        return {**(super().serialize_parameters(rest) if rest else {}), **models}
+
+
+def model_params_flow(**options: Any) -> Callable[[Callable[..., Any]], ModelParamsFlow]:
+    """``@prefect.flow(**options)`` for flows whose parameters are pydantic models (see ``ModelParamsFlow``)."""
+    return lambda fn: ModelParamsFlow(fn=fn, **options)
 
 
 def run_in_foreground(flow_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

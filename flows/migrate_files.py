@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from typing import Literal
 
-from prefect import flow
 from pydantic import BaseModel, Field
 
+from flows.foreground import model_params_flow
 from golive.errors import MigrationFailed
 from golive.files import sync
 from tasks import files as t
@@ -75,7 +75,7 @@ def job_from_params(p: MigrateFilesParams) -> sync.UploadJob:
                          credentials=load_credentials(p.credentials_block), max_attempts=p.max_attempts)
 
 
-@flow(name="migrate-files", persist_result=False, log_prints=False)
+@model_params_flow(name="migrate-files", persist_result=False, log_prints=False)
 def migrate_files(params: MigrateFilesParams) -> sync.UploadReport:
     """Upload ``params.source`` to ``params.dest``; every file ends up uploaded and verified, skipped as
     unchanged, or listed in the report with a reason. Fails (after writing the report) if any file did

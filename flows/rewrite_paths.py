@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 
-from prefect import flow
 from pydantic import BaseModel, Field, SecretStr
 
+from flows.foreground import model_params_flow
 from golive.files import rewrite as rw
 from golive.files import sync
 from tasks import files as t
@@ -19,7 +19,7 @@ from tasks import files as t
 class RewritePathsParams(BaseModel):
     """Parameters of ``rewrite_paths`` (the options of ``golive rewrite-paths``)."""
 
-    db: SecretStr = Field(description="Database URL: sqlite:///app.db, postgresql://..., mysql://...")
+    db: SecretStr = Field(description="Database URL: sqlite:///app.db, postgresql://..., mysql://..., embedded://DIR")
     table: str = Field(description="Table holding the file paths, e.g. images")
     column: str = Field(description="Column holding the file paths, e.g. path")
     to: str = Field("", description="New value template: s3://bucket/{key} or https://cdn.example.com/{key}")
@@ -34,7 +34,7 @@ class RewritePathsParams(BaseModel):
     report_path: str | None = Field(None, description="Write the JSON report here")
 
 
-@flow(name="rewrite-paths", persist_result=False, log_prints=False)
+@model_params_flow(name="rewrite-paths", persist_result=False, log_prints=False)
 def rewrite_paths(params: RewritePathsParams) -> rw.RewriteReport:
     """Rewrite (or reverse) ``params.table.params.column``; returns counts and samples."""
     started = time.time()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from prefect import flow
-
+from flows.foreground import model_params_flow
 from flows.migrate_files import MigrateFilesParams, job_from_params
 from golive.errors import ValidationFailed
 from golive.files import sync
@@ -11,7 +10,7 @@ from golive.files.verify import VerifyReport
 from tasks import files as t
 
 
-@flow(name="verify-files", persist_result=False, log_prints=False)
+@model_params_flow(name="verify-files", persist_result=False, log_prints=False)
 def verify_files(params: MigrateFilesParams) -> VerifyReport:
     """Fails when anything is missing or different (the report is in ``.context["report"]``)."""
     # 1. Credentials and a destination that answers

@@ -2,7 +2,7 @@
 
 Requests pass through to the upstream endpoint unchanged unless a rule matches: a rule can answer with an
 S3 error (``503 SlowDown``, ``403 InvalidAccessKeyId``...) or delay the response. Every request is
-recorded (method, path, access key id from the Authorization header) so tests can count them.
+recorded (method, path, access key id from the Authorization header, headers) so tests can count them.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class Seen:
     path: str
     akid: str | None
     status: int
+    headers: dict = field(default_factory=dict)
 
 
 class S3Proxy:
@@ -72,7 +73,7 @@ class S3Proxy:
                 if rule and rule.delay:
                     time.sleep(rule.delay)
                 if rule and rule.status:
-                    proxy._record(self.command, self.path, akid, rule.status)
+                    proxy._record(self.command, self.path, akid, rule.status, dict(self.headers.items()))
                     payload = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{rule.code}</Code>'
                                f"<Message>injected by the test proxy</Message></Error>").encode()
                     self.send_response(rule.status)
@@ -89,7 +90,8 @@ class S3Proxy:
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
-                proxy._record(self.command, self.path, akid, resp.status)  # before the client sees it
+                # recorded before the client sees the answer
+                proxy._record(self.command, self.path, akid, resp.status, dict(self.headers.items()))
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("connection", "transfer-encoding", "content-length", "server", "date"):
@@ -119,9 +121,9 @@ class S3Proxy:
                     return rule
         return None
 
-    def _record(self, method, path, akid, status) -> None:
+    def _record(self, method, path, akid, status, headers) -> None:
         with self.lock:
-            self.seen.append(Seen(method, path, akid, status))
+            self.seen.append(Seen(method, path, akid, status, headers))
 
     def add(self, **kwargs) -> Rule:
         rule = Rule(**kwargs)

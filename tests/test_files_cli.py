@@ -89,6 +89,15 @@ def test_migrate_rerun_verify_dry_run(golive, tmp_path, bucket, s3, s3_endpoint)
     assert json.loads((tmp_path / "v.json").read_text())["missing"] == ["2021/img0001.jpg"]
 
 
+def test_the_flow_takes_the_plan_made_while_prefect_starts(golive, tmp_path, bucket, proxy):
+    src = make_tree(tmp_path / "uploads", 5)
+    r = golive("migrate", "files", "--source", src, "--dest", f"s3://{bucket}/p", "--endpoint-url", proxy.url,
+               "--workers", "2", "--multipart-threshold-mb", "32")
+    assert r.code == 0 and "uploaded 5 files" in r.out, r
+    # the start-up check and the listing, made once in the CLI's planning thread and taken by the flow's tasks
+    assert proxy.count("GET") == 2 and proxy.count("PUT") == 5
+
+
 def test_problem_files_exit_1_with_a_line_each(golive, tmp_path, bucket, s3_endpoint):
     src = make_tree(tmp_path / "uploads", 3)
     os.symlink(src / "2020/img0000.jpg", src / "alias.jpg")

@@ -195,3 +195,15 @@ def test_path_of():
     assert rw.path_of("other/a.jpg", "uploads/") is None
     assert rw.path_of("s3://b/k", "") is None
     assert rw.path_of("", "") is None and rw.path_of(None, "") is None and rw.path_of(5, "") is None
+
+
+def test_embedded_urls_name_the_running_embedded_postgresql(tmp_path, uploaded, monkeypatch):
+    from golive import embedded
+    from golive.urls import parse_url
+
+    started = []
+    monkeypatch.setattr(embedded, "start_postgres", lambda path, database="postgres": (
+        started.append((str(path), database)) or parse_url(f"postgresql://postgres@/{database}?host={path}")))
+    j = job(f"embedded://{tmp_path / 'pg'}", uploaded)
+    assert started == [(str(tmp_path / "pg"), "postgres")]
+    assert j.db.get_secret_value() == f"postgresql://postgres@/postgres?host={tmp_path / 'pg'}"

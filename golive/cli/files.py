@@ -53,7 +53,7 @@ def _print_lines(title: str, lines: list[str], style: str = "red") -> None:
         echo(f"  ... and {len(lines) - MAX_LINES} more (all of them are in --report FILE)")
 
 
-def _print_upload(report, where: str) -> None:
+def show_upload(report, where: str) -> None:
     from golive.files.scan import human_bytes
 
     verb = "would upload" if report.dry_run else "uploaded"
@@ -100,49 +100,78 @@ def migrate_files_cmd(
     _style(addressing_style)
     opts = dict(endpoint_url=endpoint_url, region=region, addressing_style=addressing_style, workers=workers,
                 state_dir=state_dir, follow_symlinks=follow_symlinks, create_bucket=create_bucket,
-                multipart_threshold=multipart_threshold_mb << 20, multipart_chunksize=multipart_chunk_mb << 20)
-    job = sync.make_job(source, dest, **opts)
+                multipart_threshold_mb=multipart_threshold_mb, multipart_chunk_mb=multipart_chunk_mb)
     where = dest + (f" at {endpoint_url}" if endpoint_url else "")
-
     if dry_run:
+        credentials = None
         if credentials_block:
             from flows.migrate_files import load_credentials
 
-            job = sync.make_job(source, dest, credentials=load_credentials(credentials_block), **opts)
+            credentials = load_credentials(credentials_block)
+        job = sync.make_job(source, dest, credentials=credentials, **_job_options(opts))
         sync.check_destination(job)
         result = sync.dry_run_report(job, sync.plan_upload(job, dry_run=True), started)
         sync.write_report(result, report)
-        _print_upload(result, where)
-        raise typer.Exit(result.exit_code)
+    else:
+        result = upload(source, dest, report=report, credentials_block=credentials_block, started=started, **opts)
+    show_upload(result, where)
+    raise typer.Exit(result.exit_code)
 
+
+def _job_options(opts: dict) -> dict:
+    """``sync.make_job`` arguments from the flow's parameters (MiB options in bytes)."""
+    out = {k: v for k, v in opts.items() if not k.startswith("multipart_")}
+    if "multipart_threshold_mb" in opts:
+        out["multipart_threshold"] = opts["multipart_threshold_mb"] << 20
+    if "multipart_chunk_mb" in opts:
+        out["multipart_chunksize"] = opts["multipart_chunk_mb"] << 20
+    return out
+
+
+def upload(source: str, dest: str, *, report: str | None = None, credentials_block: str | None = None,
+           started: float | None = None, **opts):
+    """``golive migrate files`` without the printing: the ``migrate_files`` flow, run here, unless the
+    manifest shows there is nothing to do. ``opts`` are the flow's parameters. Returns the ``UploadReport``
+    (also when files failed); raises ``GoliveError`` on bad input."""
+    from golive.files import sync
+
+    started = started or time.time()
+    job = sync.make_job(source, dest, **_job_options(opts))
     # Nothing to do? The manifest alone can tell (no listing, no flow run, no Prefect start-up).
     if os.path.exists(job.manifest) and _manifest_reconciled(job):
         plan = sync.plan_upload(job, offline=True)
         if not plan.todo:
             result = sync.summarize(job, plan, [], started)
             sync.write_report(result, report)
-            _print_upload(result, where)
-            raise typer.Exit(result.exit_code)
+            return result
 
-    if not credentials_block:  # bad endpoint, bucket or credentials: one line, before Prefect starts
-        sync.check_destination(job)
+    # Check the destination, scan and plan in a thread while Prefect is imported; the flow's tasks take
+    # that plan. A bad endpoint, bucket or credentials still ends in one line before any flow run exists.
+    planned = None if credentials_block else _in_background(sync.prefetch_plan, job)
     _quiet_prefect()
     from flows.migrate_files import MigrateFilesParams, migrate_files
     from golive.errors import MigrationFailed
-    from golive.files.sync import UploadReport
 
-    params = MigrateFilesParams(source=source, dest=dest, endpoint_url=endpoint_url, region=region,
-                                addressing_style=addressing_style, workers=workers, state_dir=state_dir,
-                                follow_symlinks=follow_symlinks, create_bucket=create_bucket,
-                                credentials_block=credentials_block, multipart_threshold_mb=multipart_threshold_mb,
-                                multipart_chunk_mb=multipart_chunk_mb, report_path=report)
+    if planned is not None:
+        planned.result()
+    params = MigrateFilesParams(source=source, dest=dest, credentials_block=credentials_block, report_path=report,
+                                **opts)
     _note_prefect()
     try:
-        result = _run_flow(migrate_files, params)
+        return _run_flow(migrate_files, params)
     except MigrationFailed as exc:
-        result = UploadReport.model_validate(exc.context["report"])
-    _print_upload(result, where)
-    raise typer.Exit(result.exit_code)
+        return sync.UploadReport.model_validate(exc.context["report"])
+
+
+def _in_background(fn, *args):
+    """Start ``fn(*args)`` in a thread; returns a future (``.result()`` re-raises its exception)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="golive-plan")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _manifest_reconciled(job) -> bool:
@@ -161,10 +190,15 @@ def _run_flow(flow_fn, params):
     return run_in_foreground(flow_fn, params)
 
 
+#: set once the note about Prefect's temporary server has been printed (by this module or the demo)
+EPHEMERAL_NOTED = {"done": False}
+
+
 def _note_prefect() -> None:
     from golive.runtime import using_ephemeral_prefect
 
-    if using_ephemeral_prefect():
+    if using_ephemeral_prefect() and not EPHEMERAL_NOTED["done"]:
+        EPHEMERAL_NOTED["done"] = True  # one temporary server serves every flow run of the process
         note("no PREFECT_API_URL set: starting a temporary Prefect server (slow; set PREFECT_API_URL to reuse one)")
 
 
@@ -207,7 +241,8 @@ def verify_files_cmd(
 @app.command("rewrite-paths")
 @handle_errors
 def rewrite_paths_cmd(
-    db: str = typer.Option(..., "--db", help="Database URL: sqlite:///app.db, postgresql://..., mysql://..."),
+    db: str = typer.Option(..., "--db", help="Database URL: sqlite:///app.db, postgresql://..., mysql://..., "
+                                             "embedded://DIR"),
     table: str = typer.Option(..., "--table", help="Table holding the file paths."),
     column: str = typer.Option(..., "--column", help="Column holding the file paths."),
     to: str = typer.Option("", "--to", help="New value: 's3://bucket/{key}' or 'https://cdn.example.com/{key}'."),
@@ -222,27 +257,31 @@ def rewrite_paths_cmd(
     report: Optional[str] = _REPORT,
 ) -> None:
     """Rewrite a file-path column to object keys or URLs, only for files uploaded and verified."""
-    from golive.files import rewrite as rw
-    from golive.files import sync
-
-    job = rw.make_rewrite_job(db, table, column, to=to, strip_prefix=strip_prefix, manifest=manifest, dest=dest,
-                              state_dir=state_dir, batch_size=batch_size, reverse=reverse)
-    if dry_run:
-        result = rw.rewrite_paths(job, dry_run=True)
-        sync.write_report(result, report)
-    else:
-        _quiet_prefect()
-        from flows.rewrite_paths import RewritePathsParams, rewrite_paths
-
-        _note_prefect()
-        result = _run_flow(rewrite_paths, RewritePathsParams(
-            db=db, table=table, column=column, to=to, strip_prefix=strip_prefix, dest=dest, manifest=manifest,
-            state_dir=state_dir, batch_size=batch_size, reverse=reverse, report_path=report))
-    _print_rewrite(result)
+    result = rewrite(db, table, column, to=to, strip_prefix=strip_prefix, dry_run=dry_run, reverse=reverse,
+                     dest=dest, manifest=manifest, state_dir=state_dir, batch_size=batch_size, report=report)
+    show_rewrite(result)
     raise typer.Exit(result.exit_code)
 
 
-def _print_rewrite(r) -> None:
+def rewrite(db: str, table: str, column: str, *, dry_run: bool = False, report: str | None = None, **opts):
+    """``golive rewrite-paths`` without the printing: the ``rewrite_paths`` flow, run here (a dry run needs
+    no flow run). ``opts`` are the flow's other parameters. Returns the ``RewriteReport``."""
+    from golive.files import rewrite as rw
+    from golive.files import sync
+
+    job = rw.make_rewrite_job(db, table, column, **opts)  # bad options: one line, before Prefect starts
+    if dry_run:
+        result = rw.rewrite_paths(job, dry_run=True)
+        sync.write_report(result, report)
+        return result
+    _quiet_prefect()
+    from flows.rewrite_paths import RewritePathsParams, rewrite_paths
+
+    _note_prefect()
+    return _run_flow(rewrite_paths, RewritePathsParams(db=db, table=table, column=column, report_path=report, **opts))
+
+
+def show_rewrite(r) -> None:
     done = "restored" if r.reverse else "rewritten"
     verb = f"to be {done}" if r.dry_run else done
     echo(f"[bold]{r.table}.{r.column}[/] in {r.db}" + ("" if r.reverse else f" -> {r.to}"))

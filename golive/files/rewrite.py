@@ -117,6 +117,7 @@ def make_rewrite_job(db: str, table: str, column: str, *, to: str = "", strip_pr
 
     Which manifest: ``manifest`` if given; else those under ``state_dir`` whose destination is ``dest``;
     else those whose bucket is the one in an ``s3://bucket/...`` template; else the only one there is.
+    ``db`` may be ``embedded://DIR``: the embedded PostgreSQL in DIR, started if it is not running.
 
     Raises:
         ConfigError: a bad template, or no (or an ambiguous) manifest.
@@ -131,6 +132,11 @@ def make_rewrite_job(db: str, table: str, column: str, *, to: str = "", strip_pr
         except (KeyError, IndexError, ValueError) as exc:
             raise ConfigError(f"--to {to!r}: bad placeholder {exc} (use {{key}}, {{path}}, {{bucket}})") from None
     manifests = [] if reverse else _pick_manifests(to, manifest, dest, state_dir)
+    if db.strip().lower().startswith("embedded://"):  # as `migrate db --target embedded://DIR` wrote it
+        from golive.embedded import resolve
+        from golive.urls import parse_url
+
+        db = resolve(parse_url(db)).raw
     return RewriteJob(db=SecretStr(db), table=table, column=column, to=to, strip_prefix=strip_prefix,
                       manifests=[str(m) for m in manifests], batch_size=batch_size, reverse=reverse)
 

@@ -160,10 +160,40 @@ def check_destination(job: UploadJob) -> str:
     """Make sure the destination answers and accepts the credentials (creating the bucket if asked).
 
     Returns a printable description. Raises ``ConnectionFailed``/``ConfigError`` with one line otherwise.
+    A destination ``prefetch_plan`` checked for this job moments ago is not asked again.
     """
+    with _PREFETCHED_LOCK:
+        if _job_key(job) in _PREFETCHED:
+            return _PREFETCHED[_job_key(job)][0]
     storage = open_storage(job.storage)
     storage.check(create=job.create_bucket)
     return storage.describe()
+
+
+#: destinations checked and plans made ahead of a flow run in this process (see ``prefetch_plan``)
+_PREFETCHED: dict[tuple, tuple[str, "UploadPlan"]] = {}
+_PREFETCHED_LOCK = threading.Lock()
+
+
+def _job_key(job: UploadJob) -> tuple:
+    # everything but the run id and the worker count (the CLI's job and the flow's are built apart)
+    return job.storage, job.model_dump_json(exclude={"run_id", "workers", "storage"})
+
+
+def prefetch_plan(job: UploadJob) -> UploadPlan:
+    """Check the destination and plan now, for the flow's tasks in this process to take.
+
+    The CLI calls this in a thread while Prefect starts up, so the listing, the scan and the manifest
+    work overlap with the import instead of following it (as ``commands.prefetch_plan`` does for
+    databases). The ``check-destination`` and ``plan-upload`` tasks of the next ``migrate_files`` run
+    for the same job then return these results instead of asking again; ``plan_upload`` hands the
+    plan out once.
+    """
+    where = check_destination(job)
+    plan = plan_upload(job)
+    with _PREFETCHED_LOCK:
+        _PREFETCHED[_job_key(job)] = (where, plan)
+    return plan
 
 
 def plan_upload(job: UploadJob, *, offline: bool = False, dry_run: bool = False) -> UploadPlan:
@@ -175,6 +205,11 @@ def plan_upload(job: UploadJob, *, offline: bool = False, dry_run: bool = False)
             cheaply whether there is anything to do at all).
         dry_run: do not create or change the manifest.
     """
+    if not (offline or dry_run):
+        with _PREFETCHED_LOCK:
+            prefetched = _PREFETCHED.pop(_job_key(job), None)
+        if prefetched is not None:
+            return prefetched[1]
     dest = parse_dest(job.storage.dest)
     state_dir = Path(job.manifest).parent.parent
     storage = None if offline else open_storage(job.storage)
