@@ -6,7 +6,7 @@ import os
 from typing import Any, Callable
 
 from prefect import Flow
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretBytes, SecretStr
 
 
 class ModelParamsFlow(Flow):
@@ -14,15 +14,17 @@ class ModelParamsFlow(Flow):
 
     Prefect stores a flow run's parameters through FastAPI's ``jsonable_encoder``, and importing FastAPI
     for that costs 0.3-0.5 s at the start of every run from the CLI. For a pydantic model the encoder
-    returns ``model_dump(mode="json", by_alias=True)`` (secrets masked), which is what this does; other
-    parameters still go through Prefect's own serialization.
+    returns ``model_dump(mode="json", by_alias=True)`` (secrets masked), and for a ``SecretStr`` the
+    masked ``str()``, which is what this does; other parameters still go through Prefect's own
+    serialization.
     """
 
     def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
-        models = {k: v.model_dump(mode="json", by_alias=True) for k, v in parameters.items()
-                  if isinstance(v, BaseModel)}
-        rest = {k: v for k, v in parameters.items() if k not in models}
-        return {**(super().serialize_parameters(rest) if rest else {}), **models}
+        done = {k: v.model_dump(mode="json", by_alias=True) for k, v in parameters.items()
+                if isinstance(v, BaseModel)}
+        done.update({k: str(v) for k, v in parameters.items() if isinstance(v, (SecretStr, SecretBytes))})
+        rest = {k: v for k, v in parameters.items() if k not in done}
+        return {**(super().serialize_parameters(rest) if rest else {}), **done}
 
 
 def model_params_flow(**options: Any) -> Callable[[Callable[..., Any]], ModelParamsFlow]:

@@ -8,22 +8,23 @@ from __future__ import annotations
 
 import time
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from prefect.states import Failed
 from pydantic import SecretStr
 
+from flows.foreground import model_params_flow
+from flows.validate import validate_copy
 from golive import progress
 from golive.config import MigrateOptions
 from golive.plan import MigrationPlan
-from flows.validate import validate_copy
 from golive.scheduling import run_schedule
 from tasks.migrate import (copy_chunk, count_source_rows, create_views, finish_table, link_table, plan_migration,
                            prepare_target, write_report)
 
 
-@flow(name="migrate-database", persist_result=False, log_prints=False)
+@model_params_flow(name="migrate-database", persist_result=False, log_prints=False)
 def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptions = MigrateOptions()) -> dict:
     """Migrate a SQLite database to PostgreSQL.
 

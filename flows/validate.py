@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
 from prefect.states import Failed
 from pydantic import SecretStr
+
+from flows.foreground import model_params_flow
 
 from golive.plan import MigrationPlan
 from golive.validation import gx_worker, jobs, report as vreport
@@ -21,7 +23,7 @@ from golive.validation.options import ValidateOptions
 from tasks.validate import build_report, compare_range, prepare_validation, run_expectations
 
 
-@flow(name="validate-migration", persist_result=False, log_prints=False)
+@model_params_flow(name="validate-migration", persist_result=False, log_prints=False)
 def validate_migration(source: SecretStr, target: SecretStr, options: ValidateOptions = ValidateOptions(),
                        plan: MigrationPlan | None = None, run_key: str | None = None) -> dict:
     """Prove that the target holds exactly the source's rows and values; name every difference.
