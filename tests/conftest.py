@@ -22,9 +22,8 @@ from golive.runtime import apply_offline_defaults
 apply_offline_defaults()
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-CASES = SHARED / "cases"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CASES = FIXTURES / "cases"  # Chinook and Sakila, vendored with their licences
 
 
 # ---------------------------------------------------------------- PostgreSQL
