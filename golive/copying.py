@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 
 from pydantic import BaseModel, Field
@@ -76,11 +77,12 @@ def copy_chunk(source: DatabaseURL, target: DatabaseURL, run_key: str, schema: s
             if prev is not None:
                 return ChunkResult(table=tp.source, chunk=chunk.no, resumed=True, **prev)
             read = 0
+            ahead = _claim(source, tp, chunk)
             try:
                 with pgc.transaction():
                     with pgc.cursor() as cur:
                         with cur.copy(pg.copy_sql(schema, tp)) as cp:
-                            for blob, n in _batches(sq, tp, chunk):
+                            for blob, n in _source_batches(sq, tp, chunk, ahead):
                                 if blob:
                                     cp.write(blob)
                                 read += n
@@ -128,24 +130,151 @@ def _batches(sq, tp: TablePlan, chunk: ChunkPlan):
         while rows := cur.fetchmany(2000):
             yield b"".join(r[0] for r in rows), len(rows)
         return
+    for blob, n, _, _ in _spans(sq, tp, chunk):
+        yield blob, n
+
+
+def _spans(sq, tp: TablePlan, chunk: ChunkPlan, start: int | None = None, span: int | None = None):
+    """Yield ``(csv_bytes, rows, next rowid, next span)`` for the rowid range of the chunk from ``start`` on."""
     sql = (f"SELECT group_concat(line, ''), count(*) FROM "
            f"(SELECT {tp.line_sql} AS line FROM {qi(tp.source)} WHERE {tp.rowid_name} BETWEEN ? AND ?)")
     lo, hi = chunk.lo, chunk.hi
-    density = max(chunk.rows, 1) / max(hi - lo + 1, 1)
-    span = max(1, int(256 / density))  # start small: rows may be huge
-    a = lo
+    if span is None:
+        density = max(chunk.rows, 1) / max(hi - lo + 1, 1)
+        span = max(1, int(256 / density))  # start small: rows may be huge
+    a = lo if start is None else start
     while a <= hi:
         b = min(hi, a + span - 1)
         blob, n = sq.execute(sql, (a, b)).fetchone()
         if isinstance(blob, str):
             blob = blob.encode("utf-8", "surrogateescape")
-        yield blob, n
         if blob:
             per_rowid = len(blob) / (b - a + 1)
             span = max(1, min(int(BATCH_BYTES / per_rowid), span * 8))
         else:
             span = min(span * 8, 1 << 40)
         a = b + 1
+        yield blob, n, a, span
+
+
+# ---------------------------------------------------------------------- read-ahead
+
+#: CSV read ahead for one chunk at most, and for all chunks of a read-ahead together
+READ_AHEAD_CHUNK_BYTES = 16 << 20
+READ_AHEAD_BYTES = 64 << 20
+
+
+class _Ahead:
+    """The first batches of one chunk, read before its copy starts."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[bytes, int]] = []
+        self.next_lo: int | None = None  # where the copy goes on reading (None: from the chunk's start)
+        self.span: int | None = None
+        self.started = self.claimed = False
+        self.failed = False
+        self.done = threading.Event()
+
+
+_ahead: dict[tuple, _Ahead] = {}
+_ahead_lock = threading.Lock()
+_ahead_stop = threading.Event()
+
+
+def _ahead_key(source: DatabaseURL, tp: TablePlan, chunk: ChunkPlan) -> tuple:
+    return (source.raw, tp.source, tp.line_sql, tp.rowid_name, chunk.no, chunk.lo, chunk.hi)
+
+
+def read_ahead(source: DatabaseURL, order: list[tuple[TablePlan, ChunkPlan]], *,
+               budget: int = READ_AHEAD_BYTES) -> threading.Thread:
+    """Read the first batches of the first chunks of ``order`` in a background thread, for ``copy_chunk``
+    in this process to take instead of reading them itself.
+
+    The CLI starts it as soon as the plan is known, while Prefect is still starting up and a core would
+    otherwise idle. Nothing is written: a chunk whose copy starts before its read-ahead simply reads
+    everything itself; a copy that fails and is retried reads its chunk again from the source. At most
+    ``READ_AHEAD_CHUNK_BYTES`` per chunk and ``budget`` in all are read ahead; ``drop_read_ahead`` frees
+    what no copy took (a chunk an interrupted run already committed, say).
+    """
+    entries = []
+    _ahead_stop.clear()
+    with _ahead_lock:
+        for tp, ch in order:
+            key = _ahead_key(source, tp, ch)
+            if tp.has_rowid and key not in _ahead:
+                _ahead[key] = _Ahead()
+                entries.append((tp, ch, _ahead[key]))
+
+    def run() -> None:
+        used = 0
+        sq = None
+        try:
+            sq = SQLiteDialect().connect(source, raw_text=True)
+            for tp, ch, ahead in entries:
+                with _ahead_lock:
+                    if ahead.claimed:
+                        continue
+                    if used >= budget or _ahead_stop.is_set():
+                        break
+                    ahead.started = True
+                try:
+                    size = 0
+                    for blob, n, nxt, span in _spans(sq, tp, ch):
+                        ahead.batches.append((blob or b"", n))
+                        ahead.next_lo, ahead.span = nxt, span
+                        size += len(blob or b"")
+                        if size >= READ_AHEAD_CHUNK_BYTES or ahead.claimed or _ahead_stop.is_set():
+                            break
+                    used += size
+                except Exception as exc:  # the copy reads the chunk itself and meets the error there
+                    log.debug("read-ahead of %s chunk %d failed: %s", tp.source, ch.no, exc)
+                    ahead.failed = True
+                finally:
+                    ahead.done.set()
+        except Exception as exc:
+            log.debug("read-ahead stopped: %s", exc)
+        finally:
+            with _ahead_lock:  # entries never started: their copies read everything themselves
+                for tp, ch, ahead in entries:
+                    if not ahead.started:
+                        _ahead.pop(_ahead_key(source, tp, ch), None)
+            if sq is not None:
+                sq.close()
+
+    thread = threading.Thread(target=run, name="golive-read-ahead", daemon=True)
+    thread.start()
+    return thread
+
+
+def drop_read_ahead() -> None:
+    """Stop reading ahead and free every batch no copy took."""
+    _ahead_stop.set()
+    with _ahead_lock:
+        _ahead.clear()
+
+
+def _claim(source: DatabaseURL, tp: TablePlan, chunk: ChunkPlan) -> _Ahead | None:
+    """The read-ahead of this chunk, complete up to ``next_lo``, or None (the copy reads it all)."""
+    with _ahead_lock:
+        ahead = _ahead.pop(_ahead_key(source, tp, chunk), None)
+        if ahead is None:
+            return None
+        ahead.claimed = True
+        if not ahead.started:
+            return None
+    ahead.done.wait()  # at most the batch being read
+    return None if ahead.failed or ahead.next_lo is None else ahead
+
+
+def _source_batches(sq, tp: TablePlan, chunk: ChunkPlan, ahead: _Ahead | None):
+    """The chunk's ``(csv_bytes, rows)``: what was read ahead, then the rest from the source."""
+    if ahead is None:
+        yield from _batches(sq, tp, chunk)
+        return
+    batches, ahead.batches = ahead.batches, []
+    yield from batches
+    for blob, n, _, _ in _spans(sq, tp, chunk, start=ahead.next_lo, span=ahead.span):
+        yield blob, n
 
 
 def _rows(sq, tp: TablePlan, chunk: ChunkPlan):

@@ -18,6 +18,23 @@ from typing import Any, Callable
 from golive.plan import ChunkPlan, MigrationPlan, TablePlan
 
 
+def copy_order(plan: MigrationPlan, *, interleave: bool = False) -> list[tuple[TablePlan, ChunkPlan]]:
+    """The order chunk copies are handed out in: single-chunk tables first (the plan's FK order), then the
+    big tables, the one whose keys and foreign keys will cost most first (rows × (indexes + foreign keys)),
+    so its tail overlaps the rest of the copy. ``interleave``: the big tables' chunks round-robin."""
+    def tail_cost(t: TablePlan) -> int:
+        return t.rows * (len(t.indexes) + len(t.foreign_keys))
+
+    small = [t for t in plan.tables if len(t.chunks) <= 1]
+    big = sorted((t for t in plan.tables if len(t.chunks) > 1), key=tail_cost, reverse=True)
+    tables = small + big
+    if not interleave:
+        return [(tp, ch) for tp in tables for ch in tp.chunks]
+    lanes = [[(tp, ch) for ch in tp.chunks] for tp in big]
+    return [(tp, ch) for tp in small for ch in tp.chunks] + [
+        lane[i] for i in range(max((len(x) for x in lanes), default=0)) for lane in lanes if i < len(lane)]
+
+
 def run_schedule(plan: MigrationPlan, workers: int, *,
                  copy: Callable[[TablePlan, ChunkPlan], Any],
                  keys: Callable[[TablePlan], Any],
@@ -35,18 +52,7 @@ def run_schedule(plan: MigrationPlan, workers: int, *,
         on_chunk: called after each chunk with ``(table, result, chunks_done, chunks_total)``.
         interleave: hand out the big tables' chunks round-robin instead of table by table.
     """
-    def tail_cost(t: TablePlan) -> int:  # rows × (indexes + foreign keys): what its keys and links will scan
-        return t.rows * (len(t.indexes) + len(t.foreign_keys))
-
-    small = [t for t in plan.tables if len(t.chunks) <= 1]  # FK order (the plan's order)
-    big = sorted((t for t in plan.tables if len(t.chunks) > 1), key=tail_cost, reverse=True)
-    tables = small + big
-    queue = [(tp, ch) for tp in tables for ch in tp.chunks]
-    if interleave:
-        small = [(tp, ch) for tp in tables if len(tp.chunks) <= 1 for ch in tp.chunks]
-        lanes = [[(tp, ch) for ch in tp.chunks] for tp in tables if len(tp.chunks) > 1]
-        queue = small + [lane[i] for i in range(max((len(x) for x in lanes), default=0))
-                         for lane in lanes if i < len(lane)]
+    queue = copy_order(plan, interleave=interleave)
     total = len(queue)
     remaining = {tp.source: len(tp.chunks) for tp in plan.tables}
     parents = {tp.source: {fk.source_ref_table for fk in tp.foreign_keys} for tp in plan.tables}

@@ -96,6 +96,13 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
             planned["plan"] = commands.prefetch_plan(source, target, options)
         except BaseException as exc:  # re-raised in the main thread
             planned["error"] = exc
+            return
+        if runner == "thread" and not planned["plan"].resumed and os.environ.get("GOLIVE_READ_AHEAD", "1") != "0":
+            # the first chunks' rows are read while Prefect is still starting (a core would idle)
+            from golive.copying import read_ahead
+            from golive.scheduling import copy_order
+
+            read_ahead(commands.parse_source(source), copy_order(planned["plan"]))
 
     planner = threading.Thread(target=plan, name="golive-plan", daemon=True)
     planner.start()
@@ -108,8 +115,13 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
     flow = migrate_database if runner == "thread" else on_dask(dask_address, options.workers)
     with _Progress(planned["plan"], by_chunk=runner == "dask") as bar:
         bar.started = t0
-        state = run_in_foreground(flow, source=SecretStr(source), target=SecretStr(target), options=options,
-                               return_state=True)
+        try:
+            state = run_in_foreground(flow, source=SecretStr(source), target=SecretStr(target), options=options,
+                                      return_state=True)
+        finally:
+            from golive.copying import drop_read_ahead
+
+            drop_read_ahead()
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException):
         raise result
