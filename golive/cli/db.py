@@ -99,10 +99,13 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
             return
         if runner == "thread" and not planned["plan"].resumed and os.environ.get("GOLIVE_READ_AHEAD", "1") != "0":
             # the first chunks' rows are read while Prefect is still starting (a core would idle)
-            from golive.copying import read_ahead
-            from golive.scheduling import copy_order
+            try:
+                from golive.copying import read_ahead
+                from golive.scheduling import copy_order
 
-            read_ahead(commands.parse_source(source), copy_order(planned["plan"]))
+                read_ahead(commands.parse_source(source), copy_order(planned["plan"]))
+            except Exception:  # an optimisation only: the copy tasks read everything themselves
+                pass
 
     planner = threading.Thread(target=plan, name="golive-plan", daemon=True)
     planner.start()
