@@ -13,7 +13,9 @@ column, value and reason, and the rows around it are copied. The clean path pays
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 import threading
 import time
 
@@ -208,6 +210,11 @@ def read_ahead(source: DatabaseURL, order: list[tuple[TablePlan, ChunkPlan]], *,
     def run() -> None:
         used = 0
         sq = None
+        if sys.platform == "linux":  # yield the CPU to Prefect's start-up and the copies (this thread only)
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+            except OSError:
+                pass
         try:
             sq = SQLiteDialect().connect(source, raw_text=True)
             for tp, ch, ahead in entries:
