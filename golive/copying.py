@@ -8,6 +8,10 @@ chunk goes through one ``COPY ... FROM STDIN`` in one transaction that also reco
 Reject path (only when the target refuses something): the chunk is redone row by row inside
 savepoints. A failing row is located from the line number PostgreSQL reports, rejected with its key,
 column, value and reason, and the rows around it are copied. The clean path pays nothing for this.
+
+Read-ahead (``read_ahead``): the CLI reads the first batches of the first chunks while Prefect starts up;
+a chunk's copy takes them (``_claim``) and reads the rest itself. Nothing is written ahead, so every
+guarantee above holds unchanged.
 """
 
 from __future__ import annotations
