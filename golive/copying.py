@@ -184,7 +184,7 @@ class _Ahead:
 
 _ahead: dict[tuple, _Ahead] = {}
 _ahead_lock = threading.Lock()
-_ahead_stop = threading.Event()
+_ahead_stops: list[threading.Event] = []  # one per read-ahead thread still running
 
 
 def _ahead_key(source: DatabaseURL, tp: TablePlan, chunk: ChunkPlan) -> tuple:
@@ -203,8 +203,9 @@ def read_ahead(source: DatabaseURL, order: list[tuple[TablePlan, ChunkPlan]], *,
     what no copy took (a chunk an interrupted run already committed, say).
     """
     entries = []
-    _ahead_stop.clear()
+    stop = threading.Event()
     with _ahead_lock:
+        _ahead_stops.append(stop)
         for tp, ch in order:
             key = _ahead_key(source, tp, ch)
             if tp.has_rowid and key not in _ahead:
@@ -225,7 +226,7 @@ def read_ahead(source: DatabaseURL, order: list[tuple[TablePlan, ChunkPlan]], *,
                 with _ahead_lock:
                     if ahead.claimed:
                         continue
-                    if used >= budget or _ahead_stop.is_set():
+                    if used >= budget or stop.is_set():
                         break
                     ahead.started = True
                 try:
@@ -234,7 +235,7 @@ def read_ahead(source: DatabaseURL, order: list[tuple[TablePlan, ChunkPlan]], *,
                         ahead.batches.append((blob or b"", n))
                         ahead.next_lo, ahead.span = nxt, span
                         size += len(blob or b"")
-                        if size >= READ_AHEAD_CHUNK_BYTES or ahead.claimed or _ahead_stop.is_set():
+                        if size >= READ_AHEAD_CHUNK_BYTES or ahead.claimed or stop.is_set():
                             break
                     used += size
                 except Exception as exc:  # the copy reads the chunk itself and meets the error there
@@ -247,8 +248,10 @@ def read_ahead(source: DatabaseURL, order: list[tuple[TablePlan, ChunkPlan]], *,
         finally:
             with _ahead_lock:  # entries never started: their copies read everything themselves
                 for tp, ch, ahead in entries:
-                    if not ahead.started:
-                        _ahead.pop(_ahead_key(source, tp, ch), None)
+                    if not ahead.started and _ahead.get(_ahead_key(source, tp, ch)) is ahead:
+                        del _ahead[_ahead_key(source, tp, ch)]
+                if stop in _ahead_stops:
+                    _ahead_stops.remove(stop)
             if sq is not None:
                 sq.close()
 
@@ -259,8 +262,9 @@ def read_ahead(source: DatabaseURL, order: list[tuple[TablePlan, ChunkPlan]], *,
 
 def drop_read_ahead() -> None:
     """Stop reading ahead and free every batch no copy took."""
-    _ahead_stop.set()
     with _ahead_lock:
+        for stop in _ahead_stops:
+            stop.set()
         _ahead.clear()
 
 
