@@ -114,6 +114,34 @@ def s3_endpoint() -> str:
     server.stop()
 
 
+@pytest.fixture
+def s3(s3_endpoint):
+    """A boto3 client of the moto server."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(s3) -> str:
+    """A fresh, empty bucket."""
+    import uuid
+
+    name = "b-" + uuid.uuid4().hex[:12]
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def proxy(s3_endpoint):
+    """A fault-injecting proxy in front of the moto server (tests/s3proxy.py)."""
+    from s3proxy import S3Proxy
+
+    p = S3Proxy(s3_endpoint)
+    yield p
+    p.close()
+
+
 # ---------------------------------------------------------------- Prefect
 
 @pytest.fixture(scope="session")

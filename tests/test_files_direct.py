@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import uuid
 from pathlib import Path
 
 import pytest
@@ -15,24 +14,6 @@ import pytest
 from golive.errors import ConnectionFailed
 from golive.files import storage as st
 from golive.files import sync
-
-
-@pytest.fixture
-def bucket(s3_endpoint) -> str:
-    import boto3
-
-    name = "d-" + uuid.uuid4().hex[:12]
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def proxy(s3_endpoint):
-    from s3proxy import S3Proxy
-
-    p = S3Proxy(s3_endpoint)
-    yield p
-    p.close()
 
 
 @pytest.fixture

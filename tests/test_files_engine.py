@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import uuid
 from pathlib import Path
 
 import pytest
@@ -18,29 +17,6 @@ from golive.files import sync
 from golive.files.manifest import Manifest
 from golive.files.scan import name_problem, scan_source
 from golive.files.verify import verify_files
-
-
-@pytest.fixture
-def s3(s3_endpoint):
-    import boto3
-
-    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-
-
-@pytest.fixture
-def bucket(s3) -> str:
-    name = "t-" + uuid.uuid4().hex[:12]
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def proxy(s3_endpoint):
-    from s3proxy import S3Proxy
-
-    p = S3Proxy(s3_endpoint)
-    yield p
-    p.close()
 
 
 def write(path: Path, data: bytes = b"x") -> Path:

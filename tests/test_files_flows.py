@@ -16,29 +16,6 @@ from golive.files import sync
 
 
 @pytest.fixture
-def s3(s3_endpoint):
-    import boto3
-
-    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-
-
-@pytest.fixture
-def bucket(s3) -> str:
-    name = "f-" + uuid.uuid4().hex[:12]
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def proxy(s3_endpoint):
-    from s3proxy import S3Proxy
-
-    p = S3Proxy(s3_endpoint)
-    yield p
-    p.close()
-
-
-@pytest.fixture
 def src(tmp_path) -> Path:
     root = tmp_path / "uploads"
     for i in range(12):

@@ -13,7 +13,6 @@ import pytest
 from golive.errors import ConfigError
 from golive.files import rewrite as rw
 from golive.files import sync
-from golive.files.db import MAP_TABLE
 
 ROWS = [
     (1, "uploads/2024/01/a.jpg"),

@@ -214,7 +214,7 @@ def decide(col: Column, d: Declared, p: ColumnProfile, *, rowid_pk: bool, parent
         return Decision(TargetType(ct=CT.BIGINT), "INTEGER PRIMARY KEY aliases the 64-bit rowid: identity column")
     if parent is not None and k in ("smallint", "int", "bigint", "untyped", "other") and parent.ct in (
             CT.SMALLINT, CT.INTEGER, CT.BIGINT):
-        return Decision(parent, f"foreign key: same type as the referenced column")
+        return Decision(parent, "foreign key: same type as the referenced column")
     if k in ("smallint", "int", "bigint"):
         at_least = {"smallint": CT.SMALLINT, "int": CT.INTEGER, "bigint": CT.BIGINT}[k]
         lo = _floor(p.num_min)
