@@ -452,13 +452,14 @@ def _reject(sq, tp: TablePlan, rowkey, exc: Exception) -> dict:
     if tp.has_rowid and tp.key == ["rowid"]:
         key = {"rowid": rowkey}
     elif tp.has_rowid:
-        key = {k: _plain(row.get(k)) for k in tp.key}
+        key = {k: key_value(row.get(k)) for k in tp.key}
     else:
-        key = dict(zip(tp.key, (_plain(v) for v in rowkey)))
+        key = dict(zip(tp.key, (key_value(v) for v in rowkey)))
     return {"table": tp.source, "key": key, "column": column, "value": _show(value), "reason": reason}
 
 
-def _plain(v):
+def key_value(v):
+    """A source key value as rejects record it (JSON): text as is, bytes as UTF-8 text or ``x'hex'``."""
     if isinstance(v, bytes):
         try:
             return v.decode("utf-8")

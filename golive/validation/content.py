@@ -335,7 +335,7 @@ class Comparer:
         a key order that is not the physical order makes index scans visit pages at random, and a
         bitmap scan plus a sort is cheaper.
         """
-        row = self.pg.execute("SELECT relpages, relallvisible FROM pg_class WHERE oid = %s::regclass",
+        row = self.pg.execute("SELECT relpages, relallvisible FROM pg_class WHERE oid = to_regclass(%s)",
                               (self.sql.tgt_table,)).fetchone()
         return bool(row) and row[1] >= 0.9 * row[0]
 

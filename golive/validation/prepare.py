@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from golive import planning, state
 from golive.config import MigrateOptions
+from golive.copying import key_value
 from golive.dialects.postgresql import PostgresDialect, qi as pqi, qn
 from golive.dialects.sqlite import SQLiteDialect, qi as sqi
 from golive.errors import ConfigError, TerminalError
@@ -168,7 +169,7 @@ def _settle_visibility(dst: DatabaseURL, specs: list[TableSpec]) -> None:
     try:
         with pg.connect(dst, autocommit=True) as conn:
             rows = conn.execute("SELECT t, c.relpages, c.relallvisible FROM unnest(%s::text[]) AS t "
-                                "JOIN pg_class c ON c.oid = t::regclass", (wanted,)).fetchall()
+                                "JOIN pg_class c ON c.oid = to_regclass(t)", (wanted,)).fetchall()
             for table, pages, visible in rows:
                 if pages > 0 and visible < 0.9 * pages:
                     t0 = time.perf_counter()
@@ -213,11 +214,11 @@ def _odd_keys(src: DatabaseURL, dst: DatabaseURL, specs: list[TableSpec]) -> lis
                 rows = sq.execute(f"SELECT {', '.join(sqi(x) for x in keys)} FROM {sqi(s.source)} WHERE {k} IS NULL "
                                   f"OR {k} > {INT_MAX} OR {k} < {INT_MIN} LIMIT 1000").fetchall()
                 rejected = {tuple(r.get(x) for x in keys) for r in s.rejected}
-                left = [r for r in rows if tuple(_plain(v) for v in r) not in rejected]
+                left = [r for r in rows if tuple(key_value(v) for v in r) not in rejected]
                 if left:
-                    out.append(Difference(table=s.source, kind="uncomparable", key=dict(zip(keys, map(_plain, left[0]))),
+                    out.append(Difference(table=s.source, kind="uncomparable", key=dict(zip(keys, map(key_value, left[0]))),
                                           detail=f"{len(left)} source rows have a NULL or non-integer {s.key[0].source} "
-                                                 f"and were not rejected (e.g. key {dict(zip(keys, map(_plain, left[0])))})"))
+                                                 f"and were not rejected (e.g. key {dict(zip(keys, map(key_value, left[0])))})"))
                 n = conn.execute(f"SELECT count(*) FROM {qn(s.schema_name, s.target)} "
                                  f"WHERE {pqi(s.key[0].target)} IS NULL").fetchone()[0]
                 if n:
@@ -226,15 +227,6 @@ def _odd_keys(src: DatabaseURL, dst: DatabaseURL, specs: list[TableSpec]) -> lis
     finally:
         sq.close()
     return out
-
-
-def _plain(v):
-    if isinstance(v, bytes):
-        try:
-            return v.decode("utf-8")
-        except UnicodeDecodeError:
-            return "x'" + v.hex() + "'"
-    return v
 
 
 # ---------------------------------------------------------------------- orphans
@@ -306,4 +298,4 @@ def _source_orphans(sq, child: TablePlan, parent: TablePlan, fk: ForeignKeyPlan,
     sql = (f"SELECT {cols}, count(*) FROM {sqi(child.source)} c WHERE {notnull} AND NOT EXISTS "
            f"(SELECT 1 FROM {sqi(parent.source)} p WHERE {on}{excl}) GROUP BY {cols}")
     for row in sq.execute(sql, args):
-        yield [_plain(v) for v in row[:-1]], row[-1]
+        yield [key_value(v) for v in row[:-1]], row[-1]
