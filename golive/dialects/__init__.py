@@ -24,6 +24,7 @@ from golive.errors import ConfigError
 DIALECTS = {
     "sqlite": "golive.dialects.sqlite:SQLiteDialect",
     "postgresql": "golive.dialects.postgresql:PostgresDialect",
+    "mysql": "golive.dialects.mysql:MySQLDialect",
 }
 
 
