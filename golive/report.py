@@ -19,7 +19,7 @@ def rejects_path(options: MigrateOptions, run_key: str, total_rejects: int) -> s
     if options.report:
         return str(Path(options.report).with_suffix("")) + ".rejects.jsonl"
     if total_rejects:
-        return os.path.abspath(f"golive-rejects-{run_key}.jsonl")
+        return os.path.abspath(os.path.join("golive-runs", "rejects", f"{run_key}.jsonl"))
     return None
 
 

@@ -26,7 +26,7 @@ from golive.plan import ForeignKeyPlan, MigrationPlan, TablePlan
 from golive.urls import DatabaseURL
 from golive.validation import suites as gs
 from golive.validation.content import INT_MAX, INT_MIN, build_spec, key_ranges
-from golive.validation.model import Difference, TableSpec
+from golive.validation.model import Difference, ExpectationOutcome, TableSpec
 from golive.validation.options import ValidateOptions
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ class Setup(BaseModel):
     output_dir: str
     expectations_dir: str
     uncomparable: list[Difference] = Field(default_factory=list)
+    stale: list[ExpectationOutcome] = Field(default_factory=list, description=(
+        "Hand-written expectations naming columns the table does not have: failures, not run."))
     seconds: float = 0.0
 
     @property
@@ -144,11 +146,22 @@ def prepare(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions, *, pla
     _record_source_orphans(src, dst, plan, tables, rejects)
     out_dir = Path(options.output_dir or _default_output(dst, schema))
     out_dir.mkdir(parents=True, exist_ok=True)
-    suites = gs.ensure_suites(plan, options.expectations_dir, tables, regenerate=options.regenerate_suites)
+    suites_dir = expectations_dir(src, options)
+    suites = gs.ensure_suites(plan, suites_dir, tables, regenerate=options.regenerate_suites)
+    stale = []
+    for tp in tables:
+        suites[tp.source], left_out = gs.stale_hand_written(suites[tp.source], [c.target for c in tp.columns])
+        stale += [ExpectationOutcome(table=tp.source, check="hand-written", expectation=kind, success=False,
+                                     detail=message) for kind, message in left_out]
     return Setup(plan=plan, run_key=run_key, specs=specs, source_rows=counts,
                  rejected_rows={t: len(v) for t, v in rejects.items()}, suites=suites,
-                 output_dir=str(out_dir.resolve()), expectations_dir=str(Path(options.expectations_dir).resolve()),
-                 uncomparable=uncomparable, seconds=round(time.perf_counter() - t0, 3))
+                 output_dir=str(out_dir.resolve()), expectations_dir=str(suites_dir.resolve()),
+                 uncomparable=uncomparable, stale=stale, seconds=round(time.perf_counter() - t0, 3))
+
+
+def expectations_dir(src: DatabaseURL, options: ValidateOptions) -> Path:
+    """The folder of this source database's suites: ``<expectations dir>/<source key>``."""
+    return Path(options.expectations_dir or gs.DEFAULT_DIR) / gs.source_key(src)
 
 
 def _settle_visibility(dst: DatabaseURL, specs: list[TableSpec]) -> None:

@@ -174,4 +174,4 @@ def test_other_schema_and_gx_suites_in_process(tmp_path, pg_url):
     assert diffs(checks) == []
     out = run_expectations(d, setup, data_docs=False, in_process=True)
     assert out["outcomes"] and all(o.success for o in out["outcomes"]), [o for o in out["outcomes"] if not o.success]
-    assert (tmp_path / "exp" / "app.big.json").is_file()
+    assert len(list((tmp_path / "exp").glob("src-*/app.big.json"))) == 1
