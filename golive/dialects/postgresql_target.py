@@ -113,9 +113,11 @@ def _refused(exc) -> Refused:
 def find_resumable(target: DatabaseURL, run_key: str) -> dict | None:
     """The stored run for ``run_key`` if it was interrupted (status 'copying' or 'building')."""
     with PG.connect(target, autocommit=True) as conn:
-        run = Bookkeeping(conn).get_run(run_key)
-    if run and run["status"] in ("copying", "building"):
-        return run
+        book = Bookkeeping(conn)
+        run = book.get_run(run_key)
+        if run and run["status"] in ("copying", "building"):
+            run["chunks"] = book.chunks_of_run(run_key)
+            return run
     return None
 
 
@@ -267,17 +269,29 @@ def finish_table(target: DatabaseURL, schema: str, tp: TablePlan) -> StepResult:
                 start = max(int(top), int(tp.sequence_floor or 0)) + 1
                 conn.execute(f"ALTER TABLE {qn(schema, tp.target)} ALTER COLUMN {col} RESTART WITH {start}")
                 res.created.append(f"identity {tp.identity} restarts at {start}")
-            for sql in tp.triggers_sql:
-                try:
-                    with conn.transaction():
-                        conn.execute(sql)
-                except psycopg.errors.DuplicateObject:
-                    pass
+            for c in tp.columns:
+                if c.on_update == "now":
+                    res.created.append(_touch_trigger(conn, schema, tp.target, c.target))
             conn.execute(f"ANALYZE {qn(schema, tp.target)}")
     except psycopg.Error as exc:
         raise translate_error(exc, f"building keys and indexes of {tp.target}") from None
     res.seconds = round(time.perf_counter() - t0, 3)
     return res
+
+
+def _touch_trigger(conn, schema: str, table: str, column: str) -> str:
+    """MySQL's ON UPDATE CURRENT_TIMESTAMP as a trigger: an UPDATE that changes the row but not this column
+    sets it to the current moment (an UPDATE setting it explicitly keeps that value, as in MySQL)."""
+    name = f"golive_touch_{table}_{column}"[:63]
+    col = qi(column)
+    conn.execute(
+        f"CREATE OR REPLACE FUNCTION {qn(schema, name)}() RETURNS trigger LANGUAGE plpgsql AS $golive$ BEGIN "
+        f"IF NEW.{col} IS NOT DISTINCT FROM OLD.{col} AND NEW IS DISTINCT FROM OLD THEN NEW.{col} := CURRENT_TIMESTAMP; "
+        f"END IF; RETURN NEW; END $golive$")
+    conn.execute(f"DROP TRIGGER IF EXISTS {qi(name)} ON {qn(schema, table)}")
+    conn.execute(f"CREATE TRIGGER {qi(name)} BEFORE UPDATE ON {qn(schema, table)} FOR EACH ROW "
+                 f"EXECUTE FUNCTION {qn(schema, name)}()")
+    return f"trigger {name} (ON UPDATE CURRENT_TIMESTAMP of {column})"
 
 
 def link_table(target: DatabaseURL, schema: str, table: str, fks: list[ForeignKeyPlan]) -> StepResult:

@@ -219,9 +219,16 @@ class SQLiteDialect(Dialect):
         return "/".join(parts)
 
     def changed_since(self, url: DatabaseURL, plan, stored: dict) -> str | None:
-        if stored.get("source_fingerprint") and stored["source_fingerprint"] != self.fingerprint(url):
+        """Unchanged when the file's size and modification time are; else the committed chunks are re-read
+        and compared by digest (a file touched but whose copied rows are the same resumes)."""
+        if not stored.get("source_fingerprint") or stored["source_fingerprint"] == self.fingerprint(url):
+            return None
+        from golive.migrate.copy import verify_committed
+
+        chunks = stored.get("chunks") or {}
+        if not chunks or not all(c.get("digest") for c in chunks.values()):
             return "the SQLite file (or its WAL) has another size or modification time"
-        return None
+        return verify_committed(url, plan, chunks)
 
     def consistency(self, url: DatabaseURL, conn, options) -> str:
         return ("each chunk reads the SQLite file as it is when the chunk starts: stop the app's writes during the "

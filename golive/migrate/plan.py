@@ -25,6 +25,8 @@ class ColumnPlan(BaseModel):
     default_sql: str | None = None
     identity: bool = False
     generated_sql: str | None = Field(None, description="Target expression of a generated (computed) column.")
+    on_update: str | None = Field(None, description="'now': set to the current moment by every UPDATE (MySQL "
+                                                    "ON UPDATE CURRENT_TIMESTAMP); the target renders it.")
     source_expr: str | None = Field(None, description=(
         "Source-side SQL read instead of the bare column (e.g. a NULL key filled from the SQLite rowid)."))
     reason: str = ""
@@ -96,8 +98,6 @@ class TablePlan(BaseModel):
     checks: list[CheckPlan] = Field(default_factory=list)
     identity: str | None = Field(None, description="Target identity column.")
     sequence_floor: int | None = Field(None, description="Highest value already handed out: the identity restarts above.")
-    triggers_sql: list[str] = Field(default_factory=list, description="Statements creating triggers the table needs "
-                                                                      "(ON UPDATE CURRENT_TIMESTAMP), run after the data.")
     native: bool = Field(False, description="Created from the source's own DDL (PostgreSQL to PostgreSQL).")
     chunks: list[ChunkPlan] = Field(default_factory=list)
     line_sql: str = Field("", description="Source expression rendering one row in the target's wire format (fast path).")
