@@ -134,7 +134,7 @@ def main() -> int:
     phases["copy"] = round(last_chunk[0] - t_copy0, 3)
     phases["keys_and_foreign_keys_after_copy"] = round(t_done - last_chunk[0], 3)
     mark[0] = t_done
-    steps.append(tgt.create_views(t_dst, plan))
+    steps.append(tgt.create_views(t_dst, plan, tgt.final_statements(commands.parse_source(src.raw), plan)))
     phase("views")
 
     # 5. Report

@@ -19,8 +19,8 @@ from golive import progress
 from golive.config import MigrateOptions
 from golive.migrate.plan import MigrationPlan
 from golive.migrate.schedule import run_schedule
-from tasks.migrate import (copy_chunk, count_source_rows, create_views, finish_table, link_table, plan_migration,
-                           prepare_target, write_report)
+from tasks.migrate import (copy_chunk, count_source_rows, create_views, final_statements, finish_table, link_table,
+                           plan_migration, prepare_target, write_report)
 
 
 @model_params_flow(name="migrate-database", persist_result=False, log_prints=False)
@@ -39,7 +39,8 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
         return {"ok": True, "dry_run": True, "exit_code": 0, "plan": plan.model_dump()}
 
     # 2. Prepare the target: tables without keys, registered as a run (or check the resumed one)
-    prepare_target(target, plan, options)
+    prepared = prepare_target(target, plan, options)
+    plan.warnings.extend(prepared.warnings)
 
     # 3. Copy every chunk, all readers in one snapshot of the source; as soon as a table is in, build its keys
     #    and indexes; as soon as a table and its parents have keys, add and validate its foreign keys (all
@@ -50,7 +51,7 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
     # 4. Views (and what comes last: triggers, sequences); meanwhile count the source again
     counted = count_source_rows.submit(source, [t.source for t in plan.tables], plan.source_fingerprint,
                                        plan.context())
-    steps.append(create_views(target, plan))
+    steps.append(create_views(target, plan, final_statements(source, plan)))
 
     # 5. Report: invariants per table, rejects file, run marked complete or failed
     counts = counted.result()

@@ -44,6 +44,8 @@ class ForeignKey(BaseModel):
     on_delete: str = "NO ACTION"
     on_update: str = "NO ACTION"
     deferrable: bool = False
+    definition_sql: str | None = Field(None, description="The source's own definition (PostgreSQL).")
+    ref_schema: str | None = None
 
 
 class Table(BaseModel):
@@ -62,6 +64,7 @@ class Table(BaseModel):
     check_names: list[str | None] = Field(default_factory=list, description="Names of ``checks`` where known.")
     sql: str = ""
     schema_name: str | None = Field(None, description="PostgreSQL schema / MySQL database of the table.")
+    local_name: str | None = Field(None, description="The name within its schema, when ``name`` is qualified.")
     identity_next: int | None = Field(None, description="Next value the source would hand out (MySQL AUTO_INCREMENT).")
     comment: str | None = None
 

@@ -57,8 +57,16 @@ def link_table(target_url, schema: str, table: str, fks: list[ForeignKeyPlan]) -
 
 
 @task(name="create-views", retries=1, retry_condition_fn=retry_only_transient, **_COMMON)
-def create_views(target_url, plan: MigrationPlan) -> target.StepResult:
-    return target.create_views(commands.parse_target(target_url), plan)
+def create_views(target_url, plan: MigrationPlan, finals: list[str] | None = None) -> target.StepResult:
+    """Views, then what runs last (sequence values, triggers, materialized views' data)."""
+    return target.create_views(commands.parse_target(target_url), plan, finals)
+
+
+@task(name="final-statements", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_only_transient,
+      **_COMMON)
+def final_statements(source, plan: MigrationPlan) -> list[str]:
+    """Read from the source, after the copy, what the target runs last (PostgreSQL: sequences read now)."""
+    return target.final_statements(commands.parse_source(source), plan)
 
 
 @task(name="count-source-rows", **_COMMON)

@@ -140,9 +140,12 @@ class MySQLDialect(Dialect):
                 continue
             c = by_name[cp.source]
             cols.append((c, mt.parse_type(c.declared), cp.type))
-            zero[c.name] = "null" if cp.nullable else plan.options.get("zero_dates", "null")
-            if zero[c.name] == "null" and not cp.nullable:
-                zero[c.name] = "reject"
+            if not any("zero dates" in w for w in cp.notes + [cp.reason]) and not _had_zero(plan, t.name, c.name):
+                zero[c.name] = "none"
+            else:
+                zero[c.name] = "null" if cp.nullable else plan.options.get("zero_dates", "null")
+                if zero[c.name] == "null" and not cp.nullable:
+                    zero[c.name] = "reject"
         opts = _RenderOptions(plan)
         return (mt.line_sql(cols, wire, options=opts, zero_modes=zero),
                 mt.line_sql(cols, wire, options=opts, zero_modes=zero, careful=True))
@@ -204,6 +207,11 @@ class MySQLDialect(Dialect):
                 for k, v in settings.items():
                     cur.execute(f"SET SESSION {k} = %s", (v,))
         return conn
+
+
+def _had_zero(plan, table: str, column: str) -> bool:
+    """Did the profile find zero dates in this column (the planner's warning says so)?"""
+    return any(w.startswith(f"{table}.{column}: ") and "zero dates" in w for w in plan.warnings)
 
 
 class _RenderOptions:

@@ -252,19 +252,14 @@ def value_sql(c: Column, t: MyType, tt: TargetType, wire: Wire, *, options, zero
     ct = tt.ct
     plain = wire.timestamps == "plain"
     if ct in (CT.DATE, CT.TIMESTAMP, CT.TIMESTAMP_TZ) and t.base in ("date", "datetime", "timestamp"):
-        if t.base == "date":
-            fmt = "'%Y-%m-%d'"
-        else:
-            fmt = "'%Y-%m-%d %H:%i:%s.%f'"
+        # the server's own text of a DATE/DATETIME/TIMESTAMP ('YYYY-MM-DD HH:MM:SS[.ffffff]') is what both
+        # targets read; TIMESTAMP is read in the session's zone, which is UTC
         v = q
-        zone = ""
-        if ct == CT.TIMESTAMP_TZ:
-            if t.base == "datetime":  # --datetime-as timestamptz: from the source's zone to UTC
-                v = f"CONVERT_TZ({q}, '{options.source_time_zone}', '+00:00')"
-            zone = "" if plain else "'+00'"  # TIMESTAMP is read in the session's zone, which is UTC
-        out = f"DATE_FORMAT({v}, {fmt})"
-        if zone:
-            out = f"CONCAT({out}, {zone})"
+        if ct == CT.TIMESTAMP_TZ and t.base == "datetime":  # --datetime-as timestamptz: from the source's zone
+            v = f"CONVERT_TZ({q}, '{options.source_time_zone}', '+00:00')"
+        out = v if ct != CT.TIMESTAMP_TZ or plain else f"CONCAT({v}, '+00')"
+        if zero_mode == "none":  # no zero dates when planned: one written since is refused by the target, named
+            return out
         zero = {"null": "NULL", "epoch": "'1970-01-01'" if t.base == "date" else
                 ("'1970-01-01 00:00:00'" if plain or ct != CT.TIMESTAMP_TZ else "'1970-01-01 00:00:00+00'"),
                 "reject": f"CONCAT('golive: zero date: ', CAST({q} AS CHAR))"}[zero_mode]
@@ -299,19 +294,13 @@ def line_sql(cols: list[tuple[Column, MyType, TargetType]], wire: Wire, *, optio
              careful: bool = False) -> str:
     """One row as a wire line: every value quoted (quotes doubled), NULL the bare word.
 
-    The fast rendering turns a row holding a NUL byte in text (which PostgreSQL cannot store) into a line
-    with too many fields, so the target refuses the chunk and the careful path names the row.
+    ``careful``: the same (kept for the readers' interface: MySQL's rendering has no unguarded conversion).
     """
     fields = []
     for c, t, tt in cols:
         v = value_sql(c, t, tt, wire, options=options, zero_mode=zero_modes.get(c.name, "null"))
         quote = tt.ct not in (CT.SMALLINT, CT.INTEGER, CT.BIGINT, CT.DECIMAL, CT.REAL, CT.DOUBLE)
         fields.append(f"IFNULL(CONCAT('''', {v}, ''''), 'NULL')" if quote else f"IFNULL({v}, 'NULL')")
-    line = "CONCAT(" + ", ',', ".join(fields) + ", '\\n')"
-    if careful or wire.nul_in_text:
-        return line
-    texts = [qi(c.name) for c, t, tt in cols if tt.ct in (CT.TEXT, CT.VARCHAR, CT.JSON, CT.ENUM, CT.TEXT_ARRAY)]
-    if not texts:
-        return line
-    broken = "," * (len(cols) + 1)
-    return f"IF({' OR '.join(f'INSTR({x}, CHAR(0)) > 0' for x in texts)}, '{broken}\\n', {line})"
+    # a NUL byte in text reaches PostgreSQL as is, which refuses the load (invalid byte sequence 0x00): the
+    # careful path then names the row, so the fast path needs no check of its own
+    return "CONCAT(" + ", ',', ".join(fields) + ", '\\n')"

@@ -158,10 +158,102 @@ class PostgresDialect(Dialect):
 
         return ChunkReader(source, plan, tp, snapshot=snapshot)
 
-    def source_side(self):
-        from golive.dialects import postgresql_source
+    def check(self, url: DatabaseURL) -> None:
+        url.libpq()  # a PostgreSQL URL
 
-        return postgresql_source
+    def introspect(self, conn, url: DatabaseURL | None = None, options=None):
+        from golive.dialects import postgresql_source as ps
+
+        self._url = url
+        return ps.introspect(conn, url, options)
+
+    def fingerprint(self, url: DatabaseURL) -> str:
+        return ""  # resume compares the committed chunks' digests instead (copy.verify_committed)
+
+    def changed_since(self, url: DatabaseURL, plan, stored: dict) -> str | None:
+        from golive.migrate.copy import verify_committed
+
+        return verify_committed(url, plan, stored.get("chunks") or {})
+
+    def consistency(self, url: DatabaseURL, conn, options) -> str:
+        if options.snapshot == "none":
+            return "none: each chunk reads its own moment (--snapshot none): the source must be quiet during the copy"
+        return "snapshot: every reader starts in one exported snapshot (pg_export_snapshot); the app may keep writing"
+
+    def copy_options(self, options) -> dict:
+        from golive.dialects.postgresql_source import schemas_of
+
+        return {"snapshot": options.snapshot, "source_schemas": schemas_of(options)}
+
+    def profile(self, url, tables, *, deep: bool, workers: int, options=None):
+        from golive.dialects import postgresql_source as ps
+
+        return ps.profile(url, tables, deep=deep, workers=workers, options=options)
+
+    def decide(self, t, c, p, *, parent, target, options, identity: bool):
+        from golive.dialects import postgresql_source as ps
+
+        return ps.decide(t, c, p, parent=parent, target=target, options=options, identity=identity)
+
+    def read_default(self, t, c):
+        from golive.migrate.defaults import Default
+
+        if c.default is None:
+            return None, None
+        if re.match(r"nextval\(", c.default):
+            return None, None  # a sequence: the target's identity (or its own sequence) takes over
+        return Default("expr", sql=c.default), None
+
+    def identity(self, t):
+        return next((c.name for c in t.columns if c.auto_increment), None), None
+
+    def index_column(self, t, name: str):
+        return name
+
+    def index_expressions(self, ix):
+        return None
+
+    def row_key(self, t) -> list[str]:
+        from golive.dialects import postgresql_source as ps
+
+        return ps.row_key(t) or [c.name for c in t.columns]
+
+    def chunks(self, conn, t, rows: int, chunk_rows: int):
+        from golive.dialects import postgresql_source as ps
+
+        return ps.chunks(conn, t, rows, chunk_rows)
+
+    def render(self, t, tp, wire, plan) -> tuple[str, str]:
+        from golive.dialects import postgresql_source as ps
+
+        return ps.render(t, tp, wire, plan)
+
+    def plan_objects(self, ctx, schema, selected: set[str]) -> None:
+        from golive.dialects import postgresql_source as ps
+
+        ps.plan_objects(ctx, schema, selected)
+
+    def snapshot(self, url: DatabaseURL, plan, *, workers: int):
+        from golive.dialects import postgresql_source as ps
+
+        return ps.snapshot(url, plan, workers=workers)
+
+    def final_statements(self, url: DatabaseURL, plan) -> list[str]:
+        from golive.dialects import postgresql_source as ps
+
+        return ps.final_statements(url, plan)
+
+    def count_tables(self, url: DatabaseURL, plan, tables: list[str]) -> dict[str, int]:
+        from golive.dialects import postgresql_source as ps
+
+        by = {t.source: t for t in plan.tables} if plan is not None else {}
+        with ps.connect(url) as conn:
+            out = {}
+            for name in tables:
+                tp = by.get(name)
+                rel = qn(tp.source_schema or "public", tp.source_name or tp.source) if tp else qi(name)
+                out[name] = conn.execute(f"SELECT count(*) FROM {rel}").fetchone()[0]
+            return out
 
     # ------------------------------------------------------------------ connections
 

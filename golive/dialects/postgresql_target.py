@@ -192,7 +192,7 @@ def prepare(target: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
                     result.dropped = views + flat
                     book.forget_run(plan.run_key)
                 if plan.pre_data_sql:
-                    _run_script(conn, plan.pre_data_sql)
+                    result.warnings = _run_script(conn, plan.pre_data_sql)
                 for t in plan.tables:
                     if not t.native:
                         conn.execute(PG.create_table_sql(plan.schema_of(t), t))
@@ -203,10 +203,78 @@ def prepare(target: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
             raise translate_error(exc, f"preparing target schema {schema}") from None
 
 
-def _run_script(conn, script: str) -> None:
-    """Run a pg_dump script (no psql meta-commands) statement by statement in this transaction."""
-    kept = "\n".join(line for line in script.splitlines() if not line.startswith("\\"))
-    conn.execute(kept)
+def split_sql(script: str) -> list[str]:
+    """Split a SQL script into statements at top-level semicolons (quotes, dollar quotes and comments respected);
+    psql meta-commands (lines starting with a backslash, such as pg_dump's \\restrict) are left out."""
+    text = "\n".join(line for line in script.splitlines() if not line.startswith("\\"))
+    out, cur, i, n = [], [], 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "-" and text.startswith("--", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j + 1
+            continue
+        if ch == "/" and text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+            continue
+        if ch in "'\"":
+            j = i + 1
+            while j < n:
+                if text[j] == ch:
+                    if j + 1 < n and text[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            cur.append(text[i:j + 1])
+            i = j + 1
+            continue
+        if ch == "$":
+            m = re.match(r"\$[A-Za-z_]*\$", text[i:])
+            if m:
+                tag = m.group(0)
+                j = text.find(tag, i + len(tag))
+                j = n if j < 0 else j + len(tag)
+                cur.append(text[i:j])
+                i = j
+                continue
+        if ch == ";":
+            stmt = "".join(cur).strip()
+            if stmt:
+                out.append(stmt)
+            cur = []
+            i += 1
+            continue
+        cur.append(ch)
+        i += 1
+    stmt = "".join(cur).strip()
+    if stmt:
+        out.append(stmt)
+    return out
+
+
+#: SQLSTATEs of "already exists": a type, function, sequence or schema the target had before
+_EXISTS = {"42710", "42P07", "42723", "42P06"}
+
+
+def _run_script(conn, script: str) -> list[str]:
+    """Run the source's pre-data script statement by statement in this transaction; an object other than a
+    planned table that the target already has is kept (and reported)."""
+    import psycopg
+
+    kept = []
+    for stmt in split_sql(script):
+        try:
+            with conn.transaction():
+                conn.execute(stmt)
+        except psycopg.Error as exc:
+            code = getattr(exc.diag, "sqlstate", None)
+            if code in _EXISTS and not re.match(r"CREATE TABLE", stmt, re.I):
+                kept.append(f"kept the target's existing {exc.diag.message_primary}")
+                continue
+            raise
+    return kept
 
 
 # ---------------------------------------------------------------------- after the copy
@@ -345,9 +413,9 @@ def orphan_count(conn, schema: str, fk: ForeignKeyPlan) -> int:
         f"(SELECT 1 FROM {qn(fk.ref_schema or schema, fk.ref_table)} p WHERE {on})").fetchone()[0]
 
 
-def create_views(target: DatabaseURL, plan: MigrationPlan) -> StepResult:
+def create_views(target: DatabaseURL, plan: MigrationPlan, finals: list[str] | None = None) -> StepResult:
     """Create the views whose SQL runs on PostgreSQL (report the others with the reason); then the
-    statements that come last (sequence values, triggers, materialized views' data)."""
+    statements that come last (``finals`` from the source: sequence values, triggers, materialized views' data)."""
     import psycopg
 
     schema = plan.target_schema
@@ -372,7 +440,7 @@ def create_views(target: DatabaseURL, plan: MigrationPlan) -> StepResult:
                     progress_made = True
                 except psycopg.Error as exc:
                     errors[v.source] = exc.diag.message_primary or str(exc).splitlines()[0]
-        for sql in plan.post_data_sql:
+        for sql in list(plan.post_data_sql) + list(finals or []):
             try:
                 with conn.transaction():
                     conn.execute(sql)

@@ -140,6 +140,10 @@ def copy_chunk(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, tp
             try:
                 with writer.transaction():
                     written = writer.load(batches)
+                    if not getattr(reader, "counts_rows", True):
+                        # a complete binary stream (the reader checked its trailer) loaded all or nothing
+                        read = written
+                        progress.emit("rows", table=tp.source, rows=written)
                     if written != read:
                         raise CountMismatch(read, written)
                     result = ChunkResult(table=tp.source, chunk=chunk.no, rows_read=read, rows_written=written,

@@ -83,6 +83,8 @@ class TablePlan(BaseModel):
     source: str
     target: str
     source_schema: str | None = Field(None, description="Schema (PostgreSQL) or database (MySQL) of the source table.")
+    source_name: str | None = Field(None, description="The source table's name within its schema, when ``source`` "
+                                                      "is qualified (several PostgreSQL schemas).")
     target_schema: str | None = Field(None, description="Target schema when it is not the plan's.")
     rows: int
     columns: list[ColumnPlan]

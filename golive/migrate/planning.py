@@ -185,6 +185,7 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
         if dst.name == "postgresql":
             constraint_names.used = relations.used  # indexes and tables share one namespace in PostgreSQL
         ctx = _Context(src, dst, plan, options, relations, constraint_names, table_names, decided, conn, deep)
+        ctx.source_url, ctx.target_url = source, target
         for t in tables:
             plan.tables.append(_plan_table(ctx, t, counts[t.name], profiles[t.name]))
         for t in tables:  # foreign keys need every table planned first
@@ -306,13 +307,15 @@ def _plan_table(ctx: _Context, t: Table, rows: int, profiles: dict) -> TablePlan
         indexes.append(IndexPlan(name=ctx.constraints(f"{target}_pkey", derived=True), kind="primary",
                                  columns=[tcol[c] for c in t.primary_key]))
     for ix in t.indexes:
+        if ix.origin == "pk":  # planned above, from the primary key
+            continue
         ip = _plan_index(ctx, t, ix, target, tcol)
         if ip is not None:
             indexes.append(ip)
     checks = _plan_checks(ctx, t, target, tcol, cols)
     chunking, chunk_key, chunks = src.chunks(ctx.conn, t, rows, options.chunk_rows)
     tp = TablePlan(
-        source=t.name, target=target, source_schema=t.schema_name, rows=rows, columns=cols, key=src.row_key(t),
+        source=t.name, target=target, source_schema=t.schema_name, source_name=t.local_name, rows=rows, columns=cols, key=src.row_key(t),
         has_rowid=t.has_rowid, rowid_name=t.rowid_name, chunking=chunking, chunk_key=chunk_key, indexes=indexes,
         checks=checks, identity=tcol[identity] if identity else None, sequence_floor=floor, chunks=chunks)
     tp.line_sql, tp.careful_sql = src.render(t, tp, dst.wire, plan)

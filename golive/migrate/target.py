@@ -18,6 +18,7 @@ class PrepareResult(BaseModel):
     created_tables: list[str] = Field(default_factory=list)
     dropped: list[str] = Field(default_factory=list)
     done_chunks: int = 0
+    warnings: list[str] = Field(default_factory=list)
 
 
 class StepResult(BaseModel):
@@ -76,8 +77,16 @@ def link_table(target: DatabaseURL, schema: str, table: str, fks) -> StepResult:
     return steps(target).link_table(target, schema, table, fks)
 
 
-def create_views(target: DatabaseURL, plan) -> StepResult:
-    return steps(target).create_views(target, plan)
+def create_views(target: DatabaseURL, plan, finals: list[str] | None = None) -> StepResult:
+    return steps(target).create_views(target, plan, finals)
+
+
+def final_statements(source: DatabaseURL, plan) -> list[str]:
+    """What the source says must run on the target last (PostgreSQL: sequence values, triggers, views' data)."""
+    from golive.dialects import get_dialect
+
+    d = get_dialect(plan.source_dialect)
+    return d.final_statements(source, plan) if hasattr(d, "final_statements") else []
 
 
 def complete(target: DatabaseURL, run_key: str, ok: bool) -> None:
