@@ -168,6 +168,9 @@ def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], t
     setup = time.perf_counter() - t0
     for source, suite_json in suites.items():
         target_table = tables[source]
+        table_schema = schema
+        if isinstance(target_table, (list, tuple)):  # [schema, table]: tables in several schemas
+            table_schema, target_table = target_table
         name = suite_json.get("name") or target_table
         params = {ROW_COUNT_PARAMETER: expected_rows.get(source, 0)}
         try:
@@ -175,7 +178,7 @@ def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], t
             # schema_name in favour of the connection's search_path, which would not keep names apart
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                asset = ds.add_table_asset(name, table_name=f'"{target_table}"', schema_name=_schema(schema))
+                asset = ds.add_table_asset(name, table_name=f'"{target_table}"', schema_name=_schema(table_schema))
             batch = asset.add_batch_definition_whole_table("whole table")
             body = {k: v for k, v in suite_json.items() if k != "id"}
             suite = ctx.suites.add(ExpectationSuite(**body))
