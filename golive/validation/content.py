@@ -420,7 +420,13 @@ class _Sql:
             return " AND NOT golive_rejected(" + self.src_keytext() + ")", [], texts
         q = self.src.quote
         if len(names) == 1:
-            return f" AND {q(names[0])} NOT IN ({', '.join(ph for _ in rows)})", [r[0] for r in rows], set()
+            # NOT IN with a NULL inside is never true: a rejected NULL key leaves out the NULL keys instead
+            values = [r[0] for r in rows if r[0] is not None]
+            col = self.src.key_expr(spec.key[0])
+            cond = f" AND {col} IS NOT NULL" if len(values) < len(rows) else ""
+            if values:
+                cond += f" AND {col} NOT IN ({', '.join(ph for _ in values)})"
+            return cond, values, set()
         one = "(" + ", ".join(ph for _ in names) + ")"
         cols = "(" + ", ".join(q(n) for n in names) + ")"
         return (f" AND {cols} NOT IN (VALUES {', '.join(one for _ in rows)})" if isinstance(self.src, _SQLiteSource)

@@ -229,10 +229,11 @@ def _odd_keys(src: DatabaseURL, dst: DatabaseURL, specs: list[TableSpec]) -> lis
     try:
         with pg.connect(dst, autocommit=True) as conn:
             for s in todo:
-                k = sqi(s.key[0].source)
+                exprs = {c.source: c.source_expr or sqi(c.source) for c in s.columns}  # as the copy read them
+                k = exprs.get(s.key[0].source, sqi(s.key[0].source))
                 keys = [k2.source for k2 in s.key]
-                rows = sq.execute(f"SELECT {', '.join(sqi(x) for x in keys)} FROM {sqi(s.source)} WHERE {k} IS NULL "
-                                  f"OR {k} > {INT_MAX} OR {k} < {INT_MIN} LIMIT 1000").fetchall()
+                rows = sq.execute(f"SELECT {', '.join(exprs.get(x, sqi(x)) for x in keys)} FROM {sqi(s.source)} "
+                                  f"WHERE {k} IS NULL OR {k} > {INT_MAX} OR {k} < {INT_MIN} LIMIT 1000").fetchall()
                 rejected = {tuple(r.get(x) for x in keys) for r in s.rejected}
                 left = [r for r in rows if tuple(key_value(v) for v in r) not in rejected]
                 if left:
