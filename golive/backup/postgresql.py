@@ -96,6 +96,12 @@ def libpq_dsn(url: DatabaseURL) -> tuple[str, dict]:
     return dsn, env
 
 
+def server_url(url: DatabaseURL) -> str:
+    """The backup's server without a password (verify's fallback scratch server; libpq finds the password in
+    PGPASSWORD or ~/.pgpass)."""
+    return libpq_dsn(url)[0]
+
+
 def connect(url: DatabaseURL, *, autocommit: bool = True, role: str = "database"):
     return PostgresDialect().connect(url, autocommit=autocommit, role=role)
 
@@ -126,7 +132,7 @@ SELECT n.nspname, c.relname, c.relkind::text,
   coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
        || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
        || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
-       || CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity ELSE '' END
+       || CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
        || CASE WHEN a.attgenerated <> '' THEN ' generated' ELSE '' END, ', ' ORDER BY a.attnum)
      FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), ''),
@@ -170,6 +176,8 @@ def backup(url: DatabaseURL, sink) -> dict:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         dbname = conn.execute("SELECT current_database()").fetchone()[0]
+        extensions = [r[0] for r in conn.execute("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' "
+                                                 "ORDER BY 1").fetchall()]
         dsn, env = libpq_dsn(url)
         writer = sink.open(DUMP_OBJECT, "pg_dump")
         proc = subprocess.Popen([tool.path, "-Fc", "-Z0", f"--snapshot={snapshot}", "--no-password", "--dbname", dsn],
@@ -212,7 +220,8 @@ def backup(url: DatabaseURL, sink) -> dict:
             writer.abort()
             raise
         return {"server_version": version, "database": dbname, "tool": tool, "objects": [entry], "tables": tables,
-                "schema_fingerprint": fp, "details": {"format": "pg_dump custom (-Fc -Z0)", "snapshot": snapshot}}
+                "schema_fingerprint": fp, "details": {"format": "pg_dump custom (-Fc -Z0)", "snapshot": snapshot,
+                                                      "extensions": extensions, "server": server_url(url)}}
     except Exception as exc:
         raise translate_error(exc, f"backup of {url.masked}") from None
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -109,8 +110,7 @@ def backup(url: DatabaseURL, sink, scratch_dir: str | None = None) -> dict:
             raise
     finally:
         src.close()
-        copy.unlink(missing_ok=True)
-        Path(tmpdir).rmdir()
+        shutil.rmtree(tmpdir, ignore_errors=True)  # the copy and its -wal/-shm
     return {"server_version": version, "database": path.name, "objects": [entry], "tables": tables,
             "schema_fingerprint": fp, "tool": Tool(name="sqlite3 online backup API", version=version),
             "details": {"path": str(path.resolve())}}

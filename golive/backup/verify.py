@@ -40,8 +40,12 @@ def _with_db(url: DatabaseURL, name: str) -> DatabaseURL:
 
 
 @contextlib.contextmanager
-def scratch_database(manifest, options: VerifyOptions, workdir: Path):
-    """Yield the URL of an empty scratch database for ``manifest``'s engine; drop it afterwards."""
+def scratch_database(manifest, options: VerifyOptions, workdir: Path, notes: list[str] | None = None):
+    """Yield the URL of an empty scratch database for ``manifest``'s engine; drop it afterwards.
+
+    ``notes`` receives a line when the scratch is not the default one (an embedded PostgreSQL lacking an
+    extension the backup needs: then a temporary database on the backup's own server)."""
+    notes = [] if notes is None else notes
     name = f"{options.scratch_prefix}{uuid.uuid4().hex[:10]}"
     given = options.scratch.get_secret_value() if options.scratch else None
     if manifest.engine == "sqlite":
@@ -65,11 +69,22 @@ def scratch_database(manifest, options: VerifyOptions, workdir: Path):
                                 f"{mask(text.strip().splitlines()[-1] if text.strip() else type(exc).__name__)}") from None
         try:
             with psycopg.connect(srv.get_uri("postgres"), autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            yield parse_url(srv.get_uri(name), role="scratch")
+                have = {r[0] for r in conn.execute("SELECT name FROM pg_available_extensions")}
+                lacking = sorted(set(manifest.details.get("extensions", [])) - have)
+                if not lacking:
+                    conn.execute(f'CREATE DATABASE "{name}"')
+            if not lacking:
+                yield parse_url(srv.get_uri(name), role="scratch")
         finally:
             srv.cleanup()
-        return
+        if not lacking:
+            return
+        given = manifest.details.get("server")
+        if not given:
+            raise ConfigError(f"the embedded PostgreSQL lacks the extension(s) {', '.join(lacking)} this backup "
+                              "needs: verify on a server that has them (--scratch postgresql://…)")
+        notes.append(f"the embedded PostgreSQL lacks {', '.join(lacking)}: verified in a temporary database on "
+                     "the backup's own server")
     if manifest.engine == "postgresql":
         from golive.backup.postgresql import connect
 
@@ -134,7 +149,7 @@ def verify_backup(url: str, options: VerifyOptions | None = None) -> VerifyResul
                 if bad:
                     raise BackupCorrupt(f"{DB_OBJECT}: PRAGMA integrity_check: {bad[0]}")
                 checks.append("PRAGMA integrity_check: ok")
-            with scratch_database(manifest, options, work) as scratch:
+            with scratch_database(manifest, options, work, checks) as scratch:
                 where = scratch.masked
                 t = time.perf_counter()
                 kwargs = {"force": False}
