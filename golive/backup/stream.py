@@ -273,10 +273,11 @@ def fetch(store, key: str, entry: ObjectEntry, dest: Path, compression: Compress
                 pass
             rc = proc.wait()
             err = (proc.stderr.read() or b"").decode("utf-8", "replace").strip()
-            if rc != 0 and failure is None:
-                failure = (ScratchFull(_full(dest, entry)) if "No space left" in err else
-                           BackupCorrupt(f"{entry.name}: does not decompress ({err.splitlines()[-1] if err else rc})",
-                                         object=entry.name))
+            if "No space left" in err:
+                failure = ScratchFull(_full(dest, entry))
+            elif rc != 0 and (failure is None or isinstance(failure, BrokenPipeError)):
+                failure = BackupCorrupt(f"{entry.name}: does not decompress ({first_line(err) or rc})",
+                                        object=entry.name)
         out.flush()
         os.fsync(out.fileno())
     except OSError as exc:

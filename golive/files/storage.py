@@ -669,7 +669,11 @@ def _iter_object_s3(self: "S3Storage", key: str, chunk: int = 1 * MiB):
                 size = int(resp["ContentLength"]) + offset
             body = resp["Body"]
             while True:
-                data = body.read(chunk)
+                try:
+                    data = body.read(chunk)
+                except Exception as exc:  # noqa: BLE001 - cut short mid-body (IncompleteRead, reset): resume
+                    raise TransientError(f"{key}: the download broke off after {offset} bytes "
+                                         f"({type(exc).__name__})", key=key) from None
                 if not data:
                     break
                 offset += len(data)
