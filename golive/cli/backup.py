@@ -48,10 +48,15 @@ def _style(value: str) -> str:
     return value
 
 
-def _run(flow_fn, params, verbose: bool):
-    """Run a flow here; returns its report (also of a failed run); raises the error of a crashed one."""
+def _quiet(verbose: bool) -> None:
+    """Keep Prefect's console lines out of the terminal (they still reach the API); before Prefect is imported."""
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+
+def _run(flow_fn, params, verbose: bool):
+    """Run a flow here; returns its report (also of a failed run); raises the error of a crashed one."""
+    _quiet(verbose)
     from golive.cli.files import _note_prefect
 
     _note_prefect()
@@ -102,6 +107,7 @@ def backup_cmd(
     verbose: bool = _VERBOSE,
 ) -> None:
     """Back up a database (PostgreSQL, MySQL/MariaDB, SQLite) to S3 or a directory: streamed, hashed, verified."""
+    _quiet(verbose)
     from pydantic import SecretStr
 
     from flows.backup_database import BackupParams, backup_database
@@ -165,6 +171,7 @@ def restore_cmd(
     verbose: bool = _VERBOSE,
 ) -> None:
     """Restore a backup into a database (checks every object first; ends comparing counts and schema)."""
+    _quiet(verbose)
     from pydantic import SecretStr
 
     from flows.restore_database import RestoreParams, restore_database
@@ -216,7 +223,9 @@ def list_cmd(
         ver = {"passed": "[green]passed[/]", "failed": "[red]FAILED[/]"}.get(b.verified, "[yellow]no[/]")
         t.add_row(b.id, b.started_at[:19].replace("T", " "), _mib(b.stored_bytes), f"{b.duration_seconds:.1f} s",
                   str(b.rows), ver, _age(b.age_seconds))
-    console.print(t)
+    from rich.console import Console
+
+    (console if console.is_terminal else Console(width=200, highlight=False)).print(t)  # piped: whole IDs
     if res.incomplete:
         note(f"{len(res.incomplete)} incomplete (objects without a manifest, not backups): "
              + ", ".join(res.incomplete[:5]))
@@ -248,6 +257,7 @@ def verify_cmd(
     verbose: bool = _VERBOSE,
 ) -> None:
     """Restore a backup into a scratch database and check it; the verdict goes into its manifest."""
+    _quiet(verbose)
     from pydantic import SecretStr
 
     from flows.verify_backup import VerifyParams, verify_backup
@@ -282,6 +292,7 @@ def prune_cmd(
     verbose: bool = _VERBOSE,
 ) -> None:
     """Delete backups a grandfather-father-son policy does not keep (never the newest verified one)."""
+    _quiet(verbose)
     from flows.backup_params import storage_options
     from golive.backup import RetentionPolicy, prune_backups
     from golive.backup.naming import parse_location
