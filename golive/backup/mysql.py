@@ -6,8 +6,8 @@ metadata locks then keep their definitions still until the end). The schema come
 after the data), the data from that one snapshot: the server formats each row as a line LOAD DATA reads
 (tab-separated, ``\\`` escapes, ``\\N`` for NULL, raw bytes of every column: ``character_set_results =
 binary``) and hands back thousands of rows at once (``GROUP_CONCAT`` over a key range), so Python moves
-megabytes, never fields. Row counts come from the same snapshot (lines written, checked against
-``COUNT(*)`` of each range). Measured here at small scale: 0.57 s against 1.1 s for ``mariadb-dump
+megabytes, never fields. Row counts come from the same snapshot (the lines written: newlines inside
+values are escaped, so a line is a row). Measured here at small scale: 0.57 s against 1.1 s for ``mariadb-dump
 --single-transaction`` of the same database.
 
 **Restore.** Tables and views are created by the ``mariadb`` client from the schema dump; secondary indexes
@@ -177,11 +177,14 @@ def count_rows(cur, tables: list[str]) -> list[TableEntry]:
     return out
 
 
-def inspect(url: DatabaseURL) -> tuple[list[TableEntry], str]:
+def inspect(url: DatabaseURL, counts: bool = True) -> tuple[list[TableEntry], str]:
+    """Tables (with row counts unless ``counts`` is False: then -1) and the fingerprint of a database now."""
     conn = connect(url)
     try:
         with conn.cursor() as cur:
-            return count_rows(cur, [t for t, _, _ in base_tables(cur)]), fingerprint(cur)
+            names = [t for t, _, _ in base_tables(cur)]
+            tables = count_rows(cur, names) if counts else [TableEntry(name=t, table=t, rows=-1) for t in names]
+            return tables, fingerprint(cur)
     finally:
         conn.close()
 
@@ -204,7 +207,7 @@ _PLAIN_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", 
 
 
 def _dump_table(conn, writer, table: str, cols: list, key: str | None, avg_row: int) -> int:
-    """Write ``table``'s rows as LOAD DATA lines; returns the number of rows (checked against COUNT(*))."""
+    """Write ``table``'s rows as LOAD DATA lines; returns the number of rows."""
     import pymysql.cursors
 
     exprs = [_column_expr(c, dt)[0] for c, dt, _, gen in cols if not gen]
@@ -233,18 +236,16 @@ def _dump_table(conn, writer, table: str, cols: list, key: str | None, avg_row: 
         if not last:
             cond.append(f"{k} <= @golive_hi")
         where = f"WHERE {' AND '.join(cond)}" if cond else ""
-        cur.execute(f"SELECT GROUP_CONCAT({line} SEPARATOR '\\n'), COUNT(*) FROM {t} {where}")
-        value, n = cur.fetchone()
+        cur.execute(f"SELECT GROUP_CONCAT({line} SEPARATOR '\\n') FROM {t} {where}")
+        (value,) = cur.fetchone()
         if cur.warning_count:
             warnings = conn.show_warnings()
             if step > 1 and any(w[1] in (1260, 1301) for w in warnings):  # cut by group_concat_max_len / packet
                 step = max(1, step // 4)
                 continue
             raise TerminalError(f"{table}: reading rows gave a warning: {_s(warnings[0][2])}")
-        if n:
-            got = value.count(b"\n") + 1
-            if got != n:
-                raise TerminalError(f"{table}: {got} lines for {n} rows in one range (a bug: please report it)")
+        if value is not None:  # one line per row: newlines inside values are escaped
+            n = value.count(b"\n") + 1
             writer.write(value)
             writer.write(b"\n")
             rows += n

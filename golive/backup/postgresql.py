@@ -154,11 +154,14 @@ def fingerprint(conn) -> str:
     return h.hexdigest()
 
 
-def inspect(url: DatabaseURL) -> tuple[list[TableEntry], str]:
-    """Row counts and fingerprint of a database now (for checks after a restore)."""
+def inspect(url: DatabaseURL, counts: bool = True) -> tuple[list[TableEntry], str]:
+    """Tables (with row counts unless ``counts`` is False: then -1) and the fingerprint of a database now."""
     conn = connect(url)
     try:
-        return count_rows(conn, list_tables(conn)), fingerprint(conn)
+        names = list_tables(conn)
+        tables = count_rows(conn, names) if counts else [
+            TableEntry(name=f"{s}.{t}", schema_name=s, table=t, rows=-1) for s, t in names]
+        return tables, fingerprint(conn)
     finally:
         conn.close()
 

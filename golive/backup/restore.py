@@ -115,7 +115,7 @@ def restore_backup(from_url: str, to_db_url, options: RestoreOptions | None = No
         if manifest.engine == "postgresql":
             kwargs.update(jobs=options.jobs, no_owner=options.no_owner)
         elif manifest.engine == "mysql":
-            kwargs.update(jobs=max(options.jobs, 2))
+            kwargs.update(jobs=max(options.jobs, 3))  # loads are server-bound: one more than the cores
         details = mod.restore(target, files, manifest, **kwargs)
         timings["restore"] = round(time.perf_counter() - t, 3)
         checks, problems = [], []

@@ -61,10 +61,12 @@ def fingerprint(conn) -> str:
     return h.hexdigest()
 
 
-def inspect(url: DatabaseURL) -> tuple[list[TableEntry], str]:
+def inspect(url: DatabaseURL, counts: bool = True) -> tuple[list[TableEntry], str]:
+    """Tables (with row counts unless ``counts`` is False: then -1) and the fingerprint of a database now."""
     conn = _open(url.path, readonly=True)
     try:
-        return count_rows(conn), fingerprint(conn)
+        tables = count_rows(conn) if counts else [TableEntry(name=t, table=t, rows=-1) for t in list_tables(conn)]
+        return tables, fingerprint(conn)
     finally:
         conn.close()
 
