@@ -104,7 +104,7 @@ def markdown(result: bk.BackupResult, report: dict) -> str:
     m = result.manifest
     v = m.verification
     lines = [f"# Backup {m.id}", "", f"**{'OK' if report['ok'] else 'FAILED'}**", "",
-             f"| | |", "|---|---|",
+             "| | |", "|---|---|",
              f"| database | {m.engine} `{m.database}` ({mask(m.source)}), server {m.server_version} |",
              f"| stored at | `{result.url}` |",
              f"| tool | {m.tool.name} {m.tool.version} |",

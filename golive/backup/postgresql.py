@@ -1,8 +1,8 @@
 """PostgreSQL: ``pg_dump -Fc -Z0`` streamed through zstd, ``pg_restore -j`` from a scratch file.
 
 * **Which pg_dump.** pg_dump must be at least as new as the server (an older one refuses, a newer one
-  writes archives that older pg_restore cannot read). golive looks on PATH, in ``/usr/lib/postgresql/*/bin``
-  and in pgserver's bundle (``golive.embedded.bin_dir()``), takes the oldest one that is new enough, and
+  writes archives that older pg_restore cannot read). ``golive.pgtools`` looks on PATH, in
+  ``/usr/lib/postgresql/*/bin`` and in pgserver's bundle, takes the oldest one that is new enough; golive
   records it in the manifest; when none is, it refuses with one line naming what it found.
 * **One snapshot.** golive opens a REPEATABLE READ transaction, exports its snapshot, and gives it to
   ``pg_dump --snapshot``; the row counts and the schema fingerprint are taken in that same transaction
@@ -15,12 +15,10 @@
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import logging
 import os
 import re
-import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -28,7 +26,7 @@ from pathlib import Path
 from golive.backup.manifest import TableEntry, Tool
 from golive.backup.stream import first_line, pump
 from golive.dialects.postgresql import PostgresDialect, qi, translate_error
-from golive.errors import ConfigError, TargetNotEmpty, TerminalError
+from golive.errors import TargetNotEmpty, TerminalError
 from golive.urls import DatabaseURL, mask
 
 log = logging.getLogger(__name__)
@@ -40,46 +38,18 @@ _NOT_EXT = "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::
 
 # ---------------------------------------------------------------- tools
 
-def tool_candidates(name: str) -> list[str]:
-    seen, out = set(), []
-    found = [shutil.which(name)] + sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    try:
-        from golive.embedded import bin_dir
+def find_tool(name: str, at_least: int) -> Tool:
+    """The ``name`` program (pg_dump, pg_restore) of major version >= ``at_least`` (``golive.pgtools.find``:
+    PATH, /usr/lib/postgresql/*/bin, pgserver's bundle; the oldest new enough), with its full version."""
+    from golive.pgtools import find
 
-        found.append(str(bin_dir() / name))
-    except Exception:  # noqa: BLE001 - pgserver missing: fine
-        pass
-    for path in found:
-        if path and os.path.isfile(path) and os.access(path, os.X_OK):
-            real = os.path.realpath(path)
-            if real not in seen:
-                seen.add(real)
-                out.append(path)
-    return out
-
-
-def tool_version(path: str) -> tuple[int, str] | None:
+    path, major = find(name, at_least)
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout
+        m = re.search(r"\(PostgreSQL\)\s+(\S+)", out)
+        version = m.group(1) if m else str(major)
     except (OSError, subprocess.SubprocessError):
-        return None
-    m = re.search(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?", out)
-    return (int(m.group(1)), m.group(0).split(")")[1].strip()) if m else None
-
-
-def find_tool(name: str, at_least: int, prefer: int | None = None) -> Tool:
-    """The ``name`` binary (pg_dump, pg_restore) of major version >= ``at_least``; ``prefer`` wins if it qualifies."""
-    found = []
-    for path in tool_candidates(name):
-        v = tool_version(path)
-        if v:
-            found.append((v[0], v[1], path))
-    ok = sorted((f for f in found if f[0] >= at_least), key=lambda f: (f[0] != prefer, f[0]))
-    if not ok:
-        seen = ", ".join(f"{p} ({v})" for _, v, p in found) or "none"
-        raise ConfigError(f"no {name} of PostgreSQL {at_least} or newer found (found: {seen}); install "
-                          f"postgresql-client-{at_least} or newer")
-    major, version, path = ok[0]
+        version = str(major)
     return Tool(name=name, version=version, path=path)
 
 
@@ -268,9 +238,8 @@ def restore(url: DatabaseURL, files: dict[str, Path], manifest, *, force: bool, 
     """Restore the dump in ``files`` into ``url`` with ``pg_restore -j``; wipes first under ``force``."""
     conn = connect(url, role="target")
     try:
-        major = server_major(conn)
         dump_major = tool_major(manifest.tool)
-        tool = find_tool("pg_restore", max(dump_major, 10), prefer=major if major >= dump_major else None)
+        tool = find_tool("pg_restore", dump_major)  # it must read the archive pg_dump wrote
         existing = is_empty(conn)
         if existing and not force:
             raise TargetNotEmpty(f"target {url.masked} is not empty (it has {', '.join(existing)}): restore into an "

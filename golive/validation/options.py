@@ -14,7 +14,9 @@ class ValidateOptions(BaseModel):
     target_schema: str = Field("public", description="Target schema the tables were migrated into.")
     identifiers: Literal["preserve", "snake"] = Field(
         "preserve", description="Naming used by the migration (only needed when the target has no golive run record).")
-    expectations_dir: str = Field("expectations", description="Where the Great Expectations suites (JSON) live.")
+    expectations_dir: str | None = Field(None, description=(
+        "Where the Great Expectations suites (JSON) live, one folder per source database "
+        "(default golive-runs/expectations)."))
     output_dir: str | None = Field(None, description=(
         "Where results and Data Docs go (default golive-runs/validation/<database>-<schema>-<UTC time>)."))
     report: str | None = Field(None, description="Write the validation report (JSON) here.")

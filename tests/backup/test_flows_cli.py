@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 import psycopg
-import pytest
 from pydantic import SecretStr
 
 from conftest import ROOT
