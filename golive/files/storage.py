@@ -52,8 +52,8 @@ _CREDENTIAL_CODES = {
 }
 
 # Streams of unknown size (backups): written as they are produced (dump -> zstd -> upload) and read back as
-# they are restored, so neither side knows the size up front or holds the object in memory. Both backends answer the same calls:
-# ``put_stream`` (parts of ``part_size`` uploaded as they fill; one PUT when the stream is small),
+# they are restored, so neither side knows the size up front or holds the object in memory. Both backends
+# answer the same calls: ``put_stream`` (parts of ``part_size`` uploaded as they fill; one PUT when the stream is small),
 # ``iter_object`` (a streaming GET that resumes with a Range request after a dropped connection),
 # ``put_bytes`` / ``get_bytes`` for small objects (manifests), ``list_under`` and ``delete_keys``.
 
