@@ -43,9 +43,9 @@ def resolve_tasks(engine: str, tasks: list[str]) -> list[str]:
     for t in tasks:
         if t not in known:
             hint = OTHER_ENGINE.get(t, "")
-            raise ConfigError(f"{t} is not a {'PostgreSQL' if engine == 'mysql' else 'MySQL/MariaDB'} task here: "
-                              f"this database is {'MySQL/MariaDB' if engine == 'mysql' else 'PostgreSQL'}"
-                              + (f" ({hint})" if hint else "") + f"; its tasks: {', '.join(known)}")
+            name = "MySQL/MariaDB" if engine == "mysql" else "PostgreSQL"
+            raise ConfigError(f"{t} is not a {name} task and this database is {name}" + (f": {hint}" if hint else "")
+                              + f" (its tasks: {', '.join(known)})")
     return [t for t in known if t in tasks]
 
 
