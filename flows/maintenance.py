@@ -20,7 +20,7 @@ from flows.credentials import resolve_secret
 from flows.foreground import model_params_flow
 from golive.health.report import parse_db
 from golive.maintenance.model import ActionResult, MaintenanceOptions, MaintenanceReport, markdown
-from golive.maintenance.plan import options_summary, write_report
+from golive.maintenance.runner import options_summary, write_report
 from golive.maintenance.safety import Deadline, MaintenanceLock
 from golive.urls import mask
 from tasks.maintenance import plan_maintenance, run_action

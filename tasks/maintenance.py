@@ -10,7 +10,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from golive.maintenance import plan as engine
+from golive.maintenance import runner as engine
 from golive.maintenance.model import Action, ActionResult, MaintenanceOptions, MaintenancePlan
 from tasks import retry_only_transient
 

@@ -68,11 +68,15 @@ def _check_connects(db: str):
     return url
 
 
+def _quiet(verbose: bool) -> None:
+    # golive prints its own summary; Prefect's console lines (still sent to the API) only with --verbose
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+
 def _run(flow_fn, params, verbose: bool) -> dict:
     from golive.errors import GoliveError
 
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     from golive.cli.files import _note_prefect
 
     _note_prefect()
@@ -131,8 +135,9 @@ def maintenance_cmd(
     """Vacuum, analyze, reindex, refresh materialized views and purge soft-deleted rows, safely on a live database:
     a lock timeout on every statement, a maximum duration, never two runs at once."""
     from golive.maintenance.model import MaintenanceOptions, MaintenanceReport
-    from golive.maintenance.plan import resolve_tasks
+    from golive.maintenance.runner import preflight
 
+    _quiet(verbose)
     t = thresholds(threshold, min_dead_tuples=min_dead_tuples, dead_ratio=dead_ratio, min_changes=min_changes,
                    analyze_ratio=analyze_ratio, bloat_ratio=bloat_ratio, min_bloat_bytes=min_bloat,
                    table_bloat_ratio=table_bloat_ratio, min_table_bloat_bytes=min_table_bloat,
@@ -143,10 +148,9 @@ def maintenance_cmd(
                                  purge_column=column, older_than=older_than, batch_size=batch_size, pause=pause,
                                  report_path=report)
     plain = _resolve(db)
-    url = _check_connects(plain)
-    resolve_tasks(url.dialect, list(options.tasks))  # a task of the other engine: refused before anything starts
+    preflight(plain, options)  # bad input is refused before Prefect starts
     if dry_run:
-        from golive.maintenance.plan import run
+        from golive.maintenance.runner import run
 
         result = run(plain, options)
     else:
@@ -262,6 +266,7 @@ def report_db_cmd(
     from golive.health import render
     from golive.health.model import DbReport
 
+    _quiet(verbose)
     if fail_on not in ("critical", "warning", "never"):
         raise ConfigError(f"--fail-on must be critical, warning or never, not {fail_on!r}")
     for path in out or []:

@@ -88,6 +88,9 @@ class Thresholds(BaseModel):
                                            description="Replica lag that is a warning.")
     slot_retained_bytes: int = Field(1_000_000_000, ge=0, title="Slot WAL retained (bytes)",
                                      description="WAL kept by a replication slot that is critical.")
+    soft_delete_days: float = Field(30, ge=0, title="Soft-deleted: days",
+                                    description="Rows soft-deleted (deleted_at, archived_at, ...) longer ago than "
+                                                "this are listed as waiting for purge-soft-deleted.")
     seq_scan_min_rows: int = Field(10_000, ge=0, title="Sequential scans: minimum rows",
                                    description="Tables at least this big that are mostly read by sequential "
                                                "scans are listed (PgHero: 10,000).")

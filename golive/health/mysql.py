@@ -217,6 +217,22 @@ def _read_connections(rows, ctx: Context) -> list[Finding]:
                         fix=None if sev != "ok" else "")]
 
 
+def _read_soft_deleted(rows, ctx: Context) -> list[Finding]:
+    from golive.health.postgresql import SOFT_DELETE_CAP, soft_delete_finding
+
+    out = []
+    secs = int(ctx.thresholds.soft_delete_days * 86400)
+    for r in rows:
+        t, c = qi(r["table_name"]), qi(r["column_name"])
+        old = ctx.query(f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {t} WHERE {c} < NOW() - INTERVAL %(secs)s SECOND "
+                        f"LIMIT {SOFT_DELETE_CAP + 1}) x", {"secs": secs})[0]["n"]
+        if old:
+            r = {**r, "table": r["table_name"]}
+            out.append(soft_delete_finding(ctx, r, int(old), f"DELETE FROM {t} WHERE {c} < NOW() - INTERVAL "
+                                           f"{ctx.thresholds.soft_delete_days:g} DAY;  -- all at once"))
+    return out
+
+
 CHECKS: list[Check] = [
     Check("table-sizes", "mysql", "Largest tables", None, _read_table_sizes,
           doc="Data and index size of the largest tables, and growth since the previous report."),
@@ -260,6 +276,13 @@ ORDER BY 1""", _read_auto_increment,
               "and blocks writes meanwhile: on a big table use pt-online-schema-change or gh-ost",
           doc="AUTO_INCREMENT counters over overflow_warning / overflow_critical of their column type.",
           ok="no counter near its limit"),
+    Check("soft-deleted-rows", "mysql", "Soft-deleted rows waiting for purge", f"""
+SELECT table_name AS table_name, column_name AS column_name FROM information_schema.columns
+WHERE table_schema = DATABASE() AND {OWN_TABLES} AND data_type IN ('date', 'datetime', 'timestamp')
+  AND LOWER(column_name) REGEXP '^(deleted|removed|archived|discarded|trashed)_(at|on|date|time)$'
+ORDER BY 1, 2 LIMIT 50""", _read_soft_deleted,
+          doc="Date/time columns named like deleted_at, archived_at, ...: rows marked longer ago than soft_delete_days.",
+          ok="no soft-deleted rows waiting"),
     Check("buffer-pool-hit-rate", "mysql", "InnoDB buffer pool hit rate", None, _read_buffer_pool,
           fix="SET GLOBAL innodb_buffer_pool_size = <about 70 % of RAM>;  -- resizable online",
           doc="Share of page requests served from the buffer pool."),

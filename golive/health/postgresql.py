@@ -494,6 +494,31 @@ def _read_replication(rows, ctx: Context) -> list[Finding]:
     return out
 
 
+#: column names apps use for "soft-deleted at" (Rails paranoia/discard, Laravel, Django safedelete, ...)
+SOFT_DELETE_RE = "^(deleted|removed|archived|discarded|trashed)_(at|on|date|time)$"
+SOFT_DELETE_CAP = 1_000_000  # counting stops there: a report must not scan a huge table to the end
+
+
+def soft_delete_finding(ctx: Context, r: dict, old: int, sql_delete: str) -> Finding:
+    days = ctx.thresholds.soft_delete_days
+    many = f"more than {human_count(SOFT_DELETE_CAP)}" if old > SOFT_DELETE_CAP else human_count(old)
+    return ctx.finding("info", r["table"], f"{many} rows soft-deleted ({r['column_name']}) more than {days:g} days ago "
+                       "are still stored", {**r, "old_rows": min(old, SOFT_DELETE_CAP), "days": days},
+                       fix=f"-- in batches, live-safe:\n-- golive maintenance --db URL purge-soft-deleted --table "
+                           f"{r['table']} --column {r['column_name']} --older-than {days:g}d\n{sql_delete}")
+
+
+def _read_soft_deleted(rows, ctx: Context) -> list[Finding]:
+    out = []
+    for r in rows:
+        old = ctx.query(f"SELECT count(*) AS n FROM (SELECT 1 FROM {r['table']} WHERE {r['column']} < now() - "
+                        f"%(soft_delete_days)s * interval '1 day' LIMIT {SOFT_DELETE_CAP + 1}) x")[0]["n"]
+        if old:
+            out.append(soft_delete_finding(ctx, r, old, f"DELETE FROM {r['table']} WHERE {r['column']} < now() - "
+                                           f"interval '{ctx.thresholds.soft_delete_days:g} days';  -- all at once"))
+    return out
+
+
 def _read_matviews(rows, ctx: Context) -> list[Finding]:
     out = []
     for r in rows:
@@ -687,6 +712,15 @@ ORDER BY seq_tup_read DESC LIMIT 20""", _read_seq_scans,
           fix="-- find the queries that scan it (pg_stat_statements, EXPLAIN) and index the columns they filter on:\n"
               "CREATE INDEX CONCURRENTLY ON {table} (<columns>);",
           doc="Big tables read mostly by sequential scans (PgHero's missing indexes).", ok="no such table"),
+    Check("soft-deleted-rows", "postgresql", "Soft-deleted rows waiting for purge", f"""
+SELECT format('%%I.%%I', n.nspname, c.relname) AS "table", quote_ident(a.attname) AS "column", a.attname AS column_name
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped AND {USER}
+  AND a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
+  AND a.attname ~* '{SOFT_DELETE_RE}'
+ORDER BY 1, 2 LIMIT 50""", _read_soft_deleted,
+          doc="Date/time columns named like deleted_at, archived_at, ...: rows marked longer ago than soft_delete_days.",
+          ok="no soft-deleted rows waiting"),
     Check("materialized-views", "postgresql", "Materialized views", MATVIEWS_SQL, _read_matviews,
           doc="Materialized views: populated or not, and whether they can be refreshed CONCURRENTLY.",
           ok="no materialized view"),

@@ -91,38 +91,48 @@ def _column(cols: dict[str, str], wanted: str, table: str, allowed: tuple[str, .
     return col
 
 
-def plan_purge(conn, ctx: PlanContext) -> list[Action]:
+def target(conn, ctx: PlanContext, name: str) -> tuple[str, str, str, list[str]]:
+    """(quoted table, column name, quoted column, quoted key columns or ["ctid"]) of a table to purge;
+    ConfigError naming what is wrong (no such table or column, not a date/time column, no key on MySQL)."""
     o = ctx.options
-    if not o.purge_tables:
+    if ctx.engine == "postgresql":
+        t = _pg_table(conn, name)
+        table, cols = t["name"], _pg_columns(conn, t["oid"])
+        col = _column(cols, o.purge_column, table, PG_TIME_TYPES)
+        return table, col, pqi(col), [pqi(c) for c in _pg_pk(conn, t["oid"])] or ["ctid"]
+    table = _mysql_table(conn, name)["name"]
+    cols = {r["name"]: r["type"] for r in query(conn, "SELECT column_name AS name, data_type AS type FROM "
+                                                      "information_schema.columns WHERE table_schema = DATABASE() "
+                                                      "AND table_name = %(t)s ORDER BY ordinal_position", {"t": table})}
+    col = _column(cols, o.purge_column, table, MYSQL_TIME_TYPES)
+    pk = [r["name"] for r in query(conn, "SELECT column_name AS name FROM information_schema.statistics WHERE "
+                                         "table_schema = DATABASE() AND table_name = %(t)s AND index_name = 'PRIMARY' "
+                                         "ORDER BY seq_in_index", {"t": table})]
+    if not pk:
+        raise ConfigError(f"purge-soft-deleted: {table} has no primary key; golive deletes in key order so "
+                          "replicas delete the same rows (add a primary key first)")
+    return mqi(table), col, mqi(col), [mqi(c) for c in pk]
+
+
+def check(conn, ctx: PlanContext) -> None:
+    """The cheap part of planning: tables and columns exist and fit (no counting)."""
+    if not ctx.options.purge_tables:
         raise ConfigError("purge-soft-deleted needs the tables to purge: --table NAME (repeatable), "
                           "or purge_tables in the deployment's parameters")
+    for name in ctx.options.purge_tables:
+        target(conn, ctx, name)
+
+
+def plan_purge(conn, ctx: PlanContext) -> list[Action]:
+    o = ctx.options
+    check(conn, ctx)
     seconds = int(o.seconds("older_than"))
     out = []
     for name in o.purge_tables:
-        if ctx.engine == "postgresql":
-            t = _pg_table(conn, name)
-            table, cols = t["name"], _pg_columns(conn, t["oid"])
-            col = _column(cols, o.purge_column, table, PG_TIME_TYPES)
-            pk = _pg_pk(conn, t["oid"])
-            q, cutoff_sql = pqi, "SELECT now() - make_interval(secs => %(s)s) AS cutoff"
-            key = [q(c) for c in pk] or ["ctid"]
-        else:
-            table = _mysql_table(conn, name)["name"]
-            cols = {r["name"]: r["type"] for r in query(conn, "SELECT column_name AS name, data_type AS type FROM "
-                                                              "information_schema.columns WHERE table_schema = DATABASE() "
-                                                              "AND table_name = %(t)s ORDER BY ordinal_position", {"t": table})}
-            col = _column(cols, o.purge_column, table, MYSQL_TIME_TYPES)
-            pk = [r["name"] for r in query(conn, "SELECT column_name AS name FROM information_schema.statistics WHERE "
-                                                 "table_schema = DATABASE() AND table_name = %(t)s AND index_name = 'PRIMARY' "
-                                                 "ORDER BY seq_in_index", {"t": table})]
-            if not pk:
-                raise ConfigError(f"purge-soft-deleted: {table} has no primary key; golive deletes in key order so "
-                                  "replicas delete the same rows (add a primary key first)")
-            q, cutoff_sql = mqi, "SELECT NOW(6) - INTERVAL %(s)s SECOND AS cutoff"
-            key = [q(c) for c in pk]
-            table = q(table)
+        table, col, c, key = target(conn, ctx, name)
+        cutoff_sql = ("SELECT now() - make_interval(secs => %(s)s) AS cutoff" if ctx.engine == "postgresql"
+                      else "SELECT NOW(6) - INTERVAL %(s)s SECOND AS cutoff")
         cutoff = query(conn, cutoff_sql, {"s": seconds})[0]["cutoff"]
-        c = q(col)
         counts = query(conn, f"SELECT COUNT(CASE WHEN {c} < %(cut)s THEN 1 END) AS old, "
                              f"COUNT(CASE WHEN {c} >= %(cut)s THEN 1 END) AS young FROM {table} WHERE {c} IS NOT NULL",
                        {"cut": cutoff})[0]

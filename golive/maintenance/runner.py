@@ -61,6 +61,20 @@ def server_facts(conn, engine: str) -> tuple[str, str, int]:
     return r["db"], r["v"], version_num(r["v"])
 
 
+def preflight(db, options: MaintenanceOptions) -> None:
+    """Refuse bad input before anything starts: the URL, the connection, the tasks for this engine, the tables
+    and columns to purge. Raises ConfigError / ConnectionFailed; changes nothing."""
+    url = parse_db(db)
+    tasks = resolve_tasks(url.dialect, list(options.tasks))
+    conn = connect(url, options)
+    try:
+        if "purge-soft-deleted" in tasks:
+            dbname, _, num = server_facts(conn, url.dialect)
+            purge.check(conn, PlanContext(engine=url.dialect, version_num=num, dbname=dbname, options=options))
+    finally:
+        conn.close()
+
+
 def plan(db, options: MaintenanceOptions) -> MaintenancePlan:
     """Decide every action of ``options.tasks`` (or the default set) on the database ``db``."""
     t0 = time.perf_counter()
