@@ -20,7 +20,7 @@ YOUNG_SOFT_DELETED = POSTS // 10  # deleted 5 days ago: kept
 SEQ_AT = 2_040_109_465  # 95.0 % of 2,147,483,647
 
 #: thresholds for tables this small (the defaults are for production sizes)
-SMALL = {"min_bloat_bytes": 100_000, "min_table_bloat_bytes": 100_000, "min_free_bytes": 4_000_000}
+SMALL = {"min_bloat_bytes": 100_000, "min_table_bloat_bytes": 100_000, "min_free_bytes": 8_000_000}
 
 PG_SETUP = f"""
 CREATE TABLE posts (id serial PRIMARY KEY, title text NOT NULL, body text, n int, deleted_at timestamptz)
@@ -30,7 +30,6 @@ INSERT INTO posts (title, body, n, deleted_at)
          CASE WHEN g % 10 = 0 THEN now() - interval '40 days' WHEN g % 10 = 1 THEN now() - interval '5 days' END
   FROM generate_series(1, {POSTS}) g;
 CREATE INDEX posts_n ON posts (n);
-CREATE INDEX posts_n_dup ON posts (n);
 CREATE INDEX posts_title ON posts (title);
 CREATE TABLE events (id bigserial PRIMARY KEY, payload text) WITH (autovacuum_enabled = false);
 INSERT INTO events (payload) SELECT repeat('e', 80) FROM generate_series(1, {POSTS});
@@ -43,6 +42,7 @@ ANALYZE;
 """
 
 PG_BLOAT = """
+CREATE INDEX posts_n_dup ON posts (n);
 UPDATE posts SET n = n + 1;
 UPDATE posts SET n = n - 1;
 DELETE FROM events WHERE id > 4000;
@@ -56,12 +56,13 @@ def build_pg(url: str) -> None:
         for stmt in PG_SETUP.split(";\n"):
             if stmt.strip():
                 conn.execute(stmt)
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("SELECT * FROM posts WHERE n = 5").fetchall()  # posts_n is used (before its duplicate exists)
+        conn.execute("SELECT * FROM posts WHERE id = 5").fetchall()  # and the primary key; posts_title is not
+        conn.execute("RESET enable_seqscan")
         for stmt in PG_BLOAT.split(";\n"):
             if stmt.strip():
                 conn.execute(stmt)
-        conn.execute("SET enable_seqscan = off")
-        conn.execute("SELECT * FROM posts WHERE n = 5").fetchall()  # posts_n is used, posts_title is not
-        conn.execute("SELECT * FROM posts WHERE id = 5").fetchall()
     # closing the session flushed its statistics (dead tuples, scans) to the cumulative statistics
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE posts")
