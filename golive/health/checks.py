@@ -164,6 +164,11 @@ def _jsonable(value):
     return value
 
 
+def esc(name: str) -> str:
+    """A quoted SQL name ready to sit in a statement that also has ``%s`` parameters (a ``%`` in it doubled)."""
+    return name.replace("%", "%%")
+
+
 def pct(x: float) -> str:
     """``12.3 %``."""
     return f"{x * 100:.1f} %"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from golive.dialects.mysql import qi
-from golive.health.checks import Check, Context, pct, query
+from golive.health.checks import Check, Context, esc, pct, query
 from golive.health.model import Finding, TableSize
 from golive.units import human_bytes, human_count, human_duration
 
@@ -224,7 +224,7 @@ def _read_soft_deleted(rows, ctx: Context) -> list[Finding]:
     secs = int(ctx.thresholds.soft_delete_days * 86400)
     for r in rows:
         t, c = qi(r["table_name"]), qi(r["column_name"])
-        old = ctx.query(f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {t} WHERE {c} < NOW() - INTERVAL %(secs)s SECOND "
+        old = ctx.query(f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {esc(t)} WHERE {esc(c)} < NOW() - INTERVAL %(secs)s SECOND "
                         f"LIMIT {SOFT_DELETE_CAP + 1}) x", {"secs": secs})[0]["n"]
         if old:
             r = {**r, "table": r["table_name"]}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from golive.health import bloat
-from golive.health.checks import Check, Context, pct
+from golive.health.checks import Check, Context, esc, pct
 from golive.health.model import Finding, TableSize
 from golive.units import human_bytes, human_count, human_duration
 
@@ -392,7 +392,8 @@ LIMIT 500
 def _read_int_columns(rows, ctx: Context) -> list[Finding]:
     out = []
     for r in rows:  # each max()/min() is answered from the index's two ends
-        got = ctx.query(f"SELECT max({r['column']})::bigint AS hi, min({r['column']})::bigint AS lo FROM {r['table']}")[0]
+        col, table = esc(r["column"]), esc(r["table"])
+        got = ctx.query(f"SELECT max({col})::bigint AS hi, min({col})::bigint AS lo FROM {table}")[0]
         if got["hi"] is None:
             continue
         share = max(got["hi"] / INT_MAX[r["column_type"]], got["lo"] / INT_MIN[r["column_type"]])
@@ -511,7 +512,7 @@ def soft_delete_finding(ctx: Context, r: dict, old: int, sql_delete: str) -> Fin
 def _read_soft_deleted(rows, ctx: Context) -> list[Finding]:
     out = []
     for r in rows:
-        old = ctx.query(f"SELECT count(*) AS n FROM (SELECT 1 FROM {r['table']} WHERE {r['column']} < now() - "
+        old = ctx.query(f"SELECT count(*) AS n FROM (SELECT 1 FROM {esc(r['table'])} WHERE {esc(r['column'])} < now() - "
                         f"%(soft_delete_days)s * interval '1 day' LIMIT {SOFT_DELETE_CAP + 1}) x")[0]["n"]
         if old:
             out.append(soft_delete_finding(ctx, r, old, f"DELETE FROM {r['table']} WHERE {r['column']} < now() - "

@@ -25,7 +25,7 @@ import time
 from golive.dialects.mysql import qi as mqi
 from golive.dialects.postgresql import qi as pqi
 from golive.errors import ConfigError
-from golive.health.checks import query
+from golive.health.checks import esc, query
 from golive.maintenance.common import PlanContext, result_of
 from golive.maintenance.model import Action, ActionResult, MaintenanceOptions
 from golive.maintenance.safety import Deadline, run_sql
@@ -133,8 +133,9 @@ def plan_purge(conn, ctx: PlanContext) -> list[Action]:
         cutoff_sql = ("SELECT now() - make_interval(secs => %(s)s) AS cutoff" if ctx.engine == "postgresql"
                       else "SELECT NOW(6) - INTERVAL %(s)s SECOND AS cutoff")
         cutoff = query(conn, cutoff_sql, {"s": seconds})[0]["cutoff"]
-        counts = query(conn, f"SELECT COUNT(CASE WHEN {c} < %(cut)s THEN 1 END) AS old, "
-                             f"COUNT(CASE WHEN {c} >= %(cut)s THEN 1 END) AS young FROM {table} WHERE {c} IS NOT NULL",
+        ec, et = esc(c), esc(table)
+        counts = query(conn, f"SELECT COUNT(CASE WHEN {ec} < %(cut)s THEN 1 END) AS old, "
+                             f"COUNT(CASE WHEN {ec} >= %(cut)s THEN 1 END) AS young FROM {et} WHERE {ec} IS NOT NULL",
                        {"cut": cutoff})[0]
         old, young = int(counts["old"]), int(counts["young"])
         cols_sql = ", ".join(key)
@@ -167,7 +168,7 @@ def execute(conn, action: Action, options: MaintenanceOptions, deadline: Deadlin
     t0 = time.perf_counter()
     engine = "postgresql" if type(conn).__module__.startswith("psycopg") else "mysql"
     p = action.params
-    table, col, key = p["table"], p["column"], p["key"]
+    table, col, key = esc(p["table"]), esc(p["column"]), [esc(k) for k in p["key"]]  # statements with parameters
     cutoff = dt.datetime.fromisoformat(p["cutoff"])
     if engine == "mysql":
         cutoff = cutoff.replace(tzinfo=None)

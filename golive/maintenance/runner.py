@@ -20,7 +20,7 @@ from golive.maintenance import purge, reindex, vacuum, views
 from golive.maintenance.common import PlanContext, not_started
 from golive.maintenance.model import (DEFAULT_TASKS, ENGINE_TASKS, OTHER_ENGINE, Action, ActionResult,
                                       MaintenanceOptions, MaintenancePlan, MaintenanceReport)
-from golive.maintenance.safety import Deadline, MaintenanceLock, connect, holder
+from golive.maintenance.safety import Deadline, MaintenanceBusy, MaintenanceLock, connect, holder
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,12 @@ def preflight(db, options: MaintenanceOptions) -> None:
         if "purge-soft-deleted" in tasks:
             dbname, _, num = server_facts(conn, url.dialect)
             purge.check(conn, PlanContext(engine=url.dialect, version_num=num, dbname=dbname, options=options))
+        busy = holder(conn, url) if not options.dry_run and not options.seconds("lock_wait") else ""
     finally:
         conn.close()
+    if busy:
+        raise MaintenanceBusy(f"another golive maintenance run is working on {url.masked} ({busy}): nothing done. "
+                              "Runs never overlap; try again later or pass --lock-wait", holder=busy)
 
 
 def plan(db, options: MaintenanceOptions) -> MaintenancePlan:

@@ -103,6 +103,8 @@ def test_history_and_the_html_page_in_chromium(pg_db, golive, tmp_path):
     with psycopg.connect(pg_db, autocommit=True) as conn:  # growth between two reports
         conn.execute("INSERT INTO events (payload) SELECT repeat('g', 200) FROM generate_series(1, 30000)")
     html, js = tmp_path / "report.html", tmp_path / "report.json"
+    bad = golive("report", "db", "--db", pg_db, "--out", tmp_path / "report.pdf")
+    assert bad.code == 2 and ".html, .md or .json" in bad.err and not (tmp_path / "report.pdf").exists()
     res = golive("report", "db", "--db", pg_db, "--out", html, "--out", js, "--threshold", "min_bloat_bytes=100kB",
                  env={"COLUMNS": "200"})
     assert res.code == 1, res  # the sequence at 95 % is critical
