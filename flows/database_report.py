@@ -14,17 +14,15 @@ from pydantic import Field, SecretStr
 
 from flows.credentials import resolve_secret
 from flows.foreground import model_params_flow
-from flows.maintenance import artifact_key
+from flows.maintenance import DatabaseParam, artifact_key
 from golive.health import render
 from golive.health.model import ReportOptions
 from tasks.health import record_history, run_checks, write_report
 
 
-class DatabaseReportParams(ReportOptions):
+class DatabaseReportParams(ReportOptions, DatabaseParam):
     """Parameters of ``database-report``: the database, where to write the report, and the report's options."""
 
-    db: SecretStr = Field(title="Database", description=(
-        "postgresql://… or mysql://… URL, or block:NAME: a Prefect Secret block holding the URL"))
     out: list[str] = Field(default_factory=list, title="Write to", description=(
         "Files to write on the machine that runs the flow: .html (standalone page with charts), .md, .json"))
 

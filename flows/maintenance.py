@@ -14,7 +14,7 @@ import time
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Failed
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from flows.credentials import resolve_secret
 from flows.foreground import model_params_flow
@@ -26,12 +26,16 @@ from golive.urls import mask
 from tasks.maintenance import plan_maintenance, run_action
 
 
-class MaintenanceParams(MaintenanceOptions):
-    """Parameters of ``maintenance``: the database, and the options of ``golive maintenance``."""
+class DatabaseParam(BaseModel):
+    """The database a flow works on (first in the Prefect UI form: a base class's fields come first)."""
 
     db: SecretStr = Field(title="Database", description=(
         "postgresql://… or mysql://… URL, or block:NAME: a Prefect Secret block holding the URL (prefer it for "
         "deployments: parameters are stored as given)"))
+
+
+class MaintenanceParams(MaintenanceOptions, DatabaseParam):
+    """Parameters of ``maintenance``: the database, and the options of ``golive maintenance``."""
 
 
 def artifact_key(prefix: str, name: str) -> str:

@@ -13,6 +13,7 @@ import re
 from golive.dialects.mysql import qi
 from golive.health.checks import Check, Context, esc, pct, query
 from golive.health.model import Finding, TableSize
+from golive.health.postgresql import read_index_sizes
 from golive.units import human_bytes, human_count, human_duration
 
 #: (signed, unsigned) maximum of each integer type
@@ -236,6 +237,9 @@ def _read_soft_deleted(rows, ctx: Context) -> list[Finding]:
 CHECKS: list[Check] = [
     Check("table-sizes", "mysql", "Largest tables", None, _read_table_sizes,
           doc="Data and index size of the largest tables, and growth since the previous report."),
+    Check("index-sizes", "mysql", "Largest indexes", None, read_index_sizes,
+          doc="Size of the largest indexes (from mysql.innodb_index_stats when readable) and growth since the "
+              "previous report.", ok="no index size readable"),
     Check("fragmentation", "mysql", "Fragmented tables (data_free)", TABLES_SQL, _read_fragmentation,
           fix="ALTER TABLE {qname} FORCE, ALGORITHM=INPLACE, LOCK=NONE;  -- OPTIMIZE TABLE's online equivalent "
               "(or: golive maintenance optimize)",

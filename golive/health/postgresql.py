@@ -178,6 +178,12 @@ SELECT format('%%I.%%I', n.nspname, ci.relname), 'index', pg_relation_size(ci.oi
 FROM pg_index x JOIN pg_class ci ON ci.oid = x.indexrelid JOIN pg_namespace n ON n.oid = ci.relnamespace
 WHERE {USER}
 """
+INDEX_TABLES_SQL = f"""
+SELECT format('%%I.%%I', n.nspname, ci.relname) AS name, format('%%I.%%I', tn.nspname, ct.relname) AS "table"
+FROM pg_index x JOIN pg_class ci ON ci.oid = x.indexrelid JOIN pg_namespace n ON n.oid = ci.relnamespace
+JOIN pg_class ct ON ct.oid = x.indrelid JOIN pg_namespace tn ON tn.oid = ct.relnamespace
+WHERE {USER}
+"""
 
 
 def collect_sizes(conn) -> tuple[int, list[TableSize]]:
@@ -185,7 +191,9 @@ def collect_sizes(conn) -> tuple[int, list[TableSize]]:
     from golive.health.checks import query
 
     total = query(conn, "SELECT pg_database_size(current_database()) AS b")[0]["b"]
-    return total, [TableSize(**r) for r in query(conn, SIZES_SQL)]
+    owner = {r["name"]: r["table"] for r in query(conn, INDEX_TABLES_SQL)}
+    return total, [TableSize(**r, table=owner.get(r["name"]) if r["kind"] == "index" else None)
+                   for r in query(conn, SIZES_SQL)]
 
 
 def _read_table_sizes(rows, ctx: Context) -> list[Finding]:
@@ -197,6 +205,17 @@ def _read_table_sizes(rows, ctx: Context) -> list[Finding]:
         out.append(ctx.finding("info", s.name, f"{human_bytes(s.bytes)} (table {human_bytes(s.table_bytes)}, indexes "
                                f"{human_bytes(s.index_bytes)}, TOAST {human_bytes(s.toast_bytes)}), "
                                f"~{human_count(s.row_count or 0)} rows{grew}",
+                               {**s.model_dump(), "growth_bytes": growth}))
+    return out
+
+
+def read_index_sizes(rows, ctx: Context) -> list[Finding]:
+    """The largest indexes and their growth (PostgreSQL and MySQL alike: from the collected sizes)."""
+    out = []
+    for s in sorted((s for s in ctx.sizes if s.kind == "index"), key=lambda s: -s.bytes)[: ctx.facts.get("top", 10)]:
+        growth = s.growth
+        grew = "" if growth is None else f", {'+' if growth >= 0 else '-'}{human_bytes(abs(growth))} since {s.previous_at}"
+        out.append(ctx.finding("info", s.name, f"{human_bytes(s.bytes)}{' on ' + s.table if s.table else ''}{grew}",
                                {**s.model_dump(), "growth_bytes": growth}))
     return out
 
@@ -603,6 +622,8 @@ SELECT current_setting('autovacuum') AS autovacuum, current_setting('track_count
           doc="Rows changed since the last ANALYZE over min_changes and analyze_ratio.", ok="statistics are fresh"),
     Check("table-sizes", "postgresql", "Largest tables", None, _read_table_sizes,
           doc="Size of the largest tables (with their indexes and TOAST) and growth since the previous report."),
+    Check("index-sizes", "postgresql", "Largest indexes", None, read_index_sizes,
+          doc="Size of the largest indexes and growth since the previous report.", ok="no index"),
     Check("table-bloat", "postgresql", "Table bloat (estimate)", None, _read_table_bloat,
           fix="-- VACUUM makes the space reusable (the file does not shrink):\nVACUUM (ANALYZE) {table};\n"
               "-- to give it back to the OS without blocking writes use pg_repack; VACUUM FULL rewrites the table "

@@ -50,8 +50,9 @@ def connect(url: DatabaseURL, *, read_only: bool = True):
 
     conn = MySQLDialect().connect(url, autocommit=read_only, role="database",
                                   settings={"lock_wait_timeout": LOCK_TIMEOUT_S, "innodb_lock_wait_timeout": LOCK_TIMEOUT_S})
-    for setting in ("SET SESSION information_schema_stats_expiry = 0",  # MySQL 8: fresh table statistics
-                    f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}"):  # MariaDB
+    settings = ["SET SESSION TRANSACTION READ ONLY"] if read_only else []
+    for setting in settings + ["SET SESSION information_schema_stats_expiry = 0",  # MySQL 8: fresh table statistics
+                               f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}"]:  # MariaDB
         try:
             with conn.cursor() as cur:
                 cur.execute(setting)
