@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from flows.foreground import model_params_flow
 
-from golive.plan import MigrationPlan
+from golive.migrate.plan import MigrationPlan
 from golive.validation import gx_worker, jobs, report as vreport
 from golive.validation.options import ValidateOptions
 from tasks.validate import build_report, compare_range, prepare_validation, run_expectations

@@ -165,7 +165,8 @@ def generate(
 
 
 def _plan_for_suites(source: str, target: str | None, options):
-    from golive import commands, planning
+    from golive import commands
+    from golive.migrate import planning
     from golive.config import MigrateOptions
     from golive.urls import parse_url
     from golive.validation import prepare

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from golive import planning, state
 from golive.config import MigrateOptions
-from golive.copying import key_value
+from golive.migrate import planning, state
+from golive.migrate.copy import key_value
 from golive.dialects.postgresql import PostgresDialect, qi as pqi, qn
 from golive.dialects.sqlite import SQLiteDialect, qi as sqi
 from golive.errors import ConfigError, TerminalError
-from golive.plan import ForeignKeyPlan, MigrationPlan, TablePlan
+from golive.migrate.plan import ForeignKeyPlan, MigrationPlan, TablePlan
 from golive.urls import DatabaseURL
 from golive.validation import suites as gs
 from golive.validation.content import INT_MAX, INT_MIN, build_spec, key_ranges
@@ -90,12 +90,9 @@ def take_prefetched(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions
 
 def find_run(src: DatabaseURL, dst: DatabaseURL, schema: str) -> tuple[MigrationPlan, str] | None:
     """The latest golive run of this source into this target schema, from ``_golive.runs``."""
-    pg = PostgresDialect()
-    with pg.connect(dst, autocommit=True) as conn:
-        if not state.exists(conn):
-            return None
-        rows = conn.execute(f"SELECT run_key, plan FROM {state.STATE_SCHEMA}.runs WHERE target_schema = %s "
-                            "ORDER BY started_at DESC", (schema,)).fetchall()
+    from golive.migrate.target import steps
+
+    rows = steps(dst).runs_in(dst, schema)
     for run_key, plan_json in rows:
         plan = MigrationPlan.model_validate(plan_json)
         if planning.run_key(src, dst, schema, [t.source for t in plan.tables]) == run_key:
@@ -104,9 +101,9 @@ def find_run(src: DatabaseURL, dst: DatabaseURL, schema: str) -> tuple[Migration
 
 
 def rejects_of_run(dst: DatabaseURL, run_key: str) -> dict[str, list[dict]]:
-    pg = PostgresDialect()
-    with pg.connect(dst, autocommit=True) as conn:
-        chunks = state.chunks_of_run(conn, run_key)
+    from golive.migrate.target import steps
+
+    chunks = steps(dst).chunks_of_run(dst, run_key)
     out: dict[str, list[dict]] = {}
     for (table, _), c in sorted(chunks.items()):
         for r in c.get("rejects") or []:

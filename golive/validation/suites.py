@@ -40,7 +40,7 @@ import re
 from pathlib import Path
 
 from golive.dialects.postgresql import qi, qn
-from golive.plan import ForeignKeyPlan, MigrationPlan, TablePlan
+from golive.migrate.plan import ForeignKeyPlan, MigrationPlan, TablePlan
 
 log = logging.getLogger(__name__)
 
