@@ -183,7 +183,7 @@ def _table(name: str, cols: list, stats: dict, fks: dict, checks: list, auto, db
 # ---------------------------------------------------------------------- profile
 
 
-def profile(url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options):
+def profile(url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options, lengths: bool = False):
     """Row counts and per-column aggregates: one scan per table, tables in parallel."""
     from concurrent.futures import ThreadPoolExecutor
 

@@ -185,10 +185,10 @@ class PostgresDialect(Dialect):
 
         return {"snapshot": options.snapshot, "source_schemas": schemas_of(options)}
 
-    def profile(self, url, tables, *, deep: bool, workers: int, options=None):
+    def profile(self, url, tables, *, deep: bool, workers: int, options=None, lengths: bool = False):
         from golive.dialects import postgresql_source as ps
 
-        return ps.profile(url, tables, deep=deep, workers=workers, options=options)
+        return ps.profile(url, tables, deep=deep, workers=workers, options=options, lengths=lengths)
 
     def decide(self, t, c, p, *, parent, target, options, identity: bool):
         from golive.dialects import postgresql_source as ps

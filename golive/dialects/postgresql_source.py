@@ -168,7 +168,7 @@ def relation(t: Table) -> str:
 # ---------------------------------------------------------------------- profile and decisions
 
 
-def profile(url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options):
+def profile(url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options, lengths: bool = False):
     """Row counts (exact: one count per table, in parallel). PostgreSQL's types say everything else."""
     from concurrent.futures import ThreadPoolExecutor
 

@@ -192,7 +192,7 @@ def _copy_carefully(reader: ChunkReader, writer: ChunkWriter, tp: TablePlan, chu
             try:
                 n += attempt([line])
             except Refused as exc:
-                rejects.append(_reject(reader, tp, rowkey, exc))
+                rejects.append(_reject(reader, tp, rowkey, exc, line))
         return n
 
     with writer.transaction():
@@ -213,7 +213,7 @@ def _copy_carefully(reader: ChunkReader, writer: ChunkWriter, tp: TablePlan, chu
                             written += attempt([line for _, line in pending[:idx]])
                         except Refused:
                             written += one_by_one(pending[:idx])
-                    rejects.append(_reject(reader, tp, pending[idx][0], exc))
+                    rejects.append(_reject(reader, tp, pending[idx][0], exc, pending[idx][1]))
                     pending = pending[idx + 1:]
             progress.emit("rows", table=tp.source, rows=len(batch))
         digest, _ = chunk_digest(reader, chunk)
@@ -244,9 +244,14 @@ def _failed_row(exc: Refused, rows: list) -> int | None:
     return None
 
 
-def _reject(reader: ChunkReader, tp: TablePlan, rowkey, exc: Refused) -> dict:
+def _reject(reader: ChunkReader, tp: TablePlan, rowkey, exc: Refused, line: bytes | None = None) -> dict:
     """Describe a rejected row: its key, the offending column and value, and the reason."""
     row = reader.row(rowkey)
+    if line and b"golive: " in line and "golive: " not in exc.reason:  # the rendering said why, the target did not
+        m = re.search(rb"golive: ([^:']+): ", line)
+        if m:
+            exc = Refused(f"golive: {m.group(1).decode('utf-8', 'replace')}: ({exc.reason})", line=exc.line,
+                          column=exc.column)
     by_target = {c.target: c for c in tp.columns}
     column = by_target[exc.column].source if exc.column in by_target else None
     reason = exc.reason
@@ -267,6 +272,17 @@ def _reject(reader: ChunkReader, tp: TablePlan, rowkey, exc: Refused) -> dict:
             elif isinstance(v, str) and "\x00" in v:
                 column = c.source
                 break
+    if column is None and "json" in reason.lower():  # a JSON check names no column: the one not holding JSON
+        import json
+
+        for c in tp.columns:
+            v = row.get(c.source)
+            if c.type.ct.value == "json" and v is not None:
+                try:
+                    json.loads(v)
+                except (ValueError, TypeError):
+                    column = c.source
+                    break
     value = row.get(column) if column is not None else None
     if isinstance(value, (bytes, str)) and ("\x00" in value if isinstance(value, str) else b"\x00" in value):
         reason = "text contains a NUL byte (0x00), which PostgreSQL text cannot store"
