@@ -108,7 +108,7 @@ class MySQLDialect(Dialect):
 
     def type_sql(self, t: TargetType) -> str:
         ct = t.ct
-        if ct == CT.NATIVE or (t.native and ct not in (CT.GEOMETRY,)):
+        if ct == CT.NATIVE or t.native:
             return t.native or "LONGTEXT"
         if ct == CT.DECIMAL:
             if t.precision and t.precision <= 65:
@@ -147,7 +147,9 @@ class MySQLDialect(Dialect):
                 return "(CURRENT_DATE)"
             if d.kind == "time_now" or ct == CT.TIME:
                 return "(CURRENT_TIME)"
-            return "CURRENT_TIMESTAMP(6)"
+            m = re.search(r"\((\d)\)", t.native or "")  # the column's own fractional digits (DATETIME(3))
+            p = m.group(1) if m else ("0" if t.native else "6")
+            return f"CURRENT_TIMESTAMP({p})" if p != "0" else "CURRENT_TIMESTAMP"
         v = d.value
         if isinstance(v, bool):
             return "1" if v else "0"
@@ -263,7 +265,9 @@ class MySQLDialect(Dialect):
                 continue
             c = by_name[cp.source]
             cols.append((c, mt.parse_type(c.declared), cp.type))
-            if not any("zero dates" in w for w in cp.notes + [cp.reason]) and not _had_zero(plan, t.name, c.name):
+            if cp.type.native:
+                zero[c.name] = "keep"
+            elif not any("zero dates" in w for w in cp.notes + [cp.reason]) and not _had_zero(plan, t.name, c.name):
                 zero[c.name] = "none"
             else:
                 zero[c.name] = "null" if cp.nullable else plan.options.get("zero_dates", "null")

@@ -61,7 +61,7 @@ def canonical_sql(expr: str, t: TargetType, *, native: str = "") -> str | None:
         h = f"LOWER(HEX({c}))"
         return (f"CONCAT_WS('-', SUBSTR({h}, 1, 8), SUBSTR({h}, 9, 4), SUBSTR({h}, 13, 4), SUBSTR({h}, 17, 4), "
                 f"SUBSTR({h}, 21, 12))")
-    if ct == CT.TEXT_ARRAY and base in ("json", "longtext"):  # a target stores the array as JSON text
+    if ct in (CT.TEXT_ARRAY, CT.ARRAY) and base in ("json", "longtext"):  # a target stores arrays as JSON text
         return c
     if ct == CT.TEXT_ARRAY:  # as PostgreSQL's array_to_json(...)::text
         esc = f"REPLACE(REPLACE({c}, '\\\\', '\\\\\\\\'), '\"', '\\\\\"')"

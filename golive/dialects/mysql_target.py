@@ -102,6 +102,8 @@ def column_list(tp: TablePlan) -> tuple[str, str]:
 def _conversion(c) -> str | None:
     ct = c.type.ct
     st = c.sql_type.upper()
+    if st.startswith("BIT"):
+        return "CAST(CONV(%s, 2, 10) AS UNSIGNED)"
     if ct == CT.BINARY or (ct == CT.GEOMETRY and "BLOB" in st):
         return "UNHEX(%s)"
     if ct == CT.GEOMETRY:
@@ -246,7 +248,7 @@ class ChunkWriter:
 def _refusal(message: str, offset: int = 0) -> Refused:
     m = _ROW_RE.search(message or "")
     col = _COL_RE.search(message or "")
-    return Refused(message, line=(int(m.group(1)) + offset) if m else None, column=col.group(1) if col else None)
+    return Refused(message, row=(int(m.group(1)) + offset) if m else None, column=col.group(1) if col else None)
 
 
 #: MySQL error codes that mean "this row's data": the chunk is redone row by row
@@ -327,6 +329,11 @@ def adjust_table(tp: TablePlan, plan: MigrationPlan, dialect) -> None:
     for ix in list(tp.indexes):
         if ix.where is None:
             continue
+        m = re.fullmatch(r"\(*\s*(?:NOT\s+\(?\s*[\"`]?(\w+)[\"`]?\s+IS\s+NULL\s*\)?|[\"`]?(\w+)[\"`]?\s+IS\s+NOT\s+NULL)\s*\)*",
+                         ix.where.strip(), re.I)
+        if m and (m.group(1) or m.group(2)) in ix.columns and len(ix.columns) == 1:
+            ix.where = None  # WHERE col IS NOT NULL: MySQL's UNIQUE leaves NULLs out anyway
+            continue
         if ix.kind == "index":
             plan.warnings.append(f"{tp.source}: partial index {ix.name} (WHERE {ix.where}) built over every row "
                                  "(MySQL has no partial indexes)")
@@ -368,8 +375,8 @@ def adjust_table(tp: TablePlan, plan: MigrationPlan, dialect) -> None:
     # 2. keys still over the limit: a prefix for plain indexes; UNIQUE and PRIMARY over a hash column
     for ix in list(tp.indexes):
         longs = [col for col in ix.columns if col in by_target and _long(by_target[col])]
-        if not longs:
-            continue
+        if not longs or any(ix.prefix_lengths) or ix.method in ("fulltext", "spatial"):
+            continue  # (a MySQL source's own prefixes and FULLTEXT keys already fit)
         if ix.kind == "index":
             ix.prefix_lengths = [KEY_CHARS if col in longs else None for col in ix.columns]
             plan.warnings.append(f"{tp.source}: index {ix.name} covers the first {KEY_CHARS} characters of "
@@ -432,7 +439,8 @@ def column_sql(c) -> str:
         elif c.default_sql is not None:
             parts.append(f"DEFAULT {c.default_sql}")
         if c.on_update == "now":
-            parts.append("ON UPDATE CURRENT_TIMESTAMP(6)" if "(6)" in c.sql_type else "ON UPDATE CURRENT_TIMESTAMP")
+            m = re.search(r"\((\d)\)", c.sql_type)
+            parts.append(f"ON UPDATE CURRENT_TIMESTAMP({m.group(1)})" if m else "ON UPDATE CURRENT_TIMESTAMP")
     return " ".join(parts)
 
 
@@ -462,6 +470,8 @@ def index_clause(tp: TablePlan, ix: IndexPlan) -> str:
     if ix.expression_sql:
         parts = [f"({ix.expression_sql})"]
     kind = "UNIQUE INDEX" if ix.kind == "unique" else "INDEX"
+    if ix.method in ("fulltext", "spatial"):
+        kind = f"{ix.method.upper()} INDEX"
     return f"ADD {kind} {qi(ix.name)} ({', '.join(parts)})"
 
 

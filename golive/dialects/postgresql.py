@@ -205,13 +205,16 @@ class PostgresDialect(Dialect):
         return Default("expr", sql=c.default), None
 
     def identity(self, t):
-        return next((c.name for c in t.columns if c.auto_increment), None), None
+        col = next((c.name for c in t.columns if c.auto_increment), None)
+        return col, (t.identity_next - 1 if col and t.identity_next else None)
 
     def index_column(self, t, name: str):
         return name
 
     def index_expressions(self, ix):
-        return None
+        from golive.dialects import postgresql_source as ps
+
+        return ps.index_expressions(ix)
 
     def row_key(self, t) -> list[str]:
         from golive.dialects import postgresql_source as ps

@@ -331,13 +331,16 @@ def _plan_table(ctx: _Context, t: Table, rows: int, profiles: dict) -> TablePlan
 
 def _plan_index(ctx: _Context, t: Table, ix, target: str, tcol: dict) -> IndexPlan | None:
     plan = ctx.plan
+    if ix.kind in ("fulltext", "spatial") and ctx.src.name == ctx.dst.name == "mysql":
+        return IndexPlan(name=ctx.constraints(ix.name), kind="index", columns=[tcol[c] for c in ix.columns],
+                         method=ix.kind, source_name=ix.name)
     if ix.kind in ("fulltext", "spatial"):
         hint = (" (in PostgreSQL: CREATE INDEX … USING gin (to_tsvector('simple', col)) and query with @@)"
                 if ix.kind == "fulltext" else " (PostGIS: a GiST index on a geometry column)")
         plan.skipped.append(Skipped(kind="index", name=ix.name,
                                     reason=f"{ix.kind.upper()} index on {', '.join(ix.columns)} is not translated{hint}"))
         return None
-    if any(ix.prefix_lengths):
+    if any(ix.prefix_lengths) and ctx.dst.name != "mysql":
         parts = ", ".join(f"{c}({n})" for c, n in zip(ix.columns, ix.prefix_lengths) if n)
         if ix.unique:
             plan.warnings.append(

@@ -75,6 +75,7 @@ def build_spec(tp: TablePlan, schema: str, rejected: list[dict], plan=None) -> T
                   rows_hint=tp.rows, rejected=rejected,
                   source_dialect=plan.source_dialect if plan else "sqlite", source_schema=tp.source_schema,
                   source_name=tp.source_name, natives={c.source: c.declared for c in tp.columns},
+                  native_target=bool(plan and plan.source_dialect == plan.target_dialect),
                   options=dict(plan.options) if plan else {})
     if tp.key == ["rowid"]:
         return TableSpec(kind="bag", key=[KeyColumn(source="rowid", target="", type=TargetType(ct=CT.BIGINT))],
@@ -317,10 +318,23 @@ class _PostgresSource(_SourceSQL):
         self.conn = PostgresDialect().connect(source, autocommit=True, settings=pgc.SESSION, role="source")
 
     def columns(self):
-        return [(c.source, c.type) for c in self.spec.columns]
+        return [(self.col(c), c.type) for c in self.spec.columns]
+
+    def col(self, c) -> str:
+        """The column as the target holds it: as text where the target made text of another type (ranges,
+        inet, enums for MySQL), as the copy rendered it where the forms differ (intervals for MySQL)."""
+        if self.spec.native_target or c.type.ct in (CT.JSON,):
+            return c.source
+        if c.type.ct == CT.INTERVAL:
+            from golive.dialects.postgresql_source import value_sql
+
+            return f"({value_sql(c.source, c.type, 'interval')})"
+        if c.type.ct in pgc.TEXT_TYPES + (CT.ENUM,):
+            return f"({pqi(c.source)})::text"
+        return c.source
 
     def streams(self):
-        return pgc.streams([(c.source, c.type, self.nullable.get(c.source, True)) for c in self.spec.columns])
+        return pgc.streams([(self.col(c), c.type, self.nullable.get(c.source, True)) for c in self.spec.columns])
 
     def json(self):
         return pgc.json_sql(self.columns()) or "NULL::text"
@@ -343,8 +357,9 @@ class _PostgresSource(_SourceSQL):
         return pqi(self.spec.key[0].source) if self.spec.kind == "intkey" else None
 
     def canonical(self, c) -> str:
-        return (pgc.canonical_sql(pqi(c.source), c.type) or f"({pqi(c.source)})::text") \
-            if c.type.ct not in pgc.TEXT_TYPES else pqi(c.source)
+        e = self.col(c)
+        e = e if e.startswith("(") else pqi(e)
+        return (pgc.canonical_sql(e, c.type) or f"({e})::text") if c.type.ct not in pgc.TEXT_TYPES else e
 
     def rendered(self, c) -> str:
         return f"({pqi(c.source)})::text"
