@@ -628,6 +628,7 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
         tp.native = True
         tp.target = t.local_name or t.name
         tp.target_schema = t.schema_name
+        tp.line_sql, tp.careful_sql = render(t, tp, None, plan)  # binary COPY of the columns as they are
         tp.identity, tp.sequence_floor, tp.checks = None, None, []
         rel = qn(t.schema_name, t.local_name or t.name)
         tp.indexes = []
