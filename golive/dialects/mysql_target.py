@@ -645,8 +645,9 @@ def finish_table(target: DatabaseURL, schema: str, tp: TablePlan) -> StepResult:
 
 
 def link_table(target: DatabaseURL, schema: str, table: str, fks: list[ForeignKeyPlan]) -> StepResult:
-    """Foreign keys of one child table: orphans are counted first; with none, the key is added and checked by
-    the server; with some, it is added with foreign_key_checks = 0 (new rows are checked) and reported."""
+    """Foreign keys of one child table: golive counts the rows referencing missing parents (an anti-join), then
+    adds the key in place with foreign_key_checks = 0 (InnoDB would otherwise copy the whole table to check
+    it); new rows are checked by MySQL either way, and orphans found are reported with their count."""
     t0 = time.perf_counter()
     res = StepResult(table=table)
     conn = connect(target)
@@ -658,10 +659,11 @@ def link_table(target: DatabaseURL, schema: str, table: str, fks: list[ForeignKe
             for fk in fks:
                 if fk.name in have:
                     continue
-                n = orphan_count(cur, fk)
+                n = orphan_count(cur, fk)  # golive's own check: InnoDB would rebuild the table to check it
                 sql = foreign_key_sql(fk)
                 try:
-                    cur.execute(f"SET SESSION foreign_key_checks = {0 if n else 1}")
+                    # added in place (no table copy); the rows were just checked, new ones are checked by MySQL
+                    cur.execute("SET SESSION foreign_key_checks = 0")
                     cur.execute(sql)
                     res.created.append(fk.name)
                 except Exception as exc:
