@@ -10,7 +10,7 @@ import psycopg
 import pymysql
 import pytest
 
-from conftest import CASES, _with_db
+from conftest import CASES
 from fixtures import mysql_quirks, quirks
 from helpers import migrate
 
@@ -209,3 +209,43 @@ def test_bad_target_is_one_line_exit_2(golive, target, words, mysql_admin_url):
     lines = [x for x in res.err.strip().splitlines() if x.strip()]
     assert len(lines) == 1 and words in lines[0].lower(), res
     assert "Wr0ng-Pass" not in res.all
+
+
+def test_kill_9_mid_copy_and_resume(my_db, golive, tmp_path):
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "ev.db"
+    db = sqlite3.connect(src)
+    db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, n INTEGER NOT NULL, note TEXT)")
+    db.executemany("INSERT INTO events VALUES (?, ?, ?)", ((i, i % 97, f"note {i}") for i in range(1, 300_001)))
+    db.commit()
+    db.close()
+    url = my_db()
+    cmd = [sys.executable, "-m", "golive", "migrate", "db", "--source", str(src), "--target", url, "--chunk-rows",
+           "20000", "--workers", "1", "--no-validate"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            env=dict(os.environ, GOLIVE_READ_AHEAD="0"))
+    deadline, copied = time.monotonic() + 120, 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            copied = q(url, "SELECT COUNT(*) FROM _golive_chunks")[0][0]
+        except Exception:
+            copied = 0
+        if copied >= 2:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert copied >= 2 and q(url, "SELECT COUNT(*) FROM events")[0][0] < 300_000
+    res = golive("migrate", "db", "--source", src, "--target", url, "--chunk-rows", "20000", "--report",
+                 tmp_path / "r.json", timeout=300)
+    assert res.code == 0, res
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["resumed"] and rep["rows_written"] == 300_000 and rep["validation"]["ok"]
+    assert q(url, "SELECT COUNT(*), COUNT(DISTINCT id), SUM(n) FROM events") == [
+        (300_000, 300_000, sum(i % 97 for i in range(1, 300_001)))]

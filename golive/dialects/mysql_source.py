@@ -27,7 +27,7 @@ import uuid
 
 from golive.dialects.base import Decision
 from golive.dialects.mysql import MySQLDialect, qi, translate_error
-from golive.errors import PlanError, SourceError
+from golive.errors import PlanError
 from golive.schema import Column, ForeignKey, Index, SourceSchema, Table, View
 from golive.urls import DatabaseURL
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from golive.dialects.base import Decision, Dialect
-from golive.errors import ConfigError, SourceError
+from golive.errors import SourceError
 from golive.schema import Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
 from golive.urls import DatabaseURL
 
