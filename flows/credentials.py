@@ -143,8 +143,9 @@ def s3_settings(credentials_block: str | None = None, bucket_block: str | None =
                 out.source.append(f"{slug}/{name}")
                 break
         else:
-            raise ConfigError(f"no Prefect block named {name!r} of type {' or '.join(kinds)}: create one in the UI "
-                              "(Blocks), with prefect block create, or AwsCredentials(...).save(name)")
+            raise ConfigError(f"Prefect block {name!r} not found (looked for {' and '.join(kinds)} blocks of that "
+                              "name): create one in the UI (Blocks), with prefect block create, or "
+                              "AwsCredentials(...).save(name)")
     return out
 
 
@@ -168,9 +169,9 @@ def _try_load(slug: str, name: str):
 def _load(cls, name: str, slug: str):
     try:
         return cls.load(name)
-    except ValueError as exc:
-        raise ConfigError(f"Prefect block {slug}/{name} not found ({str(exc).splitlines()[0]}); create it in the "
-                          "UI (Blocks) or with prefect block create") from None
+    except ValueError:
+        raise ConfigError(f"Prefect block {slug}/{name} not found: create it in the UI (Blocks) or with "
+                          "prefect block create") from None
 
 
 def _apply_credentials(out: S3Settings, block, label: str) -> None:

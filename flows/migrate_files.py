@@ -66,18 +66,16 @@ def load_credentials(block_name: str | None) -> dict | None:
 
 def job_from_params(p: MigrateFilesParams) -> sync.UploadJob:
     """The upload job: the parameters, completed by the blocks they name (blocks are read only when named)."""
+    if p.bucket_block and p.dest:
+        from golive.errors import ConfigError
+
+        raise ConfigError(f"give Destination ({p.dest}) or Bucket block ({p.bucket_block}), not both")
     blocks = None
     if p.bucket_block or p.credentials_block:
         from flows.credentials import s3_settings
 
         blocks = s3_settings(credentials_block=p.credentials_block, bucket_block=p.bucket_block)
-    dest = p.dest
-    if p.bucket_block:
-        if dest:
-            from golive.errors import ConfigError
-
-            raise ConfigError(f"give Destination ({dest}) or Bucket block ({p.bucket_block}), not both")
-        dest = blocks.dest
+    dest = blocks.dest if p.bucket_block else p.dest
     style = p.addressing_style
     if style == "auto" and blocks and blocks.addressing_style:
         style = blocks.addressing_style
