@@ -195,11 +195,11 @@ EPHEMERAL_NOTED = {"done": False}
 
 
 def _note_prefect() -> None:
-    from golive.runtime import using_ephemeral_prefect
+    from golive.cli._common import note_prefect_api
 
-    if using_ephemeral_prefect() and not EPHEMERAL_NOTED["done"]:
+    if not EPHEMERAL_NOTED["done"]:
         EPHEMERAL_NOTED["done"] = True  # one temporary server serves every flow run of the process
-        note("no PREFECT_API_URL set: starting a temporary Prefect server (slow; set PREFECT_API_URL to reuse one)")
+        note_prefect_api()
 
 
 @verify_app.command("files")
