@@ -88,7 +88,8 @@ def migrate_files_cmd(
     follow_symlinks: bool = _FOLLOW,
     create_bucket: bool = typer.Option(False, "--create-bucket", help="Create the bucket if it does not exist."),
     credentials_block: Optional[str] = typer.Option(
-        None, "--credentials-block", help="Prefect Secret block with aws_access_key_id/aws_secret_access_key."),
+        None, "--credentials-block", help="Prefect block with the keys: AwsCredentials, MinIOCredentials, or a Secret "
+                     "holding aws_access_key_id/aws_secret_access_key (secret/NAME picks the type)."),
     multipart_threshold_mb: int = typer.Option(16, "--multipart-threshold-mb", min=1, max=256,
                                                help="Files above this many MiB go up in parts (smaller ones are read into memory whole)."),
     multipart_chunk_mb: int = typer.Option(8, "--multipart-chunk-mb", min=5, max=512, help="Part size in MiB."),
