@@ -32,7 +32,7 @@ PASSWORD = "pw-" + uuid.uuid4().hex[:12]
     ("file:///srv/files", "migration-tables-files"),
     ("block:prod-db", "migration-tables-prod-db"),
     (SecretStr(f"postgresql://u:{PASSWORD}@h/app"), "migration-tables-app"),
-    (f"postgresql://u:***@h/app", "migration-tables-app"),  # a masked URL gives the same key
+    ("postgresql://u:***@h/app", "migration-tables-app"),  # a masked URL gives the same key
 ])
 def test_artifact_keys_name_the_database_and_nothing_secret(url, key):
     from flows.artifacts import artifact_key

@@ -307,3 +307,14 @@ def test_ui_form_starts_migrate_database_and_the_run_page_shows_golives_artifact
     text, _ = stored_for(hosted, run.id)
     assert PASSWORD not in text
     assert (ARTIFACTS / "prefect-run.png").stat().st_size > 20_000
+
+
+def test_a_plain_url_with_a_password_in_a_deployment_run_gets_a_warning(hosted, gpf_target):
+    url, _ = gpf_target
+    chinook = CASES / "chinook" / "Chinook_Sqlite.sqlite"
+    res = hosted.prefect("deployment", "run", "migrate-database/migrate-database", "--params",
+                         json.dumps({"source": f"sqlite:///{chinook}", "target": url, "options": {"dry_run": True}}),
+                         "--watch", "--watch-timeout", "120")
+    assert res.returncode == 0, res.stdout + res.stderr
+    text, _ = stored_for(hosted, latest_run(hosted, "migrate-database").id)
+    assert "parameter 'target' carries a password" in text and "block:NAME" in text

@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from golive.cli import app, migrate_app, verify_app
-from golive.cli._common import console, echo, handle_errors, note
+from golive.cli._common import console, echo, handle_errors
 
 MAX_LINES = 50
 
