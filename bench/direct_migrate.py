@@ -48,8 +48,9 @@ def main() -> int:
 
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-    from golive import commands, copying, progress, report as reports, target as tgt
+    from golive import commands, progress
     from golive.config import MigrateOptions
+    from golive.migrate import copy as copying, report as reports, target as tgt
 
     if a.pragma:
         from golive.dialects.sqlite import SQLiteDialect
@@ -98,8 +99,10 @@ def main() -> int:
     tgt.prepare(commands.parse_target(dst.raw), plan, options)
     phase("prepare")
 
-    # 3. Copy, keys and foreign keys in the flow's own schedule (golive.scheduling), on a thread pool
-    from golive.scheduling import run_schedule
+    # 3. Copy, keys and foreign keys in the flow's own schedule (golive.migrate.schedule), on a thread pool,
+    #    every reader in the flow's snapshot of the source
+    from flows.migrate_database import source_snapshot
+    from golive.migrate.schedule import run_schedule
 
     chunk_secs, key_secs, fk_secs = [], {}, {}
     t_copy0 = time.perf_counter()
@@ -116,13 +119,14 @@ def main() -> int:
         return run
 
     t_dst = commands.parse_target(dst.raw)
-    with ThreadPoolExecutor(max_workers=max(8, workers * 2)) as ex:
+    context = plan.context()
+    with source_snapshot(src.raw, plan, options) as snapshot, ThreadPoolExecutor(max_workers=max(8, workers * 2)) as ex:
         chunks, steps = run_schedule(
             plan, workers,
             copy=lambda tp, ch: ex.submit(copying.copy_chunk, commands.parse_source(src.raw), t_dst,
-                                          plan.run_key, plan.target_schema, tp, ch),
+                                          context, tp, ch, snapshot=snapshot),
             keys=lambda tp: ex.submit(timed("keys", tgt.finish_table, t_dst, plan.target_schema, tp)),
-            link=lambda tp: ex.submit(timed("link", tgt.link_table, t_dst, plan.target_schema, tp.target,
+            link=lambda tp: ex.submit(timed("link", tgt.link_table, t_dst, plan.schema_of(tp), tp.target,
                                             tp.foreign_keys)),
             first_done=lambda futs: next(iter(wait(futs, return_when=FIRST_COMPLETED)[0])),
             on_chunk=on_chunk, interleave=a.order == "interleave")
@@ -130,11 +134,12 @@ def main() -> int:
     phases["copy"] = round(last_chunk[0] - t_copy0, 3)
     phases["keys_and_foreign_keys_after_copy"] = round(t_done - last_chunk[0], 3)
     mark[0] = t_done
-    steps.append(tgt.create_views(t_dst, plan))
+    steps.append(tgt.create_views(t_dst, plan, tgt.final_statements(commands.parse_source(src.raw), plan)))
     phase("views")
 
     # 5. Report
-    counts = commands.count_source_rows(src.raw, [t.source for t in plan.tables], plan.source_fingerprint)
+    counts = commands.count_source_rows(src.raw, [t.source for t in plan.tables], plan.source_fingerprint,
+                                        plan.context())
     phase("count_source_rows")
     rep = reports.build_report(plan, options, chunks, steps, source_counts=counts,
                                seconds=time.perf_counter() - T_START)

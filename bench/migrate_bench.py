@@ -680,7 +680,7 @@ def ratio(a, b):
 def import_costs(env: dict, rounds: int = 3) -> dict:
     """Seconds to import the engine alone vs. the engine plus the Prefect flow (alternated, medians)."""
     code = "import time,sys; t=time.perf_counter(); import {m}; print(time.perf_counter()-t)"
-    mods = {"engine": "golive.commands, golive.copying, golive.target, golive.report",
+    mods = {"engine": "golive.commands, golive.migrate.copy, golive.migrate.target, golive.migrate.report",
             "engine+prefect flow": "flows.migrate_database"}
     got: dict[str, list[float]] = {k: [] for k in mods}
     for _ in range(rounds):

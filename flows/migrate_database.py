@@ -19,19 +19,19 @@ from flows.credentials import resolve_url
 from flows.foreground import model_params_flow
 from golive import progress
 from golive.config import MigrateOptions
-from golive.plan import MigrationPlan
-from golive.scheduling import run_schedule
-from tasks.migrate import (copy_chunk, count_source_rows, create_views, finish_table, link_table, plan_migration,
-                           prepare_target, write_report)
+from golive.migrate.plan import MigrationPlan
+from golive.migrate.schedule import run_schedule
+from tasks.migrate import (copy_chunk, count_source_rows, create_views, final_statements, finish_table, link_table,
+                           plan_migration, prepare_target, write_report)
 
 
 @model_params_flow(name="migrate-database", persist_result=False, log_prints=False)
 def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptions = MigrateOptions()) -> dict:
-    """Migrate a SQLite database to PostgreSQL.
+    """Migrate a database (SQLite, MySQL/MariaDB or PostgreSQL) into PostgreSQL or MySQL/MariaDB.
 
     Args:
-        source: SQLite URL or path (``sqlite:///app.db``).
-        target: PostgreSQL URL (``postgresql://user:pass@host/db``); stored masked by Prefect.
+        source: source URL (``sqlite:///app.db``, ``mysql://…``, ``postgresql://…``).
+        target: target URL (``postgresql://user:pass@host/db``, ``mysql://…``); stored masked by Prefect.
         options: what to copy and how (tables, schema, dry run, workers, ...).
     """
     t0 = time.perf_counter()
@@ -42,15 +42,19 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
         return {"ok": True, "dry_run": True, "exit_code": 0, "plan": plan.model_dump()}
 
     # 2. Prepare the target: tables without keys, registered as a run (or check the resumed one)
-    prepare_target(target, plan, options)
+    prepared = prepare_target(target, plan, options)
+    plan.warnings.extend(prepared.warnings)
 
-    # 3. Copy every chunk; as soon as a table is in, build its keys and indexes; as soon as a table and
-    #    its parents have keys, add and validate its foreign keys (all while other tables still copy)
-    chunks, steps = copy_and_link(source, target, plan, options.workers)
+    # 3. Copy every chunk, all readers in one snapshot of the source; as soon as a table is in, build its keys
+    #    and indexes; as soon as a table and its parents have keys, add and validate its foreign keys (all
+    #    while other tables still copy)
+    with source_snapshot(source, plan, options) as snapshot:
+        chunks, steps = copy_and_link(source, target, plan, options.workers, snapshot)
 
-    # 4. Views whose SQL runs on PostgreSQL; meanwhile count the source again (it must not have changed)
-    counted = count_source_rows.submit(source, [t.source for t in plan.tables], plan.source_fingerprint)
-    steps.append(create_views(target, plan))
+    # 4. Views (and what comes last: triggers, sequences); meanwhile count the source again
+    counted = count_source_rows.submit(source, [t.source for t in plan.tables], plan.source_fingerprint,
+                                       plan.context())
+    steps.append(create_views(target, plan, final_statements(source, plan)))
 
     # 5. Report: invariants per table, rejects file, run marked complete or failed
     counts = counted.result()
@@ -67,10 +71,25 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
     return report
 
 
-def copy_and_link(source, target, plan: MigrationPlan, workers: int):
-    """Chunks, keys and foreign keys as tasks, in golive's schedule (see ``golive.scheduling``)."""
+def source_snapshot(source, plan: MigrationPlan, options):
+    """One moment of the source for every chunk reader (``golive.dialects.<source>``): a context manager
+    yielding a snapshot name (PostgreSQL) or None (SQLite; MySQL keeps its readers in this process)."""
+    from golive import commands
+    from golive.dialects import get_dialect
+
+    d = get_dialect(plan.source_dialect)
+    if not hasattr(d, "snapshot"):
+        from contextlib import nullcontext
+
+        return nullcontext(None)
+    return d.snapshot(commands.parse_source(source), plan, workers=options.workers)
+
+
+def copy_and_link(source, target, plan: MigrationPlan, workers: int, snapshot: str | None = None):
+    """Chunks, keys and foreign keys as tasks, in golive's schedule (see ``golive.migrate.schedule``)."""
     logger = get_run_logger()
     schema = plan.target_schema
+    context = plan.context()
     bar = create_progress_artifact(progress=0.0, key=artifact_key("migration-progress", target, schema=schema),
                                    description="chunks copied")
     shown = {"at": 0.0}
@@ -85,9 +104,9 @@ def copy_and_link(source, target, plan: MigrationPlan, workers: int):
 
     return run_schedule(
         plan, workers,
-        copy=lambda tp, ch: copy_chunk.submit(source, target, plan.run_key, schema, tp, ch),
+        copy=lambda tp, ch: copy_chunk.submit(source, target, context, tp, ch, snapshot),
         keys=lambda tp: finish_table.submit(target, schema, tp),
-        link=lambda tp: link_table.submit(target, schema, tp.target, tp.foreign_keys),
+        link=lambda tp: link_table.submit(target, plan.schema_of(tp), tp.target, tp.foreign_keys),
         first_done=lambda futures: next(as_completed(futures)),
         on_chunk=on_chunk)
 

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import logging
 
-from golive import planning, progress, target as tgt
+from golive import progress
 from golive.config import MigrateOptions
-from golive.dialects.postgresql import PostgresDialect
-from golive.dialects.sqlite import SQLiteDialect
+from golive.dialects import get_dialect
 from golive.embedded import resolve
 from golive.errors import ConfigError
-from golive.plan import MigrationPlan
+from golive.migrate import planning, target as tgt
+from golive.migrate.plan import MigrationPlan
 from golive.urls import DatabaseURL, parse_url
 
 log = logging.getLogger(__name__)
+
+#: what golive can read and write (the README's tables say what it does with each type)
+SOURCES = ("sqlite", "mysql", "postgresql")
+TARGETS = ("postgresql",)
 
 
 def secret(value) -> str:
@@ -24,7 +28,8 @@ def secret(value) -> str:
 
 
 def parse_source(source) -> DatabaseURL:
-    return parse_url(secret(source), role="source")
+    """Parse a source URL; ``embedded://DIR`` names the embedded PostgreSQL kept in DIR."""
+    return resolve(parse_url(secret(source), role="source"))
 
 
 def parse_target(target) -> DatabaseURL:
@@ -33,20 +38,20 @@ def parse_target(target) -> DatabaseURL:
 
 
 def database_urls(source, target) -> tuple[DatabaseURL, DatabaseURL]:
-    """Parse and check the pair of URLs (cheap checks only: file exists and is SQLite, supported target)."""
+    """Parse and check the pair of URLs (cheap checks only: supported engines, a SQLite file exists and is SQLite)."""
     src, dst = parse_source(source), parse_target(target)
-    if src.dialect != "sqlite":
-        raise ConfigError(f"source {src.masked}: only SQLite sources are supported so far "
-                          "(MySQL and PostgreSQL sources are planned)")
-    if dst.dialect != "postgresql":
-        raise ConfigError(f"target {dst.masked}: only PostgreSQL targets are supported so far")
-    SQLiteDialect().check(src)
+    if src.dialect not in SOURCES:
+        raise ConfigError(f"source {src.masked}: golive reads {', '.join(SOURCES)} databases, not {src.dialect}")
+    if dst.dialect not in TARGETS:
+        raise ConfigError(f"target {dst.masked}: only {' and '.join(d.replace('postgresql', 'PostgreSQL') for d in TARGETS)} "
+                          f"targets are supported so far")
+    get_dialect(src.dialect).check(src)
     return src, dst
 
 
 def check_target_connects(dst: DatabaseURL) -> None:
     """Open and close a connection, so a wrong password or host fails before any work starts."""
-    PostgresDialect().connect(dst, autocommit=True).close()
+    get_dialect(dst.dialect).connect(dst, autocommit=True, role="target").close()
 
 
 #: plans computed ahead of a flow run in this process (see ``prefetch_plan``)
@@ -68,9 +73,10 @@ def prefetch_plan(source, target, options: MigrateOptions) -> MigrationPlan:
     instead of reading the source a second time.
     """
     plan = plan_migration(source, target, options)
-    existing = tgt.check_target(parse_target(target), plan, options)
+    dst = parse_target(target)
+    existing = tgt.check_target(dst, plan, options)
     if existing and not plan.resumed and not options.drop_existing:
-        raise tgt.target_not_empty(parse_target(target), plan, existing)
+        raise tgt.refusal(dst, plan, existing)
     _prefetched[_plan_key(source, target, options)] = plan
     return plan
 
@@ -89,18 +95,27 @@ def plan_migration(source, target, options: MigrateOptions, *, deep: bool | None
     return plan
 
 
-def count_source_rows(source, tables: list[str], fingerprint: str | None = None) -> dict[str, int]:
+def count_source_rows(source, tables: list[str], fingerprint: str | None = None, plan: MigrationPlan | None = None
+                      ) -> dict[str, int]:
     """Rows per source table now, compared with rows read to catch a source that changed during the copy.
 
-    When the SQLite file (and its WAL) still has the fingerprint taken when the copy was planned, nothing
-    can have changed and counting (a scan of each table) is skipped: returns ``{}``.
+    When the source still has the fingerprint taken when the copy was planned (a SQLite file's size and
+    modification time), nothing can have changed and counting (a scan of each table) is skipped: returns
+    ``{}``. A source read in one snapshot (MySQL, PostgreSQL) is counted in a new one: the difference is
+    what the app wrote meanwhile, which the report names.
     """
     src = parse_source(source)
-    if fingerprint and planning.source_fingerprint(src) == fingerprint:
+    d = get_dialect(src.dialect)
+    if fingerprint and d.fingerprint(src) == fingerprint:
         return {}
-    sd = SQLiteDialect()
-    conn = sd.connect(src)
+    if plan is not None and plan.consistency.startswith("snapshot"):
+        return {}  # every chunk read the same moment: counting now would compare two moments
+    return d.count_tables(src, plan, tables) if hasattr(d, "count_tables") else _count_sqlite(d, src, tables)
+
+
+def _count_sqlite(d, src: DatabaseURL, tables: list[str]) -> dict[str, int]:
+    conn = d.connect(src)
     try:
-        return {t: sd.count_rows(conn, t) for t in tables}
+        return {t: d.count_rows(conn, t) for t in tables}
     finally:
         conn.close()

@@ -28,8 +28,28 @@ class MigrateOptions(BaseModel):
                                 description="Write rejected rows (JSON lines) here; default next to the report.")
     validate_after: bool = Field(True, title="Validate after copying",
                                  description="Validate the copy at the end (golive validate).")
+    # --- source-specific choices (each documented in the README's type tables)
+    text_encoding_fallback: str | None = Field(None, title="Text encoding fallback (SQLite)", description=(
+        "SQLite: decode text that is not valid UTF-8 from this legacy encoding (e.g. cp1252) instead of "
+        "rejecting the row; every decoded value is counted in the report."))
+    null_keys: Literal["reject", "rowid"] = Field("reject", title="NULLs in primary keys (SQLite)", description=(
+        "SQLite: NULLs in a primary key that is not the rowid are rejected, or filled from the rowid."))
+    zero_dates: Literal["null", "reject", "epoch"] = Field("null", title="Zero dates (MySQL)", description=(
+        "MySQL: zero dates (0000-00-00) become NULL in nullable columns; in NOT NULL columns they are "
+        "rejected, written as NULL (the column becomes nullable), or written as 1970-01-01 (epoch)."))
+    datetime_as: Literal["timestamp", "timestamptz"] = Field("timestamp", title="DATETIME as (MySQL)", description=(
+        "MySQL DATETIME: a wall-clock timestamp (default), or timestamptz read in --source-time-zone."))
+    source_time_zone: str = Field("UTC", title="Source time zone (MySQL)", description=(
+        "MySQL: the zone DATETIME values are in (with --datetime-as timestamptz)."))
+    snapshot: Literal["auto", "lock", "none"] = Field("auto", title="Source snapshot", description=(
+        "MySQL/PostgreSQL sources: every reader sees one moment. auto: take it when the user may "
+        "(MySQL: a short FLUSH TABLES WITH READ LOCK), else say the source must be quiet; lock: require it; none: don't."))
+    source_schemas: list[str] | None = Field(None, title="Source schemas (PostgreSQL)", description=(
+        "PostgreSQL sources: the schemas to copy (default: public); each keeps its name in the target."))
+    uuid_binary: bool = Field(False, title="BINARY(16) as uuid (MySQL)",
+                              description="MySQL: BINARY(16) columns become uuid instead of bytea.")
 
-    @field_validator("tables", "exclude", mode="before")
+    @field_validator("tables", "exclude", "source_schemas", mode="before")
     @classmethod
     def _split(cls, v):
         if isinstance(v, str):

@@ -41,6 +41,9 @@ def start_postgres(data_dir: str | os.PathLike, database: str = "postgres") -> D
 
 def bin_dir() -> Path:
     """Where pgserver's PostgreSQL binaries (pg_dump, psql, ...) live."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import pgserver
 
     return Path(pgserver.__file__).parent / "pginstall" / "bin"

@@ -12,7 +12,14 @@ class Column(BaseModel):
     default: str | None = Field(None, description="Default expression as written in the source.")
     pk_position: int = Field(0, description="1-based position in the primary key, 0 if not part of it.")
     generated: bool = Field(False, description="A generated (computed) column in the source.")
+    generated_sql: str | None = Field(None, description="Its expression, in the source's SQL.")
     collation: str | None = None
+    native: str | None = Field(None, description="The full type as the source's catalog spells it "
+                                                "(MySQL COLUMN_TYPE, PostgreSQL format_type).")
+    auto_increment: bool = False
+    on_update: str | None = Field(None, description="MySQL ON UPDATE expression (CURRENT_TIMESTAMP).")
+    charset: str | None = None
+    comment: str | None = None
 
 
 class Index(BaseModel):
@@ -25,15 +32,20 @@ class Index(BaseModel):
     descending: list[bool] = Field(default_factory=list)
     collations: list[str | None] = Field(default_factory=list)
     sql: str | None = None
+    prefix_lengths: list[int | None] = Field(default_factory=list, description="MySQL key prefix lengths.")
+    kind: str = Field("btree", description="btree, fulltext, spatial, hash, …")
 
 
 class ForeignKey(BaseModel):
+    name: str | None = Field(None, description="Constraint name, where the source has one.")
     columns: list[str]
     ref_table: str
     ref_columns: list[str] = Field(default_factory=list, description="Empty: the parent's primary key.")
     on_delete: str = "NO ACTION"
     on_update: str = "NO ACTION"
     deferrable: bool = False
+    definition_sql: str | None = Field(None, description="The source's own definition (PostgreSQL).")
+    ref_schema: str | None = None
 
 
 class Table(BaseModel):
@@ -49,7 +61,12 @@ class Table(BaseModel):
     autoincrement: bool = False
     sequence: int | None = Field(None, description="AUTOINCREMENT high-water mark (sqlite_sequence).")
     checks: list[str] = Field(default_factory=list)
+    check_names: list[str | None] = Field(default_factory=list, description="Names of ``checks`` where known.")
     sql: str = ""
+    schema_name: str | None = Field(None, description="PostgreSQL schema / MySQL database of the table.")
+    local_name: str | None = Field(None, description="The name within its schema, when ``name`` is qualified.")
+    identity_next: int | None = Field(None, description="Next value the source would hand out (MySQL AUTO_INCREMENT).")
+    comment: str | None = None
 
     def column(self, name: str) -> Column:
         for c in self.columns:
@@ -62,6 +79,8 @@ class View(BaseModel):
     name: str
     select: str
     sql: str
+    materialized: bool = False
+    schema_name: str | None = None
 
 
 class Trigger(BaseModel):
@@ -74,6 +93,8 @@ class SourceSchema(BaseModel):
     tables: list[Table] = Field(default_factory=list)
     views: list[View] = Field(default_factory=list)
     triggers: list[Trigger] = Field(default_factory=list)
+    others: list[tuple[str, str, str]] = Field(default_factory=list, description=(
+        "Objects golive reports but does not translate: (kind, name, reason): procedures, events, …"))
 
     def table(self, name: str) -> Table:
         for t in self.tables:

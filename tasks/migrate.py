@@ -5,9 +5,10 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from golive import commands, copying, report as reports, target
+from golive import commands
 from golive.config import MigrateOptions
-from golive.plan import ChunkPlan, ForeignKeyPlan, MigrationPlan, TablePlan
+from golive.migrate import copy as copying, report as reports, target
+from golive.migrate.plan import ChunkPlan, ForeignKeyPlan, MigrationPlan, TablePlan
 from tasks import retry_only_transient
 
 # Results stay in memory: resume is golive's own (per-chunk rows in the target), not Prefect's cache.
@@ -32,10 +33,13 @@ def prepare_target(target_url, plan: MigrationPlan, options: MigrateOptions) -> 
 
 @task(name="copy-chunk", task_run_name="copy-{tp.source}-{chunk.no}", retries=3, retry_delay_seconds=[2, 10, 30],
       retry_condition_fn=retry_only_transient, **_COMMON)
-def copy_chunk(source, target_url, plan_key: str, schema: str, tp: TablePlan, chunk: ChunkPlan) -> copying.ChunkResult:
-    """Copy one rowid range of one table with COPY; rejects are recorded, never dropped."""
-    return copying.copy_chunk(commands.parse_source(source), commands.parse_target(target_url), plan_key, schema,
-                              tp, chunk)
+def copy_chunk(source, target_url, plan: MigrationPlan, tp: TablePlan, chunk: ChunkPlan,
+               snapshot: str | None = None) -> copying.ChunkResult:
+    """Copy one key range of one table with the target's bulk loader; rejects are recorded, never dropped.
+
+    ``plan`` is the run's plan without its tables (``golive.migrate.plan.MigrationPlan.context``)."""
+    return copying.copy_chunk(commands.parse_source(source), commands.parse_target(target_url), plan, tp, chunk,
+                              snapshot=snapshot)
 
 
 @task(name="build-keys", task_run_name="keys-{tp.source}", retries=2, retry_delay_seconds=[5, 30],
@@ -53,14 +57,23 @@ def link_table(target_url, schema: str, table: str, fks: list[ForeignKeyPlan]) -
 
 
 @task(name="create-views", retries=1, retry_condition_fn=retry_only_transient, **_COMMON)
-def create_views(target_url, plan: MigrationPlan) -> target.StepResult:
-    return target.create_views(commands.parse_target(target_url), plan)
+def create_views(target_url, plan: MigrationPlan, finals: list[str] | None = None) -> target.StepResult:
+    """Views, then what runs last (sequence values, triggers, materialized views' data)."""
+    return target.create_views(commands.parse_target(target_url), plan, finals)
+
+
+@task(name="final-statements", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_only_transient,
+      **_COMMON)
+def final_statements(source, plan: MigrationPlan) -> list[str]:
+    """Read from the source, after the copy, what the target runs last (PostgreSQL: sequences read now)."""
+    return target.final_statements(commands.parse_source(source), plan)
 
 
 @task(name="count-source-rows", **_COMMON)
-def count_source_rows(source, tables: list[str], fingerprint: str | None = None) -> dict[str, int]:
-    """Rows per source table now ({} when the file is unchanged since planning: nothing to compare)."""
-    return commands.count_source_rows(source, tables, fingerprint)
+def count_source_rows(source, tables: list[str], fingerprint: str | None = None,
+                      plan: MigrationPlan | None = None) -> dict[str, int]:
+    """Rows per source table now ({} when the source is unchanged since planning, or was read in one snapshot)."""
+    return commands.count_source_rows(source, tables, fingerprint, plan)
 
 
 @task(name="report", **_COMMON)

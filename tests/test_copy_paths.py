@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 
-import psycopg
-
-from golive import copying, target
+from golive.migrate import copy as copying, target
 from golive.config import MigrateOptions
-from golive.planning import build_plan
+from golive.migrate.planning import build_plan
 from golive.urls import parse_url
 from helpers import rows
 
@@ -41,15 +39,20 @@ def test_fast_and_careful_paths_load_the_same_values(tmp_path, pg_url):
     target.prepare(d, fast, MigrateOptions())
     target.prepare(d, careful, MigrateOptions(target_schema="careful"))
     tp, ch = fast.tables[0], fast.tables[0].chunks[0]
-    res = copying.copy_chunk(s, d, fast.run_key, "public", tp, ch)
+    res = copying.copy_chunk(s, d, fast.context(), tp, ch)
     assert not res.careful and res.rows_written == len(VALUES)
     # force the reject path on the same chunk
     ctp = careful.tables[0]
-    sq = __import__("golive.dialects.sqlite", fromlist=["x"]).SQLiteDialect().connect(s, raw_text=True)
-    with psycopg.connect(pg_url) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        res2 = copying._copy_carefully(sq, conn, __import__("golive.dialects.postgresql", fromlist=["x"])
-                                       .PostgresDialect(), careful.run_key, "careful", ctp, ctp.chunks[0], 0.0)
+    from golive.dialects.postgresql import PostgresDialect
+    from golive.dialects.sqlite import SQLiteDialect
+
+    reader = SQLiteDialect().chunk_reader(s, careful, ctp)
+    writer = PostgresDialect().chunk_writer(d, careful, ctp, ctp.chunks[0])
+    try:
+        res2 = copying._copy_carefully(reader, writer, ctp, ctp.chunks[0], 0.0)
+    finally:
+        reader.close()
+        writer.close()
     assert res2.careful and res2.rows_written == len(VALUES) and not res2.rejects
     cols = "id, i, t, ts, j, b, r, bl, d, n"
     assert rows(pg_url, f"SELECT {cols} FROM public.v ORDER BY id") == \
@@ -65,4 +68,6 @@ def test_failed_row_counts_physical_lines():
 
     batch = [(1, b"'a'\n"), (2, b"'multi\nline'\n"), (3, b"'b'\n"), (4, b"'c'\n")]
     # lines: row 1 -> 1, row 2 -> 2-3, row 3 -> 4, row 4 -> 5
-    assert copying._failed_row(Exc(), batch) == 2
+    from golive.dialects.postgresql_target import _refused
+
+    assert copying._failed_row(_refused(Exc()), batch) == 2

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from golive import copying, target
+from golive.dialects import sqlite
+from golive.migrate import copy as copying, readahead, target
 from golive.config import MigrateOptions
-from golive.planning import build_plan
-from golive.scheduling import copy_order
+from golive.migrate.planning import build_plan
+from golive.migrate.schedule import copy_order
 from golive.urls import parse_url
 from helpers import rows
 
@@ -27,7 +28,7 @@ def build(path, n=6000):
 
 
 def _copy_all(s, d, plan, schema):
-    results = [copying.copy_chunk(s, d, plan.run_key, schema, tp, ch) for tp, ch in copy_order(plan)]
+    results = [copying.copy_chunk(s, d, plan.context(), tp, ch) for tp, ch in copy_order(plan)]
     assert all(r.rows_read == r.rows_written and not r.careful for r in results)
     return sum(r.rows_written for r in results)
 
@@ -42,20 +43,20 @@ def test_read_ahead_loads_the_same_rows(tmp_path, pg_url, monkeypatch):
     assert _copy_all(s, d, plain, "public") == 6050
 
     # small per-chunk cap: chunks are read ahead partly (the copy reads the rest), then the budget runs out
-    monkeypatch.setattr(copying, "READ_AHEAD_CHUNK_BYTES", 20_000)
-    monkeypatch.setattr(copying, "BATCH_BYTES", 8_000)
+    monkeypatch.setattr(readahead, "READ_AHEAD_CHUNK_BYTES", 20_000)
+    monkeypatch.setattr(sqlite, "BATCH_BYTES", 8_000)
     opts = MigrateOptions(chunk_rows=1000, target_schema="ahead")
     plan = build_plan(s, d, opts)
     target.prepare(d, plan, opts)
     order = copy_order(plan)
-    copying.read_ahead(s, order, budget=90_000).join(timeout=30)
-    taken = [copying._ahead.get(copying._ahead_key(s, tp, ch)) for tp, ch in order]
-    partial = [a for a, (tp, ch) in zip(taken, order) if a is not None and a.next_lo is not None and a.next_lo <= ch.hi]
+    readahead.read_ahead(s, plan, order, budget=90_000).join(timeout=30)
+    taken = [readahead._ahead.get(readahead._key(s, tp, ch)) for tp, ch in order]
+    partial = [a for a, (tp, ch) in zip(taken, order) if a is not None and a.started and not a.finished]
     assert partial, "some chunks were read ahead in part"
     assert all(a is None for a, (tp, ch) in zip(taken, order) if tp.source == "small")
     assert any(a is None for a in taken), "the budget left some chunks to their copies"
     assert _copy_all(s, d, plan, "ahead") == 6050
-    assert not copying._ahead  # every read-ahead was taken
+    assert not readahead._ahead  # every read-ahead was taken
     cols = "id, name, note, score"
     assert rows(pg_url, f"SELECT {cols} FROM public.t ORDER BY id") == rows(pg_url, f"SELECT {cols} FROM ahead.t ORDER BY id")
     assert rows(pg_url, "SELECT * FROM public.small ORDER BY k") == rows(pg_url, "SELECT * FROM ahead.small ORDER BY k")
@@ -70,14 +71,14 @@ def test_claimed_before_read_and_dropped(tmp_path, pg_url):
     target.prepare(d, plan, opts)
     order = copy_order(plan)
     # the first copy claims its chunk while (or before) the thread reads it: it waits at most one batch
-    thread = copying.read_ahead(s, order)
-    first = copying.copy_chunk(s, d, plan.run_key, "public", *order[0])
+    thread = readahead.read_ahead(s, plan, order)
+    first = copying.copy_chunk(s, d, plan.context(), *order[0])
     thread.join(timeout=30)
-    rest = [copying.copy_chunk(s, d, plan.run_key, "public", tp, ch) for tp, ch in order[1:]]
+    rest = [copying.copy_chunk(s, d, plan.context(), tp, ch) for tp, ch in order[1:]]
     assert first.rows_written + sum(r.rows_written for r in rest) == 3050
     assert rows(pg_url, "SELECT count(*), count(DISTINCT id), sum(id) FROM t") == [(3000, 3000, 3000 * 3001 // 2)]
     # a read-ahead no copy takes is freed
-    copying.read_ahead(s, order).join(timeout=30)
-    assert copying._ahead
-    copying.drop_read_ahead()
-    assert not copying._ahead
+    readahead.read_ahead(s, plan, order).join(timeout=30)
+    assert readahead._ahead
+    readahead.drop_read_ahead()
+    assert not readahead._ahead

@@ -6,9 +6,9 @@ import sqlite3
 
 from golive import commands
 from golive.config import MigrateOptions
-from golive.plan import ChunkPlan, MigrationPlan, TablePlan
-from golive.planning import source_fingerprint
-from golive.report import build_report
+from golive.migrate.plan import ChunkPlan, MigrationPlan, TablePlan
+from golive.migrate.planning import source_fingerprint
+from golive.migrate.report import build_report
 from golive.urls import parse_url
 
 

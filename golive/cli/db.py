@@ -19,8 +19,10 @@ T0 = time.perf_counter()  # when this command started (module import happens at 
 @migrate_app.command("db")
 @handle_errors
 def migrate_db(
-    source: str = typer.Option(..., "--source", "-s", help="SQLite URL or path: sqlite:///app.db"),
-    target: str = typer.Option(..., "--target", "-t", help="postgresql://user[:pass]@host[:port]/db, or embedded://DIR"),
+    source: str = typer.Option(..., "--source", "-s", help=(
+        "sqlite:///app.db (or a path), mysql://user[:pass]@host[:port]/db (also mariadb://), or postgresql://…")),
+    target: str = typer.Option(..., "--target", "-t", help=(
+        "postgresql://user[:pass]@host[:port]/db, embedded://DIR, or mysql://user[:pass]@host[:port]/db")),
     tables: Optional[list[str]] = typer.Option(None, "--tables", help="Only these tables (comma-separated or repeated)."),
     exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="Leave these tables out."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and the values that would be rejected; write nothing."),
@@ -35,29 +37,50 @@ def migrate_db(
     runner: str = typer.Option("thread", "--runner", help="thread (default) or dask."),
     dask_address: Optional[str] = typer.Option(None, "--dask-address", help="Dask scheduler address (default: a local cluster)."),
     validate: bool = typer.Option(True, "--validate/--no-validate", help="Validate the copy at the end."),
+    text_encoding_fallback: Optional[str] = typer.Option(None, "--text-encoding-fallback", help=(
+        "SQLite: decode text that is not UTF-8 from this legacy encoding (e.g. cp1252) instead of rejecting it.")),
+    null_keys: str = typer.Option("reject", "--null-keys", help="SQLite: NULLs in a non-rowid primary key: reject or rowid."),
+    zero_dates: str = typer.Option("null", "--zero-dates", help="MySQL: zero dates in NOT NULL columns: null, reject or epoch."),
+    datetime_as: str = typer.Option("timestamp", "--datetime-as", help="MySQL DATETIME: timestamp (wall clock) or timestamptz."),
+    source_time_zone: str = typer.Option("UTC", "--source-time-zone", help="MySQL: the zone of DATETIME values (--datetime-as timestamptz)."),
+    snapshot: str = typer.Option("auto", "--snapshot", help="MySQL/PostgreSQL sources: auto, lock or none (see README)."),
+    source_schema: Optional[list[str]] = typer.Option(None, "--source-schema", help="PostgreSQL sources: schemas to copy (default public)."),
+    uuid_binary: bool = typer.Option(False, "--uuid-binary", help="MySQL: BINARY(16) columns become uuid."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's log lines."),
 ) -> None:
-    """Migrate a SQLite database into PostgreSQL (schema, data, keys, indexes, views) and report every reject."""
+    """Migrate a database (SQLite, MySQL/MariaDB, PostgreSQL) into PostgreSQL or MySQL/MariaDB (schema, data, keys,
+    indexes, views) and report every reject."""
     from golive import commands
+    from golive.errors import ConfigError
 
-    if identifiers not in ("preserve", "snake"):
-        from golive.errors import ConfigError
+    choices = {"--identifiers": (identifiers, ("preserve", "snake")), "--runner": (runner, ("thread", "dask")),
+               "--null-keys": (null_keys, ("reject", "rowid")), "--zero-dates": (zero_dates, ("null", "reject", "epoch")),
+               "--datetime-as": (datetime_as, ("timestamp", "timestamptz")),
+               "--snapshot": (snapshot, ("auto", "lock", "none"))}
+    for opt, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{opt} must be {' or '.join(allowed)}, not {value!r}")
+    if text_encoding_fallback:
+        import codecs
 
-        raise ConfigError(f"--identifiers must be preserve or snake, not {identifiers!r}")
-    if runner not in ("thread", "dask"):
-        from golive.errors import ConfigError
-
-        raise ConfigError(f"--runner must be thread or dask, not {runner!r}")
+        try:
+            codecs.lookup(text_encoding_fallback)
+        except LookupError:
+            raise ConfigError(f"--text-encoding-fallback: unknown encoding {text_encoding_fallback!r} "
+                              "(e.g. cp1252, latin-1, gbk, shift_jis)") from None
     options = MigrateOptions(tables=tables, exclude=exclude or [], target_schema=schema, dry_run=dry_run,
                              drop_existing=drop_existing, max_rejects=max_rejects, workers=workers,
                              identifiers=identifiers, chunk_rows=chunk_rows, report=report, rejects=rejects,
-                             validate_after=validate)
+                             validate_after=validate, text_encoding_fallback=text_encoding_fallback,
+                             null_keys=null_keys, zero_dates=zero_dates, datetime_as=datetime_as,
+                             source_time_zone=source_time_zone, snapshot=snapshot, source_schemas=source_schema,
+                             uuid_binary=uuid_binary)
     # Fail fast on bad input, before any orchestration starts (the target's connection is checked by
     # the plan, which runs while Prefect starts up).
     src, dst = commands.database_urls(source, target)
     if dry_run:
         plan = commands.plan_migration(src.raw, dst.raw, options)
-        from golive import target as tgt
+        from golive.migrate import target as tgt
 
         existing = tgt.check_target(dst, plan, options)
         show_plan(plan, existing, options)
@@ -94,13 +117,16 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
         except BaseException as exc:  # re-raised in the main thread
             planned["error"] = exc
             return
-        if runner == "thread" and not planned["plan"].resumed and os.environ.get("GOLIVE_READ_AHEAD", "1") != "0":
-            # the first chunks' rows are read while Prefect is still starting (a core would idle)
+        plan_ = planned["plan"]
+        if runner == "thread" and not plan_.resumed and plan_.source_dialect == "sqlite" \
+                and os.environ.get("GOLIVE_READ_AHEAD", "1") != "0":
+            # the first chunks' rows are read while Prefect is still starting (a core would idle); a server
+            # source reads in the flow's snapshot instead
             try:
-                from golive.copying import read_ahead
-                from golive.scheduling import copy_order
+                from golive.migrate.readahead import read_ahead
+                from golive.migrate.schedule import copy_order
 
-                read_ahead(commands.parse_source(source), copy_order(planned["plan"]))
+                read_ahead(commands.parse_source(source), plan_.context(), copy_order(plan_))
             except Exception:  # an optimisation only: the copy tasks read everything themselves
                 pass
 
@@ -119,7 +145,7 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
             state = run_in_foreground(flow, source=SecretStr(source), target=SecretStr(target), options=options,
                                       return_state=True)
         finally:
-            from golive.copying import drop_read_ahead
+            from golive.migrate.readahead import drop_read_ahead
 
             drop_read_ahead()
     result = state.result(raise_on_failure=False)

@@ -19,7 +19,8 @@ def validate(
     tables: Optional[list[str]] = typer.Option(None, "--tables", help="Only these tables (comma-separated or repeated)."),
     report: Optional[str] = typer.Option(None, "--report", help="Write the validation report (JSON) here."),
     schema: str = typer.Option("public", "--schema", help="Target schema the tables were migrated into."),
-    expectations: str = typer.Option("expectations", "--expectations", help="Directory of the expectation suites."),
+    expectations: Optional[str] = typer.Option(None, "--expectations", help=(
+        "Directory of the expectation suites, one folder per source database (default golive-runs/expectations).")),
     out: Optional[str] = typer.Option(None, "--out", help="Results and Data Docs directory "
                                                             "(default golive-runs/validation/<db>-<schema>-<time>)."),
     workers: int = typer.Option(4, "--workers", min=1, max=64, help="Key ranges compared at the same time."),
@@ -136,7 +137,8 @@ def generate(
         "(without it, the source is planned afresh).")),
     schema: str = typer.Option("public", "--schema", help="Target schema."),
     tables: Optional[list[str]] = typer.Option(None, "--tables", help="Only these tables."),
-    directory: str = typer.Option("expectations", "--dir", help="Where the suites are written."),
+    directory: Optional[str] = typer.Option(None, "--dir", help=(
+        "Where the suites are written, in a folder per source database (default golive-runs/expectations).")),
     identifiers: str = typer.Option("preserve", "--identifiers", help="preserve or snake (as the migration used)."),
 ) -> None:
     """(Re)generate one Great Expectations suite per table from the source schema, keeping hand-written expectations."""
@@ -144,19 +146,24 @@ def generate(
     from golive.validation.options import ValidateOptions
 
     options = ValidateOptions(tables=tables, target_schema=schema, identifiers=identifiers, expectations_dir=directory)
+    from golive import commands
+    from golive.validation.prepare import expectations_dir
+
     with status("Reading the source schema"):
         plan, chosen = _plan_for_suites(source, target, options)
-    with status(f"Writing {len(chosen)} suites to {directory}"):
-        written = gs.ensure_suites(plan, directory, chosen, regenerate=True)
+    folder = expectations_dir(commands.parse_source(source), options)
+    with status(f"Writing {len(chosen)} suites to {folder}"):
+        written = gs.ensure_suites(plan, folder, chosen, regenerate=True)
     for table, suite in written.items():
         generated = sum(1 for e in suite["expectations"] if "golive" in (e.get("meta") or {}))
         kept = len(suite["expectations"]) - generated
-        echo(f"  {gs.suite_path(directory, suite['name'])}: {generated} generated"
+        echo(f"  {gs.suite_path(folder, suite['name'])}: {generated} generated"
              + (f", {kept} kept (hand-written)" if kept else ""))
 
 
 def _plan_for_suites(source: str, target: str | None, options):
-    from golive import commands, planning
+    from golive import commands
+    from golive.migrate import planning
     from golive.config import MigrateOptions
     from golive.urls import parse_url
     from golive.validation import prepare

@@ -56,14 +56,128 @@ def connect_kwargs(url: DatabaseURL) -> dict:
 class MySQLDialect(Dialect):
     name = "mysql"
     can_read = True
-    can_write = True
+    can_write = False  # set by the target side when it exists (golive.dialects.mysql_target)
     # https://dev.mysql.com/doc/refman/8.0/en/identifier-length.html (64 characters)
     max_identifier_length = 64
     # https://dev.mysql.com/doc/refman/8.0/en/implicit-commit.html: DDL commits implicitly
     transactional_ddl = False
+    sqlglot_name = "mysql"
+    translates_checks = True
+    supports_generated = True
 
     def quote(self, name: str) -> str:
         return qi(name)
+
+    # ------------------------------------------------------------------ as a source (mysql_source)
+
+    def check(self, url: DatabaseURL) -> None:
+        connect_kwargs(url)  # a MySQL URL naming a database
+
+    def introspect(self, conn, url: DatabaseURL | None = None, options=None):
+        from golive.dialects import mysql_source
+
+        return mysql_source.introspect(conn, url)
+
+    def fingerprint(self, url: DatabaseURL) -> str:
+        return ""  # resume compares the committed chunks' digests instead (copy.verify_committed)
+
+    def changed_since(self, url: DatabaseURL, plan, stored: dict) -> str | None:
+        from golive.migrate.copy import verify_committed
+
+        return verify_committed(url, plan, stored.get("chunks") or {})
+
+    def consistency(self, url: DatabaseURL, conn, options) -> str:
+        from golive.dialects import mysql_source
+
+        return mysql_source.consistency(url, conn, options)
+
+    def copy_options(self, options) -> dict:
+        return {"snapshot": options.snapshot, "zero_dates": options.zero_dates, "datetime_as": options.datetime_as,
+                "source_time_zone": options.source_time_zone, "uuid_binary": options.uuid_binary}
+
+    def profile(self, url, tables, *, deep: bool, workers: int, options=None):
+        from golive.dialects import mysql_source
+
+        return mysql_source.profile(url, tables, deep=deep, workers=workers, options=options)
+
+    def decide(self, t, c, p, *, parent, target, options, identity: bool):
+        from golive.dialects import mysql_source
+
+        return mysql_source.decide(t, c, p, parent=parent, target=target, options=options, identity=identity)
+
+    def read_default(self, t, c):
+        from golive.dialects import mysql_source
+
+        return mysql_source.read_default(t, c)
+
+    def identity(self, t):
+        col = next((c.name for c in t.columns if c.auto_increment), None)
+        return col, (t.identity_next - 1 if col and t.identity_next else None)
+
+    def index_column(self, t, name: str):
+        return name
+
+    def index_expressions(self, ix):
+        return None  # functional key parts (MySQL 8) are reported: information_schema shows no expression
+
+    def row_key(self, t) -> list[str]:
+        from golive.dialects import mysql_source
+
+        return mysql_source.row_key(t) or [c.name for c in t.columns]
+
+    def chunks(self, conn, t, rows: int, chunk_rows: int):
+        from golive.dialects import mysql_source
+
+        return mysql_source.chunks(conn, t, rows, chunk_rows)
+
+    def render(self, t, tp, wire, plan) -> tuple[str, str]:
+        from golive.dialects import mysql_types as mt
+
+        by_name = {c.name: c for c in t.columns}
+        cols, zero = [], {}
+        for cp in tp.columns:
+            if cp.generated_sql:
+                continue
+            c = by_name[cp.source]
+            cols.append((c, mt.parse_type(c.declared), cp.type))
+            if not any("zero dates" in w for w in cp.notes + [cp.reason]) and not _had_zero(plan, t.name, c.name):
+                zero[c.name] = "none"
+            else:
+                zero[c.name] = "null" if cp.nullable else plan.options.get("zero_dates", "null")
+                if zero[c.name] == "null" and not cp.nullable:
+                    zero[c.name] = "reject"
+        opts = _RenderOptions(plan)
+        return (mt.line_sql(cols, wire, options=opts, zero_modes=zero),
+                mt.line_sql(cols, wire, options=opts, zero_modes=zero, careful=True))
+
+    def plan_objects(self, ctx, schema, selected: set[str]) -> None:
+        from golive.migrate.planning import plan_views_and_others
+
+        plan_views_and_others(ctx, schema, selected)
+
+    def snapshot(self, url: DatabaseURL, plan, *, workers: int):
+        from golive.dialects import mysql_source
+
+        return mysql_source.snapshot(url, plan, workers=workers)
+
+    def chunk_reader(self, url: DatabaseURL, plan, tp, *, snapshot: str | None = None):
+        from golive.dialects.mysql_source import ChunkReader
+
+        return ChunkReader(url, plan, tp, snapshot=snapshot)
+
+    def count_tables(self, url: DatabaseURL, plan, tables: list[str]) -> dict[str, int]:
+        from golive.dialects import mysql_source
+
+        conn = mysql_source.connect(url)
+        try:
+            with conn.cursor() as cur:
+                out = {}
+                for t in tables:
+                    cur.execute(f"SELECT COUNT(*) FROM {qi(t)}")
+                    out[t] = cur.fetchone()[0]
+                return out
+        finally:
+            conn.close()
 
     def connect(self, url: DatabaseURL, *, autocommit: bool = False, local_infile: bool = False,
                 settings: dict | None = None, role: str = "database", cursorclass=None, database: bool = True):
@@ -93,6 +207,21 @@ class MySQLDialect(Dialect):
                 for k, v in settings.items():
                     cur.execute(f"SET SESSION {k} = %s", (v,))
         return conn
+
+
+def _had_zero(plan, table: str, column: str) -> bool:
+    """Did the profile find zero dates in this column (the planner's warning says so)?"""
+    return any(w.startswith(f"{table}.{column}: ") and "zero dates" in w for w in plan.warnings)
+
+
+class _RenderOptions:
+    """The options the renderings read, from a plan (its ``options``) or MigrateOptions."""
+
+    def __init__(self, plan):
+        o = plan.options
+        self.datetime_as = o.get("datetime_as", "timestamp")
+        self.source_time_zone = o.get("source_time_zone", "UTC")
+        self.uuid_binary = o.get("uuid_binary", False)
 
 
 def _code(exc: BaseException) -> int:

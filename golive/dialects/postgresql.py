@@ -5,13 +5,12 @@ DDL is rendered by plain functions from plan objects, so it can be tested withou
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 
-from golive.dialects.base import Dialect
+from golive.dialects.base import Dialect, Wire
 from golive.errors import ConnectionFailed, GoliveError, TerminalError, TransientError
-from golive.plan import ColumnPlan, ForeignKeyPlan, IndexPlan, TablePlan
+from golive.migrate.plan import ColumnPlan, ForeignKeyPlan, IndexPlan, TablePlan
 from golive.types import CT, TargetType
 from golive.urls import DatabaseURL, mask
 
@@ -33,7 +32,18 @@ WRITE_TYPES = {
     CT.TIMESTAMP_TZ: "timestamptz",
     CT.JSON: "jsonb",
     CT.UUID: "uuid",
+    CT.REAL: "real",
+    CT.TIMESTAMP: "timestamp",
+    CT.INTERVAL: "interval",
+    CT.ENUM: "text",  # + a CHECK listing the labels (golive.migrate.planning)
+    CT.TEXT_ARRAY: "text[]",
+    CT.BITS: "bit varying(%d)",
+    CT.GEOMETRY: "bytea",  # WKB; geometry(…) when the target has PostGIS
 }
+
+#: how COPY reads the wire format (golive.dialects.base)
+WIRE = Wire(name="postgresql")
+COPY_OPTIONS = "FORMAT csv, QUOTE '''', NULL 'NULL'"
 
 #: settings for the sessions that bulk-load (per session, nothing global changes)
 LOAD_SETTINGS = {
@@ -61,16 +71,6 @@ def qn(schema: str, name: str) -> str:
     return f"{qi(schema)}.{qi(name)}"
 
 
-def fit_identifier(name: str, limit: int = 63) -> str:
-    """Shorten ``name`` to ``limit`` bytes deterministically: a prefix plus 8 hex of its SHA-1."""
-    raw = name.encode("utf-8")
-    if len(raw) <= limit:
-        return name
-    digest = hashlib.sha1(raw).hexdigest()[:8]
-    prefix = raw[: limit - 9].decode("utf-8", "ignore")
-    return f"{prefix}_{digest}"
-
-
 class PostgresDialect(Dialect):
     name = "postgresql"
     can_write = True
@@ -78,16 +78,182 @@ class PostgresDialect(Dialect):
     # https://www.postgresql.org/docs/current/limits.html (NAMEDATALEN - 1)
     max_identifier_length = 63
     transactional_ddl = True
+    wire = WIRE
+    sqlglot_name = "postgres"
+    translates_checks = True
+    supports_generated = True
 
     def quote(self, name: str) -> str:
         return qi(name)
+
+    def qualified(self, schema: str, name: str) -> str:
+        return qn(schema, name)
 
     def type_sql(self, t: TargetType) -> str:
         if t.ct == CT.VARCHAR:
             return WRITE_TYPES[CT.VARCHAR] % (t.length or 1)
         if t.ct == CT.DECIMAL and t.precision:
             return f"numeric({t.precision},{t.scale or 0})"
+        if t.ct == CT.BITS:
+            return WRITE_TYPES[CT.BITS] % (t.length or 1)
+        if t.ct == CT.ARRAY:
+            return (self.type_sql(TargetType(ct=t.element)) if t.element else "text") + "[]"
+        if t.ct == CT.NATIVE:
+            return t.native or "text"
+        if t.ct == CT.GEOMETRY and t.native:
+            return t.native  # geometry(…) when PostGIS is installed (decided by the planner)
         return WRITE_TYPES[t.ct]
+
+    def render_default(self, d, t: TargetType) -> str | None:
+        """The SQL of a neutral default (``golive.migrate.defaults.Default``) for a column of type ``t``."""
+        ct = t.ct
+        if d.kind == "expr":
+            return d.sql
+        if d.kind == "uuid":
+            return "gen_random_uuid()"
+        if d.kind == "epoch_now":
+            return "(extract(epoch from now()))::bigint"
+        if d.kind in ("now", "today", "time_now"):
+            if ct in (CT.TEXT, CT.VARCHAR):  # SQLite's text form, in UTC
+                fmt = {"now": "YYYY-MM-DD HH24:MI:SS", "today": "YYYY-MM-DD", "time_now": "HH24:MI:SS"}[d.kind]
+                return f"to_char(now() AT TIME ZONE 'UTC', '{fmt}')"
+            if d.kind == "today" or ct == CT.DATE:
+                return "CURRENT_DATE"
+            if d.kind == "time_now" or ct == CT.TIME:
+                return "LOCALTIME"
+            return "CURRENT_TIMESTAMP"
+        v = d.value
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, bytes):
+            return "'\\x" + (d.sql or v.hex()) + "'::bytea"
+        if ct in (CT.SMALLINT, CT.INTEGER, CT.BIGINT, CT.DECIMAL, CT.DOUBLE, CT.REAL):
+            return str(v)
+        text = "'" + str(v).replace("'", "''") + "'"
+        if ct == CT.JSON:
+            return text + "::jsonb"
+        return text
+
+    # ------------------------------------------------------------------ the target's steps (postgresql_target)
+
+    def bookkeeping(self, conn):
+        from golive.migrate.state import Bookkeeping
+
+        return Bookkeeping(conn)
+
+    def chunk_writer(self, target: DatabaseURL, plan, tp: TablePlan, chunk):
+        from golive.dialects.postgresql_target import ChunkWriter
+
+        return ChunkWriter(target, plan, tp, chunk)
+
+    def target_steps(self):
+        from golive.dialects import postgresql_target
+
+        return postgresql_target
+
+    # ------------------------------------------------------------------ the source's side (postgresql_source)
+
+    def chunk_reader(self, source: DatabaseURL, plan, tp: TablePlan, *, snapshot: str | None = None):
+        from golive.dialects.postgresql_source import ChunkReader
+
+        return ChunkReader(source, plan, tp, snapshot=snapshot)
+
+    def check(self, url: DatabaseURL) -> None:
+        url.libpq()  # a PostgreSQL URL
+
+    def introspect(self, conn, url: DatabaseURL | None = None, options=None):
+        from golive.dialects import postgresql_source as ps
+
+        self._url = url
+        return ps.introspect(conn, url, options)
+
+    def fingerprint(self, url: DatabaseURL) -> str:
+        return ""  # resume compares the committed chunks' digests instead (copy.verify_committed)
+
+    def changed_since(self, url: DatabaseURL, plan, stored: dict) -> str | None:
+        from golive.migrate.copy import verify_committed
+
+        return verify_committed(url, plan, stored.get("chunks") or {})
+
+    def consistency(self, url: DatabaseURL, conn, options) -> str:
+        if options.snapshot == "none":
+            return "none: each chunk reads its own moment (--snapshot none): the source must be quiet during the copy"
+        return "snapshot: every reader starts in one exported snapshot (pg_export_snapshot); the app may keep writing"
+
+    def copy_options(self, options) -> dict:
+        from golive.dialects.postgresql_source import schemas_of
+
+        return {"snapshot": options.snapshot, "source_schemas": schemas_of(options)}
+
+    def profile(self, url, tables, *, deep: bool, workers: int, options=None):
+        from golive.dialects import postgresql_source as ps
+
+        return ps.profile(url, tables, deep=deep, workers=workers, options=options)
+
+    def decide(self, t, c, p, *, parent, target, options, identity: bool):
+        from golive.dialects import postgresql_source as ps
+
+        return ps.decide(t, c, p, parent=parent, target=target, options=options, identity=identity)
+
+    def read_default(self, t, c):
+        from golive.migrate.defaults import Default
+
+        if c.default is None:
+            return None, None
+        if re.match(r"nextval\(", c.default):
+            return None, None  # a sequence: the target's identity (or its own sequence) takes over
+        return Default("expr", sql=c.default), None
+
+    def identity(self, t):
+        return next((c.name for c in t.columns if c.auto_increment), None), None
+
+    def index_column(self, t, name: str):
+        return name
+
+    def index_expressions(self, ix):
+        return None
+
+    def row_key(self, t) -> list[str]:
+        from golive.dialects import postgresql_source as ps
+
+        return ps.row_key(t) or [c.name for c in t.columns]
+
+    def chunks(self, conn, t, rows: int, chunk_rows: int):
+        from golive.dialects import postgresql_source as ps
+
+        return ps.chunks(conn, t, rows, chunk_rows)
+
+    def render(self, t, tp, wire, plan) -> tuple[str, str]:
+        from golive.dialects import postgresql_source as ps
+
+        return ps.render(t, tp, wire, plan)
+
+    def plan_objects(self, ctx, schema, selected: set[str]) -> None:
+        from golive.dialects import postgresql_source as ps
+
+        ps.plan_objects(ctx, schema, selected)
+
+    def snapshot(self, url: DatabaseURL, plan, *, workers: int):
+        from golive.dialects import postgresql_source as ps
+
+        return ps.snapshot(url, plan, workers=workers)
+
+    def final_statements(self, url: DatabaseURL, plan) -> list[str]:
+        from golive.dialects import postgresql_source as ps
+
+        return ps.final_statements(url, plan)
+
+    def count_tables(self, url: DatabaseURL, plan, tables: list[str]) -> dict[str, int]:
+        from golive.dialects import postgresql_source as ps
+
+        by = {t.source: t for t in plan.tables} if plan is not None else {}
+        with ps.connect(url) as conn:
+            out = {}
+            for name in tables:
+                tp = by.get(name)
+                rel = qn(tp.source_schema or "public", tp.source_name or tp.source) if tp else qi(name)
+                out[name] = conn.execute(f"SELECT count(*) FROM {rel}").fetchone()[0]
+            return out
 
     # ------------------------------------------------------------------ connections
 
@@ -117,6 +283,8 @@ class PostgresDialect(Dialect):
         parts = [qi(c.target), c.sql_type]
         if c.identity:
             parts.append("GENERATED BY DEFAULT AS IDENTITY")
+        elif c.generated_sql:
+            parts.append(f"GENERATED ALWAYS AS ({c.generated_sql}) STORED")
         elif c.default_sql is not None:
             parts.append(f"DEFAULT {c.default_sql}")
         if not c.nullable or c.identity:
@@ -129,6 +297,8 @@ class PostgresDialect(Dialect):
         return f"CREATE TABLE {qn(schema, t.target)} (\n  {cols}\n)"
 
     def index_sql(self, schema: str, table: str, ix: IndexPlan) -> str:
+        if ix.definition_sql:
+            return ix.definition_sql
         if ix.expression_sql is not None:
             cols = ix.expression_sql
         else:
@@ -143,8 +313,11 @@ class PostgresDialect(Dialect):
         return f"CREATE {unique}INDEX {qi(ix.name)} ON {qn(schema, table)} ({cols}){where}"
 
     def foreign_key_sql(self, schema: str, fk: ForeignKeyPlan, *, not_valid: bool = False) -> str:
+        if fk.definition_sql:
+            return (f"ALTER TABLE {qn(schema, fk.table)} ADD CONSTRAINT {qi(fk.name)} {fk.definition_sql}"
+                    + (" NOT VALID" if not_valid and "NOT VALID" not in fk.definition_sql.upper() else ""))
         sql = (f"ALTER TABLE {qn(schema, fk.table)} ADD CONSTRAINT {qi(fk.name)} FOREIGN KEY "
-               f"({', '.join(map(qi, fk.columns))}) REFERENCES {qn(schema, fk.ref_table)} "
+               f"({', '.join(map(qi, fk.columns))}) REFERENCES {qn(fk.ref_schema or schema, fk.ref_table)} "
                f"({', '.join(map(qi, fk.ref_columns))})")
         if fk.on_delete.upper() != "NO ACTION":
             sql += f" ON DELETE {fk.on_delete.upper()}"
@@ -156,11 +329,9 @@ class PostgresDialect(Dialect):
             sql += " NOT VALID"
         return sql
 
-    def copy_sql(self, schema: str, t: TablePlan) -> str:
-        cols = ", ".join(qi(c.target) for c in t.columns)
-        from golive.dialects.sqlite_types import COPY_OPTIONS
-
-        return f"COPY {qn(schema, t.target)} ({cols}) FROM STDIN ({COPY_OPTIONS})"
+    def copy_sql(self, schema: str, t: TablePlan, *, binary: bool = False) -> str:
+        cols = ", ".join(qi(c.target) for c in t.columns if not c.generated_sql)
+        return f"COPY {qn(schema, t.target)} ({cols}) FROM STDIN ({'FORMAT binary' if binary else COPY_OPTIONS})"
 
 
 # ---------------------------------------------------------------------- errors

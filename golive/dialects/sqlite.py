@@ -9,12 +9,14 @@ fields, which is what makes the copy as fast as the C tools.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from golive.dialects.base import Dialect
-from golive.errors import SourceError
+from golive.dialects.base import Decision, Dialect
+from golive.errors import ConfigError, SourceError
 from golive.schema import Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
 from golive.urls import DatabaseURL
 
@@ -34,6 +36,9 @@ class SQLiteDialect(Dialect):
     # https://www.sqlite.org/limits.html: identifiers are not length-limited in practice
     max_identifier_length = 0
     transactional_ddl = True
+    sqlglot_name = "sqlite"
+    # SQLite CHECKs and views are reported, not translated: they are written for SQLite's typeless values
+    translates_checks = False
 
     def quote(self, name: str) -> str:
         return qi(name)
@@ -77,7 +82,7 @@ class SQLiteDialect(Dialect):
 
     # ------------------------------------------------------------------ introspection
 
-    def introspect(self, conn: sqlite3.Connection) -> SourceSchema:
+    def introspect(self, conn: sqlite3.Connection, url: DatabaseURL | None = None, options=None) -> SourceSchema:
         """Read tables, columns, keys, indexes, foreign keys, views and triggers."""
         try:
             objects = conn.execute(
@@ -201,6 +206,125 @@ class SQLiteDialect(Dialect):
             out.append(fk)
         return out
 
+    # ------------------------------------------------------------------ planning (golive.migrate.planning)
+
+    def fingerprint(self, url: DatabaseURL) -> str:
+        """Size and modification time of the SQLite file and its WAL: a changed source is detected on resume."""
+        parts = []
+        for suffix in ("", "-wal"):
+            p = str(url.path) + suffix
+            if os.path.exists(p):
+                st = os.stat(p)
+                parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+        return "/".join(parts)
+
+    def changed_since(self, url: DatabaseURL, plan, stored: dict) -> str | None:
+        """Unchanged when the file's size and modification time are; else the committed chunks are re-read
+        and compared by digest (a file touched but whose copied rows are the same resumes)."""
+        if not stored.get("source_fingerprint") or stored["source_fingerprint"] == self.fingerprint(url):
+            return None
+        from golive.migrate.copy import verify_committed
+
+        chunks = stored.get("chunks") or {}
+        if not chunks or not all(c.get("digest") for c in chunks.values()):
+            return "the SQLite file (or its WAL) has another size or modification time"
+        return verify_committed(url, plan, chunks)
+
+    def consistency(self, url: DatabaseURL, conn, options) -> str:
+        return ("each chunk reads the SQLite file as it is when the chunk starts: stop the app's writes during the "
+                "copy; rows per table are counted again at the end and a difference is reported")
+
+    def copy_options(self, options) -> dict:
+        out = {}
+        if getattr(options, "text_encoding_fallback", None):
+            out["text_encoding_fallback"] = options.text_encoding_fallback
+        return out
+
+    def profile(self, url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options=None):
+        """Count rows and profile every table, tables in parallel (SQLite releases the GIL while scanning)."""
+        from golive.dialects import sqlite_types as st
+
+        def one(t: Table):
+            conn = self.connect(url)
+            try:
+                rows = self.count_rows(conn, t.name)
+                return t.name, rows, st.profile_table(conn, t, deep=deep, rowid_keyed=rowid_keyed)
+            finally:
+                conn.close()
+
+        # tables whose single-column key is the rowid: foreign keys to them become bigint
+        rowid_keyed = {t.name: t.rowid_alias for t in tables if t.rowid_alias}
+        counts, profiles = {}, {}
+        order = sorted(tables, key=lambda t: -len(t.columns))
+        with ThreadPoolExecutor(max_workers=min(workers, len(tables)) or 1) as ex:
+            for name, rows, prof in ex.map(one, order):
+                counts[name], profiles[name] = rows, prof
+        return counts, profiles
+
+    def decide(self, t: Table, c: Column, p, *, parent, target, options, identity: bool) -> Decision:
+        from golive.dialects import sqlite_types as st
+
+        d = st.classify(c.declared)
+        dec = st.decide(c, d, p, rowid_pk=identity, parent=parent)
+        if p is not None and p.null_keys and len(t.primary_key) == 1 and t.has_rowid:
+            mode = getattr(options, "null_keys", "reject")
+            if mode == "rowid" and not p.fill_collisions:
+                dec.source_expr = f"coalesce({qi(c.name)}, {t.rowid_name})"
+                dec.warnings.append(f"{p.null_keys} NULL values of the primary key filled from the rowid "
+                                    "(--null-keys rowid)")
+            elif mode == "rowid":
+                dec.warnings.append(f"{p.null_keys} NULL values of the primary key cannot be filled from the rowid: "
+                                    f"{p.fill_collisions} of those rowids are already used as keys; the rows are rejected")
+            else:
+                dec.warnings.append(f"{p.null_keys} NULL values in the primary key (SQLite allows it when the key is "
+                                    "not the rowid): rejected; --null-keys rowid fills them from the rowid")
+        return dec
+
+    def read_default(self, t: Table, c: Column):
+        from golive.dialects.sqlite_types import parse_default
+
+        return parse_default(c.default)
+
+    def identity(self, t: Table) -> tuple[str | None, int | None]:
+        return t.rowid_alias, (t.sequence if t.autoincrement else None)
+
+    def index_column(self, t: Table, name: str) -> str | None:
+        return t.rowid_alias if name == "rowid" else name
+
+    def index_expressions(self, ix: Index) -> str | None:
+        return _index_expressions(ix.sql or "")
+
+    def row_key(self, t: Table) -> list[str]:
+        return list(t.primary_key) if t.primary_key else (["rowid"] if t.has_rowid else [c.name for c in t.columns])
+
+    def chunks(self, conn, t: Table, rows: int, chunk_rows: int):
+        from golive.migrate.plan import ChunkPlan
+
+        ranges = self.chunk_ranges(conn, t, rows, chunk_rows)
+        return ("rowid" if t.has_rowid else "single"), [], [
+            ChunkPlan(no=i, lo=lo, hi=hi, rows=n) for i, (lo, hi, n) in enumerate(ranges)]
+
+    def render(self, t: Table, tp, wire, plan) -> tuple[str, str]:
+        from golive.dialects import sqlite_types as st
+
+        cols = [(c.source_expr or qi(c.source), c.type) for c in tp.columns if not c.generated_sql]
+        fallback = bool(plan.options.get("text_encoding_fallback"))
+        return st.line_sql(cols, wire), st.careful_line_sql(cols, wire, text_fallback=fallback)
+
+    def plan_objects(self, ctx, schema: SourceSchema, selected: set[str]) -> None:
+        from golive.migrate.plan import Skipped, ViewPlan
+
+        plan = ctx.plan
+        for v in schema.views:
+            plan.views.append(ViewPlan(source=v.name, target=ctx.relations(v.name), select=v.select))
+        for tr in schema.triggers:
+            if tr.table in selected:
+                plan.skipped.append(Skipped(kind="trigger", name=tr.name, reason=(
+                    f"triggers are not translated (on {tr.table}); recreate it in PL/pgSQL if the app relies on it")))
+
+    def chunk_reader(self, url: DatabaseURL, plan, tp, *, snapshot: str | None = None):
+        return ChunkReader(self, url, plan, tp)
+
     # ------------------------------------------------------------------ sizes and chunks
 
     def count_rows(self, conn: sqlite3.Connection, table: str) -> int:
@@ -244,7 +368,126 @@ class SQLiteDialect(Dialect):
         return out
 
 
+# ---------------------------------------------------------------------- reading chunks
+
+#: bytes of CSV per SQLite query / load write on the clean path
+BATCH_BYTES = 4 << 20
+#: rows per load attempt on the reject path
+CAREFUL_ROWS = 2000
+
+
+class ChunkReader:
+    """Reads one table's chunks: SQLite renders the wire lines itself, Python moves megabytes, never fields."""
+
+    def __init__(self, dialect: SQLiteDialect, url: DatabaseURL, plan, tp):
+        self.tp = tp
+        self.conn = dialect.connect(url, raw_text=True)
+        self.fallback = plan.options.get("text_encoding_fallback")
+        self._converted: dict[str, int] = {}
+        if self.fallback:
+            self.conn.create_function("golive_text", 2, self._decode, deterministic=True)
+
+    def _decode(self, value, column):
+        """``golive_text(CAST(v AS BLOB), column)``: the text, decoded from the legacy encoding when it is not UTF-8."""
+        if not isinstance(value, bytes):
+            return value
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            key = f"{column}: decoded from {self.fallback}"
+            self._converted[key] = self._converted.get(key, 0) + 1
+            try:
+                return value.decode(self.fallback)
+            except UnicodeDecodeError:  # not that encoding either: the target refuses it, with the reason
+                self._converted[key] -= 1
+                return value
+
+    def converted(self) -> dict[str, int]:
+        return dict(self._converted)
+
+    def batches(self, chunk):
+        """``(csv_bytes, rows)`` of the chunk, each about ``BATCH_BYTES`` long (adaptive rowid spans)."""
+        tp = self.tp
+        try:
+            if not tp.has_rowid:
+                cur = self.conn.execute(f"SELECT {tp.line_sql} FROM {qi(tp.source)}")
+                while rows := cur.fetchmany(2000):
+                    yield b"".join(r[0] for r in rows), len(rows)
+                return
+            sql = (f"SELECT group_concat(line, ''), count(*) FROM "
+                   f"(SELECT {tp.line_sql} AS line FROM {qi(tp.source)} WHERE {tp.rowid_name} BETWEEN ? AND ?)")
+            lo, hi = chunk.lo, chunk.hi
+            density = max(chunk.rows, 1) / max(hi - lo + 1, 1)
+            span = max(1, int(256 / density))  # start small: rows may be huge
+            a = lo
+            while a <= hi:
+                b = min(hi, a + span - 1)
+                blob, n = self.conn.execute(sql, (a, b)).fetchone()
+                if isinstance(blob, str):
+                    blob = blob.encode("utf-8", "surrogateescape")
+                if blob:
+                    per_rowid = len(blob) / (b - a + 1)
+                    span = max(1, min(int(BATCH_BYTES / per_rowid), span * 8))
+                else:
+                    span = min(span * 8, 1 << 40)
+                a = b + 1
+                yield blob or b"", n
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(f"reading {tp.source} chunk {chunk.no} from the source: {exc}") from None
+
+    def rows(self, chunk):
+        """Lists of ``(rowkey, line)`` for the reject path; rowkey is the rowid or the key tuple."""
+        tp = self.tp
+        if tp.has_rowid:
+            r = tp.rowid_name
+            cur = self.conn.execute(f"SELECT {r}, {tp.careful_sql} FROM {qi(tp.source)} WHERE {r} BETWEEN ? AND ? "
+                                    f"ORDER BY {r}", (chunk.lo, chunk.hi))
+            while rows := cur.fetchmany(CAREFUL_ROWS):
+                yield [(x[0], x[1]) for x in rows]
+        else:
+            keys = ", ".join(qi(k) for k in tp.key)
+            cur = self.conn.execute(f"SELECT {keys}, {tp.careful_sql} FROM {qi(tp.source)}")
+            while rows := cur.fetchmany(CAREFUL_ROWS):
+                yield [(tuple(x[:-1]), x[-1]) for x in rows]
+
+    def row(self, rowkey) -> dict:
+        tp = self.tp
+        if tp.has_rowid:
+            cur = self.conn.execute(f"SELECT * FROM {qi(tp.source)} WHERE {tp.rowid_name} = ?", (rowkey,))
+        else:
+            cond = " AND ".join(f"{qi(k)} IS ?" for k in tp.key)
+            cur = self.conn.execute(f"SELECT * FROM {qi(tp.source)} WHERE {cond}", tuple(rowkey))
+        row = cur.fetchone()
+        if row is None:
+            return {}
+        return {d[0]: v for d, v in zip(cur.description, row)}
+
+    def key(self, rowkey, row: dict) -> dict:
+        from golive.migrate.copy import key_value
+
+        tp = self.tp
+        if tp.has_rowid and tp.key == ["rowid"]:
+            return {"rowid": rowkey}
+        if tp.has_rowid:
+            return {k: key_value(row.get(k)) for k in tp.key}
+        return dict(zip(tp.key, (key_value(v) for v in rowkey)))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 # ---------------------------------------------------------------------- helpers
+
+
+def _index_expressions(sql: str) -> str | None:
+    m = re.search(r"\bON\s+(?:\"(?:[^\"]|\"\")+\"|`[^`]+`|\[[^\]]+\]|[\w.]+)\s*\(", sql, re.I)
+    if not m:
+        return None
+    depth, i = 1, m.end()
+    while i < len(sql) and depth:
+        depth += {"(": 1, ")": -1}.get(sql[i], 0)
+        i += 1
+    return sql[m.end():i - 1].strip() or None
 
 
 def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple]:

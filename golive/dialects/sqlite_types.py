@@ -15,11 +15,12 @@ The rule, also in the README table:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
+from golive.dialects.base import Decision, Wire
 from golive.dialects.sqlite import qi
+from golive.migrate.defaults import Default, literal
 from golive.schema import Column
 from golive.types import CT, TargetType, smallest_integer
 
@@ -114,6 +115,10 @@ class ColumnProfile:
     max_length: int | None = None
     overscale: int = 0  # decimal values with more fractional digits than the declared scale
     with_time: int = 0  # DATE values holding a time of day
+    fractional: int = 0  # REALs with a fraction in an integer column (2.99 in `amount integer`)
+    fractional_example: float | None = None
+    null_keys: int = 0  # NULLs in a primary key column that is not the rowid
+    fill_collisions: int = 0  # of those rows, how many have a rowid another row uses as its key
     # deep (dry-run) predictions
     predicted_rejects: int = 0
     predicted_reason: str = ""
@@ -128,6 +133,11 @@ def profile_sql(col: Column, d: Declared, *, deep: bool) -> list[tuple[str, str]
     # integer sizes and decimal magnitudes depend on the values; floats and booleans do not
     if d.kind in ("smallint", "int", "bigint", "decimal", "untyped", "other"):
         out += [("min", f"min({c})"), ("max", f"max({c})")]
+    if d.kind in ("smallint", "int", "bigint"):
+        frac = f"typeof({c}) = 'real' AND {c} <> CAST({c} AS INTEGER)"
+        out += [("fractional", f"sum({frac})"), ("fractional_example", f"max(iif({frac}, {c}, NULL))")]
+    if col.pk_position and col.nullable:
+        out.append(("null_keys", f"sum({c} IS NULL)"))
     if d.kind in ("untyped", "other"):
         out += [(f"class_{k}", f"sum(typeof({c})='{k}')") for k in ("integer", "real", "text", "blob")]
     if d.kind == "varchar":
@@ -157,8 +167,7 @@ def _bad_value_condition(c: str, d: Declared) -> str | None:
         x = f"trim({c})"
         good = (f"({x} <> '' AND NOT {x} GLOB '*[^0-9]*' OR substr({x}, 1, 1) IN ('-', '+') "
                 f"AND substr({x}, 2) <> '' AND NOT substr({x}, 2) GLOB '*[^0-9]*')")
-        return (f"typeof({c}) = 'text' AND NOT {good} OR typeof({c}) = 'real' AND {c} <> CAST({c} AS INTEGER) "
-                f"OR typeof({c}) = 'blob'")
+        return f"typeof({c}) = 'text' AND NOT {good} OR typeof({c}) = 'blob'"
     if d.kind == "bool":
         return (f"typeof({c}) IN ('integer', 'real') AND {c} NOT IN (0, 1) OR typeof({c}) = 'text' AND lower(trim({c})) "
                 f"NOT IN ('t','f','true','false','y','n','yes','no','on','off','1','0') OR typeof({c}) = 'blob'")
@@ -194,18 +203,70 @@ def read_profile(col: Column, d: Declared, agg: dict[str, object]) -> ColumnProf
         p.max_length = int(agg["max_length"])
     p.overscale = int(agg.get("overscale") or 0)
     p.with_time = int(agg.get("with_time") or 0)
+    p.fractional = int(agg.get("fractional") or 0)
+    p.fractional_example = agg.get("fractional_example")
+    p.null_keys = int(agg.get("null_keys") or 0)
     p.predicted_rejects = int(agg.get("bad") or 0)
     return p
 
 
+def profile_table(conn, t, *, deep: bool, rowid_keyed: dict | None = None) -> dict[str, ColumnProfile]:
+    """Profile every column of ``t`` in one scan (two for very wide tables) and return ``{column: profile}``."""
+    rowid_keyed = rowid_keyed or {}
+    keys, exprs, decls = [], [], {}
+    # a column referencing a rowid key takes the key's type (bigint): its own range does not matter
+    rowid_children = {fk.columns[0] for fk in t.foreign_keys
+                      if len(fk.columns) == 1 and fk.ref_table in rowid_keyed
+                      and fk.ref_columns in ([], [rowid_keyed[fk.ref_table]])}
+    for c in t.columns:
+        d = classify(c.declared)
+        decls[c.name] = d
+        if (c.name == t.rowid_alias or (c.name in rowid_children and d.kind in ("smallint", "int", "bigint"))) \
+                and not deep:
+            continue
+        for key, sql in profile_sql(c, d, deep=deep):
+            keys.append((c.name, key))
+            exprs.append(sql)
+    values = {}
+    if exprs:
+        # SQLite allows up to 2000 result columns by default: split very wide tables
+        for start in range(0, len(exprs), 1500):
+            row = conn.execute(f"SELECT {', '.join(exprs[start:start + 1500])} FROM {qi(t.name)}").fetchone()
+            for (col, key), v in zip(keys[start:start + 1500], row):
+                values.setdefault(col, {})[key] = v
+    out = {}
+    for c in t.columns:
+        d = decls[c.name]
+        p = read_profile(c, d, values.get(c.name, {}))
+        if p.has_non_numeric and d.kind in ("smallint", "int", "bigint", "decimal", "float", "bool"):
+            # text/blob values sort above numbers: measure the numeric range on its own
+            p.num_min, p.num_max = conn.execute(
+                f"SELECT min({qi(c.name)}), max({qi(c.name)}) FROM {qi(t.name)} "
+                f"WHERE typeof({qi(c.name)}) IN ('integer', 'real')").fetchone()
+        if p.null_keys and t.has_rowid and len(t.primary_key) == 1:
+            k, r = qi(c.name), t.rowid_name
+            p.fill_collisions = conn.execute(
+                f"SELECT count(*) FROM {qi(t.name)} a WHERE a.{k} IS NULL AND EXISTS "
+                f"(SELECT 1 FROM {qi(t.name)} b WHERE b.{k} = a.{r})").fetchone()[0]
+        if deep and p.predicted_rejects:
+            cond = _bad_value_condition(qi(c.name), d)
+            p.samples = [_show(v) for (v,) in conn.execute(
+                f"SELECT {qi(c.name)} FROM {qi(t.name)} WHERE {cond} LIMIT 3")]
+        out[c.name] = p
+    return out
+
+
+def _show(v) -> str:
+    if isinstance(v, bytes):
+        try:
+            v = v.decode("utf-8")
+        except UnicodeDecodeError:
+            return "x'" + v[:32].hex() + ("…'" if len(v) > 32 else "'")
+    s = "".join(ch if ch >= " " or ch in "\n\t" else f"\\x{ord(ch):02x}" for ch in str(v))
+    return s if len(s) <= 80 else s[:77] + "…"
+
+
 # ---------------------------------------------------------------------- decisions
-
-@dataclass
-class Decision:
-    type: TargetType
-    reason: str
-    notes: list[str] = field(default_factory=list)
-
 
 def decide(col: Column, d: Declared, p: ColumnProfile, *, rowid_pk: bool, parent: TargetType | None) -> Decision:
     """Choose the target type of one column. See the module docstring for the rule."""
@@ -215,6 +276,11 @@ def decide(col: Column, d: Declared, p: ColumnProfile, *, rowid_pk: bool, parent
     if parent is not None and k in ("smallint", "int", "bigint", "untyped", "other") and parent.ct in (
             CT.SMALLINT, CT.INTEGER, CT.BIGINT):
         return Decision(parent, "foreign key: same type as the referenced column")
+    if k in ("smallint", "int", "bigint") and p.fractional:
+        # numbers widen within numbers: an ORM's `amount integer` holding 2.99 keeps its cents
+        return Decision(TargetType(ct=CT.DECIMAL),
+                        f"{p.fractional} REAL values with a fraction (e.g. {p.fractional_example!r}) in an integer "
+                        "column: widened to numeric", _stray_notes(p))
     if k in ("smallint", "int", "bigint"):
         at_least = {"smallint": CT.SMALLINT, "int": CT.INTEGER, "bigint": CT.BIGINT}[k]
         lo = _floor(p.num_min)
@@ -331,6 +397,9 @@ def _ceil(v):
 
 COPY_OPTIONS = "FORMAT csv, QUOTE '''', NULL 'NULL'"
 
+#: the PostgreSQL target's wire (the default of the renderings below)
+PG_WIRE = Wire(name="postgresql")
+
 #: words PostgreSQL's date/time input reads as *moments* ('now', 'today', ...): reading them would change the
 #: meaning of stored text, so they are rejected instead (https://www.postgresql.org/docs/current/datatype-datetime.html)
 _SPECIAL_DT = "('now','today','tomorrow','yesterday','epoch','allballs')"
@@ -343,36 +412,67 @@ def _bad(reason: str, c: str) -> str:
     return f"'golive: {reason}: '||{c}"
 
 
-def _epoch(c: str, *, date: bool) -> str:
+def _epoch(c: str, *, date: bool, plain: bool = False) -> str:
     """Integer epoch seconds (|v| < 1e11) or milliseconds (>= 1e11) -> ISO UTC text."""
+    zone = "" if plain else "||'+00'"
     if date:
         sec = f"date({c}, 'unixepoch')"
         ms = f"date({c} / 1000 - ({c} % 1000 < 0), 'unixepoch')"
     else:
-        sec = f"strftime('%Y-%m-%d %H:%M:%S', {c}, 'unixepoch')||'+00'"
+        sec = f"strftime('%Y-%m-%d %H:%M:%S', {c}, 'unixepoch'){zone}"
         ms = (f"strftime('%Y-%m-%d %H:%M:%S', {c} / 1000 - ({c} % 1000 < 0), 'unixepoch')||'.'||"
-              f"printf('%03d', ({c} % 1000 + 1000) % 1000)||'+00'")
+              f"printf('%03d', ({c} % 1000 + 1000) % 1000){zone}")
     return f"coalesce(iif(abs({c}) >= 100000000000, {ms}, {sec}), {_bad('epoch out of range', c)})"
 
 
-def _epoch_real(c: str, *, date: bool) -> str:
+def _epoch_real(c: str, *, date: bool, plain: bool = False) -> str:
     fmt = "'%Y-%m-%d'" if date else "'%Y-%m-%d %H:%M:%f'"
-    tail = "" if date else "||'+00'"
+    tail = "" if date or plain else "||'+00'"
     return (f"coalesce(strftime({fmt}, iif(abs({c}) >= 100000000000, {c} / 1000.0, {c}), 'unixepoch'){tail}, "
             f"{_bad('epoch out of range', c)})")
 
 
-def value_sql(col: Column, t: TargetType, *, fast: bool = False) -> str:
-    """SQL giving the text the target reads for one value (NULL stays NULL)."""
-    c = qi(col.name)
+def _plain_ts(c: str, *, date: bool) -> str:
+    """ISO text as 'YYYY-MM-DD HH:MM:SS[.f…]' in UTC, the fraction kept to the digit (MySQL DATETIME reads only
+    this form); text SQLite cannot read as a date passes on as stored, for the target to reject."""
+    if date:
+        return f"coalesce(date({c}), {c})"
+    rest = f"substr({c}, 21)"
+    digits = f"(length({rest}) - length(ltrim({rest}, '0123456789')))"
+    frac = f"iif(substr({c}, 20, 1) = '.' AND {digits} > 0, '.'||substr({rest}, 1, min({digits}, 6)), '')"
+    return f"coalesce(strftime('%Y-%m-%d %H:%M:%S', {c})||{frac}, {c})"
+
+
+def value_sql(expr: str, t: TargetType, *, fast: bool = False, wire: Wire = PG_WIRE, text_fallback: bool = False) -> str:
+    """SQL giving the text the target's loader reads for one value (NULL stays NULL).
+
+    Args:
+        expr: the source expression (a quoted column, or ``ColumnPlan.source_expr``).
+        wire: how the target reads values (``golive.dialects.base.Wire``).
+        text_fallback: text goes through ``golive_text()``, which decodes invalid UTF-8 from the plan's legacy
+            encoding (registered on the reject path's connection only).
+    """
+    c = expr
     ct = t.ct
-    if ct in (CT.TEXT, CT.VARCHAR, CT.JSON, CT.TIME):
+    plain = wire.timestamps == "plain"
+    if ct in (CT.TEXT, CT.VARCHAR, CT.JSON, CT.ENUM):
+        if text_fallback:  # as a blob: Python would decode TEXT arguments as UTF-8 before the function sees them
+            label = "'" + c.strip('"').replace('""', '"').replace("'", "''") + "'"
+            return f"golive_text(CAST({c} AS BLOB), {label})"
+        return c
+    if ct == CT.TIME:
         return c
     if ct in (CT.SMALLINT, CT.INTEGER, CT.BIGINT):
         # fast: a REAL such as 3.0 reaches the target as '3.0' and is refused -> the careful path converts it
         return c if fast else (f"CASE typeof({c}) WHEN 'real' THEN iif({c} = CAST({c} AS INTEGER), "
                                f"CAST({c} AS INTEGER), {c}) ELSE {c} END")
     if ct == CT.BOOLEAN:
+        if wire.bool_true == "1":  # the loader reads numbers only: SQLite's words become 1/0 here
+            t_words = "'t','true','y','yes','on','1'"
+            f_words = "'f','false','n','no','off','0'"
+            return (f"CASE typeof({c}) WHEN 'integer' THEN {c} WHEN 'real' THEN iif({c} IN (0, 1), CAST({c} AS INTEGER), {c}) "
+                    f"WHEN 'text' THEN CASE WHEN lower(trim({c})) IN ({t_words}) THEN 1 WHEN lower(trim({c})) IN ({f_words}) "
+                    f"THEN 0 ELSE {_bad('not a boolean', c)} END ELSE {c} END")
         return c if fast else f"CASE typeof({c}) WHEN 'real' THEN iif({c} IN (0, 1), CAST({c} AS INTEGER), {c}) ELSE {c} END"
     if ct == CT.DOUBLE:
         return f"iif(typeof({c}) = 'real', printf('%!.17g', {c}), {c})"
@@ -381,14 +481,20 @@ def value_sql(col: Column, t: TargetType, *, fast: bool = False) -> str:
         return f"iif(typeof({c}) = 'real', printf('%!.15g', {c}), {c})"
     if ct in (CT.TIMESTAMP_TZ, CT.DATE):
         d = ct == CT.DATE
+        text = _plain_ts(c, date=d) if plain else c
         full = (f"CASE typeof({c}) WHEN 'text' THEN iif(length({c}) < 12 AND lower(trim({c})) IN {_SPECIAL_DT}, "
-                f"{_bad('relative date word', c)}, {c}) WHEN 'integer' THEN {_epoch(c, date=d)} "
-                f"WHEN 'real' THEN {_epoch_real(c, date=d)} ELSE {c} END")
+                f"{_bad('relative date word', c)}, {text}) WHEN 'integer' THEN {_epoch(c, date=d, plain=plain)} "
+                f"WHEN 'real' THEN {_epoch_real(c, date=d, plain=plain)} ELSE {c} END")
+        if plain:
+            # fast: text already in the plain form goes straight through
+            shape = "'????-??-??'" if d else "'????-??-?? ??:??:??*'"
+            return (f"CASE WHEN +{c} GLOB {shape} AND NOT +{c} GLOB '*[^0-9 :.-]*' THEN {c} ELSE {full} END"
+                    if fast else full)
         # fast: text starting with a digit (ISO dates) goes straight through. The unary + strips the
         # column's NUMERIC affinity, which would otherwise turn '0' into 0 and let integers through.
         return f"CASE WHEN +{c} >= '0' AND +{c} < ':' THEN {c} ELSE {full} END" if fast else full
     if ct == CT.BINARY:
-        return f"iif({c} IS NULL, NULL, '\\x'||hex({c}))"
+        return f"iif({c} IS NULL, NULL, '\\x'||hex({c}))" if wire.binary == "pg-hex" else f"hex({c})"
     if ct == CT.UUID:
         h = f"lower(hex({c}))"
         fmt = f"substr({h},1,8)||'-'||substr({h},9,4)||'-'||substr({h},13,4)||'-'||substr({h},17,4)||'-'||substr({h},21,12)"
@@ -400,26 +506,29 @@ def _may_hold_nul(t: TargetType) -> bool:
     return t.ct not in (CT.BINARY, CT.SMALLINT, CT.INTEGER, CT.BIGINT, CT.BOOLEAN, CT.DOUBLE, CT.DECIMAL)
 
 
-def line_sql(cols: list[tuple[Column, TargetType]]) -> str:
-    """Fast rendering of one row as a CSV line (see the comment above)."""
+def line_sql(cols: list[tuple[str, TargetType]], wire: Wire = PG_WIRE) -> str:
+    """Fast rendering of one row as a CSV line (see the comment above); ``cols`` holds (expression, type)."""
     groups = []
     for start in range(0, len(cols), 100):  # SQLite functions take at most 127 arguments
         part = cols[start:start + 100]
         fmt = ",".join("%Q" for _ in part)
-        groups.append(f"printf('{fmt}', {', '.join(value_sql(c, t, fast=True) for c, t in part)})")
+        groups.append(f"printf('{fmt}', {', '.join(value_sql(e, t, fast=True, wire=wire) for e, t in part)})")
     line = " || ',' || ".join(groups) + " || char(10)"
+    if wire.nul_in_text:
+        return line
     # UUID blobs are rendered as hex text: only their text values are checked
-    nul = [f"instr(iif(typeof({qi(c.name)}) = 'blob', NULL, {qi(c.name)}), char(0))" if t.ct == CT.UUID
-           else f"instr({qi(c.name)}, char(0))" for c, t in cols if _may_hold_nul(t)]
+    nul = [f"instr(iif(typeof({e}) = 'blob', NULL, {e}), char(0))" if t.ct == CT.UUID
+           else f"instr({e}, char(0))" for e, t in cols if _may_hold_nul(t)]
     if not nul:
         return line
     broken = "," * (len(cols) + 1)  # more fields than columns: the target refuses the chunk
     return f"CASE WHEN {' OR '.join(nul)} THEN '{broken}' || char(10) ELSE {line} END"
 
 
-def careful_line_sql(cols: list[tuple[Column, TargetType]]) -> str:
+def careful_line_sql(cols: list[tuple[str, TargetType]], wire: Wire = PG_WIRE, *, text_fallback: bool = False) -> str:
     """NUL-safe rendering with every conversion guarded (the reject path)."""
-    fields = [f"coalesce({_SQ}||replace({value_sql(c, t)}, {_SQ}, {_SQ}||{_SQ})||{_SQ}, 'NULL')" for c, t in cols]
+    fields = [f"coalesce({_SQ}||replace({value_sql(e, t, wire=wire, text_fallback=text_fallback)}, {_SQ}, "
+              f"{_SQ}||{_SQ})||{_SQ}, 'NULL')" for e, t in cols]
     return " || ',' || ".join(fields) + " || char(10)"
 
 
@@ -429,11 +538,10 @@ _NOW_FUNCS = re.compile(
     r"^(datetime|strftime|date|time|julianday|unixepoch)\s*\((.*)\)$", re.I | re.S)
 
 
-def translate_default(raw: str | None, t: TargetType) -> tuple[str | None, str | None]:
-    """Translate a SQLite default expression to PostgreSQL for a column of type ``t``.
+def parse_default(raw: str | None) -> tuple[Default | None, str | None]:
+    """Read a SQLite default expression as SQLite itself reads it; returns ``(default, note)``.
 
-    Returns ``(sql, note)``: ``sql`` is None when there is no default or it cannot be translated;
-    ``note`` explains anything not carried over.
+    ``note`` says why a default is not carried over (None when there is none, or it was read).
     """
     if raw is None:
         return None, None
@@ -441,87 +549,34 @@ def translate_default(raw: str | None, t: TargetType) -> tuple[str | None, str |
     while s.startswith("(") and s.endswith(")") and _balanced(s[1:-1]):
         s = s[1:-1].strip()
     up = s.upper()
-    ct = t.ct
     if up == "NULL":
         return None, None
     if up in ("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME"):
-        return _now_default(up, ct, raw)
+        return Default({"CURRENT_TIMESTAMP": "now", "CURRENT_DATE": "today", "CURRENT_TIME": "time_now"}[up]), None
     m = _NOW_FUNCS.match(s)
     if m and re.search(r"'now'", m.group(2), re.I):
-        fn = m.group(1).lower()
-        args = m.group(2)
+        fn, args = m.group(1).lower(), m.group(2)
         if fn == "unixepoch" or (fn == "strftime" and re.match(r"\s*'%s'", args)):
-            if ct in (CT.INTEGER, CT.BIGINT):
-                return "(extract(epoch from now()))::bigint", None
-            return None, f"default {raw} not translated for {ct.value}"
-        if fn == "date":
-            return _now_default("CURRENT_DATE", ct, raw)
-        if fn == "time":
-            return _now_default("CURRENT_TIME", ct, raw)
-        if fn in ("datetime", "strftime"):
-            return _now_default("CURRENT_TIMESTAMP", ct, raw)
+            return Default("epoch_now"), None
+        if fn in ("date", "time", "datetime", "strftime"):
+            return Default({"date": "today", "time": "time_now"}.get(fn, "now")), None
         return None, f"default {raw} not translated"
     if up in ("TRUE", "FALSE"):
-        if ct == CT.BOOLEAN:
-            return up.lower(), None
-        if ct in (CT.SMALLINT, CT.INTEGER, CT.BIGINT, CT.DECIMAL, CT.DOUBLE):
-            return ("1" if up == "TRUE" else "0"), None
-        return None, f"default {raw} not translated for {ct.value}"
+        return literal(up == "TRUE"), None
     if re.fullmatch(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?", s):
-        if ct == CT.BOOLEAN:
-            if float(s) in (0.0, 1.0):
-                return ("true" if float(s) == 1.0 else "false"), None
-            return None, f"default {raw} is not a boolean"
-        if ct in (CT.SMALLINT, CT.INTEGER, CT.BIGINT, CT.DECIMAL, CT.DOUBLE):
-            return s.lstrip("+"), None
-        if ct in (CT.TEXT, CT.VARCHAR):
-            return _lit(s), None
-        if ct == CT.JSON:
-            return _lit(s) + "::jsonb", None
-        return None, f"default {raw} not translated for {ct.value}"
+        number = int(s) if re.fullmatch(r"[-+]?\d+", s) else float(s)
+        return Default("literal", number, sql=s), None
     m = re.fullmatch(r"'((?:[^']|'')*)'", s, re.S)
     if m:
-        v = m.group(1).replace("''", "'")
-        if ct == CT.BOOLEAN:
-            b = {"t": "true", "true": "true", "1": "true", "y": "true", "yes": "true", "on": "true",
-                 "f": "false", "false": "false", "0": "false", "n": "false", "no": "false", "off": "false"}.get(v.lower())
-            return (b, None) if b else (None, f"default {raw} is not a boolean")
-        if ct in (CT.SMALLINT, CT.INTEGER, CT.BIGINT, CT.DECIMAL, CT.DOUBLE):
-            try:
-                float(v)
-                return v.strip(), None
-            except ValueError:
-                return None, f"default {raw} is not a number"
-        if ct == CT.JSON:
-            try:
-                json.loads(v)
-            except ValueError:
-                return None, f"default {raw} is not valid JSON"
-            return _lit(v) + "::jsonb", None
-        if ct in (CT.DATE, CT.TIMESTAMP_TZ, CT.TIME) and v.lower() in ("now", "today"):
-            return _now_default("CURRENT_DATE" if ct == CT.DATE else "CURRENT_TIMESTAMP", ct, raw)
-        if ct == CT.BINARY:
-            return _lit(v) + "::bytea", None
-        return _lit(v), None
+        return literal(m.group(1).replace("''", "'")), None
+    # a double-quoted word SQLite cannot resolve as a column is read as a string literal ("" is '')
+    m = re.fullmatch(r'"((?:[^"]|"")*)"', s, re.S)
+    if m:
+        return literal(m.group(1).replace('""', '"')), None
     m = re.fullmatch(r"[xX]'([0-9a-fA-F]*)'", s)
-    if m and ct == CT.BINARY:
-        return f"'\\x{m.group(1)}'::bytea", None
+    if m and len(m.group(1)) % 2 == 0:
+        return Default("literal", bytes.fromhex(m.group(1)), sql=m.group(1)), None
     return None, f"default {raw} not translated (expression)"
-
-
-def _now_default(kind: str, ct: CT, raw: str) -> tuple[str | None, str | None]:
-    if ct in (CT.TIMESTAMP_TZ, CT.DATE, CT.TIME):
-        return {"CURRENT_TIMESTAMP": "CURRENT_TIMESTAMP", "CURRENT_DATE": "CURRENT_DATE",
-                "CURRENT_TIME": "LOCALTIME"}[kind], None
-    if ct in (CT.TEXT, CT.VARCHAR):  # SQLite's text form, in UTC
-        fmt = {"CURRENT_TIMESTAMP": "YYYY-MM-DD HH24:MI:SS", "CURRENT_DATE": "YYYY-MM-DD",
-               "CURRENT_TIME": "HH24:MI:SS"}[kind]
-        return f"to_char(now() AT TIME ZONE 'UTC', '{fmt}')", None
-    return None, f"default {raw} not translated for {ct.value}"
-
-
-def _lit(v: str) -> str:
-    return "'" + v.replace("'", "''") + "'"
 
 
 def _balanced(s: str) -> bool:

@@ -30,7 +30,7 @@ from golive.dialects import sqlite_checksums as sqc
 from golive.dialects.postgresql import PostgresDialect, qi as pqi, qn
 from golive.dialects.sqlite import SQLiteDialect, qi as sqi
 from golive.errors import SourceError, TransientError
-from golive.plan import TablePlan
+from golive.migrate.plan import TablePlan
 from golive.types import CT, TargetType
 from golive.urls import DatabaseURL
 from golive.validation.model import CheckColumn, Difference, KeyColumn, RangeCheck, TableSpec

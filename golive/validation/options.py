@@ -17,8 +17,9 @@ class ValidateOptions(BaseModel):
     identifiers: Literal["preserve", "snake"] = Field(
         "preserve", title="Identifiers",
         description="Naming used by the migration (only needed when the target has no golive run record).")
-    expectations_dir: str = Field("expectations", title="Expectations folder",
-                                  description="Where the Great Expectations suites (JSON) live.")
+    expectations_dir: str | None = Field(None, title="Expectations folder", description=(
+        "Where the Great Expectations suites (JSON) live, one folder per source database "
+        "(default golive-runs/expectations)."))
     output_dir: str | None = Field(None, title="Output folder", description=(
         "Where results and Data Docs go (default golive-runs/validation/<database>-<schema>-<UTC time>)."))
     report: str | None = Field(None, title="Report file", description="Write the validation report (JSON) here.")

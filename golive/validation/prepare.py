@@ -16,17 +16,17 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from golive import planning, state
 from golive.config import MigrateOptions
-from golive.copying import key_value
+from golive.migrate import planning, state
+from golive.migrate.copy import key_value
 from golive.dialects.postgresql import PostgresDialect, qi as pqi, qn
 from golive.dialects.sqlite import SQLiteDialect, qi as sqi
 from golive.errors import ConfigError, TerminalError
-from golive.plan import ForeignKeyPlan, MigrationPlan, TablePlan
+from golive.migrate.plan import ForeignKeyPlan, MigrationPlan, TablePlan
 from golive.urls import DatabaseURL
 from golive.validation import suites as gs
 from golive.validation.content import INT_MAX, INT_MIN, build_spec, key_ranges
-from golive.validation.model import Difference, TableSpec
+from golive.validation.model import Difference, ExpectationOutcome, TableSpec
 from golive.validation.options import ValidateOptions
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ class Setup(BaseModel):
     output_dir: str
     expectations_dir: str
     uncomparable: list[Difference] = Field(default_factory=list)
+    stale: list[ExpectationOutcome] = Field(default_factory=list, description=(
+        "Hand-written expectations naming columns the table does not have: failures, not run."))
     seconds: float = 0.0
 
     @property
@@ -88,12 +90,9 @@ def take_prefetched(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions
 
 def find_run(src: DatabaseURL, dst: DatabaseURL, schema: str) -> tuple[MigrationPlan, str] | None:
     """The latest golive run of this source into this target schema, from ``_golive.runs``."""
-    pg = PostgresDialect()
-    with pg.connect(dst, autocommit=True) as conn:
-        if not state.exists(conn):
-            return None
-        rows = conn.execute(f"SELECT run_key, plan FROM {state.STATE_SCHEMA}.runs WHERE target_schema = %s "
-                            "ORDER BY started_at DESC", (schema,)).fetchall()
+    from golive.migrate.target import steps
+
+    rows = steps(dst).runs_in(dst, schema)
     for run_key, plan_json in rows:
         plan = MigrationPlan.model_validate(plan_json)
         if planning.run_key(src, dst, schema, [t.source for t in plan.tables]) == run_key:
@@ -102,9 +101,9 @@ def find_run(src: DatabaseURL, dst: DatabaseURL, schema: str) -> tuple[Migration
 
 
 def rejects_of_run(dst: DatabaseURL, run_key: str) -> dict[str, list[dict]]:
-    pg = PostgresDialect()
-    with pg.connect(dst, autocommit=True) as conn:
-        chunks = state.chunks_of_run(conn, run_key)
+    from golive.migrate.target import steps
+
+    chunks = steps(dst).chunks_of_run(dst, run_key)
     out: dict[str, list[dict]] = {}
     for (table, _), c in sorted(chunks.items()):
         for r in c.get("rejects") or []:
@@ -144,11 +143,22 @@ def prepare(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions, *, pla
     _record_source_orphans(src, dst, plan, tables, rejects)
     out_dir = Path(options.output_dir or _default_output(dst, schema))
     out_dir.mkdir(parents=True, exist_ok=True)
-    suites = gs.ensure_suites(plan, options.expectations_dir, tables, regenerate=options.regenerate_suites)
+    suites_dir = expectations_dir(src, options)
+    suites = gs.ensure_suites(plan, suites_dir, tables, regenerate=options.regenerate_suites)
+    stale = []
+    for tp in tables:
+        suites[tp.source], left_out = gs.stale_hand_written(suites[tp.source], [c.target for c in tp.columns])
+        stale += [ExpectationOutcome(table=tp.source, check="hand-written", expectation=kind, success=False,
+                                     detail=message) for kind, message in left_out]
     return Setup(plan=plan, run_key=run_key, specs=specs, source_rows=counts,
                  rejected_rows={t: len(v) for t, v in rejects.items()}, suites=suites,
-                 output_dir=str(out_dir.resolve()), expectations_dir=str(Path(options.expectations_dir).resolve()),
-                 uncomparable=uncomparable, seconds=round(time.perf_counter() - t0, 3))
+                 output_dir=str(out_dir.resolve()), expectations_dir=str(suites_dir.resolve()),
+                 uncomparable=uncomparable, stale=stale, seconds=round(time.perf_counter() - t0, 3))
+
+
+def expectations_dir(src: DatabaseURL, options: ValidateOptions) -> Path:
+    """The folder of this source database's suites: ``<expectations dir>/<source key>``."""
+    return Path(options.expectations_dir or gs.DEFAULT_DIR) / gs.source_key(src)
 
 
 def _settle_visibility(dst: DatabaseURL, specs: list[TableSpec]) -> None:

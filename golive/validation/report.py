@@ -12,7 +12,7 @@ from golive.validation.model import ExpectationOutcome, RangeCheck, TableResult,
 def build(setup, checks: list[RangeCheck], gx: dict | None, *, source: str, target: str, seconds: float,
           timings: dict | None = None, max_differences: int = 10) -> ValidationResult:
     """Assemble the validation result (``setup`` is ``prepare.Setup``; ``gx`` what ``gx.run_suites`` returned)."""
-    outcomes: list[ExpectationOutcome] = list((gx or {}).get("outcomes", []))
+    outcomes: list[ExpectationOutcome] = list((gx or {}).get("outcomes", [])) + list(getattr(setup, "stale", []))
     tables = []
     failures: list[str] = []
     for spec in setup.specs:

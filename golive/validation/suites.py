@@ -1,9 +1,19 @@
-"""Great Expectations suites, one per table, generated from the migration plan and kept as JSON under ``expectations/``.
+"""Great Expectations suites, one per table, generated from the migration plan and kept as JSON files.
+
+Where: ``<expectations dir>/<source key>/<schema>.<table>.json``. The directory defaults to
+``golive-runs/expectations`` (golive's state folder, next to the validation results: never a tracked
+folder of the project golive runs in); ``--expectations DIR`` puts them elsewhere, e.g. a folder you
+commit. The *source key* names the database the suites were made for (``source_key``: the SQLite file's
+name plus a hash of its absolute path, or ``<engine>-<host>-<port>-<database>``), so two apps with a
+``User`` table never share a suite.
 
 The files are plain GX 1.x ``ExpectationSuite`` JSON (``name``, ``expectations``: ``type`` + ``kwargs``,
 ``meta``, ...), written without importing Great Expectations. Expectations golive generates carry
-``meta.golive`` (which check they are); ``golive expectations generate`` replaces those and keeps every
-other expectation, so checks a person adds by hand survive regeneration.
+``meta.golive`` (which check they are); the suite's ``meta.golive.plan_fingerprint`` records the table
+shape they were generated from (target columns with types and nullability, keys, unique indexes, foreign
+keys). When the table no longer has that shape (the app's schema changed, or a plan differs), the
+generated expectations are regenerated; every other expectation (written by hand) is kept, and one that
+names a column the table does not have is reported as such, not run (``stale_hand_written``).
 
 What a suite checks in the target (each maps to a rule of the issue "prove every copy"):
 
@@ -23,12 +33,14 @@ What a suite checks in the target (each maps to a rule of the issue "prove every
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 from pathlib import Path
 
 from golive.dialects.postgresql import qi, qn
-from golive.plan import ForeignKeyPlan, MigrationPlan, TablePlan
+from golive.migrate.plan import ForeignKeyPlan, MigrationPlan, TablePlan
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +49,80 @@ ROW_COUNT_PARAMETER = "expected_row_count"
 SOURCE_ORPHANS = "_golive.source_orphans"
 
 
+#: where generated suites go unless ``--expectations DIR`` says otherwise (golive's state folder)
+DEFAULT_DIR = "golive-runs/expectations"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "db"
+
+
+def source_key(source) -> str:
+    """The folder naming the database a suite was made for: ``app-1a2b3c4d`` for ``/srv/app/app.db``
+    (file name + 8 hex of the absolute path), ``mysql-db.internal-3306-shop`` for a server (no user, no
+    password)."""
+    if getattr(source, "path", None) is not None and source.dialect == "sqlite":
+        path = Path(source.path).resolve()
+        return f"{_slug(path.stem)}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    port = source.port or {"postgresql": 5432, "mysql": 3306}.get(source.dialect, 0)
+    where = source.query.get("unix_socket") or source.query.get("host") or source.host or "localhost"
+    return _slug(f"{source.dialect}-{where}-{port}-{source.database or ''}")
+
+
 def suite_name(schema: str, table: str) -> str:
-    return table if schema == "public" else f"{schema}.{table}"
+    return f"{schema}.{table}"
 
 
 def suite_path(directory: str | Path, name: str) -> Path:
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
     return Path(directory) / f"{safe}.json"
+
+
+def plan_fingerprint(schema: str, tp: TablePlan) -> str:
+    """The table shape a generated suite depends on: columns (name, type, nullability), keys, unique
+    indexes, foreign keys. Different shape, different fingerprint: the generated part is regenerated."""
+    shape = {
+        "schema": schema, "table": tp.target, "key": tp.key,
+        "columns": [[c.target, c.sql_type, c.nullable] for c in tp.columns],
+        "indexes": sorted([ix.kind, ix.columns, ix.where, ix.expression_sql] for ix in tp.indexes
+                          if ix.kind in ("primary", "unique")),
+        "foreign_keys": sorted([fk.name, fk.columns, fk.ref_table, fk.ref_columns] for fk in tp.foreign_keys),
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+#: kwargs of GX expectations that name columns
+_COLUMN_KWARGS = ("column", "column_A", "column_B")
+_COLUMN_LIST_KWARGS = ("column_list", "column_set")
+
+
+def named_columns(expectation: dict) -> list[str]:
+    """The columns an expectation names in its kwargs."""
+    kw = expectation.get("kwargs") or {}
+    out = [kw[k] for k in _COLUMN_KWARGS if isinstance(kw.get(k), str)]
+    for k in _COLUMN_LIST_KWARGS:
+        if isinstance(kw.get(k), (list, tuple)):
+            out += [c for c in kw[k] if isinstance(c, str)]
+    return out
+
+
+def stale_hand_written(suite: dict, columns: list[str]) -> tuple[dict, list[tuple[str, str]]]:
+    """Split off the hand-written expectations naming columns the table does not have.
+
+    Returns the suite to run (without them) and ``[(expectation type, message)]`` for each one left out,
+    e.g. "hand-written expectation on column X, which the table does not have".
+    """
+    have = set(columns)
+    keep, stale = [], []
+    for e in suite.get("expectations", []):
+        missing = [c for c in named_columns(e) if c not in have]
+        if missing and "golive" not in (e.get("meta") or {}):
+            stale.append((e.get("type", "?"), "hand-written expectation on column "
+                          + ", ".join(missing) + ", which the table does not have"
+                          + (f" (columns: {', '.join(columns[:12])}{', …' if len(columns) > 12 else ''})")))
+            continue
+        keep.append(e)
+    return (dict(suite, expectations=keep) if stale else suite), stale
 
 
 def _generated(check: str, **extra) -> dict:
@@ -153,7 +232,8 @@ def generate_suite(plan: MigrationPlan, tp: TablePlan) -> dict:
             e["kwargs"]["result_format"] = "COMPLETE"  # list the offending rows, not just count them
     return {"name": suite_name(schema, tp.target), "id": None, "expectations": exps,
             "meta": {"great_expectations_version": GX_VERSION,
-                     "golive": {"table": tp.source, "target": tp.target, "schema": schema}},
+                     "golive": {"table": tp.source, "target": tp.target, "schema": schema,
+                                "plan_fingerprint": plan_fingerprint(schema, tp)}},
             "notes": "Generated by golive from the source schema; expectations without meta.golive are kept "
                      "when it is regenerated (golive expectations generate)."}
 
@@ -189,9 +269,14 @@ def save(path: Path, suite: dict) -> None:
     tmp.replace(path)
 
 
+def _fingerprint_of(suite: dict) -> str | None:
+    return ((suite.get("meta") or {}).get("golive") or {}).get("plan_fingerprint")
+
+
 def ensure_suites(plan: MigrationPlan, directory: str | Path, tables: list[TablePlan], *,
                   regenerate: bool = False) -> dict[str, dict]:
-    """Suites for ``tables``: read from ``directory``; generated (and written) when missing or on request.
+    """Suites for ``tables``: read from ``directory`` (the folder of one source database); generated (and
+    written) when missing, when made for another shape of the table, or on request.
 
     Returns ``{source table: suite}``.
     """
@@ -200,10 +285,11 @@ def ensure_suites(plan: MigrationPlan, directory: str | Path, tables: list[Table
         name = suite_name(plan.target_schema, tp.target)
         path = suite_path(directory, name)
         existing = load(path)
-        if existing is None or regenerate:
+        stale = existing is not None and _fingerprint_of(existing) != plan_fingerprint(plan.target_schema, tp)
+        if existing is None or regenerate or stale:
             suite = merge(generate_suite(plan, tp), existing)
             save(path, suite)
-            log.info("wrote expectation suite %s", path)
+            log.info("%s expectation suite %s", "regenerated (the table changed)" if stale else "wrote", path)
         else:
             suite = existing
         out[tp.source] = suite

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from golive.dialects.postgresql import PostgresDialect, fit_identifier
-from golive.plan import ColumnPlan, ForeignKeyPlan, IndexPlan, TablePlan
-from golive.planning import Namer, snake_case
+from golive.dialects.postgresql import PostgresDialect
+from golive.migrate.planning import fit_identifier
+from golive.migrate.plan import ColumnPlan, ForeignKeyPlan, IndexPlan, TablePlan
+from golive.migrate.planning import Namer, snake_case
 from golive.types import CT, TargetType
 
 PG = PostgresDialect()

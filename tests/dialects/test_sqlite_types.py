@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from golive.dialects.sqlite_types import ColumnProfile, classify, decide, translate_default
+from golive.dialects.sqlite_types import ColumnProfile, classify, decide
+from golive.migrate.defaults import translate_default
 from golive.dialects.postgresql import PostgresDialect
 from golive.schema import Column
 from golive.types import CT, TargetType

@@ -11,7 +11,7 @@ import sqlite3
 import psycopg
 import pytest
 
-from golive import copying, planning, target as tgt
+from golive.migrate import copy as copying, planning, target as tgt
 from golive.config import MigrateOptions
 from golive.urls import parse_url
 from golive.validation import check_range, prepare
@@ -52,7 +52,7 @@ def copy(src, pg_url, **options):
     tgt.prepare(d, plan, opts)
     for tp in plan.tables:
         for ch in tp.chunks:
-            copying.copy_chunk(s, d, plan.run_key, plan.target_schema, tp, ch)
+            copying.copy_chunk(s, d, plan.context(), tp, ch)
         tgt.finish_table(d, plan.target_schema, tp)
     for tp in plan.tables:
         if tp.foreign_keys:
@@ -174,4 +174,4 @@ def test_other_schema_and_gx_suites_in_process(tmp_path, pg_url):
     assert diffs(checks) == []
     out = run_expectations(d, setup, data_docs=False, in_process=True)
     assert out["outcomes"] and all(o.success for o in out["outcomes"]), [o for o in out["outcomes"] if not o.success]
-    assert (tmp_path / "exp" / "app.big.json").is_file()
+    assert len(list((tmp_path / "exp").glob("src-*/app.big.json"))) == 1

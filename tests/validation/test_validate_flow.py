@@ -75,8 +75,9 @@ def test_clean_copy_validates_with_exit_0(chinook, golive, tmp_path):
         ["Artist", "Employee", "Genre", "MediaType", "Playlist", "Album", "Customer", "Invoice", "Track",
          "InvoiceLine", "PlaylistTrack"], "match")
     assert all(t["expectations_failed"] == 0 and t["expectations_passed"] >= 3 for t in rep["tables"])
-    # suites under expectations/ (in the working directory), GX results as JSON, Data Docs as a site
-    suite = json.loads((tmp_path / "expectations" / "Track.json").read_text())
+    # suites under golive-runs/expectations/<source>/ (in the working directory), GX results as JSON, Data Docs
+    (path,) = (tmp_path / "golive-runs" / "expectations").glob("Chinook_Sqlite-*/public.Track.json")
+    suite = json.loads(path.read_text())
     checks = {e["meta"]["golive"]["check"] for e in suite["expectations"]}
     assert checks == {"row count", "primary key not null", "not null", "primary key unique", "foreign key"}
     assert Path(rep["data_docs"]).is_file() and rep["data_docs"] in r.out
@@ -153,7 +154,7 @@ def test_hand_written_expectations_survive_regeneration_and_run(chinook, golive,
     r = golive("expectations", "generate", "--source", CHINOOK, "--target", chinook, "--tables", "Track",
                "--dir", tmp_path / "expectations", cwd=tmp_path)
     assert r.code == 0, r
-    path = tmp_path / "expectations" / "Track.json"
+    (path,) = (tmp_path / "expectations").glob("*/public.Track.json")
     suite = json.loads(path.read_text())
     suite["expectations"].append({"type": "expect_column_values_to_be_between",
                                   "kwargs": {"column": "Milliseconds", "min_value": 5000}, "meta": {}})

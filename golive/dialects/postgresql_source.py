@@ -1,0 +1,537 @@
+"""PostgreSQL as a source: every type kept as it is when the target is PostgreSQL too.
+
+PostgreSQL to PostgreSQL (between servers, versions, schemas) keeps the schema exactly: the target gets the
+source's own pre-data script (``pg_dump --section=pre-data``: types, enums, domains, functions, sequences,
+tables with their defaults, identities, CHECKs and comments, views, materialized views), then golive copies
+the rows chunk by chunk and builds each table's keys and indexes from the source's own definitions
+(``pg_get_constraintdef``/``pg_get_indexdef``) as soon as it is loaded, foreign keys NOT VALID then
+validated, and at the end triggers, materialized views' data and sequence values (read from the source
+after the copy, so no id handed out before is ever reused).
+
+* One snapshot: the flow exports one (``pg_export_snapshot``) and every chunk reader starts its
+  transaction in it (``SET TRANSACTION SNAPSHOT``), in any process.
+* Chunks: integer keys by value ranges, other keys by key tuples; tables without a key in one chunk.
+* Fast path: ``COPY (SELECT …) TO STDOUT (FORMAT binary)`` through ``psql`` (one pipe read per megabyte:
+  Python touches no row), loaded with ``COPY … FROM STDIN (FORMAT binary)``; the stream's trailer proves
+  it is complete, and COPY loads all of it or nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import subprocess
+
+from golive.dialects.base import Decision
+from golive.dialects.postgresql import PostgresDialect, qi, qn, translate_error
+from golive.errors import ConfigError, PlanError, SourceError, TransientError
+from golive.schema import Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
+from golive.types import CT, TargetType
+from golive.urls import DatabaseURL
+
+log = logging.getLogger(__name__)
+
+PG = PostgresDialect()
+READ_SETTINGS = {"default_transaction_read_only": "on", "TimeZone": "UTC", "DateStyle": "ISO, YMD",
+                 "extra_float_digits": "1", "statement_timeout": "0", "idle_in_transaction_session_timeout": "0"}
+BATCH_BYTES = 4 << 20
+CAREFUL_ROWS = 2000
+
+#: PostgreSQL type name -> canonical type (what validation compares); anything else is NATIVE
+_CANONICAL = {
+    "int2": CT.SMALLINT, "int4": CT.INTEGER, "int8": CT.BIGINT, "numeric": CT.DECIMAL, "float4": CT.REAL,
+    "float8": CT.DOUBLE, "bool": CT.BOOLEAN, "text": CT.TEXT, "varchar": CT.VARCHAR, "bytea": CT.BINARY,
+    "date": CT.DATE, "time": CT.TIME, "timestamp": CT.TIMESTAMP, "timestamptz": CT.TIMESTAMP_TZ,
+    "interval": CT.INTERVAL, "jsonb": CT.JSON, "uuid": CT.UUID,
+}
+
+
+def connect(url: DatabaseURL, *, snapshot: str | None = None):
+    conn = PG.connect(url, settings=READ_SETTINGS, role="source")
+    if snapshot:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn.execute("SET TRANSACTION SNAPSHOT %s" % _lit(snapshot))
+    return conn
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def schemas_of(options) -> list[str]:
+    return list(getattr(options, "source_schemas", None) or ["public"])
+
+
+# ---------------------------------------------------------------------- introspection
+
+
+def introspect(conn, url: DatabaseURL, options) -> SourceSchema:
+    schemas = schemas_of(options)
+    found = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (schemas,))}
+    missing = [s for s in schemas if s not in found]
+    if missing:
+        raise ConfigError(f"source {url.masked} has no schema {', '.join(map(repr, missing))}")
+    qualify = len(schemas) > 1
+    out = SourceSchema()
+    rels = conn.execute(
+        "SELECT c.oid, n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition "
+        "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e') "
+        "ORDER BY n.nspname, c.relname", (schemas,)).fetchall()
+    for oid, nsp, name, kind in rels:
+        label = f"{nsp}.{name}" if qualify else name
+        if kind in ("v", "m"):
+            sql = conn.execute("SELECT pg_get_viewdef(%s::oid, true)", (oid,)).fetchone()[0]
+            out.views.append(View(name=label, select=sql, sql=sql, materialized=kind == "m", schema_name=nsp))
+            continue
+        if kind == "p":
+            out.others.append(("partitioned table", label, "partitioned tables are copied by golive as their "
+                               "partitions' parent: not yet supported; use pg_dump for this table"))
+            continue
+        out.tables.append(_table(conn, oid, nsp, name, label, qualify))
+    for name, table, nsp in conn.execute(
+            "SELECT t.tgname, c.relname, n.nspname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal AND n.nspname = ANY(%s)",
+            (schemas,)).fetchall():
+        out.triggers.append(Trigger(name=name, table=f"{nsp}.{table}" if qualify else table, sql=""))
+    return out
+
+
+def _table(conn, oid: int, nsp: str, name: str, label: str, qualify: bool) -> Table:
+    cols = []
+    for attname, typ, notnull, default, identity, generated, typname, typtype, attnum in conn.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), "
+            "a.attidentity, a.attgenerated, t.typname, t.typtype, a.attnum FROM pg_attribute a "
+            "JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (oid,)).fetchall():
+        cols.append(Column(name=attname, declared=typ, nullable=not notnull,
+                           default=None if generated else default, generated=bool(generated),
+                           generated_sql=default if generated else None,
+                           native=f"{typname}:{typtype}", auto_increment=bool(identity)))
+    cons = conn.execute(
+        "SELECT c.conname, c.contype, pg_get_constraintdef(c.oid), "
+        "ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY u(n, i) JOIN pg_attribute a "
+        "ON a.attrelid = c.conrelid AND a.attnum = u.n ORDER BY u.i), cf.relname, nf.nspname, "
+        "ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i) JOIN pg_attribute a "
+        "ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i), c.condeferrable, c.confdeltype, c.confupdtype "
+        "FROM pg_constraint c LEFT JOIN pg_class cf ON cf.oid = c.confrelid LEFT JOIN pg_namespace nf "
+        "ON nf.oid = cf.relnamespace WHERE c.conrelid = %s ORDER BY c.conname", (oid,)).fetchall()
+    pk, indexes, fks, checks, check_names = [], [], [], [], []
+    constraint_indexes = set()
+    for conname, contype, definition, keycols, ref, refnsp, refcols, deferrable, deltype, updtype in cons:
+        if contype == "p":
+            pk = list(keycols)
+            constraint_indexes.add(conname)
+            indexes.append(Index(name=conname, columns=list(keycols), unique=True, origin="pk", sql=definition,
+                                 kind="constraint"))
+        elif contype in ("u", "x"):
+            constraint_indexes.add(conname)
+            indexes.append(Index(name=conname, columns=list(keycols), unique=contype == "u", origin="u",
+                                 sql=definition, kind="constraint"))
+        elif contype == "f":
+            fks.append(ForeignKey(name=conname, columns=list(keycols), ref_table=f"{refnsp}.{ref}" if qualify else ref,
+                                  ref_columns=list(refcols),
+                                  deferrable=deferrable, on_delete=_action(deltype), on_update=_action(updtype),
+                                  definition_sql=definition, ref_schema=refnsp))
+        elif contype == "c":
+            checks.append(definition)
+            check_names.append(conname)
+    for iname, definition, unique, keycols in conn.execute(
+            "SELECT ic.relname, pg_get_indexdef(i.indexrelid), i.indisunique, "
+            "ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY u(n, o) JOIN pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attnum = u.n ORDER BY u.o) FROM pg_index i "
+            "JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = %s ORDER BY ic.relname", (oid,)).fetchall():
+        if iname in constraint_indexes:
+            continue
+        indexes.append(Index(name=iname, columns=list(keycols), unique=unique, origin="c", sql=definition,
+                             kind="index"))
+    for c in cols:
+        if c.name in pk:
+            c.pk_position = pk.index(c.name) + 1
+    t = Table(name=label, columns=cols, primary_key=pk, indexes=indexes, foreign_keys=fks, has_rowid=False,
+              checks=checks, check_names=check_names, schema_name=nsp, local_name=name)
+    return t
+
+
+def _action(code: str | None) -> str:
+    return {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}.get(code or "a",
+                                                                                                       "NO ACTION")
+
+
+def relation(t: Table) -> str:
+    """The table's qualified name in the source."""
+    return qn(t.schema_name or "public", t.local_name or t.name)
+
+
+# ---------------------------------------------------------------------- profile and decisions
+
+
+def profile(url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options):
+    """Row counts (exact: one count per table, in parallel). PostgreSQL's types say everything else."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(t: Table):
+        with connect(url) as conn:
+            return t.name, conn.execute(f"SELECT count(*) FROM {relation(t)}").fetchone()[0]
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(tables)) or 1) as ex:
+        counts = dict(ex.map(one, tables))
+    return counts, {t.name: {} for t in tables}
+
+
+def decide(t: Table, c: Column, p, *, parent, target, options, identity: bool) -> Decision:
+    typname, _, typtype = (c.native or ":").partition(":")
+    if target.name == "postgresql":  # the same engine: the type exactly as the source spells it
+        base = typname.lstrip("_")
+        ct = _CANONICAL.get(typname) if typtype == "b" and not typname.startswith("_") else None
+        tt = TargetType(ct=ct or CT.NATIVE, native=c.declared)
+        if ct == CT.VARCHAR:
+            m = re.search(r"\((\d+)\)", c.declared)
+            tt.length = int(m.group(1)) if m else None
+        return Decision(tt, "kept as it is (PostgreSQL to PostgreSQL)" + ("" if ct else f" ({base})"))
+    raise PlanError(f"{t.name}.{c.name}: PostgreSQL to {target.name} is not supported yet")
+
+
+# ---------------------------------------------------------------------- chunks
+
+
+def row_key(t: Table) -> list[str]:
+    if t.primary_key:
+        return list(t.primary_key)
+    for ix in t.indexes:
+        if ix.unique and ix.columns and all(not t.column(c).nullable for c in ix.columns if c in
+                                            {x.name for x in t.columns}):
+            return list(ix.columns)
+    return []
+
+
+def chunks(conn, t: Table, rows: int, chunk_rows: int):
+    from golive.migrate.plan import ChunkPlan
+
+    key = row_key(t)
+    if not key:
+        return "single", [], [ChunkPlan(no=0, rows=rows)]
+    first = t.column(key[0])
+    is_int = (first.native or "").split(":")[0] in ("int2", "int4", "int8")
+    if rows <= chunk_rows:
+        return ("int" if is_int else "keyset"), key, [ChunkPlan(no=0, rows=rows)]
+    n = max(1, -(-rows // max(1, chunk_rows)))
+    rel = relation(t)
+    if is_int:
+        k = qi(key[0])
+        lo, hi = conn.execute(f"SELECT min({k}), max({k}) FROM {rel}").fetchone()
+        if lo is None:
+            return "int", key, [ChunkPlan(no=0, rows=0)]
+        span = hi - lo + 1
+        if span <= 4 * rows:
+            step = -(-span // n)
+            bounds = [lo + i * step for i in range(n)] + [hi + 1]
+        else:
+            bounds = [lo] + [r[0] for r in conn.execute(
+                f"SELECT min({k}) FROM (SELECT {k}, ntile({n}) OVER (ORDER BY {k}) g FROM {rel}) x GROUP BY g "
+                "ORDER BY 1 OFFSET 1")] + [hi + 1]
+        out = [ChunkPlan(no=i, lo=a, hi=b - 1, rows=max(1, rows // n))
+               for i, (a, b) in enumerate((a, b) for a, b in zip(bounds, bounds[1:]) if b > a)]
+        out[0].lo, out[-1].hi = None, None
+        return "int", key, out
+    cols = ", ".join(qi(c) for c in key)
+    bounds = [list(r) for r in conn.execute(
+        f"SELECT {cols} FROM (SELECT {cols}, row_number() OVER (ORDER BY {cols}) rn FROM {rel}) x "
+        f"WHERE rn % {-(-rows // n)} = 0 ORDER BY {cols}").fetchall()]
+    out, prev = [], None
+    for i, b in enumerate(bounds + [None]):
+        out.append(ChunkPlan(no=i, lo=[_jsonable(v) for v in prev] if prev else None,
+                             hi=[_jsonable(v) for v in b] if b else None, rows=max(1, rows // n)))
+        prev = b
+    return "keyset", key, out
+
+
+def _jsonable(v):
+    import datetime as dt
+    import decimal
+    import uuid as uuidlib
+
+    if isinstance(v, (dt.date, dt.datetime, dt.time, decimal.Decimal, uuidlib.UUID)):
+        return str(v)
+    return v
+
+
+# ---------------------------------------------------------------------- the schema script and what comes last
+
+
+def server_major(conn) -> int:
+    return int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+
+
+def pre_data(url: DatabaseURL, conn, schemas: list[str]) -> tuple[str, str]:
+    """The source's pre-data script (pg_dump) and which pg_dump made it."""
+    from golive import pgtools
+
+    path, version = pgtools.find("pg_dump", server_major(conn))
+    args, env = pgtools.env_for(url)
+    cmd = [path, "--schema-only", "--section=pre-data", "--no-owner", "--no-privileges", "--no-publications",
+           "--no-subscriptions", "--no-security-labels", "--no-tablespaces", "--quote-all-identifiers"]
+    for s in schemas:
+        cmd += ["-n", s]
+    proc = subprocess.run(cmd + args, capture_output=True, text=True, env=env, timeout=600)
+    if proc.returncode:
+        raise SourceError(f"pg_dump --section=pre-data failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    script = proc.stdout
+    # the schemas are created by golive (they may exist in the target already)
+    script = re.sub(r"^CREATE SCHEMA (\"[^\"]+\"|\w+);$", r"CREATE SCHEMA IF NOT EXISTS \1;", script, flags=re.M)
+    return script, f"{path} ({version})"
+
+
+def final_statements(url: DatabaseURL, plan) -> list[str]:
+    """Statements for the target after the copy: sequence values read *now* (never below an id the copy
+    holds), triggers (after the data, so they did not fire while loading), materialized views' data."""
+    schemas = plan.options.get("source_schemas") or ["public"]
+    out = []
+    with connect(url) as conn:
+        for nsp, name, last, called in conn.execute(
+                "SELECT schemaname, sequencename, last_value, last_value IS NOT NULL FROM pg_sequences "
+                "WHERE schemaname = ANY(%s)", (schemas,)).fetchall():
+            if called:
+                out.append(f"SELECT setval({_lit(qn(nsp, name))}, {int(last)}, true)")
+        for (definition,) in conn.execute(
+                "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal AND n.nspname = ANY(%s) "
+                "ORDER BY t.oid", (schemas,)).fetchall():
+            out.append(definition)
+        for nsp, name in conn.execute(
+                "SELECT schemaname, matviewname FROM pg_matviews WHERE schemaname = ANY(%s) AND ispopulated "
+                "ORDER BY (SELECT oid FROM pg_class WHERE relname = matviewname LIMIT 1)", (schemas,)).fetchall():
+            out.append(f"REFRESH MATERIALIZED VIEW {qn(nsp, name)}")
+    return out
+
+
+# ---------------------------------------------------------------------- one moment for every reader
+
+
+@contextlib.contextmanager
+def snapshot(url: DatabaseURL, plan, *, workers: int):
+    """Export one snapshot and keep its transaction open while the chunks copy (``pg_export_snapshot``)."""
+    if plan.options.get("snapshot") == "none":
+        yield None
+        return
+    conn = PG.connect(url, settings=READ_SETTINGS, role="source")
+    try:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        name = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        yield name
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------- reading chunks
+
+
+class ChunkReader:
+    """One table's chunks: binary COPY through psql (fast path), CSV lines with their keys (reject path)."""
+
+    def __init__(self, url: DatabaseURL, plan, tp, *, snapshot: str | None = None):
+        self.url, self.plan, self.tp, self.snapshot = url, plan, tp, snapshot
+        self.rel = qn(tp.source_schema or "public", tp.source_name or tp.source)
+        self.keycols = [qi(k) for k in tp.chunk_key]
+        self._conn = None
+        self.counts_rows = False  # binary COPY: the target's count is the rows read (see batches)
+
+    @property
+    def conn(self):
+        if self._conn is None:
+            self._conn = connect(self.url, snapshot=self.snapshot)
+        return self._conn
+
+    def converted(self) -> dict[str, int]:
+        return {}
+
+    def _where(self, chunk) -> str:
+        if not self.keycols or (chunk.lo is None and chunk.hi is None):
+            return "true"
+        if self.tp.chunking == "int":
+            conds = []
+            if chunk.lo is not None:
+                conds.append(f"{self.keycols[0]} >= {int(chunk.lo)}")
+            if chunk.hi is not None:
+                conds.append(f"{self.keycols[0]} <= {int(chunk.hi)}")
+            return " AND ".join(conds)
+        tup = "(" + ", ".join(self.keycols) + ")"
+        types = [next(c for c in self.tp.columns if c.source == k).sql_type for k in self.tp.chunk_key]
+
+        def row(vals):
+            return "(" + ", ".join(f"{_lit(str(v))}::{t}" for v, t in zip(vals, types)) + ")"
+
+        conds = []
+        if chunk.lo is not None:
+            conds.append(f"{tup} > {row(chunk.lo)}")
+        if chunk.hi is not None:
+            conds.append(f"{tup} <= {row(chunk.hi)}")
+        return " AND ".join(conds)
+
+    def _select(self, chunk) -> str:
+        order = f" ORDER BY {', '.join(self.keycols)}" if self.keycols else ""
+        return f"SELECT {self.tp.line_sql} FROM {self.rel} WHERE {self._where(chunk)}{order}"
+
+    def batches(self, chunk):
+        """Binary COPY of the chunk, piped from ``psql`` in megabytes; the rows count is the target's.
+
+        Yields ``(bytes, 0)``; the stream's trailer (``\\xff\\xff``) proves it is complete."""
+        from golive import pgtools
+
+        copy = f"COPY ({self._select(chunk)}) TO STDOUT (FORMAT binary)"
+        try:
+            path, _ = pgtools.find("psql", 0)
+        except ConfigError:
+            path = None
+        if path is None:  # no psql: psycopg, one message per row
+            yield from self._batches_psycopg(copy)
+            return
+        args, env = pgtools.env_for(self.url)
+        script = ["-c", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"]
+        if self.snapshot:
+            script += ["-c", f"SET TRANSACTION SNAPSHOT {_lit(self.snapshot)}"]
+        script += ["-c", "SET extra_float_digits = 1", "-c", copy, "-c", "COMMIT"]
+        proc = subprocess.Popen([path, "-X", "-q", "-v", "ON_ERROR_STOP=1", *args, *script], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        tail = b""
+        try:
+            buf = []
+            size = 0
+            while True:
+                block = proc.stdout.read(1 << 20)
+                if not block:
+                    break
+                tail = (tail + block)[-2:]
+                buf.append(block)
+                size += len(block)
+                if size >= BATCH_BYTES:
+                    yield b"".join(buf), 0
+                    buf, size = [], 0
+            err = proc.stderr.read().decode("utf-8", "replace").strip()
+            code = proc.wait()
+            if code or tail != b"\xff\xff":
+                raise TransientError(f"reading {self.tp.source} chunk {chunk.no} from the source: psql "
+                                     f"{'exit ' + str(code) if code else 'stream incomplete'}: "
+                                     f"{(err.splitlines() or ['?'])[-1]}")
+            if buf:
+                yield b"".join(buf), 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    def _batches_psycopg(self, copy: str):
+        with self.conn.cursor() as cur:
+            with cur.copy(copy) as cp:
+                buf, size = [], 0
+                for data in cp:
+                    buf.append(bytes(data))
+                    size += len(data)
+                    if size >= BATCH_BYTES:
+                        yield b"".join(buf), 0
+                        buf, size = [], 0
+                if buf:
+                    yield b"".join(buf), 0
+
+    def rows(self, chunk):
+        """Lists of ``(key tuple, CSV line)`` in key order, for the reject path."""
+        keys = ", ".join(self.keycols) if self.keycols else "ctid"
+        sql = (f"SELECT {keys}, {self.tp.careful_sql} FROM {self.rel} WHERE {self._where(chunk)}"
+               + (f" ORDER BY {keys}" if self.keycols else ""))
+        try:
+            with self.conn.cursor(name="golive_careful") as cur:
+                cur.execute(sql)
+                while rows := cur.fetchmany(CAREFUL_ROWS):
+                    yield [(tuple(r[:-1]), r[-1].encode("utf-8")) for r in rows]
+        except Exception as exc:
+            raise translate_error(exc, f"reading {self.tp.source} chunk {chunk.no} from the source") from None
+
+    def row(self, rowkey) -> dict:
+        if not self.keycols:
+            cond = f"ctid = {_lit(str(rowkey[0]))}::tid"
+            args = ()
+        else:
+            cond = " AND ".join(f"{k} IS NOT DISTINCT FROM %s" for k in self.keycols)
+            args = tuple(rowkey)
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM {self.rel} WHERE {cond}", args)
+            row = cur.fetchone()
+            names = [d.name for d in cur.description] if cur.description else []
+        return dict(zip(names, row)) if row else {}
+
+    def key(self, rowkey, row: dict) -> dict:
+        from golive.migrate.copy import key_value
+
+        names = self.tp.chunk_key or ["ctid"]
+        return {k: key_value(_jsonable(v)) for k, v in zip(names, rowkey)}
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+# ---------------------------------------------------------------------- the plan, PostgreSQL to PostgreSQL
+
+
+def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
+    """Views, triggers and, for a PostgreSQL target, the source's own definitions of everything."""
+    from golive.migrate.plan import IndexPlan, Skipped, ViewPlan
+    from golive.migrate.planning import plan_views_and_others
+
+    plan = ctx.plan
+    if ctx.dst.name != "postgresql":
+        plan_views_and_others(ctx, schema, selected)
+        return
+    if plan.identifiers != "preserve":
+        raise PlanError("PostgreSQL to PostgreSQL keeps every name as it is: --identifiers snake is not supported")
+    schemas = schemas_of(ctx.options)
+    if ctx.options.target_schema not in ("public", *schemas) or (len(schemas) == 1 and schemas[0] != "public"
+                                                                and ctx.options.target_schema != "public"
+                                                                and ctx.options.target_schema != schemas[0]):
+        raise PlanError("PostgreSQL to PostgreSQL keeps schema names (choose them with --source-schema); "
+                        f"--schema {ctx.options.target_schema} is not supported")
+    plan.pre_data_sql, made_by = pre_data(ctx.source_url, ctx.conn, schemas)
+    plan.consistency += f"; schema from {made_by}"
+    tables = {t.name: t for t in schema.tables if t.name in selected}
+    for tp in plan.tables:
+        t = tables[tp.source]
+        tp.native = True
+        tp.target = t.local_name or t.name
+        tp.target_schema = t.schema_name
+        tp.identity, tp.sequence_floor, tp.checks = None, None, []
+        rel = qn(t.schema_name, t.local_name or t.name)
+        tp.indexes = []
+        for ix in t.indexes:
+            if ix.kind == "constraint":
+                kind = "primary" if ix.origin == "pk" else ("unique" if ix.unique else "index")
+                sql = f"ALTER TABLE ONLY {rel} ADD CONSTRAINT {qi(ix.name)} {ix.sql}"
+            else:
+                kind, sql = ("unique" if ix.unique else "index"), ix.sql
+            tp.indexes.append(IndexPlan(name=ix.name, kind=kind, columns=list(ix.columns), definition_sql=sql,
+                                        source_name=ix.name))
+        by_name = {fk.name: fk for fk in t.foreign_keys}
+        for fk in tp.foreign_keys:
+            src_fk = by_name.get(fk.name)
+            fk.table = tp.target
+            if src_fk is not None:
+                parent = tables.get(src_fk.ref_table)
+                fk.definition_sql = src_fk.definition_sql
+                fk.ref_schema = src_fk.ref_schema
+                fk.ref_table = (parent.local_name or parent.name) if parent else fk.ref_table
+    for v in schema.views:
+        plan.views.append(ViewPlan(source=v.name, target=v.name, select=v.select, materialized=v.materialized,
+                                   native=True))
+    # triggers come with the final statements (after the data); nothing to skip
+    for kind, name, reason in schema.others:
+        plan.skipped.append(Skipped(kind=kind, name=name, reason=reason))
+
+
+def render(t: Table, tp, wire, plan) -> tuple[str, str]:
+    """The select list of the binary COPY (same engine), and the CSV line of the reject path."""
+    cols = [c for c in tp.columns if not c.generated_sql]
+    select = ", ".join(qi(c.source) for c in cols)
+    fields = [f"coalesce('''' || replace(({qi(c.source)})::text, '''', '''''') || '''', 'NULL')" for c in cols]
+    careful = " || ',' || ".join(fields) + " || E'\\n'"
+    return select, careful

@@ -1,0 +1,469 @@
+"""PostgreSQL as a target: prepare (or resume), bulk-load chunks with COPY, then keys, foreign keys and views.
+
+Each step is idempotent (it checks what already exists), so a run interrupted anywhere can be re-run.
+``golive.migrate.target`` calls these through the dialect (``PostgresDialect.target_steps()``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from contextlib import contextmanager
+
+from golive.dialects.postgresql import (BUILD_SETTINGS, LOAD_SETTINGS, PostgresDialect, is_data_error, qi, qn,
+                                        translate_error)
+from golive.errors import PlanError
+from golive.migrate.copy import ChunkResult, Refused
+from golive.migrate.plan import ChunkPlan, ForeignKeyPlan, MigrationPlan, TablePlan
+from golive.migrate.state import Bookkeeping
+from golive.migrate.target import PrepareResult, StepResult, target_not_empty
+from golive.urls import DatabaseURL
+
+log = logging.getLogger(__name__)
+
+PG = PostgresDialect()
+
+
+# ---------------------------------------------------------------------- loading chunks
+
+# the COPY line of an error context ("COPY t, line 3, column c: ..."); other lines (e.g. "JSON data,
+# line 1: ...") come from the type's own parser
+_LINE_RE = re.compile(r"^COPY .*?, line (\d+)(?:,|$)", re.M)
+_COLUMN_RE = re.compile(r"^COPY .*?, line \d+, column (.+?): ", re.M)
+
+
+class ChunkWriter:
+    """One chunk's session: bookkeeping, COPY in one transaction, refusals as ``Refused``."""
+
+    def __init__(self, target: DatabaseURL, plan: MigrationPlan, tp: TablePlan, chunk: ChunkPlan):
+        self.plan, self.tp, self.chunk = plan, tp, chunk
+        self.what = f"copying {tp.source} chunk {chunk.no}"
+        self.conn = PG.connect(target, settings=LOAD_SETTINGS)
+        self.book = Bookkeeping(self.conn)
+        self.binary = plan.source_dialect == "postgresql" and tp.native
+        self.copy_sql = PG.copy_sql(plan.schema_of(tp), tp)
+        self.copy_binary = PG.copy_sql(plan.schema_of(tp), tp, binary=True)
+        self._depth = 0
+
+    def done(self) -> dict | None:
+        import psycopg
+
+        try:
+            prev = self.book.chunk_done(self.plan.run_key, self.tp.source, self.chunk.no)
+            self.conn.commit()
+        except psycopg.Error as exc:
+            raise translate_error(exc, self.what) from None
+        return prev
+
+    @contextmanager
+    def transaction(self):
+        import psycopg
+
+        self._depth += 1
+        try:
+            with self.conn.transaction():
+                yield
+        except psycopg.Error as exc:
+            if is_data_error(exc):
+                raise _refused(exc) from None
+            raise translate_error(exc, self.what) from None
+        finally:
+            self._depth -= 1
+
+    def load(self, batches) -> int:
+        """COPY the lines; binary for the fast path of PostgreSQL to PostgreSQL (the outermost load)."""
+        import psycopg
+
+        sql = self.copy_binary if (self.binary and self._depth == 1) else self.copy_sql
+        try:
+            with self.conn.cursor() as cur:
+                with cur.copy(sql) as cp:
+                    for blob in batches:
+                        cp.write(blob)
+                return cur.rowcount
+        except psycopg.Error as exc:
+            if is_data_error(exc):
+                raise _refused(exc) from None
+            raise translate_error(exc, self.what) from None
+
+    def record(self, result: ChunkResult, digest: str) -> None:
+        self.book.record_chunk(self.plan.run_key, self.tp.source, self.chunk.no, result.rows_read,
+                               result.rows_written, result.rejects, result.seconds, result.converted, digest)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _refused(exc) -> Refused:
+    diag = getattr(exc, "diag", None)
+    ctx = getattr(diag, "context", None) or ""
+    m = _LINE_RE.search(ctx)
+    column = getattr(diag, "column_name", None)
+    if column is None:
+        cm = _COLUMN_RE.search(ctx)
+        column = cm.group(1) if cm else None
+    reason = getattr(diag, "message_primary", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return Refused(reason, line=int(m.group(1)) if m else None, column=column)
+
+
+# ---------------------------------------------------------------------- before the copy
+
+
+def find_resumable(target: DatabaseURL, run_key: str) -> dict | None:
+    """The stored run for ``run_key`` if it was interrupted (status 'copying' or 'building')."""
+    with PG.connect(target, autocommit=True) as conn:
+        book = Bookkeeping(conn)
+        run = book.get_run(run_key)
+        if run and run["status"] in ("copying", "building"):
+            run["chunks"] = book.chunks_of_run(run_key)
+            return run
+    return None
+
+
+def existing_relations(conn, schema: str, names: list[str]) -> list[str]:
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+        (schema, names)).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def _planned_by_schema(plan: MigrationPlan) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for t in plan.tables:
+        out.setdefault(plan.schema_of(t), []).append(t.target)
+    return out
+
+
+def check_target(target: DatabaseURL, plan: MigrationPlan, options) -> list[str]:
+    """Connect and list the planned tables that already exist. Raises ``ConnectionFailed`` if unreachable."""
+    with PG.connect(target, autocommit=True) as conn:
+        out = []
+        for schema, names in _planned_by_schema(plan).items():
+            found = existing_relations(conn, schema, names)
+            out += found if schema == plan.target_schema else [f"{schema}.{n}" for n in found]
+        return out
+
+
+def run_of(target: DatabaseURL, run_key: str, conn=None) -> dict | None:
+    if conn is not None:
+        return Bookkeeping(conn).get_run(run_key)
+    with PG.connect(target, autocommit=True) as own:
+        return Bookkeeping(own).get_run(run_key)
+
+
+def prepare(target: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
+    """Create the target tables (no keys yet) and register the run; or, when resuming, check what is there.
+
+    Raises:
+        TargetNotEmpty: planned tables exist and neither ``--drop-existing`` nor a resumable run allows it.
+    """
+    schema = plan.target_schema
+    with PG.connect(target) as conn:
+        try:
+            book = Bookkeeping(conn)
+            book.ensure()
+            conn.commit()
+            planned = _planned_by_schema(plan)
+            existing = {s: existing_relations(conn, s, names) for s, names in planned.items()}
+            flat = [n if s == schema else f"{s}.{n}" for s, found in existing.items() for n in found]
+            if plan.resumed:
+                missing = sorted(f"{s}.{n}" for s, names in planned.items() for n in set(names) - set(existing[s]))
+                if missing:
+                    raise PlanError(f"cannot resume: tables {', '.join(missing)} of the interrupted run are gone "
+                                    f"from the target; re-run with --drop-existing to start over")
+                done = book.chunks_of_run(plan.run_key)
+                return PrepareResult(resumed=True, done_chunks=len(done))
+            if flat and not options.drop_existing:
+                raise target_not_empty(plan, flat, run_of(target, plan.run_key, conn))
+            result = PrepareResult()
+            with conn.transaction():
+                for s in sorted(planned):
+                    if s != "public":
+                        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {qi(s)}")
+                if options.drop_existing:
+                    views = existing_relations(conn, schema, [v.target for v in plan.views])
+                    for v in views:
+                        conn.execute(f"DROP VIEW IF EXISTS {qn(schema, v)} CASCADE")
+                    for s, found in existing.items():
+                        for name in found:
+                            conn.execute(f"DROP TABLE IF EXISTS {qn(s, name)} CASCADE")
+                    result.dropped = views + flat
+                    book.forget_run(plan.run_key)
+                if plan.pre_data_sql:
+                    result.warnings = _run_script(conn, plan.pre_data_sql)
+                for t in plan.tables:
+                    if not t.native:
+                        conn.execute(PG.create_table_sql(plan.schema_of(t), t))
+                    result.created_tables.append(t.target)
+                book.start_run(plan.run_key, schema, plan.model_dump_json(), plan.source_fingerprint)
+            return result
+        except Exception as exc:
+            raise translate_error(exc, f"preparing target schema {schema}") from None
+
+
+def split_sql(script: str) -> list[str]:
+    """Split a SQL script into statements at top-level semicolons (quotes, dollar quotes and comments respected);
+    psql meta-commands (lines starting with a backslash, such as pg_dump's \\restrict) are left out."""
+    text = "\n".join(line for line in script.splitlines() if not line.startswith("\\"))
+    out, cur, i, n = [], [], 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "-" and text.startswith("--", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j + 1
+            continue
+        if ch == "/" and text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+            continue
+        if ch in "'\"":
+            j = i + 1
+            while j < n:
+                if text[j] == ch:
+                    if j + 1 < n and text[j + 1] == ch:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            cur.append(text[i:j + 1])
+            i = j + 1
+            continue
+        if ch == "$":
+            m = re.match(r"\$[A-Za-z_]*\$", text[i:])
+            if m:
+                tag = m.group(0)
+                j = text.find(tag, i + len(tag))
+                j = n if j < 0 else j + len(tag)
+                cur.append(text[i:j])
+                i = j
+                continue
+        if ch == ";":
+            stmt = "".join(cur).strip()
+            if stmt:
+                out.append(stmt)
+            cur = []
+            i += 1
+            continue
+        cur.append(ch)
+        i += 1
+    stmt = "".join(cur).strip()
+    if stmt:
+        out.append(stmt)
+    return out
+
+
+#: SQLSTATEs of "already exists": a type, function, sequence or schema the target had before
+_EXISTS = {"42710", "42P07", "42723", "42P06"}
+
+
+def _run_script(conn, script: str) -> list[str]:
+    """Run the source's pre-data script statement by statement in this transaction; an object other than a
+    planned table that the target already has is kept (and reported)."""
+    import psycopg
+
+    kept = []
+    for stmt in split_sql(script):
+        try:
+            with conn.transaction():
+                conn.execute(stmt)
+        except psycopg.Error as exc:
+            code = getattr(exc.diag, "sqlstate", None)
+            if code in _EXISTS and not re.match(r"CREATE TABLE", stmt, re.I):
+                kept.append(f"kept the target's existing {exc.diag.message_primary}")
+                continue
+            raise
+    return kept
+
+
+# ---------------------------------------------------------------------- after the copy
+
+
+def _existing_names(conn, schema: str, table: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(%s) "
+        "UNION SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+        (qn(schema, table), schema, table)).fetchall()
+    return {r[0] for r in rows}
+
+
+def finish_table(target: DatabaseURL, schema: str, tp: TablePlan) -> StepResult:
+    """Primary key, unique constraints, indexes, CHECKs, identity restart, triggers and ANALYZE for one loaded table."""
+    import psycopg
+
+    schema = tp.target_schema or schema
+    t0 = time.perf_counter()
+    res = StepResult(table=tp.source)
+    try:
+        with PG.connect(target, autocommit=True, settings=BUILD_SETTINGS) as conn:
+            have = _existing_names(conn, schema, tp.target)
+            for ix in sorted(tp.indexes, key=lambda i: {"primary": 0, "unique": 1, "index": 2}[i.kind]):
+                if ix.name in have:
+                    continue
+                try:
+                    conn.execute(PG.index_sql(schema, tp.target, ix))
+                    res.created.append(ix.name)
+                except psycopg.errors.UniqueViolation as exc:
+                    detail = exc.diag.message_detail or ""
+                    what = "primary key" if ix.kind == "primary" else f"unique {'constraint' if ix.constraint else 'index'}"
+                    res.errors.append(f"{tp.source}: {what} {ix.name} not created: duplicate values after "
+                                      f"conversion ({detail})")
+                except psycopg.errors.NotNullViolation as exc:
+                    res.errors.append(f"{tp.source}: primary key {ix.name} not created: {exc.diag.message_primary}")
+                except (psycopg.errors.SyntaxError, psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedColumn,
+                        psycopg.errors.DatatypeMismatch, psycopg.errors.InvalidObjectDefinition,
+                        psycopg.errors.UndefinedObject, psycopg.errors.ProgramLimitExceeded) as exc:
+                    res.skipped.append({"kind": "index", "name": ix.source_name or ix.name,
+                                        "reason": f"does not translate to PostgreSQL: {exc.diag.message_primary}"})
+            for ck in tp.checks:
+                if ck.name in have:
+                    continue
+                sql = f"ALTER TABLE {qn(schema, tp.target)} ADD CONSTRAINT {qi(ck.name)} CHECK ({ck.sql})"
+                try:
+                    conn.execute(sql)
+                    res.created.append(ck.name)
+                except psycopg.errors.CheckViolation:
+                    conn.execute(sql + " NOT VALID")
+                    res.warnings.append(f"{tp.source}: CHECK {ck.name} ({ck.sql}) is violated by rows the source "
+                                        "holds; kept NOT VALID (new rows are checked)")
+                except psycopg.Error as exc:
+                    res.skipped.append({"kind": "check", "name": ck.name,
+                                        "reason": f"CHECK ({ck.source_sql or ck.sql}) does not run on PostgreSQL: "
+                                                  f"{exc.diag.message_primary}"})
+            if tp.identity:
+                col = qi(tp.identity)
+                top = conn.execute(f"SELECT max({col}) FROM {qn(schema, tp.target)}").fetchone()[0] or 0
+                start = max(int(top), int(tp.sequence_floor or 0)) + 1
+                conn.execute(f"ALTER TABLE {qn(schema, tp.target)} ALTER COLUMN {col} RESTART WITH {start}")
+                res.created.append(f"identity {tp.identity} restarts at {start}")
+            for c in tp.columns:
+                if c.on_update == "now":
+                    res.created.append(_touch_trigger(conn, schema, tp.target, c.target))
+            conn.execute(f"ANALYZE {qn(schema, tp.target)}")
+    except psycopg.Error as exc:
+        raise translate_error(exc, f"building keys and indexes of {tp.target}") from None
+    res.seconds = round(time.perf_counter() - t0, 3)
+    return res
+
+
+def _touch_trigger(conn, schema: str, table: str, column: str) -> str:
+    """MySQL's ON UPDATE CURRENT_TIMESTAMP as a trigger: an UPDATE that changes the row but not this column
+    sets it to the current moment (an UPDATE setting it explicitly keeps that value, as in MySQL)."""
+    name = f"golive_touch_{table}_{column}"[:63]
+    col = qi(column)
+    conn.execute(
+        f"CREATE OR REPLACE FUNCTION {qn(schema, name)}() RETURNS trigger LANGUAGE plpgsql AS $golive$ BEGIN "
+        f"IF NEW.{col} IS NOT DISTINCT FROM OLD.{col} AND NEW IS DISTINCT FROM OLD THEN NEW.{col} := CURRENT_TIMESTAMP; "
+        f"END IF; RETURN NEW; END $golive$")
+    conn.execute(f"DROP TRIGGER IF EXISTS {qi(name)} ON {qn(schema, table)}")
+    conn.execute(f"CREATE TRIGGER {qi(name)} BEFORE UPDATE ON {qn(schema, table)} FOR EACH ROW "
+                 f"EXECUTE FUNCTION {qn(schema, name)}()")
+    return f"trigger {name} (ON UPDATE CURRENT_TIMESTAMP of {column})"
+
+
+def link_table(target: DatabaseURL, schema: str, table: str, fks: list[ForeignKeyPlan]) -> StepResult:
+    """Foreign keys of one child table: add them NOT VALID (instant), then VALIDATE them.
+
+    Validation takes a lock that does not block other tables' validations, so children are linked in
+    parallel, each as soon as it and its parents have their keys. Rows referencing missing parents
+    leave the key NOT VALID (new rows are still checked) and are reported with their count.
+    """
+    import psycopg
+
+    t0 = time.perf_counter()
+    res = StepResult(table=table)
+    try:
+        with PG.connect(target, autocommit=True, settings=BUILD_SETTINGS) as conn:
+            for fk in fks:
+                row = conn.execute("SELECT convalidated FROM pg_constraint WHERE conname = %s "
+                                   "AND conrelid = to_regclass(%s)", (fk.name, qn(schema, fk.table))).fetchone()
+                if row is None:
+                    try:
+                        conn.execute(PG.foreign_key_sql(schema, fk, not_valid=True))
+                    except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable,
+                            psycopg.OperationalError):
+                        raise
+                    except psycopg.Error as exc:
+                        res.skipped.append({"kind": "foreign key", "name": fk.name,
+                                            "reason": exc.diag.message_primary or str(exc).splitlines()[0]})
+                        continue
+                elif row[0]:
+                    continue
+                try:
+                    conn.execute(f"ALTER TABLE {qn(schema, fk.table)} VALIDATE CONSTRAINT {qi(fk.name)}")
+                    res.created.append(fk.name)
+                except psycopg.errors.ForeignKeyViolation:
+                    n = orphan_count(conn, schema, fk)
+                    res.warnings.append(
+                        f"foreign key {fk.name}: {n} rows of {fk.source_table} reference missing "
+                        f"{fk.source_ref_table} rows; the key is kept NOT VALID (new rows are checked). Fix the rows, "
+                        f"then run ALTER TABLE {qn(schema, fk.table)} VALIDATE CONSTRAINT {qi(fk.name)}")
+    except psycopg.Error as exc:
+        raise translate_error(exc, f"adding the foreign keys of {table}") from None
+    res.seconds = round(time.perf_counter() - t0, 3)
+    return res
+
+
+def orphan_count(conn, schema: str, fk: ForeignKeyPlan) -> int:
+    on = " AND ".join(f"p.{qi(r)} = c.{qi(col)}" for col, r in zip(fk.columns, fk.ref_columns))
+    notnull = " AND ".join(f"c.{qi(col)} IS NOT NULL" for col in fk.columns)
+    return conn.execute(
+        f"SELECT count(*) FROM {qn(schema, fk.table)} c WHERE {notnull} AND NOT EXISTS "
+        f"(SELECT 1 FROM {qn(fk.ref_schema or schema, fk.ref_table)} p WHERE {on})").fetchone()[0]
+
+
+def create_views(target: DatabaseURL, plan: MigrationPlan, finals: list[str] | None = None) -> StepResult:
+    """Create the views whose SQL runs on PostgreSQL (report the others with the reason); then the
+    statements that come last (``finals`` from the source: sequence values, triggers, materialized views' data)."""
+    import psycopg
+
+    schema = plan.target_schema
+    res = StepResult(table="views")
+    t0 = time.perf_counter()
+    pending = [v for v in plan.views if not v.native]
+    errors: dict[str, str] = {}
+    with PG.connect(target) as conn:
+        conn.execute(f"SET search_path TO {qi(schema)}, public")
+        existing = set(existing_relations(conn, schema, [v.target for v in pending]))
+        pending = [v for v in pending if v.target not in existing]
+        progress_made = True
+        while pending and progress_made:  # views may depend on views defined later
+            progress_made = False
+            for v in list(pending):
+                try:
+                    with conn.transaction():
+                        kind = "MATERIALIZED VIEW" if v.materialized else "VIEW"
+                        conn.execute(f"CREATE {kind} {qn(schema, v.target)} AS {v.select}")
+                    res.created.append(v.target)
+                    pending.remove(v)
+                    progress_made = True
+                except psycopg.Error as exc:
+                    errors[v.source] = exc.diag.message_primary or str(exc).splitlines()[0]
+        for sql in list(plan.post_data_sql) + list(finals or []):
+            try:
+                with conn.transaction():
+                    conn.execute(sql)
+            except psycopg.Error as exc:
+                res.warnings.append(f"could not run {sql[:120]!r} on the target: {exc.diag.message_primary}")
+        conn.commit()
+    for v in pending:
+        res.skipped.append({"kind": "view", "name": v.source,
+                            "reason": f"its SQL does not run on PostgreSQL: {errors.get(v.source, 'unknown error')}"})
+    res.seconds = round(time.perf_counter() - t0, 3)
+    return res
+
+
+def complete(target: DatabaseURL, run_key: str, ok: bool) -> None:
+    with PG.connect(target, autocommit=True) as conn:
+        Bookkeeping(conn).set_status(run_key, "complete" if ok else "failed")
+
+
+def runs_in(target: DatabaseURL, schema: str) -> list[tuple[str, dict]]:
+    with PG.connect(target, autocommit=True) as conn:
+        return Bookkeeping(conn).runs_in(schema)
+
+
+def chunks_of_run(target: DatabaseURL, run_key: str) -> dict:
+    with PG.connect(target, autocommit=True) as conn:
+        return Bookkeeping(conn).chunks_of_run(run_key)

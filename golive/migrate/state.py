@@ -1,0 +1,199 @@
+"""Run bookkeeping in the target database, so an interrupted copy resumes exactly where it stopped.
+
+Each chunk is copied in one transaction that also inserts its row in the chunks table: a chunk is
+either fully committed *and* recorded, or neither. A re-run skips recorded chunks and copies the rest.
+The plan is stored with the run, so a resumed copy uses the same types and names.
+
+Where (drop them once you no longer need the history):
+
+* PostgreSQL: schema ``_golive`` with ``runs`` and ``chunks`` (``DROP SCHEMA _golive CASCADE``);
+* MySQL/MariaDB (no schemas): tables ``_golive_runs`` and ``_golive_chunks`` in the target database.
+
+::
+
+    runs(run_key, target_schema, status, plan, source_fingerprint, started_at, finished_at)
+    chunks(run_key, table_name, chunk_no, rows_read, rows_written, rows_rejected, rejects, converted, digest,
+           seconds, done_at)
+"""
+
+from __future__ import annotations
+
+import json
+
+STATE_SCHEMA = "_golive"
+
+
+class Bookkeeping:
+    """The SQL of the bookkeeping tables for one target dialect (``%s`` placeholders on both drivers)."""
+
+    runs = f"{STATE_SCHEMA}.runs"
+    chunks = f"{STATE_SCHEMA}.chunks"
+    ddl = [
+        f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}",
+        f"""CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.runs (
+  run_key text PRIMARY KEY,
+  target_schema text NOT NULL,
+  status text NOT NULL,
+  plan jsonb NOT NULL,
+  source_fingerprint text,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz
+)""",
+        f"""CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.chunks (
+  run_key text NOT NULL,
+  table_name text NOT NULL,
+  chunk_no integer NOT NULL,
+  rows_read bigint NOT NULL,
+  rows_written bigint NOT NULL,
+  rows_rejected bigint NOT NULL,
+  rejects jsonb NOT NULL DEFAULT '[]',
+  seconds double precision,
+  done_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (run_key, table_name, chunk_no)
+)""",
+        # added later: runs recorded by an older golive keep working
+        f"ALTER TABLE {STATE_SCHEMA}.chunks ADD COLUMN IF NOT EXISTS converted jsonb NOT NULL DEFAULT '{{}}'",
+        f"ALTER TABLE {STATE_SCHEMA}.chunks ADD COLUMN IF NOT EXISTS digest text",
+    ]
+    lock = "SELECT pg_advisory_xact_lock(hashtext('golive-state'))"
+    upsert_run = ("INSERT INTO {runs} (run_key, target_schema, status, plan, source_fingerprint) "
+                  "VALUES (%s, %s, 'copying', %s, %s) ON CONFLICT (run_key) DO UPDATE SET status = 'copying', "
+                  "plan = EXCLUDED.plan, source_fingerprint = EXCLUDED.source_fingerprint, started_at = now(), "
+                  "finished_at = NULL")
+    now = "now()"
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def _rows(self, sql: str, args=()) -> list[tuple]:
+        with self.conn.cursor() as cur:
+            cur.execute(sql.format(runs=self.runs, chunks=self.chunks), args)
+            return list(cur.fetchall()) if cur.description else []
+
+    def _exec(self, sql: str, args=()) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(sql.format(runs=self.runs, chunks=self.chunks), args)
+
+    @staticmethod
+    def _json(v):
+        if v is None or isinstance(v, (dict, list)):
+            return v
+        return json.loads(v)
+
+    def ensure(self) -> None:
+        """Create the bookkeeping tables if missing (idempotent; serialised by a lock)."""
+        with self.conn.cursor() as cur:
+            if self.lock:
+                cur.execute(self.lock)
+            for stmt in self.ddl:
+                cur.execute(stmt)
+
+    def exists(self) -> bool:
+        return self._rows("SELECT to_regclass(%s) IS NOT NULL", (self.runs,))[0][0]
+
+    def get_run(self, run_key: str) -> dict | None:
+        if not self.exists():
+            return None
+        rows = self._rows("SELECT status, plan, source_fingerprint, started_at, finished_at FROM {runs} "
+                          "WHERE run_key = %s", (run_key,))
+        if not rows:
+            return None
+        r = rows[0]
+        return {"status": r[0], "plan": self._json(r[1]), "source_fingerprint": r[2], "started_at": r[3],
+                "finished_at": r[4]}
+
+    def runs_in(self, schema: str) -> list[tuple[str, dict]]:
+        """``(run_key, plan)`` of the runs into ``schema``, newest first."""
+        if not self.exists():
+            return []
+        return [(k, self._json(p)) for k, p in self._rows(
+            "SELECT run_key, plan FROM {runs} WHERE target_schema = %s ORDER BY started_at DESC", (schema,))]
+
+    def start_run(self, run_key: str, schema: str, plan_json: str, fingerprint: str) -> None:
+        self._exec("DELETE FROM {chunks} WHERE run_key = %s", (run_key,))
+        self._exec(self.upsert_run, (run_key, schema, plan_json, fingerprint))
+
+    def set_status(self, run_key: str, status: str) -> None:
+        finished = self.now if status in ("complete", "failed") else "NULL"
+        self._exec(f"UPDATE {{runs}} SET status = %s, finished_at = {finished} WHERE run_key = %s", (status, run_key))
+
+    def forget_run(self, run_key: str) -> None:
+        if self.exists():
+            self._exec("DELETE FROM {chunks} WHERE run_key = %s", (run_key,))
+            self._exec("DELETE FROM {runs} WHERE run_key = %s", (run_key,))
+
+    def chunk_done(self, run_key: str, table: str, chunk_no: int) -> dict | None:
+        rows = self._rows("SELECT rows_read, rows_written, rows_rejected, rejects, seconds, converted FROM {chunks} "
+                          "WHERE run_key = %s AND table_name = %s AND chunk_no = %s", (run_key, table, chunk_no))
+        if not rows:
+            return None
+        r = rows[0]
+        return {"rows_read": r[0], "rows_written": r[1], "rows_rejected": r[2], "rejects": self._json(r[3]),
+                "seconds": r[4], "converted": self._json(r[5]) or {}}
+
+    def record_chunk(self, run_key: str, table: str, chunk_no: int, rows_read: int, rows_written: int,
+                     rejects: list[dict], seconds: float, converted: dict | None = None, digest: str | None = None) -> None:
+        """Record a committed chunk; must run in the chunk's own transaction."""
+        self._exec("INSERT INTO {chunks} (run_key, table_name, chunk_no, rows_read, rows_written, rows_rejected, "
+                   "rejects, seconds, converted, digest) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                   (run_key, table, chunk_no, rows_read, rows_written, len(rejects),
+                    json.dumps(rejects, default=str), seconds, json.dumps(converted or {}), digest))
+
+    def chunks_of_run(self, run_key: str) -> dict[tuple[str, int], dict]:
+        rows = self._rows("SELECT table_name, chunk_no, rows_read, rows_written, rows_rejected, rejects, seconds, "
+                          "converted, digest FROM {chunks} WHERE run_key = %s", (run_key,))
+        return {(r[0], r[1]): {"rows_read": r[2], "rows_written": r[3], "rows_rejected": r[4],
+                               "rejects": self._json(r[5]), "seconds": r[6], "converted": self._json(r[7]) or {},
+                               "digest": r[8]} for r in rows}
+
+
+class MySQLBookkeeping(Bookkeeping):
+    """MySQL has no schemas: the tables live in the target database, named ``_golive_runs`` / ``_golive_chunks``."""
+
+    runs = "_golive_runs"
+    chunks = "_golive_chunks"
+    ddl = [
+        """CREATE TABLE IF NOT EXISTS _golive_runs (
+  run_key VARCHAR(64) PRIMARY KEY,
+  target_schema VARCHAR(64) NOT NULL,
+  status VARCHAR(16) NOT NULL,
+  plan LONGTEXT NOT NULL,
+  source_fingerprint TEXT,
+  started_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  finished_at DATETIME(6) NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        """CREATE TABLE IF NOT EXISTS _golive_chunks (
+  run_key VARCHAR(64) NOT NULL,
+  table_name VARCHAR(255) NOT NULL,
+  chunk_no INT NOT NULL,
+  rows_read BIGINT NOT NULL,
+  rows_written BIGINT NOT NULL,
+  rows_rejected BIGINT NOT NULL,
+  rejects LONGTEXT NOT NULL,
+  seconds DOUBLE,
+  converted LONGTEXT,
+  digest VARCHAR(64),
+  done_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (run_key, table_name, chunk_no)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+    ]
+    lock = None
+    upsert_run = ("INSERT INTO {runs} (run_key, target_schema, status, plan, source_fingerprint) "
+                  "VALUES (%s, %s, 'copying', %s, %s) ON DUPLICATE KEY UPDATE status = 'copying', "
+                  "plan = VALUES(plan), source_fingerprint = VALUES(source_fingerprint), started_at = CURRENT_TIMESTAMP(6), "
+                  "finished_at = NULL")
+    now = "CURRENT_TIMESTAMP(6)"
+
+    def exists(self) -> bool:
+        return bool(self._rows("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                               "AND TABLE_NAME = '_golive_runs'"))
+
+    def get_run(self, run_key: str) -> dict | None:
+        run = super().get_run(run_key)
+        if run:
+            import datetime as dt
+
+            for k in ("started_at", "finished_at"):
+                if isinstance(run[k], dt.datetime):
+                    run[k] = run[k].replace(tzinfo=dt.timezone.utc)
+        return run
