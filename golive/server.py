@@ -193,4 +193,7 @@ def _alive(pid: int) -> bool:
         status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return True  # no /proc (macOS): trust the pid
-    return status != "Z" and b"prefect" in cmdline and b"server" in cmdline
+    args = cmdline.split(b"\0")
+    is_server = any(os.path.basename(a) == b"prefect" and args[i + 1:i + 3] == [b"server", b"start"]
+                    for i, a in enumerate(args))
+    return status != "Z" and is_server
