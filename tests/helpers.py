@@ -14,7 +14,7 @@ def migrate(source, target: str, **options) -> dict:
     """Run the migration flow in this process (under the session's Prefect API) and return its report."""
     from flows.migrate_database import migrate_database
 
-    src = source if str(source).startswith("sqlite:") else f"sqlite:///{source}"
+    src = str(source) if "://" in str(source) else f"sqlite:///{source}"
     state = migrate_database(source=SecretStr(src), target=SecretStr(target), options=MigrateOptions(**options),
                              return_state=True)
     result = state.result(raise_on_failure=False)
@@ -45,3 +45,9 @@ def source_counts(path) -> dict[str, int]:
             "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
     finally:
         db.close()
+
+
+def execute(url: str, *stmts: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for s in stmts:
+            conn.execute(s)

@@ -1,7 +1,8 @@
 """A small HTTP proxy in front of the moto S3 server, for fault injection in tests.
 
 Requests pass through to the upstream endpoint unchanged unless a rule matches: a rule can answer with an
-S3 error (``503 SlowDown``, ``403 InvalidAccessKeyId``...) or delay the response. Every request is
+S3 error (``503 SlowDown``, ``403 InvalidAccessKeyId``...), delay the response, drop the connection without
+an answer, or cut a response's body short. Every request is
 recorded (method, path, access key id from the Authorization header, headers) so tests can count them.
 """
 
@@ -25,6 +26,8 @@ class Rule:
     status: int | None = None  # answer with this error...
     code: str = "SlowDown"
     delay: float = 0.0  # ...or wait this long before forwarding
+    drop: bool = False  # ...or close the connection without answering (after reading the request)
+    truncate: int | None = None  # ...or forward, but send only this many bytes of the body, then close
     times: int = 1  # how many matching requests it applies to (-1: all)
     hits: int = 0
 
@@ -72,6 +75,14 @@ class S3Proxy:
                 rule = proxy._match(self.command, self.path)
                 if rule and rule.delay:
                     time.sleep(rule.delay)
+                if rule and rule.drop:
+                    proxy._record(self.command, self.path, akid, 0, dict(self.headers.items()))
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(2)
+                    except OSError:
+                        pass
+                    return
                 if rule and rule.status:
                     proxy._record(self.command, self.path, akid, rule.status, dict(self.headers.items()))
                     payload = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{rule.code}</Code>'
@@ -101,7 +112,7 @@ class S3Proxy:
                 self.send_header("Connection", "close")
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(data)
+                    self.wfile.write(data if not (rule and rule.truncate is not None) else data[:rule.truncate])
                 conn.close()
                 self.close_connection = True
 

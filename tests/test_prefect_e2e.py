@@ -170,20 +170,21 @@ def test_every_deployment_and_schedule_of_prefect_yaml_is_registered(hosted):
     declared = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
 
     async def read(client):
-        return {f"{d['name']}/{d['name']}": await client.read_deployment_by_name(f"{d['name']}/{d['name']}")
-                for d in declared}
+        return {d.name: d for d in await client.read_deployments()}
 
     registered = hosted.call(read)
+    assert sorted(registered) == sorted(d["name"] for d in declared)
     for d in declared:
-        got = registered[f"{d['name']}/{d['name']}"]
+        got = registered[d["name"]]
         assert got.entrypoint == d["entrypoint"] and got.work_pool_name == "golive-process"
         assert set(d["tags"]) <= set(got.tags) and got.description == d["description"]
+        assert got.parameters == (d.get("parameters") or {}), d["name"]
         assert got.parameter_openapi_schema["properties"], d["name"]  # the form
         want = sorted((s["cron"], s.get("timezone"), s.get("active", True)) for s in d.get("schedules") or [])
         have = sorted((s.schedule.cron, s.schedule.timezone, s.active) for s in got.schedules)
         assert have == want, d["name"]
     assert ("30 3 * * *", "UTC", False) in [(s.schedule.cron, s.schedule.timezone, s.active)
-                                            for s in registered["verify-files/verify-files"].schedules]
+                                            for s in registered["verify-files"].schedules]
     status = hosted.script("status")
     assert status.returncode == 0 and "worker running" in status.stdout, status.stdout
 

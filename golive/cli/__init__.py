@@ -1,6 +1,6 @@
 """``golive`` command line: a thin layer over golive's plain functions and Prefect flows.
 
-Command groups live in one module each (``db``, ``files``, ``validate``, ``demo``) and register
+Command groups live in one module each (``db``, ``files``, ``validate``, ``demo``, ``maintenance``) and register
 themselves on the apps below. Heavy imports (Prefect, Great Expectations, boto3) happen inside the
 commands, so ``golive --help`` stays fast.
 """
@@ -30,9 +30,11 @@ verify_app = typer.Typer(help="Check that a migrated copy matches its source.", 
 expectations_app = typer.Typer(help="Great Expectations suites under expectations/.", no_args_is_help=True)
 server_app = typer.Typer(help="A local Prefect server in the background, reused by later golive commands.",
                          no_args_is_help=True)
+report_app = typer.Typer(help="Reports on what golive looks after.", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(verify_app, name="verify")
 app.add_typer(expectations_app, name="expectations")
+app.add_typer(report_app, name="report")
 app.add_typer(server_app, name="server")
 
 
@@ -54,7 +56,7 @@ def _register() -> None:
     # Each module adds its commands to the apps above when imported.
     import importlib
 
-    for name in ("db", "files", "validate", "demo", "server"):
+    for name in ("db", "files", "validate", "demo", "backup", "maintenance", "server"):
         try:
             importlib.import_module(f"golive.cli.{name}")
         except ModuleNotFoundError as exc:  # a group not written yet

@@ -44,8 +44,10 @@ def canonical_sql(expr: str, t: TargetType) -> str | None:
         return None
     if ct == CT.DECIMAL:
         return f"trim_scale({expr})::text"  # 5.00 and 5 are the same number (PostgreSQL >= 13)
-    if ct == CT.BINARY:
+    if ct == CT.BINARY or (ct == CT.GEOMETRY and not t.native):
         return f"encode({expr}, 'hex')"
+    if ct == CT.TEXT_ARRAY:  # JSON array text: the same on every side (PostgreSQL's array output quotes by rules)
+        return f"array_to_json({expr})::text"
     return f"({expr})::text"
 
 

@@ -54,11 +54,11 @@ def _text_fraction(c: str) -> str:
 
 
 def canonical_sql(name: str, t: TargetType) -> str | None:
-    """SQLite expression giving the canonical text of column ``name`` (NULL stays NULL).
+    """SQLite expression giving the canonical text of ``name`` (an SQL expression, e.g. a quoted column; NULL stays NULL).
 
     Returns None for JSON, which is compared through PostgreSQL's own normalisation instead.
     """
-    c = qi(name)
+    c = name  # an SQL expression: a quoted column, or the copy's own source expression
     ct = t.ct
     if ct == CT.JSON:
         return None
@@ -92,11 +92,11 @@ def canonical_sql(name: str, t: TargetType) -> str | None:
     if ct == CT.TIMESTAMP_TZ:
         full = (f"CASE typeof({c}) WHEN 'text' THEN coalesce(strftime('%Y-%m-%d %H:%M:%S', {c})||{_text_fraction(c)}"
                 f"||'+00', {c}) WHEN 'integer' THEN coalesce({_epoch_ts(c)}, {c}) "
-                f"ELSE {value_sql(qi(name), t)} END")
+                f"ELSE {value_sql(name, t)} END")
         # the shape PostgreSQL prints itself ('YYYY-MM-DD HH:MM:SS', read as UTC) needs no work
         return f"CASE WHEN {c} GLOB '????-??-?? ??:??:??' THEN {c}||'+00' WHEN {c} IS NULL THEN NULL ELSE {full} END"
     if ct == CT.DATE:
-        v = value_sql(qi(name), t)
+        v = value_sql(name, t)
         return (f"CASE WHEN length({c}) = 10 AND substr({c}, 5, 1) = '-' AND typeof({c}) = 'text' THEN {c} "
                 f"ELSE coalesce(date({v}), {v}) END")
     if ct == CT.TIME:
@@ -104,7 +104,7 @@ def canonical_sql(name: str, t: TargetType) -> str | None:
     if ct == CT.BINARY:
         return f"iif({c} IS NULL, NULL, lower(hex({c})))"  # hex(NULL) is ''
     if ct == CT.UUID:
-        return f"iif(typeof({c}) = 'text', lower({c}), {value_sql(qi(name), t)})"
+        return f"iif(typeof({c}) = 'text', lower({c}), {value_sql(name, t)})"
     raise AssertionError(f"no canonical form for {ct}")
 
 
@@ -122,7 +122,7 @@ def streams(columns: list[tuple[str, TargetType, bool]]) -> list[tuple[str, str,
     """
     out = []
     for name, t, nullable in columns:
-        c = qi(name)
+        c = name  # an SQL expression: a quoted column, or the copy's own source expression
         if t.ct == CT.JSON:
             continue
         if t.ct in TEXT_TYPES and not nullable:
@@ -132,7 +132,7 @@ def streams(columns: list[tuple[str, TargetType, bool]]) -> list[tuple[str, str,
             out.append((c, "''", "text"))
             out.append((f"coalesce(length(CAST({c} AS BLOB)), -1)", "','", "text"))
         elif t.ct == CT.DOUBLE:
-            out.append((f"coalesce({value_sql(qi(name), t)}, '')", "','", "float8"))
+            out.append((f"coalesce({value_sql(name, t)}, '')", "','", "float8"))
         elif t.ct in (CT.SMALLINT, CT.INTEGER, CT.BIGINT):
             # as stored: an integral REAL (3.0) would read '3.0' here and '3' there, a difference the
             # row-by-row comparison then settles; integers need no conversion at all
@@ -181,12 +181,12 @@ def json_sql(columns: list[tuple[str, TargetType]]) -> str | None:
     if not names:
         return None
     # a raw newline is only ever whitespace between JSON tokens (strings cannot hold one unescaped)
-    return " || char(10) || ".join(f"coalesce(replace({qi(n)}, char(10), ' '), '')" for n in names)
+    return " || char(10) || ".join(f"coalesce(replace({n}, char(10), ' '), '')" for n in names)
 
 
 def row_text_sql(columns: list[tuple[str, TargetType]]) -> str:
     """One text per row of its canonical values (to order and compare rows of tables without a key)."""
-    fields = [f"coalesce(CAST({canonical_sql(n, t) if t.ct not in TEXT_TYPES else qi(n)} AS TEXT), {_lit(NULL)})"
+    fields = [f"coalesce(CAST({canonical_sql(n, t) if t.ct not in TEXT_TYPES else n} AS TEXT), {_lit(NULL)})"
               for n, t in columns if t.ct != CT.JSON]
     return f" || {_lit(FIELD_SEP)} || ".join(fields) if fields else "''"
 
@@ -199,4 +199,4 @@ def key_text_sql(names: list[tuple[str, TargetType]]) -> str:
 
 def rendered_sql(name: str, t: TargetType) -> str:
     """The text the copy sent for the value (careful rendering): what PostgreSQL parses to check a value."""
-    return value_sql(qi(name), t)
+    return value_sql(name, t)

@@ -278,9 +278,9 @@ def decide(col: Column, d: Declared, p: ColumnProfile, *, rowid_pk: bool, parent
         return Decision(parent, "foreign key: same type as the referenced column")
     if k in ("smallint", "int", "bigint") and p.fractional:
         # numbers widen within numbers: an ORM's `amount integer` holding 2.99 keeps its cents
-        return Decision(TargetType(ct=CT.DECIMAL),
-                        f"{p.fractional} REAL values with a fraction (e.g. {p.fractional_example!r}) in an integer "
-                        "column: widened to numeric", _stray_notes(p))
+        why = (f"{p.fractional} REAL values with a fraction (e.g. {p.fractional_example!r}) in an integer "
+               "column: widened to numeric")
+        return Decision(TargetType(ct=CT.DECIMAL), why, _stray_notes(p), warnings=[why])
     if k in ("smallint", "int", "bigint"):
         at_least = {"smallint": CT.SMALLINT, "int": CT.INTEGER, "bigint": CT.BIGINT}[k]
         lo = _floor(p.num_min)

@@ -51,6 +51,30 @@ _CREDENTIAL_CODES = {
     "AuthorizationHeaderMalformed", "InvalidSecurity", "AccessDenied", "AllAccessDisabled", "403", "401",
 }
 
+# Streams of unknown size (backups): written as they are produced (dump -> zstd -> upload) and read back as
+# they are restored, so neither side knows the size up front or holds the object in memory. Both backends
+# answer the same calls: ``put_stream`` (parts of ``part_size`` uploaded as they fill; one PUT when the stream is small),
+# ``iter_object`` (a streaming GET that resumes with a Range request after a dropped connection),
+# ``put_bytes`` / ``get_bytes`` for small objects (manifests), ``list_under`` and ``delete_keys``.
+
+#: attempts per part or per resumed GET on top of botocore's own retries (a dropped connection, a 503)
+STREAM_ATTEMPTS = 5
+
+
+def _retry_transient(fn, what: str, attempts: int = STREAM_ATTEMPTS):
+    """Call ``fn()``; on ``TransientError`` wait (0.2, 0.4, 0.8 s ...) and try again, ``attempts`` times in all."""
+    import time
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except TransientError as exc:
+            if attempt == attempts:
+                raise
+            log.info("%s: %s (attempt %d of %d, retrying)", what, exc, attempt, attempts)
+            time.sleep(0.2 * 2 ** (attempt - 1))
+
+
 # Types Python's table lacks or gets wrong for files served from a bucket.
 _EXTRA_TYPES = {".heic": "image/heic", ".heif": "image/heif", ".avif": "image/avif", ".webp": "image/webp",
                 ".jfif": "image/jpeg", ".md": "text/markdown", ".mjs": "text/javascript"}
@@ -193,6 +217,13 @@ class Storage(Protocol):
     def list(self) -> Iterator[ObjectInfo]: ...
     def head_md5(self, key: str) -> str | None: ...
     def describe(self) -> str: ...
+    # streams of unknown size and small objects (backups)
+    def put_stream(self, key: str, chunks, part_size: int = ..., ctype: str = ...) -> ObjectInfo: ...
+    def iter_object(self, key: str, chunk: int = ...) -> Iterator[bytes]: ...
+    def get_bytes(self, key: str) -> bytes | None: ...
+    def put_bytes(self, key: str, data: bytes, ctype: str = ...) -> str: ...
+    def list_under(self, prefix: str = "", delimiter: str | None = None) -> Iterator: ...
+    def delete_keys(self, keys: list[str]) -> None: ...
 
 
 def open_storage(cfg: StorageConfig) -> Storage:
@@ -339,6 +370,170 @@ class S3Storage:
                 return None
             raise translate_error(exc, self, key=key) from None
         return resp.get("Metadata", {}).get("golive-md5")
+
+    # -- streams of unknown size (backups): see STREAM_ATTEMPTS
+    def put_stream(self, key: str, chunks, part_size: int = 8 * MiB,
+                       ctype: str = "application/octet-stream") -> ObjectInfo:
+        """Upload the bytes of ``chunks`` (an iterable of ``bytes``) to ``key`` without knowing their size.
+
+        Parts of ``part_size`` go up as they fill, each with its Content-MD5 and retried on transient errors;
+        the multipart ETag is checked against the parts sent. A stream shorter than one part is one PUT. On
+        any failure the multipart upload is aborted, so nothing half-written stays under ``key``.
+        """
+        part_size = max(part_size, S3_MIN_PART)
+        c, bucket = self.client, self.dest.bucket
+        buf = bytearray()
+        upload_id = None
+        parts: list[dict] = []
+        digests: list[bytes] = []
+        total = 0
+
+        def send_part(data: bytes) -> None:
+            number = len(parts) + 1
+            digest = hashlib.md5(data).digest()
+
+            def once():
+                try:
+                    resp = c.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data,
+                                         ContentMD5=base64.b64encode(digest).decode("ascii"))
+                except Exception as exc:  # noqa: BLE001
+                    raise translate_error(exc, self, key=key) from None
+                if resp["ETag"].strip('"') != digest.hex():
+                    raise TransientError(f"part {number} of {key} arrived corrupted (ETag mismatch)", key=key)
+                return resp["ETag"]
+
+            etag = _retry_transient(once, f"{key} part {number}")
+            parts.append({"PartNumber": number, "ETag": etag})
+            digests.append(digest)
+
+        try:
+            for data in chunks:
+                if not data:
+                    continue
+                total += len(data)
+                buf += data
+                while len(buf) >= part_size:
+                    if upload_id is None:
+                        upload_id = _retry_transient(lambda: self._create_mpu(key, ctype), f"{key} create")
+                    send_part(bytes(buf[:part_size]))
+                    del buf[:part_size]
+            if upload_id is None:  # small: one PUT
+                data = bytes(buf)
+                etag = _retry_transient(lambda: self.put(key, data, hashlib.md5(data).digest(), ctype), key)
+                return ObjectInfo(key, total, etag)
+            if buf or not parts:
+                send_part(bytes(buf))
+            buf = bytearray()
+
+            def complete():
+                try:
+                    return c.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                                       MultipartUpload={"Parts": parts})
+                except Exception as exc:  # noqa: BLE001
+                    raise translate_error(exc, self, key=key) from None
+
+            resp = _retry_transient(complete, f"{key} complete")
+        except BaseException:
+            if upload_id is not None:
+                self.abort_multipart(key, upload_id)
+            raise
+        etag = resp["ETag"].strip('"')
+        if etag != multipart_etag(digests):
+            self.delete_keys([key])
+            raise TransientError(f"{key}: the stored object's ETag {etag} does not match the parts sent", key=key)
+        return ObjectInfo(key, total, etag)
+
+    def _create_mpu(self, key: str, ctype: str) -> str:
+        try:
+            return self.client.create_multipart_upload(Bucket=self.dest.bucket, Key=key, ContentType=ctype)["UploadId"]
+        except Exception as exc:  # noqa: BLE001
+            raise translate_error(exc, self, key=key) from None
+
+    def iter_object(self, key: str, chunk: int = 1 * MiB):
+        """Yield the bytes of ``key`` in pieces; a dropped connection resumes at the byte reached (Range GET)."""
+        offset, size = 0, None
+        failures = 0
+        while size is None or offset < size:
+            try:
+                kwargs = {"Range": f"bytes={offset}-"} if offset else {}
+                resp = self.client.get_object(Bucket=self.dest.bucket, Key=key, **kwargs)
+                if size is None:
+                    size = int(resp["ContentLength"]) + offset
+                body = resp["Body"]
+                while True:
+                    try:
+                        data = body.read(chunk)
+                    except Exception as exc:  # noqa: BLE001 - cut short mid-body (IncompleteRead, reset): resume
+                        raise TransientError(f"{key}: the download broke off after {offset} bytes "
+                                             f"({type(exc).__name__})", key=key) from None
+                    if not data:
+                        break
+                    offset += len(data)
+                    yield data
+                if offset < size:
+                    raise TransientError(f"{key}: the connection ended after {offset} of {size} bytes", key=key)
+            except GeneratorExit:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                err = exc if isinstance(exc, GoliveError) else translate_error(exc, self, key=key)
+                if isinstance(exc, Exception) and _code(exc) in ("NoSuchKey", "404"):
+                    err = TerminalError(f"{key}: no such object in {self.describe()}", key=key)
+                failures += 1
+                if not isinstance(err, TransientError) or failures >= STREAM_ATTEMPTS:
+                    raise err from None
+                import time
+
+                log.info("%s: %s (resuming at byte %d)", key, err, offset)
+                time.sleep(0.2 * 2 ** (failures - 1))
+            if size == 0:
+                return
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """The whole (small) object, or None when it does not exist."""
+        def once():
+            try:
+                return self.client.get_object(Bucket=self.dest.bucket, Key=key)["Body"].read()
+            except Exception as exc:  # noqa: BLE001
+                if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+                    return None
+                raise translate_error(exc, self, key=key) from None
+
+        return _retry_transient(once, key)
+
+    def put_bytes(self, key: str, data: bytes, ctype: str = "application/json") -> str:
+        return _retry_transient(lambda: self.put(key, data, hashlib.md5(data).digest(), ctype), key)
+
+    def list_under(self, prefix: str = "", delimiter: str | None = None):
+        """Keys under ``dest.prefix + prefix``; with ``delimiter="/"`` the common prefixes (one level) instead."""
+        try:
+            kwargs = {"Bucket": self.dest.bucket, "Prefix": self.dest.prefix + prefix}
+            if delimiter:
+                kwargs["Delimiter"] = delimiter
+            for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
+                if delimiter:
+                    for p in page.get("CommonPrefixes", ()):
+                        yield p["Prefix"]
+                for obj in page.get("Contents", ()):
+                    yield ObjectInfo(obj["Key"], obj["Size"], obj.get("ETag", "").strip('"') or None)
+        except GoliveError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise translate_error(exc, self) from None
+
+    def delete_keys(self, keys: list[str]) -> None:
+        for i in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[i:i + 1000]]
+
+            def once():
+                try:
+                    resp = self.client.delete_objects(Bucket=self.dest.bucket, Delete={"Objects": batch, "Quiet": True})
+                except Exception as exc:  # noqa: BLE001
+                    raise translate_error(exc, self) from None
+                errors = resp.get("Errors") or []
+                if errors:
+                    raise TerminalError(f"{errors[0].get('Key')}: could not be deleted ({errors[0].get('Code')})")
+
+            _retry_transient(once, "delete")
 
 
 def _make_client(cfg: StorageConfig):
@@ -529,6 +724,89 @@ class LocalStorage:
             return md5_file(self._path(key))
         except FileNotFoundError:
             return None
+
+    # -- streams of unknown size (backups)
+    def put_stream(self, key: str, chunks, part_size: int = 8 * MiB,
+                          ctype: str = "application/octet-stream") -> ObjectInfo:
+        size = {"n": 0}
+
+        def counted():
+            for data in chunks:
+                size["n"] += len(data)
+                yield data
+
+        path = self._path(key)
+        tmp = path.with_name(f"{self._TMP}{uuid.uuid4().hex}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as out:
+                for data in counted():
+                    out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise TerminalError(f"{key}: cannot write {path}: {exc.strerror}", key=key) from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return ObjectInfo(key, size["n"], None)
+
+    def iter_object(self, key: str, chunk: int = 1 * MiB):
+        try:
+            fh = open(self._path(key), "rb")
+        except FileNotFoundError:
+            raise TerminalError(f"{key}: no such object in {self.describe()}", key=key) from None
+        except OSError as exc:
+            raise TerminalError(f"{key}: cannot read ({exc.strerror})", key=key) from None
+        with fh:
+            while data := fh.read(chunk):
+                yield data
+
+    def get_bytes(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TerminalError(f"{key}: cannot read ({exc.strerror})", key=key) from None
+
+    def put_bytes(self, key: str, data: bytes, ctype: str = "application/json") -> str:
+        return self._write(key, [data])
+
+    def list_under(self, prefix: str = "", delimiter: str | None = None):
+        root = self.root
+        if delimiter:
+            base = root / prefix if prefix else root
+            try:
+                names = sorted(os.listdir(base))
+            except FileNotFoundError:
+                return
+            for name in names:
+                if (base / name).is_dir():
+                    yield prefix + name + "/"
+            return
+        for info in self.list():
+            if info.key.startswith(prefix):
+                yield info
+
+    def delete_keys(self, keys: list[str]) -> None:
+        for key in keys:
+            path = self._path(key)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise TerminalError(f"{key}: could not be deleted ({exc.strerror})", key=key) from None
+            parent = path.parent
+            while parent != self.root and parent.is_relative_to(self.root):  # drop emptied directories
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+                parent = parent.parent
 
 
 def md5_file(path: str | os.PathLike, bufsize: int = 1 * MiB) -> str:

@@ -324,6 +324,20 @@ def _plan_table(ctx: _Context, t: Table, rows: int, profiles: dict) -> TablePlan
 
 def _plan_index(ctx: _Context, t: Table, ix, target: str, tcol: dict) -> IndexPlan | None:
     plan = ctx.plan
+    if ix.kind in ("fulltext", "spatial"):
+        hint = (" (in PostgreSQL: CREATE INDEX … USING gin (to_tsvector('simple', col)) and query with @@)"
+                if ix.kind == "fulltext" else " (PostGIS: a GiST index on a geometry column)")
+        plan.skipped.append(Skipped(kind="index", name=ix.name,
+                                    reason=f"{ix.kind.upper()} index on {', '.join(ix.columns)} is not translated{hint}"))
+        return None
+    if any(ix.prefix_lengths):
+        parts = ", ".join(f"{c}({n})" for c, n in zip(ix.columns, ix.prefix_lengths) if n)
+        if ix.unique:
+            plan.warnings.append(
+                f"index {ix.name}: UNIQUE over a prefix ({parts}) became UNIQUE over the whole values: values that "
+                "share the prefix but differ after it, which MySQL refused, are now allowed")
+        else:
+            plan.warnings.append(f"index {ix.name}: prefix index ({parts}) built over the whole values")
     cols_ok = [ctx.src.index_column(t, c) for c in ix.columns]
     if any(c is None for c in cols_ok):
         plan.skipped.append(Skipped(kind="index", name=ix.name,

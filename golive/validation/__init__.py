@@ -61,7 +61,7 @@ def run_expectations(target: DatabaseURL, setup, *, data_docs: bool = True, in_p
 
     from golive.validation.model import ExpectationOutcome
 
-    tables = {s.source: s.target for s in setup.specs}
+    tables = {s.source: [s.schema_name, s.target] for s in setup.specs}
     out_dir = Path(setup.output_dir) / "gx"
     if in_process:
         from golive.validation import gx

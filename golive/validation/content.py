@@ -31,7 +31,7 @@ from golive.dialects.postgresql import PostgresDialect, qi as pqi, qn
 from golive.dialects.sqlite import SQLiteDialect, qi as sqi
 from golive.errors import SourceError, TransientError
 from golive.migrate.plan import TablePlan
-from golive.types import CT, TargetType
+from golive.types import CT, TEXT_TYPES, TargetType
 from golive.urls import DatabaseURL
 from golive.validation.model import CheckColumn, Difference, KeyColumn, RangeCheck, TableSpec
 
@@ -65,13 +65,17 @@ class _TooBig(Exception):
 # ---------------------------------------------------------------------- specs
 
 
-def build_spec(tp: TablePlan, schema: str, rejected: list[dict]) -> TableSpec:
+def build_spec(tp: TablePlan, schema: str, rejected: list[dict], plan=None) -> TableSpec:
     """How to compare one planned table: key kind, columns, ranges (intkey ranges are added by ``key_ranges``)."""
-    columns = [CheckColumn(source=c.source, target=c.target, type=c.type, sql_type=c.sql_type, nullable=c.nullable)
-               for c in tp.columns]
+    columns = [CheckColumn(source=c.source, target=c.target, type=c.type, sql_type=c.sql_type, nullable=c.nullable,
+                           source_expr=c.source_expr)
+               for c in tp.columns if not c.generated_sql]
     by_source = {c.source: c for c in tp.columns}
-    common = dict(source=tp.source, target=tp.target, schema_name=schema, columns=columns, rows_hint=tp.rows,
-                  rejected=rejected)
+    common = dict(source=tp.source, target=tp.target, schema_name=tp.target_schema or schema, columns=columns,
+                  rows_hint=tp.rows, rejected=rejected,
+                  source_dialect=plan.source_dialect if plan else "sqlite", source_schema=tp.source_schema,
+                  source_name=tp.source_name, natives={c.source: c.declared for c in tp.columns},
+                  options=dict(plan.options) if plan else {})
     if tp.key == ["rowid"]:
         return TableSpec(kind="bag", key=[KeyColumn(source="rowid", target="", type=TargetType(ct=CT.BIGINT))],
                          **common)
@@ -88,13 +92,13 @@ def key_ranges(source: DatabaseURL, spec: TableSpec, chunk_rows: int) -> TableSp
     """Split an ``intkey`` table into value ranges of the first key column (index min/max, equal spans)."""
     if spec.kind != "intkey":
         return spec
-    sq = SQLiteDialect().connect(source)
+    side = source_sql(source, spec)
     try:
-        k = sqi(spec.key[0].source)
-        lo, hi = sq.execute(f"SELECT min({k}), max({k}) FROM {sqi(spec.source)} "
-                            f"WHERE {k} BETWEEN {INT_MIN} AND {INT_MAX}").fetchone()
+        k = side.key_expr(spec.key[0])
+        lo, hi = side.run(f"SELECT min({k}), max({k}) FROM {side.table} WHERE {k} BETWEEN {INT_MIN} AND {INT_MAX}",
+                          [])[0]
     finally:
-        sq.close()
+        side.close()
     if lo is None:
         spec.ranges = [(0, 0, 0)]
         return spec
@@ -109,48 +113,301 @@ def key_ranges(source: DatabaseURL, spec: TableSpec, chunk_rows: int) -> TableSp
 # ---------------------------------------------------------------------- SQL of one table
 
 
+class _SourceSQL:
+    """The source side's SQL for one table; one subclass per source dialect (its ``*_checksums`` module)."""
+
+    hash_in_sql = False  # the streams come back and Python hashes them (SQLite, MySQL)
+    ph = "?"
+    #: rows per checksum query: MySQL sends a range's streams in one packet (max_allowed_packet, 16 MB)
+    sub_range_rows = 60_000
+
+    def checksum_row(self, sql: str, args):
+        return self.run(sql, args)[0]
+
+    def __init__(self, spec: TableSpec, nullable: dict[str, bool]):
+        self.spec = spec
+        self.nullable = nullable
+
+    def expr(self, c) -> str:
+        return c.source_expr or self.quote(c.source)
+
+    def close(self):
+        pass
+
+
+class _SQLiteSource(_SourceSQL):
+    ph = "?"
+
+    def __init__(self, spec: TableSpec, nullable: dict[str, bool], source: DatabaseURL, fallback: str | None):
+        super().__init__(spec, nullable)
+        self.quote = sqi
+        self.table = sqi(spec.source)
+        self.fallback = fallback
+        self.conn = SQLiteDialect().connect(source, raw_text=True)
+        if fallback:
+            import codecs
+
+            def decode(v, _col):
+                if not isinstance(v, bytes):
+                    return v
+                try:
+                    return v.decode("utf-8")
+                except UnicodeDecodeError:
+                    try:
+                        return codecs.decode(v, fallback)
+                    except UnicodeDecodeError:
+                        return v
+
+            self.conn.create_function("golive_text", 2, decode, deterministic=True)
+
+    def expr(self, c) -> str:
+        e = c.source_expr or sqi(c.source)
+        if self.fallback and c.type.ct in TEXT_TYPES + (CT.JSON,):
+            return f"golive_text(CAST({e} AS BLOB), '')"
+        return e
+
+    def columns(self):
+        return [(self.expr(c), c.type) for c in self.spec.columns]
+
+    def streams(self):
+        return sqc.streams([(self.expr(c), c.type, self.nullable.get(c.source, True)) for c in self.spec.columns])
+
+    def json(self):
+        return sqc.json_sql(self.columns()) or "NULL"
+
+    def rowtext(self):
+        return sqc.row_text_sql(self.columns())
+
+    def keytext(self):
+        return sqc.key_text_sql([(self.key_expr(k), k.type) for k in self.spec.key])
+
+    def key_expr(self, k) -> str:
+        if self.spec.kind == "rowid" and k.source == "rowid":
+            return "rowid"
+        col = next((c for c in self.spec.columns if c.source == k.source), None)
+        return self.expr(col) if col is not None else sqi(k.source)
+
+    def order(self):
+        spec = self.spec
+        if spec.kind == "rowid":
+            return "rowid"
+        if spec.kind in ("intkey", "sorted"):
+            return ", ".join(self.key_expr(k) + (" COLLATE BINARY" if k.type.ct in sqc.TEXT_TYPES else "")
+                             for k in spec.key)
+        return f"{self.rowtext()}, {self.json()}"
+
+    def range_key(self):
+        return "rowid" if self.spec.kind == "rowid" else (self.key_expr(self.spec.key[0]) if self.spec.kind == "intkey" else None)
+
+    def canonical(self, c) -> str:
+        e = self.expr(c)
+        return (sqc.canonical_sql(e, c.type) or e) if c.type.ct not in sqc.TEXT_TYPES else e
+
+    def rendered(self, c) -> str:
+        return f"CAST({sqc.rendered_sql(self.expr(c), c.type)} AS TEXT)"
+
+    def checksum(self, where: str, args: list):
+        streams = self.streams()
+        if self.spec.kind == "rowid":  # a rowid range is visited in rowid order: no subquery needed
+            aggs = "".join(f", group_concat({e}, {sep})" for e, sep, _ in streams)
+            return (f"SELECT count(*), min(rowid), max(rowid), group_concat({self.json()}, char(10)){aggs} "
+                    f"FROM {self.table} {where}"), args
+        k = self.range_key() or "NULL"
+        inner = ", ".join(f"{e} AS s{i}" for i, (e, _, _) in enumerate(streams))
+        aggs = "".join(f", group_concat(s{i}, {sep})" for i, (_, sep, _) in enumerate(streams))
+        return (f"SELECT count(*), min(k), max(k), group_concat(j, char(10)){aggs} FROM "
+                f"(SELECT {k} AS k, {self.json()} AS j{', ' + inner if inner else ''} FROM {self.table} "
+                f"{where} ORDER BY {self.order()})"), args
+
+    def run(self, sql: str, args):
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.DataError as exc:  # string or blob too big
+            raise _TooBig(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            raise SourceError(f"{self.spec.source}: reading the source for the checksum failed: {exc}") from None
+
+    def close(self):
+        self.conn.close()
+
+
+class _MySQLSource(_SourceSQL):
+    ph = "%s"
+    sub_range_rows = 12_000
+
+    def __init__(self, spec: TableSpec, nullable: dict[str, bool], source: DatabaseURL, natives: dict[str, str]):
+        from golive.dialects import mysql_checksums as myc
+
+        super().__init__(spec, nullable)
+        self.m = myc
+        self.quote = myc.quote
+        self.table = myc.quote(spec.source)
+        self.natives = natives
+        self.conn = myc.connect(source)
+
+    def columns(self):
+        return [(self.expr(c), c.type) for c in self.spec.columns]
+
+    def streams(self):
+        return self.m.streams([(self.expr(c), c.type, self.nullable.get(c.source, True), self.natives.get(c.source, ""))
+                               for c in self.spec.columns])
+
+    def json(self):
+        return self.m.json_sql(self.columns())
+
+    def rowtext(self):
+        return self.m.row_text_sql([(self.expr(c), c.type, self.natives.get(c.source, "")) for c in self.spec.columns])
+
+    def key_expr(self, k) -> str:
+        return self.quote(k.source)
+
+    def keytext(self):
+        return self.m.key_text_sql([(self.key_expr(k), k.type, self.natives.get(k.source, "")) for k in self.spec.key])
+
+    def order(self):
+        if self.spec.kind in ("intkey", "sorted"):
+            return self.m.order_sql([(self.key_expr(k), k.type) for k in self.spec.key])
+        return f"CAST({self.rowtext()} AS BINARY)"
+
+    def range_key(self):
+        return self.key_expr(self.spec.key[0]) if self.spec.kind == "intkey" else None
+
+    def canonical(self, c) -> str:
+        e = self.expr(c)
+        return self.m.canonical_sql(e, c.type, native=self.natives.get(c.source, "")) or e
+
+    def rendered(self, c) -> str:
+        return self.m.rendered_sql(self.expr(c), c.type, native=self.natives.get(c.source, ""))
+
+    def checksum(self, where: str, args: list):
+        k = self.range_key() or "NULL"
+        return self.m.checksum_sql(self.table, where, self.order(), self.streams(), self.json(), k), args
+
+    def run(self, sql: str, args):
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql.replace("%", "%%").replace("%%s", "%s"), args)
+                rows = cur.fetchall()
+        except Exception as exc:
+            from golive.dialects.mysql import translate_error
+
+            raise translate_error(exc, f"{self.spec.source}: reading the source for the checksum") from None
+        return rows
+
+    def checksum_row(self, sql: str, args):
+        row = self.run(sql, args)[0]
+        if row[0] and any(v is None for v in row[4:]):  # a result over max_allowed_packet comes back NULL
+            raise _TooBig("a stream is longer than the server's max_allowed_packet")
+        return row
+
+    def close(self):
+        self.conn.close()
+
+
+class _PostgresSource(_SourceSQL):
+    """A PostgreSQL source: the same canonical SQL as the target side, digests computed in SQL."""
+
+    hash_in_sql = True
+    ph = "%s"
+
+    def __init__(self, spec: TableSpec, nullable: dict[str, bool], source: DatabaseURL, relation: str):
+        super().__init__(spec, nullable)
+        self.quote = pqi
+        self.table = f"{relation} AS src"  # ORDER BY src."id": output columns of the same name stay apart
+        self.conn = PostgresDialect().connect(source, autocommit=True, settings=pgc.SESSION, role="source")
+
+    def columns(self):
+        return [(c.source, c.type) for c in self.spec.columns]
+
+    def streams(self):
+        return pgc.streams([(c.source, c.type, self.nullable.get(c.source, True)) for c in self.spec.columns])
+
+    def json(self):
+        return pgc.json_sql(self.columns()) or "NULL::text"
+
+    def rowtext(self):
+        return pgc.row_text_sql(self.columns())
+
+    def key_expr(self, k) -> str:
+        return pqi(k.source)
+
+    def keytext(self):
+        return pgc.key_text_sql([(k.source, k.type) for k in self.spec.key])
+
+    def order(self):
+        if self.spec.kind in ("intkey", "sorted"):
+            return pgc.order_sql([(k.source, k.type) for k in self.spec.key], alias="src")
+        return f'({self.rowtext()}) COLLATE "C", ({self.json()}) COLLATE "C"'
+
+    def range_key(self):
+        return pqi(self.spec.key[0].source) if self.spec.kind == "intkey" else None
+
+    def canonical(self, c) -> str:
+        return (pgc.canonical_sql(pqi(c.source), c.type) or f"({pqi(c.source)})::text") \
+            if c.type.ct not in pgc.TEXT_TYPES else pqi(c.source)
+
+    def rendered(self, c) -> str:
+        return f"({pqi(c.source)})::text"
+
+    def checksum(self, where: str, args: list):
+        k = self.range_key() or "NULL::bigint"
+        aggs = "".join(f", {a}" for a in self.streams())
+        return (f"SELECT count(*), min({k}), max({k}), encode(sha256(convert_to(string_agg({self.json()}, E'\\n'), "
+                f"'UTF8')), 'hex'){aggs} FROM (SELECT * FROM {self.table} {where} ORDER BY {self.order()}) s"), args
+
+    def run(self, sql: str, args):
+        import psycopg
+
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except (psycopg.errors.ProgramLimitExceeded, psycopg.errors.OutOfMemory) as exc:
+            raise _TooBig(str(exc)) from None
+        except psycopg.OperationalError as exc:
+            raise TransientError(f"{self.spec.source}: reading the source: {str(exc).strip().splitlines()[0]}") from None
+
+    def close(self):
+        self.conn.close()
+
+
+def source_sql(source: DatabaseURL, spec: TableSpec) -> _SourceSQL:
+    """The source side of one table's comparison, for the source's dialect."""
+    nullable = {c.source: c.nullable for c in spec.columns}
+    if source.dialect == "sqlite":
+        return _SQLiteSource(spec, nullable, source, spec.options.get("text_encoding_fallback"))
+    if source.dialect == "mysql":
+        return _MySQLSource(spec, nullable, source, spec.natives)
+    return _PostgresSource(spec, nullable, source, qn(spec.source_schema or "public", spec.source_name or spec.source))
+
+
 class _Sql:
     """The SQL for one table on both sides (built once per task)."""
 
-    def __init__(self, spec: TableSpec, nullable: dict[str, bool] | None = None):
+    def __init__(self, spec: TableSpec, src: _SourceSQL, nullable: dict[str, bool] | None = None):
         self.spec = spec
+        self.src = src
         nullable = nullable or {}
-        cols = [(c.source, c.type) for c in spec.columns]
         tcols = [(c.target, c.type) for c in spec.columns]
-        self.src_table = sqi(spec.source)
         self.tgt_table = qn(spec.schema_name, spec.target)
-        self.src_streams = sqc.streams([(c.source, c.type, nullable.get(c.source, True)) for c in spec.columns])
         self.tgt_streams = pgc.streams([(c.target, c.type, nullable.get(c.source, True)) for c in spec.columns])
-        self.src_json = sqc.json_sql(cols) or "NULL"
         self.tgt_json = pgc.json_sql(tcols) or "NULL::text"
-        self.src_rowtext = sqc.row_text_sql(cols)
         self.tgt_rowtext = pgc.row_text_sql(tcols)
         kind = spec.kind
-        if kind == "rowid":
-            self.src_k, self.tgt_k = "rowid", pqi(spec.key[0].target)
-        elif kind == "intkey":
-            self.src_k, self.tgt_k = sqi(spec.key[0].source), pqi(spec.key[0].target)
-        else:
-            self.src_k = self.tgt_k = None
-        if kind == "rowid":
-            self.src_order = "rowid"
-            self.tgt_order = self.tgt_k
-        elif kind in ("intkey", "sorted"):
-            self.src_order = ", ".join(sqi(k.source) + (" COLLATE BINARY" if k.type.ct in sqc.TEXT_TYPES else "")
-                                       for k in spec.key)
+        self.src_k = src.range_key()
+        self.tgt_k = pqi(spec.key[0].target) if kind in ("rowid", "intkey") else None
+        if kind in ("rowid", "intkey", "sorted"):
             self.tgt_order = pgc.order_sql([(k.target, k.type) for k in spec.key])
         else:  # no key: the rows' own texts order them the same way on both sides (bytewise)
-            self.src_order = f"{self.src_rowtext}, {self.src_json}"
             self.tgt_order = f'({self.tgt_rowtext}) COLLATE "C", ({self.tgt_json}) COLLATE "C"'
         self.keyed = kind != "bag"
+        self.src_streams = src.streams()
         self.exclusion, self.exclusion_args, self.rejected_texts = self._exclusion()
 
     def _exclusion(self) -> tuple[str, list, set]:
-        """SQLite condition leaving out the rows the copy rejected."""
-        spec = self.spec
+        """Source condition leaving out the rows the copy rejected."""
+        spec, ph = self.spec, self.src.ph
         if not spec.rejected:
             return "", [], set()
-        if spec.kind in ("rowid", "bag"):
+        if spec.kind in ("rowid", "bag") and isinstance(self.src, _SQLiteSource):
             name = spec.key[0].source
             ids = sorted({int(r[name]) for r in spec.rejected if isinstance(r.get(name), (int, float))})
             return (f" AND rowid NOT IN ({', '.join(map(str, ids))})" if ids else ""), [], set()
@@ -161,18 +418,27 @@ class _Sql:
         if len(rows) * len(names) > 900:  # too many parameters: filter by key text in Python instead
             texts = {sqc.FIELD_SEP.join("\\N" if v is None else str(v) for v in row) for row in rows}
             return " AND NOT golive_rejected(" + self.src_keytext() + ")", [], texts
+        q = self.src.quote
         if len(names) == 1:
-            return f" AND {sqi(names[0])} NOT IN ({', '.join('?' for _ in rows)})", [r[0] for r in rows], set()
-        one = "(" + ", ".join("?" for _ in names) + ")"
-        cols = "(" + ", ".join(sqi(n) for n in names) + ")"
-        return (f" AND {cols} NOT IN (VALUES {', '.join(one for _ in rows)})", [v for r in rows for v in r], set())
+            # NOT IN with a NULL inside is never true: a rejected NULL key leaves out the NULL keys instead
+            values = [r[0] for r in rows if r[0] is not None]
+            col = self.src.key_expr(spec.key[0])
+            cond = f" AND {col} IS NOT NULL" if len(values) < len(rows) else ""
+            if values:
+                cond += f" AND {col} NOT IN ({', '.join(ph for _ in values)})"
+            return cond, values, set()
+        one = "(" + ", ".join(ph for _ in names) + ")"
+        cols = "(" + ", ".join(q(n) for n in names) + ")"
+        return (f" AND {cols} NOT IN (VALUES {', '.join(one for _ in rows)})" if isinstance(self.src, _SQLiteSource)
+                else f" AND {cols} NOT IN ({', '.join(one for _ in rows)})", [v for r in rows for v in r], set())
 
     # --- range predicates
 
     def src_where(self, lo, hi) -> tuple[str, list]:
+        ph = self.src.ph
         if self.src_k is None or lo is None:
-            return "WHERE 1" + self.exclusion, list(self.exclusion_args)
-        return f"WHERE {self.src_k} BETWEEN ? AND ?" + self.exclusion, [lo, hi] + list(self.exclusion_args)
+            return "WHERE 1=1" + self.exclusion, list(self.exclusion_args)
+        return f"WHERE {self.src_k} BETWEEN {ph} AND {ph}" + self.exclusion, [lo, hi] + list(self.exclusion_args)
 
     def tgt_where(self, lo, hi) -> tuple[str, list]:
         if self.tgt_k is None or lo is None:
@@ -180,7 +446,7 @@ class _Sql:
         return f"WHERE {self.tgt_k} BETWEEN %s AND %s", [lo, hi]
 
     def src_keytext(self) -> str:
-        return sqc.key_text_sql([(k.source, k.type) for k in self.spec.key])
+        return self.src.keytext()
 
     def tgt_keytext(self) -> str:
         return pgc.key_text_sql([(k.target, k.type) for k in self.spec.key])
@@ -189,16 +455,7 @@ class _Sql:
 
     def src_checksum(self, lo, hi) -> tuple[str, list]:
         where, args = self.src_where(lo, hi)
-        k = self.src_k or "NULL"
-        if self.spec.kind == "rowid":  # a rowid range is visited in rowid order: no subquery needed
-            aggs = "".join(f", group_concat({e}, {sep})" for e, sep, _ in self.src_streams)
-            return (f"SELECT count(*), min(rowid), max(rowid), group_concat({self.src_json}, char(10)){aggs} "
-                    f"FROM {self.src_table} {where}"), args
-        inner = ", ".join(f"{e} AS s{i}" for i, (e, _, _) in enumerate(self.src_streams))
-        aggs = "".join(f", group_concat(s{i}, {sep})" for i, (_, sep, _) in enumerate(self.src_streams))
-        return (f"SELECT count(*), min(k), max(k), group_concat(j, char(10)){aggs} FROM "
-                f"(SELECT {k} AS k, {self.src_json} AS j{', ' + inner if inner else ''} FROM {self.src_table} "
-                f"{where} ORDER BY {self.src_order})"), args
+        return self.src.checksum(where, args)
 
     def tgt_checksum(self, lo, hi) -> tuple[str, list]:
         """PostgreSQL digests of a range; for a key whose order is not the rows' physical order (intkey), a
@@ -219,21 +476,23 @@ class Comparer:
 
     def __init__(self, source: DatabaseURL, target: DatabaseURL, spec: TableSpec, *, limit: int = 10):
         self.spec, self.limit = spec, limit
-        self.sql = _Sql(spec, {c.source: c.nullable for c in spec.columns})
-        self.sq = SQLiteDialect().connect(source, raw_text=True)
+        self.src = source_sql(source, spec)
+        self.sql = _Sql(spec, self.src, {c.source: c.nullable for c in spec.columns})
         try:
             self.pg = PostgresDialect().connect(target, autocommit=True, settings=pgc.SESSION)
         except Exception:
-            self.sq.close()
+            self.src.close()
             raise
         if self.sql.rejected_texts:
+            if not isinstance(self.src, _SQLiteSource):
+                raise SourceError(f"{spec.source}: too many rejected rows to leave out of the comparison")
             texts = self.sql.rejected_texts
-            self.sq.create_function("golive_rejected", 1, lambda t: _text(t) in texts, deterministic=True)
+            self.src.conn.create_function("golive_rejected", 1, lambda t: _text(t) in texts, deterministic=True)
         self.narrowed = 0
         self._no_index_scan = False
 
     def close(self) -> None:
-        self.sq.close()
+        self.src.close()
         self.pg.close()
 
     def __enter__(self):
@@ -252,7 +511,7 @@ class Comparer:
         out = RangeCheck(table=spec.source, range_no=range_no)
         if spec.kind in ("rowid", "intkey"):
             lo, hi, rows = spec.ranges[range_no]
-            parts = _split(lo, hi, rows)
+            parts = _split(lo, hi, rows, self.src.sub_range_rows)
             first, last = range_no == 0, range_no == len(spec.ranges) - 1
             out.lo, out.hi = (INT_MIN if first else lo), (INT_MAX if last else hi)
             for i, (a, b) in enumerate(parts):
@@ -298,13 +557,10 @@ class Comparer:
 
     def source_side(self, lo, hi) -> _Side:
         sql, args = self.sql.src_checksum(lo, hi)
-        try:
-            row = self.sq.execute(sql, args).fetchone()
-        except sqlite3.DataError as exc:  # string or blob too big
-            raise _TooBig(str(exc)) from None
-        except sqlite3.DatabaseError as exc:
-            raise SourceError(f"{self.spec.source}: reading the source for the checksum failed: {exc}") from None
+        row = self.src.checksum_row(sql, args)
         rows, kmin, kmax, jblob = row[:4]
+        if self.src.hash_in_sql:  # PostgreSQL: digests already, the same ones the target side computes
+            return _Side(rows, _combine([bytes(d).hex() if d is not None else None for d in row[4:]]), jblob, kmin, kmax)
         digests = []
         for (_, _, enc), b in zip(self.sql.src_streams, row[4:]):
             if b is None:
@@ -389,18 +645,17 @@ class Comparer:
         """Compare the rows of a (small) range one by one."""
         if self.spec.kind == "bag":
             return self._bag_leaf()
-        spec, sql = self.spec, self.sql
+        spec, sql, src = self.spec, self.sql, self.src
         ncol = len(spec.columns)
         nkey = len(spec.key)
-        canon_s = [(sqc.canonical_sql(c.source, c.type) or sqi(c.source)) if c.type.ct not in sqc.TEXT_TYPES
-                   else sqi(c.source) for c in spec.columns]
-        rendered = [f"CAST({sqc.rendered_sql(c.source, c.type)} AS TEXT)" for c in spec.columns]
-        keyraw_s = ["rowid" if spec.kind == "rowid" else sqi(k.source) for k in spec.key]
+        canon_s = [src.canonical(c) for c in spec.columns]
+        rendered = [src.rendered(c) for c in spec.columns]
+        keyraw_s = [src.key_expr(k) for k in spec.key]
         where, args = sql.src_where(lo, hi)
         q = (f"SELECT {sql.src_keytext()}, {', '.join(keyraw_s)}, {', '.join(canon_s)}, {', '.join(rendered)} "
-             f"FROM {sql.src_table} {where} ORDER BY {sql.src_order}")
+             f"FROM {src.table} {where} ORDER BY {src.order()}")
         src_rows = {}
-        for row in self.sq.execute(q, args):
+        for row in src.run(q, args):
             src_rows[_text(row[0])] = (row[1:1 + nkey], [_plain(v) for v in row[1 + nkey:1 + nkey + ncol]],
                                        [_plain(v) for v in row[1 + nkey + ncol:]])
         canon_t = [(pgc.canonical_sql(pqi(c.target), c.type) or f"({pqi(c.target)})::text")
@@ -433,7 +688,7 @@ class Comparer:
 
         if rendered is None or target is None:
             return rendered is None and target is None
-        if c.type.ct in sqc.TEXT_TYPES:
+        if c.type.ct in sqc.TEXT_TYPES or c.type.ct == CT.NATIVE:
             return str(rendered) == str(target)
         try:
             got = self.pg.execute(pgc.parsed_canonical_sql(c.sql_type, c.type), (str(rendered),)).fetchone()[0]
@@ -447,17 +702,18 @@ class Comparer:
 
     def _bag_leaf(self) -> list[Difference]:
         """A table without a key: compare the rows as multisets (JSON normalised by PostgreSQL)."""
-        spec, sql = self.spec, self.sql
+        spec, sql, src = self.spec, self.sql, self.src
         where, args = sql.src_where(None, None)
         jcols = [c for c in spec.columns if c.type.ct == CT.JSON]
-        n = self.sq.execute(f"SELECT count(*) FROM {sql.src_table} {where}", args).fetchone()[0]
+        n = src.run(f"SELECT count(*) FROM {src.table} {where}", args)[0][0]
         if n > MAX_UNKEYED_ROWS:
             return [Difference(table=spec.source, kind="uncomparable", detail=(
                 f"the checksums differ, and the table has no key and {n} rows, too many to list the differing "
                 "rows; compare it with a key"))]
-        jsel = "".join(f", {sqi(c.source)}" for c in jcols)
-        src = [(r[0], _text(r[1]), [_plain(x) for x in r[2:]]) for r in self.sq.execute(
-            f"SELECT rowid, {sql.src_rowtext}{jsel} FROM {sql.src_table} {where}", args)]
+        jsel = "".join(f", {src.expr(c)}" for c in jcols)
+        rid = "rowid" if isinstance(src, _SQLiteSource) else "NULL"
+        src = [(r[0], _text(r[1]), [_plain(x) for x in r[2:]]) for r in src.run(
+            f"SELECT {rid}, {src.rowtext()}{jsel} FROM {src.table} {where}", args)]
         if jcols:  # normalise the source JSON the way jsonb prints it
             flat = [v for _, _, js in src for v in js]
             normal = self._normalise_json(flat)
@@ -498,8 +754,8 @@ class Comparer:
 # ---------------------------------------------------------------------- helpers
 
 
-def _split(lo: int, hi: int, rows: int) -> list[tuple[int, int]]:
-    n = max(1, min(hi - lo + 1, -(-max(rows, 1) // SUB_RANGE_ROWS)))
+def _split(lo: int, hi: int, rows: int, per: int = SUB_RANGE_ROWS) -> list[tuple[int, int]]:
+    n = max(1, min(hi - lo + 1, -(-max(rows, 1) // per)))
     step = -(-(hi - lo + 1) // n)
     out, a = [], lo
     while a <= hi:

@@ -168,6 +168,9 @@ def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], t
     setup = time.perf_counter() - t0
     for source, suite_json in suites.items():
         target_table = tables[source]
+        table_schema = schema
+        if isinstance(target_table, (list, tuple)):  # [schema, table]: tables in several schemas
+            table_schema, target_table = target_table
         name = suite_json.get("name") or target_table
         params = {ROW_COUNT_PARAMETER: expected_rows.get(source, 0)}
         try:
@@ -175,7 +178,7 @@ def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], t
             # schema_name in favour of the connection's search_path, which would not keep names apart
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                asset = ds.add_table_asset(name, table_name=f'"{target_table}"', schema_name=_schema(schema))
+                asset = ds.add_table_asset(name, table_name=f'"{target_table}"', schema_name=_schema(table_schema))
             batch = asset.add_batch_definition_whole_table("whole table")
             body = {k: v for k, v in suite_json.items() if k != "id"}
             suite = ctx.suites.add(ExpectationSuite(**body))
@@ -285,3 +288,93 @@ def _first_line(exc) -> str:
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
+
+
+# ---------------------------------------------------------------- row counts on any engine (backups)
+
+def sqlalchemy_url_any(url: DatabaseURL) -> str:
+    """A SQLAlchemy URL for GX's generic SQL datasource on PostgreSQL, MySQL/MariaDB or SQLite."""
+    if url.dialect == "postgresql":
+        return sqlalchemy_url(url)
+    if url.dialect == "sqlite":
+        return f"sqlite:///{url.path.resolve()}"
+    if url.dialect == "mysql":
+        from urllib.parse import quote, urlencode
+
+        from golive.dialects.mysql import connect_kwargs
+
+        kw = connect_kwargs(url)
+        auth = quote(kw["user"], safe="") + (":" + quote(kw["password"], safe="") if kw["password"] else "")
+        query = {"charset": kw["charset"]}
+        if kw.get("unix_socket"):
+            query["unix_socket"] = kw["unix_socket"]
+            hostport = "localhost"
+        else:
+            hostport = f"{kw['host']}:{kw['port']}"
+        return f"mysql+pymysql://{auth}@{hostport}/{quote(kw['database'], safe='')}?{urlencode(query)}"
+    raise ValueError(f"no Great Expectations datasource for {url.dialect}")
+
+
+def _quoted(url: DatabaseURL, name: str) -> str:
+    if url.dialect == "mysql":
+        return "`" + name.replace("`", "``") + "`"
+    return '"' + name.replace('"', '""') + '"'
+
+
+def validate_row_counts(target: DatabaseURL, tables: list[dict], out_dir: Path) -> dict:
+    """``expect_table_row_count_to_equal`` for each table of ``tables`` (``{"name", "schema", "table", "rows"}``)
+    on PostgreSQL, MySQL/MariaDB or SQLite; the results go to ``out_dir/results``.
+
+    A separate, additive path next to ``validate_suites`` (PostgreSQL migrations), used by backups to prove
+    a restore. Returns ``{"outcomes": [ExpectationOutcome...], "results": {table: path}, "seconds": {...}}``.
+    """
+    gx = import_gx()
+    from great_expectations.core import ExpectationSuite
+
+    t0 = time.perf_counter()
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = {"globally": False}
+    results_dir = out_dir / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    kwargs = {}
+    if target.dialect == "postgresql":
+        kwargs = {"connect_args": {"options": "-c max_parallel_workers_per_gather=0 -c jit=off",
+                                   "application_name": "golive-gx"}}
+    ds = ctx.data_sources.add_sql("restored", connection_string=sqlalchemy_url_any(target), kwargs=kwargs)
+    outcomes: list[ExpectationOutcome] = []
+    paths = {}
+    for i, t in enumerate(tables):
+        name = f"rows-{i:04d}-{_safe(t['name'])}"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                extra = {"schema_name": _schema(t["schema"])} if t.get("schema") else {}
+                asset = ds.add_table_asset(name, table_name=_quoted(target, t["table"]), **extra)
+            batch = asset.add_batch_definition_whole_table("whole table")
+            suite = ctx.suites.add(ExpectationSuite(name=name, expectations=[
+                gx.expectations.ExpectTableRowCountToEqual(value=int(t["rows"]),
+                                                           meta={"golive": {"check": "row count"}})]))
+            vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+            data = vd.run(result_format="SUMMARY").to_json_dict()
+        except Exception as exc:  # a table that is missing or unreadable is a failure, never silence
+            outcomes.append(ExpectationOutcome(table=t["name"], check="row count", expectation="expect_table_row_count_to_equal",
+                                               success=False, detail=f"could not be checked: {_first_line(exc)}"))
+            continue
+        path = results_dir / f"{name}.json"
+        path.write_text(mask(json.dumps(data, indent=2, default=str)), encoding="utf-8")
+        paths[t["name"]] = str(path)
+        for r in data.get("results", []):
+            ok = bool(r.get("success"))
+            detail = ""
+            if not ok:
+                exc = r.get("exception_info") or {}
+                if exc.get("raised_exception"):
+                    detail = f"could not be checked: {_first_line(exc.get('exception_message') or 'error')}"
+                else:
+                    detail = (f"the restored table has {(r.get('result') or {}).get('observed_value')} rows, "
+                              f"the backup's manifest {t['rows']}")
+            outcomes.append(ExpectationOutcome(table=t["name"], check="row count",
+                                               expectation="expect_table_row_count_to_equal", success=ok, detail=detail))
+    return {"outcomes": outcomes, "results": paths, "results_dir": str(results_dir),
+            "seconds": {"gx_import": round(_GX.get("import_seconds", 0.0), 3),
+                        "gx_run": round(time.perf_counter() - t0, 3)}}

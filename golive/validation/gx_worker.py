@@ -113,6 +113,12 @@ def main() -> None:
                 replies.write(json.dumps({"ok": True, "result": {}}) + "\n")
                 replies.flush()
                 continue
+            if req.get("kind") == "row_counts":  # backups: row counts on any engine (gx.validate_row_counts)
+                out = gx.validate_row_counts(parse_url(req["target"], role="target"), req["tables"], Path(req["out_dir"]))
+                out["outcomes"] = [o.model_dump() for o in out["outcomes"]]
+                replies.write(json.dumps({"ok": True, "result": out}, default=str) + "\n")
+                replies.flush()
+                continue
             out, ctx = gx.validate_suites(parse_url(req["target"], role="target"), req["schema"], req["suites"],
                                           req["tables"], req["expected_rows"], Path(req["out_dir"]),
                                           data_docs=req.get("data_docs", True))

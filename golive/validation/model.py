@@ -21,6 +21,7 @@ class CheckColumn(BaseModel):
     type: TargetType
     sql_type: str
     nullable: bool = True
+    source_expr: str | None = Field(None, description="Source SQL read instead of the bare column (as the copy did).")
 
 
 class TableSpec(BaseModel):
@@ -40,6 +41,11 @@ class TableSpec(BaseModel):
         "when queried, so rows outside the planned bounds are compared too."))
     rows_hint: int = Field(0, description="Source rows when planned.")
     rejected: list[dict] = Field(default_factory=list, description="Keys of rows the copy rejected (expected missing).")
+    source_dialect: str = "sqlite"
+    source_schema: str | None = None
+    source_name: str | None = None
+    natives: dict[str, str] = Field(default_factory=dict, description="Source column -> its type in the source (MySQL).")
+    options: dict = Field(default_factory=dict, description="The plan's copy options (e.g. the text encoding fallback).")
 
     @property
     def has_json(self) -> bool:

@@ -131,14 +131,10 @@ def prepare(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions, *, pla
             run_key = None
     tables = _select(plan, options.tables)
     rejects = rejects_of_run(dst, run_key) if run_key else {}
-    sd = SQLiteDialect()
-    sq = sd.connect(src)
-    try:
-        counts = {tp.source: sd.count_rows(sq, tp.source) for tp in tables}
-    finally:
-        sq.close()
-    specs = [key_ranges(src, build_spec(tp, schema, rejects.get(tp.source, [])), options.chunk_rows) for tp in tables]
-    uncomparable = _odd_keys(src, dst, specs)
+    counts = _count(src, plan, tables)
+    specs = [key_ranges(src, build_spec(tp, schema, rejects.get(tp.source, []), plan), options.chunk_rows)
+             for tp in tables]
+    uncomparable = _odd_keys(src, dst, specs) if src.dialect == "sqlite" else []
     _settle_visibility(dst, specs)
     _record_source_orphans(src, dst, plan, tables, rejects)
     out_dir = Path(options.output_dir or _default_output(dst, schema))
@@ -154,6 +150,20 @@ def prepare(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions, *, pla
                  rejected_rows={t: len(v) for t, v in rejects.items()}, suites=suites,
                  output_dir=str(out_dir.resolve()), expectations_dir=str(suites_dir.resolve()),
                  uncomparable=uncomparable, stale=stale, seconds=round(time.perf_counter() - t0, 3))
+
+
+def _count(src: DatabaseURL, plan: MigrationPlan, tables: list[TablePlan]) -> dict[str, int]:
+    """Rows in each source table now."""
+    from golive.dialects import get_dialect
+
+    d = get_dialect(src.dialect)
+    if src.dialect == "sqlite":
+        conn = d.connect(src)
+        try:
+            return {tp.source: d.count_rows(conn, tp.source) for tp in tables}
+        finally:
+            conn.close()
+    return d.count_tables(src, plan, [tp.source for tp in tables])
 
 
 def expectations_dir(src: DatabaseURL, options: ValidateOptions) -> Path:
@@ -219,10 +229,11 @@ def _odd_keys(src: DatabaseURL, dst: DatabaseURL, specs: list[TableSpec]) -> lis
     try:
         with pg.connect(dst, autocommit=True) as conn:
             for s in todo:
-                k = sqi(s.key[0].source)
+                exprs = {c.source: c.source_expr or sqi(c.source) for c in s.columns}  # as the copy read them
+                k = exprs.get(s.key[0].source, sqi(s.key[0].source))
                 keys = [k2.source for k2 in s.key]
-                rows = sq.execute(f"SELECT {', '.join(sqi(x) for x in keys)} FROM {sqi(s.source)} WHERE {k} IS NULL "
-                                  f"OR {k} > {INT_MAX} OR {k} < {INT_MIN} LIMIT 1000").fetchall()
+                rows = sq.execute(f"SELECT {', '.join(exprs.get(x, sqi(x)) for x in keys)} FROM {sqi(s.source)} "
+                                  f"WHERE {k} IS NULL OR {k} > {INT_MAX} OR {k} < {INT_MIN} LIMIT 1000").fetchall()
                 rejected = {tuple(r.get(x) for x in keys) for r in s.rejected}
                 left = [r for r in rows if tuple(key_value(v) for v in r) not in rejected]
                 if left:
@@ -263,16 +274,15 @@ def _record_source_orphans(src: DatabaseURL, dst: DatabaseURL, plan: MigrationPl
             need = [(tp, fk) for tp, fk in fks if fk.name not in validated or rejects.get(fk.source_ref_table)]
             if not need:
                 return
-            sd = SQLiteDialect()
-            sq = sd.connect(src)
+            side = _OrphanSource(src, plan)
             try:
                 rows = []
                 for tp, fk in need:
                     parent = plan.table(fk.source_ref_table)
-                    for ref, n in _source_orphans(sq, tp, parent, fk, rejects.get(fk.source_ref_table, [])):
+                    for ref, n in side.orphans(tp, parent, fk, rejects.get(fk.source_ref_table, [])):
                         rows.append((f"{schema}.{fk.name}", json.dumps(ref, default=str), n))
             finally:
-                sq.close()
+                side.close()
             if rows:
                 with conn.cursor() as cur:
                     cur.executemany(f"INSERT INTO {gs.SOURCE_ORPHANS} (fk, ref, rows) VALUES (%s, %s::jsonb, %s) "
@@ -285,27 +295,58 @@ def _record_source_orphans(src: DatabaseURL, dst: DatabaseURL, plan: MigrationPl
         raise translate_error(exc, "recording the source's orphan rows in _golive.source_orphans") from None
 
 
-def _source_orphans(sq, child: TablePlan, parent: TablePlan, fk: ForeignKeyPlan, parent_rejects: list[dict]):
-    """``(referenced values, rows)`` of the child's references with no parent row (rejected parents count as missing)."""
-    by_target_c = {c.target: c.source for c in child.columns}
-    by_target_p = {c.target: c.source for c in parent.columns}
-    ccols = [by_target_c[c] for c in fk.columns]
-    pcols = [by_target_p[c] for c in fk.ref_columns]
-    on = " AND ".join(f"p.{sqi(r)} = c.{sqi(c)}" for c, r in zip(ccols, pcols))
-    notnull = " AND ".join(f"c.{sqi(c)} IS NOT NULL" for c in ccols)
-    excl, args = "", []
-    if parent_rejects:
-        names = list(parent_rejects[0].keys())
-        if names == ["rowid"] or (parent.identity and len(names) == 1):
-            ids = [int(r[names[0]]) for r in parent_rejects if isinstance(r.get(names[0]), (int, float))]
-            excl = f" AND p.rowid NOT IN ({', '.join(map(str, ids))})" if ids else ""
+class _OrphanSource:
+    """The source's dangling references, in its own SQL (SQLite, MySQL or PostgreSQL)."""
+
+    def __init__(self, src: DatabaseURL, plan: MigrationPlan):
+        self.dialect = src.dialect
+        if src.dialect == "sqlite":
+            self.conn, self.q, self.ph = SQLiteDialect().connect(src), sqi, "?"
+        elif src.dialect == "mysql":
+            from golive.dialects import mysql_checksums as myc
+
+            self.conn, self.q, self.ph = myc.connect(src), myc.quote, "%s"
         else:
-            one = "(" + ", ".join("?" for _ in names) + ")"
-            excl = (f" AND ({', '.join('p.' + sqi(n) for n in names)}) NOT IN "
-                    f"(VALUES {', '.join(one for _ in parent_rejects)})")
-            args = [r.get(n) for r in parent_rejects for n in names]
-    cols = ", ".join(f"c.{sqi(c)}" for c in ccols)
-    sql = (f"SELECT {cols}, count(*) FROM {sqi(child.source)} c WHERE {notnull} AND NOT EXISTS "
-           f"(SELECT 1 FROM {sqi(parent.source)} p WHERE {on}{excl}) GROUP BY {cols}")
-    for row in sq.execute(sql, args):
-        yield [key_value(v) for v in row[:-1]], row[-1]
+            self.conn, self.q, self.ph = PostgresDialect().connect(src, autocommit=True, role="source"), pqi, "%s"
+
+    def rel(self, tp: TablePlan) -> str:
+        if self.dialect == "postgresql":
+            return qn(tp.source_schema or "public", tp.source_name or tp.source)
+        return self.q(tp.source)
+
+    def run(self, sql: str, args: list):
+        if self.dialect == "sqlite":
+            return self.conn.execute(sql, args).fetchall()
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall()
+
+    def orphans(self, child: TablePlan, parent: TablePlan, fk: ForeignKeyPlan, parent_rejects: list[dict]):
+        """``(referenced values, rows)`` of the child's references with no parent row (rejected parents count as missing)."""
+        q, ph = self.q, self.ph
+        by_target_c = {c.target: c.source for c in child.columns}
+        by_target_p = {c.target: c.source for c in parent.columns}
+        ccols = [by_target_c[c] for c in fk.columns]
+        pcols = [by_target_p[c] for c in fk.ref_columns]
+        on = " AND ".join(f"p.{q(r)} = c.{q(c)}" for c, r in zip(ccols, pcols))
+        notnull = " AND ".join(f"c.{q(c)} IS NOT NULL" for c in ccols)
+        excl, args = "", []
+        if parent_rejects:
+            names = list(parent_rejects[0].keys())
+            if self.dialect == "sqlite" and (names == ["rowid"] or (parent.identity and len(names) == 1)):
+                ids = [int(r[names[0]]) for r in parent_rejects if isinstance(r.get(names[0]), (int, float))]
+                excl = f" AND p.rowid NOT IN ({', '.join(map(str, ids))})" if ids else ""
+            else:
+                one = "(" + ", ".join(ph for _ in names) + ")"
+                values = ", ".join(one for _ in parent_rejects)
+                excl = (f" AND ({', '.join('p.' + q(n) for n in names)}) NOT IN "
+                        + (f"(VALUES {values})" if self.dialect == "sqlite" else f"({values})"))
+                args = [r.get(n) for r in parent_rejects for n in names]
+        cols = ", ".join(f"c.{q(c)}" for c in ccols)
+        sql = (f"SELECT {cols}, count(*) FROM {self.rel(child)} c WHERE {notnull} AND NOT EXISTS "
+               f"(SELECT 1 FROM {self.rel(parent)} p WHERE {on}{excl}) GROUP BY {cols}")
+        for row in self.run(sql, args):
+            yield [key_value(v) for v in row[:-1]], row[-1]
+
+    def close(self):
+        self.conn.close()

@@ -45,6 +45,8 @@ from golive.migrate.plan import ForeignKeyPlan, MigrationPlan, TablePlan
 log = logging.getLogger(__name__)
 
 GX_VERSION = "1.24.1"
+#: bumped whenever golive generates different expectations for the same table: old suites are regenerated
+SUITE_FORMAT = 2
 ROW_COUNT_PARAMETER = "expected_row_count"
 SOURCE_ORPHANS = "_golive.source_orphans"
 
@@ -82,11 +84,12 @@ def plan_fingerprint(schema: str, tp: TablePlan) -> str:
     """The table shape a generated suite depends on: columns (name, type, nullability), keys, unique
     indexes, foreign keys. Different shape, different fingerprint: the generated part is regenerated."""
     shape = {
-        "schema": schema, "table": tp.target, "key": tp.key,
+        "generator": SUITE_FORMAT, "schema": schema, "table": tp.target, "key": tp.key,
         "columns": [[c.target, c.sql_type, c.nullable] for c in tp.columns],
         "indexes": sorted([ix.kind, ix.columns, ix.where, ix.expression_sql] for ix in tp.indexes
                           if ix.kind in ("primary", "unique")),
-        "foreign_keys": sorted([fk.name, fk.columns, fk.ref_table, fk.ref_columns] for fk in tp.foreign_keys),
+        "foreign_keys": sorted([fk.name, fk.columns, fk.ref_schema or schema, fk.ref_table, fk.ref_columns]
+                               for fk in tp.foreign_keys),
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -159,7 +162,7 @@ def _names(cols: list[str]) -> str:
 def enforced_fk_sql(schema: str, fk: ForeignKeyPlan) -> str:
     """True when PostgreSQL has validated this foreign key and enforces it (its triggers are enabled)."""
     child = qn(schema, fk.table).replace("'", "''")
-    parent = qn(schema, fk.ref_table).replace("'", "''")
+    parent = qn(fk.ref_schema or schema, fk.ref_table).replace("'", "''")
     return (
         "SELECT 1 FROM pg_constraint k WHERE k.contype = 'f' AND k.convalidated "
         f"AND k.conrelid = to_regclass('{child}') AND k.confrelid = to_regclass('{parent}') "
@@ -188,7 +191,7 @@ def orphan_query(schema: str, fk: ForeignKeyPlan, key: list[str]) -> str:
         f"SELECT {outs}, o.rows_in_target, coalesce(s.rows, 0) AS rows_in_source"
         f"{', o.' + ex if ex else ''} FROM ("
         f"SELECT {child_cols}, count(*) AS rows_in_target{examples} FROM {{batch}} c "
-        f"LEFT JOIN {qn(schema, fk.ref_table)} p ON {on} WHERE {notnull} AND p.{qi(fk.ref_columns[0])} IS NULL "
+        f"LEFT JOIN {qn(fk.ref_schema or schema, fk.ref_table)} p ON {on} WHERE {notnull} AND p.{qi(fk.ref_columns[0])} IS NULL "
         f"AND NOT EXISTS ({enforced_fk_sql(schema, fk)}) "
         f"GROUP BY {child_cols}) o LEFT JOIN {SOURCE_ORPHANS} s ON s.fk = '{label}' "
         f"AND s.ref = jsonb_build_array({outs}) WHERE o.rows_in_target > coalesce(s.rows, 0)")
@@ -196,7 +199,7 @@ def orphan_query(schema: str, fk: ForeignKeyPlan, key: list[str]) -> str:
 
 def generate_suite(plan: MigrationPlan, tp: TablePlan) -> dict:
     """The generated suite of one table (GX ``ExpectationSuite`` JSON)."""
-    schema = plan.target_schema
+    schema = plan.schema_of(tp)
     by_source = {c.source: c for c in tp.columns}
     exps: list[dict] = [_expectation(
         "expect_table_row_count_to_equal", {"value": {"$PARAMETER": ROW_COUNT_PARAMETER}}, "row count",
@@ -282,10 +285,10 @@ def ensure_suites(plan: MigrationPlan, directory: str | Path, tables: list[Table
     """
     out = {}
     for tp in tables:
-        name = suite_name(plan.target_schema, tp.target)
+        name = suite_name(plan.schema_of(tp), tp.target)
         path = suite_path(directory, name)
         existing = load(path)
-        stale = existing is not None and _fingerprint_of(existing) != plan_fingerprint(plan.target_schema, tp)
+        stale = existing is not None and _fingerprint_of(existing) != plan_fingerprint(plan.schema_of(tp), tp)
         if existing is None or regenerate or stale:
             suite = merge(generate_suite(plan, tp), existing)
             save(path, suite)

@@ -143,7 +143,7 @@ def test_double_is_compared_bit_for_bit(tmp_path, pg_url):
 
 
 def test_streams_leave_no_ambiguity_between_text_and_null():
-    streams = sqc.streams([("a", TargetType(ct=CT.TEXT), True), ("b", TargetType(ct=CT.BIGINT), True)])
+    streams = sqc.streams([('"a"', TargetType(ct=CT.TEXT), True), ('"b"', TargetType(ct=CT.BIGINT), True)])
     # text: values back to back plus their byte lengths (-1 for NULL); others: canonical text, \N for NULL
     assert [(sep, enc) for _, sep, enc in streams] == [("''", "text"), ("','", "text"), ("','", "text")]
     assert "coalesce(length(CAST(\"a\" AS BLOB)), -1)" == streams[1][0]
@@ -151,7 +151,7 @@ def test_streams_leave_no_ambiguity_between_text_and_null():
 
 
 def test_not_null_text_is_separated_by_nul():
-    (stream,) = sqc.streams([("a", TargetType(ct=CT.TEXT), False)])
+    (stream,) = sqc.streams([('"a"', TargetType(ct=CT.TEXT), False)])
     assert stream == ('"a"', "char(0)", "text")
 
 

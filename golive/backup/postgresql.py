@@ -1,0 +1,264 @@
+"""PostgreSQL: ``pg_dump -Fc -Z0`` streamed through zstd, ``pg_restore -j`` from a scratch file.
+
+* **Which pg_dump.** pg_dump must be at least as new as the server (an older one refuses, a newer one
+  writes archives that older pg_restore cannot read). ``golive.pgtools`` looks on PATH, in
+  ``/usr/lib/postgresql/*/bin`` and in pgserver's bundle, takes the oldest one that is new enough; golive
+  records it in the manifest; when none is, it refuses with one line naming what it found.
+* **One snapshot.** golive opens a REPEATABLE READ transaction, exports its snapshot, and gives it to
+  ``pg_dump --snapshot``; the row counts and the schema fingerprint are taken in that same transaction
+  while pg_dump runs, so they describe exactly the dumped data.
+* **Why -Z0 | zstd.** pg_dump 15 compresses with gzip only (single-threaded, 3x slower here); zstd runs
+  in its own process on every core.
+* **Restore.** ``pg_restore -j`` needs a seekable file: the object is downloaded, checked and decompressed
+  into the scratch directory first (its SHA-256 is verified before the target is touched).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import subprocess
+import threading
+from pathlib import Path
+
+from golive.backup.manifest import TableEntry, Tool
+from golive.backup.stream import first_line, pump
+from golive.dialects.postgresql import PostgresDialect, qi, translate_error
+from golive.errors import TargetNotEmpty, TerminalError
+from golive.urls import DatabaseURL, mask
+
+log = logging.getLogger(__name__)
+
+DUMP_OBJECT = "db.dump"
+_SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
+_NOT_EXT = "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')"
+
+
+# ---------------------------------------------------------------- tools
+
+def find_tool(name: str, at_least: int) -> Tool:
+    """The ``name`` program (pg_dump, pg_restore) of major version >= ``at_least`` (``golive.pgtools.find``:
+    PATH, /usr/lib/postgresql/*/bin, pgserver's bundle; the oldest new enough), with its full version."""
+    from golive.pgtools import find
+
+    path, major = find(name, at_least)
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout
+        m = re.search(r"\(PostgreSQL\)\s+(\S+)", out)
+        version = m.group(1) if m else str(major)
+    except (OSError, subprocess.SubprocessError):
+        version = str(major)
+    return Tool(name=name, version=version, path=path)
+
+
+def tool_major(tool: Tool) -> int:
+    return int(re.match(r"\d+", tool.version).group(0))
+
+
+def libpq_dsn(url: DatabaseURL) -> tuple[str, dict]:
+    """A connection URL without the password, and the environment that carries it (never the command line)."""
+    dsn = re.sub(r"^(postgresql://[^:/@?#]*):[^@/?#]*@", r"\1@", url.libpq())
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    return dsn, env
+
+
+def server_url(url: DatabaseURL) -> str:
+    """The backup's server without a password (verify's fallback scratch server; libpq finds the password in
+    PGPASSWORD or ~/.pgpass)."""
+    return libpq_dsn(url)[0]
+
+
+def connect(url: DatabaseURL, *, autocommit: bool = True, role: str = "database"):
+    return PostgresDialect().connect(url, autocommit=autocommit, role=role)
+
+
+def server_major(conn) -> int:
+    return int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+
+
+# ---------------------------------------------------------------- counts and fingerprint
+
+def list_tables(conn) -> list[tuple[str, str]]:
+    """(schema, table) of every table whose rows pg_dump dumps (leaf tables, not extension members)."""
+    rows = conn.execute(f"SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        f"WHERE c.relkind = 'r' AND {_SYSTEM} AND {_NOT_EXT}").fetchall()
+    return sorted(rows)
+
+
+def count_rows(conn, tables: list[tuple[str, str]]) -> list[TableEntry]:
+    out = []
+    for schema, table in tables:
+        n = conn.execute(f"SELECT count(*) FROM {qi(schema)}.{qi(table)}").fetchone()[0]
+        out.append(TableEntry(name=f"{schema}.{table}", schema_name=schema, table=table, rows=n))
+    return out
+
+
+_FINGERPRINT_SQL = f"""
+SELECT n.nspname, c.relname, c.relkind::text,
+  coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+       || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+       || CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
+       || CASE WHEN a.attgenerated <> '' THEN ' generated' ELSE '' END, ', ' ORDER BY a.attnum)
+     FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), ''),
+  coalesce((SELECT string_agg(x.conname || ' ' || pg_get_constraintdef(x.oid), ', ' ORDER BY x.conname COLLATE "C")
+     FROM pg_constraint x WHERE x.conrelid = c.oid), ''),
+  coalesce((SELECT string_agg(pg_get_indexdef(i.indexrelid), ', ' ORDER BY pg_get_indexdef(i.indexrelid) COLLATE "C")
+     FROM pg_index i WHERE i.indrelid = c.oid), '')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {_SYSTEM} AND {_NOT_EXT}
+"""
+
+
+def fingerprint(conn) -> str:
+    """SHA-256 of the schema: every relation, its columns (types, NOT NULL, defaults), constraints, indexes."""
+    rows = sorted(tuple(r) for r in conn.execute(_FINGERPRINT_SQL).fetchall())
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(("\x1f".join(r) + "\n").encode("utf-8"))
+    return h.hexdigest()
+
+
+def inspect(url: DatabaseURL, counts: bool = True) -> tuple[list[TableEntry], str]:
+    """Tables (with row counts unless ``counts`` is False: then -1) and the fingerprint of a database now."""
+    conn = connect(url)
+    try:
+        names = list_tables(conn)
+        tables = count_rows(conn, names) if counts else [
+            TableEntry(name=f"{s}.{t}", schema_name=s, table=t, rows=-1) for s, t in names]
+        return tables, fingerprint(conn)
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------- backup
+
+def backup(url: DatabaseURL, sink) -> dict:
+    """Dump ``url`` into ``sink`` (``sink.open(name, kind)`` -> ObjectWriter). Returns the manifest fields."""
+    conn = connect(url, autocommit=False)
+    try:
+        major = server_major(conn)
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        conn.rollback()
+        tool = find_tool("pg_dump", major)
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        dbname = conn.execute("SELECT current_database()").fetchone()[0]
+        extensions = [r[0] for r in conn.execute("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' "
+                                                 "ORDER BY 1").fetchall()]
+        dsn, env = libpq_dsn(url)
+        writer = sink.open(DUMP_OBJECT, "pg_dump")
+        proc = subprocess.Popen([tool.path, "-Fc", "-Z0", f"--snapshot={snapshot}", "--no-password", "--dbname", dsn],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        errors: list[BaseException] = []
+        stderr: list[bytes] = []
+
+        def run_pump():
+            try:
+                pump(proc.stdout, writer)
+            except BaseException as exc:  # re-raised below
+                errors.append(exc)
+                proc.kill()
+
+        pumper = threading.Thread(target=run_pump, name="pg_dump-pump", daemon=True)
+        reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
+        pumper.start()
+        reader.start()
+        try:
+            # while pg_dump runs: counts and fingerprint in the snapshot it dumps
+            tables = count_rows(conn, list_tables(conn))
+            fp = fingerprint(conn)
+        except BaseException:
+            proc.kill()
+            pumper.join()
+            writer.abort()
+            raise
+        pumper.join()
+        reader.join()
+        rc = proc.wait()
+        if errors or rc != 0:
+            writer.abort()
+            if errors:
+                raise errors[0]
+            msg = first_line(mask(b"".join(stderr).decode("utf-8", "replace")))
+            raise TerminalError(f"pg_dump failed (exit {rc}): {msg or 'no message'}")
+        try:
+            entry = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        return {"server_version": version, "database": dbname, "tool": tool, "objects": [entry], "tables": tables,
+                "schema_fingerprint": fp, "details": {"format": "pg_dump custom (-Fc -Z0)", "snapshot": snapshot,
+                                                      "extensions": extensions, "server": server_url(url)}}
+    except Exception as exc:
+        raise translate_error(exc, f"backup of {url.masked}") from None
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------- restore
+
+def is_empty(conn) -> list[str]:
+    """What the database already holds (up to 5 names), empty when nothing."""
+    rows = conn.execute(f"SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        f"WHERE c.relkind IN ('r','p','v','m','S','f') AND {_SYSTEM} AND {_NOT_EXT} "
+                        f"UNION ALL SELECT n.nspname || '.' || p.proname || '()' FROM pg_proc p JOIN pg_namespace n "
+                        f"ON n.oid = p.pronamespace WHERE {_SYSTEM} AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE "
+                        f"e.classid = 'pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e') LIMIT 5").fetchall()
+    return [r[0] for r in rows]
+
+
+def wipe(conn) -> None:
+    """Drop everything a restore recreates, in one transaction: every non-system schema (public is made
+    again as PostgreSQL creates it), extensions other than plpgsql, large objects."""
+    major = server_major(conn)
+    with conn.transaction():
+        conn.execute("SET LOCAL lock_timeout = '30s'")
+        for (name,) in conn.execute(f"SELECT n.nspname FROM pg_namespace n WHERE {_SYSTEM}").fetchall():
+            conn.execute(f"DROP SCHEMA {qi(name)} CASCADE")
+        for (name,) in conn.execute("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'").fetchall():
+            conn.execute(f"DROP EXTENSION IF EXISTS {qi(name)} CASCADE")
+        if major >= 15:
+            conn.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+            conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+        else:
+            conn.execute("CREATE SCHEMA public")
+            conn.execute("GRANT ALL ON SCHEMA public TO PUBLIC")
+        conn.execute("COMMENT ON SCHEMA public IS 'standard public schema'")
+        conn.execute("SELECT lo_unlink(oid) FROM pg_largeobject_metadata")
+
+
+def restore(url: DatabaseURL, files: dict[str, Path], manifest, *, force: bool, jobs: int = 2,
+            no_owner: bool = False) -> dict:
+    """Restore the dump in ``files`` into ``url`` with ``pg_restore -j``; wipes first under ``force``."""
+    conn = connect(url, role="target")
+    try:
+        dump_major = tool_major(manifest.tool)
+        tool = find_tool("pg_restore", dump_major)  # it must read the archive pg_dump wrote
+        existing = is_empty(conn)
+        if existing and not force:
+            raise TargetNotEmpty(f"target {url.masked} is not empty (it has {', '.join(existing)}): restore into an "
+                                 "empty database, or pass --force to replace everything in it")
+        if existing:
+            wipe(conn)
+    except TargetNotEmpty:
+        raise
+    except Exception as exc:
+        raise translate_error(exc, f"restore into {url.masked}") from None
+    finally:
+        conn.close()
+    dsn, env = libpq_dsn(url)
+    cmd = [tool.path, "-j", str(max(1, jobs)), "--exit-on-error", "--no-password", "-d", dsn]
+    if no_owner:
+        cmd += ["--no-owner", "--no-privileges"]
+    proc = subprocess.run(cmd + [str(files[DUMP_OBJECT])], capture_output=True, env=env)
+    if proc.returncode != 0:
+        msg = first_line(mask(proc.stderr.decode("utf-8", "replace")))
+        raise TerminalError(f"pg_restore into {url.masked} failed (exit {proc.returncode}): {msg or 'no message'}; "
+                            "the target is partly restored: run the restore again with --force")
+    return {"tool": tool.model_dump()}

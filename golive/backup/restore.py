@@ -1,0 +1,134 @@
+"""``restore_backup``: check and download every object, then restore, then prove the result.
+
+Order matters: every object is downloaded into the scratch directory and its size and SHA-256 compared with
+the manifest **before the target is touched**, so a damaged backup is refused (the object named) while the
+target is still as it was. The scratch directory is removed whatever happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from golive.backup.crypto import key_id, parse_key
+from golive.backup.engines import check_connects, check_restored, engine
+from golive.backup.manifest import Manifest
+from golive.backup.naming import parse_location
+from golive.backup.options import RestoreOptions, RestoreResult
+from golive.backup.store import BackupStore
+from golive.backup.stream import BackupCorrupt, ScratchFull, fetch, parse_compression
+from golive.embedded import resolve
+from golive.errors import ConfigError, GoliveError
+from golive.urls import parse_url
+
+log = logging.getLogger(__name__)
+
+
+def _secret(value) -> str:
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+
+
+def encryption_key(manifest: Manifest, key_text) -> bytes | None:
+    """The key for ``manifest``'s objects; a missing or wrong key is refused by its fingerprint."""
+    if manifest.encryption is None:
+        return None
+    if not key_text:
+        raise ConfigError(f"backup {manifest.id} is encrypted (key {manifest.encryption.key_id}): give its key "
+                          "(--encrypt-key-file FILE or --encrypt-key-block NAME)")
+    key = parse_key(_secret(key_text))
+    if key_id(key) != manifest.encryption.key_id:
+        raise ConfigError(f"backup {manifest.id} was encrypted with key {manifest.encryption.key_id}, not with the "
+                          f"key given ({key_id(key)})")
+    return key
+
+
+def fetch_all(store: BackupStore, manifest: Manifest, scratch: Path, key: bytes | None, jobs: int = 4) -> dict[str, Path]:
+    """Download every object into ``scratch`` (checked, decrypted, decompressed): name -> local file."""
+    compression = parse_compression(manifest.compression)
+    files = {o.name: scratch / o.name.replace("/", "__") for o in manifest.objects}
+
+    def one(entry):
+        return fetch(store.storage, store.key(manifest.id, entry.stored_as), entry, files[entry.name], compression, key)
+
+    errors = []
+    with ThreadPoolExecutor(max(1, min(jobs, 4)), thread_name_prefix="golive-fetch") as pool:
+        for fut in [pool.submit(one, o) for o in manifest.objects]:
+            try:
+                fut.result()
+            except BaseException as exc:  # noqa: BLE001 - reported below, the most telling first
+                errors.append(exc)
+    if errors:
+        for kind in (BackupCorrupt, ScratchFull):
+            for exc in errors:
+                if isinstance(exc, kind):
+                    raise exc
+        raise errors[0]
+    return files
+
+
+def scratch_dir(parent: str | None, prefix: str) -> Path:
+    try:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    except OSError as exc:
+        raise ConfigError(f"cannot create a scratch directory in {parent or tempfile.gettempdir()}: "
+                          f"{exc.strerror}") from None
+
+
+def restore_backup(from_url: str, to_db_url, options: RestoreOptions | None = None) -> RestoreResult:
+    """Restore the backup at ``from_url`` (``.../<ID>`` or ``.../latest``) into ``to_db_url``.
+
+    A non-empty target is refused unless ``options.force``; with ``force`` everything in it is replaced, so
+    afterwards it holds exactly the backup (also when it is the database the backup was taken from: objects
+    created since are gone). Ends with the manifest's row counts (Great Expectations) and schema fingerprint
+    compared; ``ok`` is False when they differ.
+    """
+    options = options or RestoreOptions()
+    t0 = time.perf_counter()
+    loc = parse_location(from_url, want_backup=True)
+    target = resolve(parse_url(_secret(to_db_url), role="target"))
+    store = BackupStore(loc.base, options.storage)
+    manifest = store.resolve(loc)
+    if manifest.engine != target.dialect:
+        raise ConfigError(f"backup {manifest.id} is of a {manifest.engine} database; {target.masked} is {target.dialect}")
+    key = encryption_key(manifest, options.encryption_key)
+    check_connects(target, "target")
+    if options.checks:
+        from golive.validation import gx_worker
+
+        gx_worker.prestart()  # Great Expectations imports while the objects download
+    scratch = scratch_dir(options.scratch_dir, "golive-restore-")
+    timings = {}
+    try:
+        t = time.perf_counter()
+        try:
+            files = fetch_all(store, manifest, scratch, key, options.jobs)
+        except ScratchFull as exc:
+            raise ScratchFull(f"{exc}; nothing was restored, the scratch directory was removed") from None
+        timings["download"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        mod = engine(manifest.engine)
+        kwargs = {"force": options.force}
+        if manifest.engine == "postgresql":
+            kwargs.update(jobs=options.jobs, no_owner=options.no_owner)
+        elif manifest.engine == "mysql":
+            kwargs.update(jobs=max(options.jobs, 3))  # loads are server-bound: one more than the cores
+        details = mod.restore(target, files, manifest, **kwargs)
+        timings["restore"] = round(time.perf_counter() - t, 3)
+        checks, problems = [], []
+        if options.checks:
+            t = time.perf_counter()
+            out = Path(options.out_dir) if options.out_dir else scratch / "gx"
+            checks, problems = check_restored(target, manifest, out)
+            timings["checks"] = round(time.perf_counter() - t, 3)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    timings["total"] = round(time.perf_counter() - t0, 3)
+    return RestoreResult(ok=not problems, id=manifest.id, url=store.url(manifest.id), target=target.masked,
+                         manifest=manifest, checks=checks, problems=problems, timings=timings, details=details or {})
+
+
+__all__ = ["restore_backup", "fetch_all", "encryption_key", "GoliveError"]

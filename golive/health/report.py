@@ -1,0 +1,161 @@
+"""Build a database's health report: connect read-only, collect sizes, run the checks, keep the history.
+
+The session is read-only (``default_transaction_read_only`` on PostgreSQL), with a short
+``lock_timeout`` and ``statement_timeout``, so a report never waits behind a lock or runs away on a
+busy production server; only the history rows are written, in their own short transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+from golive.errors import ConfigError, GoliveError
+from golive.health import history
+from golive.health.checks import Context, query, run_checks
+from golive.health.model import DbReport, History, ReportOptions
+from golive.urls import DatabaseURL, mask, parse_url
+
+log = logging.getLogger(__name__)
+
+#: per statement of the report's own session
+STATEMENT_TIMEOUT_S = 30
+LOCK_TIMEOUT_S = 2
+
+
+def parse_db(db) -> DatabaseURL:
+    """A PostgreSQL or MySQL/MariaDB URL (``embedded://DIR`` starts the embedded PostgreSQL); else ConfigError."""
+    from golive.commands import secret
+    from golive.embedded import resolve
+
+    url = resolve(parse_url(secret(db), role="database"))
+    if url.dialect not in ("postgresql", "mysql"):
+        raise ConfigError(f"{url.masked}: golive reports on and maintains PostgreSQL and MySQL/MariaDB databases "
+                          f"(not {url.dialect})")
+    return url
+
+
+def connect(url: DatabaseURL, *, read_only: bool = True):
+    """A session for the report: autocommit, read-only unless asked, bounded lock waits and statements."""
+    if url.dialect == "postgresql":
+        from golive.dialects.postgresql import PostgresDialect
+
+        settings = {"statement_timeout": f"{STATEMENT_TIMEOUT_S}s", "lock_timeout": f"{LOCK_TIMEOUT_S}s",
+                    "application_name": "golive-report"}
+        if read_only:
+            settings["default_transaction_read_only"] = "on"
+        return PostgresDialect().connect(url, autocommit=read_only, settings=settings, role="database")
+    from golive.dialects.mysql import MySQLDialect
+
+    conn = MySQLDialect().connect(url, autocommit=read_only, role="database",
+                                  settings={"lock_wait_timeout": LOCK_TIMEOUT_S, "innodb_lock_wait_timeout": LOCK_TIMEOUT_S})
+    settings = ["SET SESSION TRANSACTION READ ONLY"] if read_only else []
+    for setting in settings + ["SET SESSION information_schema_stats_expiry = 0",  # MySQL 8: fresh table statistics
+                               f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}"]:  # MariaDB
+        try:
+            with conn.cursor() as cur:
+                cur.execute(setting)
+        except Exception:  # the other server's variable
+            pass
+    return conn
+
+
+def collect(db, options: ReportOptions | None = None) -> DbReport:
+    """Sizes (with growth since the previous recorded report) and every check of the database's engine."""
+    options = options or ReportOptions()
+    url = parse_db(db)
+    t0 = time.perf_counter()
+    taken_at = dt.datetime.now(dt.timezone.utc)
+    conn = connect(url)
+    try:
+        engine = url.dialect
+        if engine == "postgresql":
+            from golive.health import postgresql as eng
+
+            facts = query(conn, "SELECT current_database() AS db, current_setting('server_version') AS version, "
+                                "current_setting('server_version_num')::int AS num")[0]
+            version, num, dbname = facts["version"], facts["num"], facts["db"]
+        else:
+            from golive.health import mysql as eng
+
+            facts = query(conn, "SELECT DATABASE() AS db, VERSION() AS version")[0]
+            version, dbname = facts["version"], facts["db"]
+            num = eng.version_num(version)
+        total, sizes = eng.collect_sizes(conn)
+        notes = []
+        try:
+            previous_at, before = history.previous(conn, engine)
+        except Exception as exc:  # unreadable history: report without growth
+            previous_at, before = None, {}
+            notes.append(f"history not readable ({_line(exc)}): no growth figures")
+        for s in sizes:
+            if (s.kind, s.name) in before:
+                s.previous_bytes, s.previous_at = before[(s.kind, s.name)], previous_at
+        ctx = Context(conn=conn, engine=engine, thresholds=options.thresholds, version_num=num, dbname=dbname,
+                      sizes=sizes, previous_at=previous_at, facts={"top": options.top})
+        results = run_checks(eng.CHECKS, ctx)
+    finally:
+        conn.close()
+    report = DbReport(database=url.masked, dbname=dbname, engine=engine, server_version=version,
+                      taken_at=taken_at.isoformat(timespec="seconds"), checks=results, database_bytes=total,
+                      sizes=sizes, notes=notes, fail_on=options.fail_on)
+    if previous_at:
+        report.notes.append(f"growth is measured since the previous report, {previous_at}")
+    report.seconds = round(time.perf_counter() - t0, 3)
+    log.info("%s: %s (%d checks in %.1f s)", url.masked, report.summary(), len(results), report.seconds)
+    return report
+
+
+def keep_history(db, report: DbReport, options: ReportOptions | None = None) -> DbReport:
+    """Record ``report``'s sizes in the history table (unless ``options.history`` is off) and attach the
+    series of sizes over time that the HTML page charts. A database that refuses the write (a replica, a
+    read-only role) gets a note, not a failure."""
+    options = options or ReportOptions()
+    url = parse_db(db)
+    conn = connect(url, read_only=False)
+    try:
+        kept, note = False, ""
+        if options.history:
+            try:
+                n = history.record(conn, report.engine, dt.datetime.fromisoformat(report.taken_at),
+                                   report.database_bytes, report.dbname, report.sizes, options.history_days)
+                kept, note = True, f"{n} sizes recorded in {history.table_name(report.engine)}"
+            except Exception as exc:  # read-only: the report itself stands
+                _rollback(conn)
+                note = f"sizes not recorded in {history.table_name(report.engine)}: {_line(exc)}"
+                report.notes.append(note)
+        else:
+            note = "history off: sizes not recorded"
+        tables = [s.name for s in sorted((s for s in report.sizes if s.kind != "index"), key=lambda s: -s.bytes)][: options.top]
+        indexes = [s.name for s in sorted((s for s in report.sizes if s.kind == "index"), key=lambda s: -s.bytes)][: options.top]
+        try:
+            h = history.series(conn, report.engine, report.dbname, tables, indexes, options.history_days)
+        except Exception as exc:
+            _rollback(conn)
+            h = History(note=f"history not readable: {_line(exc)}")
+        h.kept, h.note = kept, note
+        report.history = h
+    finally:
+        conn.close()
+    return report
+
+
+def build_report(db, options: ReportOptions | None = None) -> DbReport:
+    """``collect`` then ``keep_history``: the whole report, without Prefect."""
+    report = collect(db, options)
+    return keep_history(db, report, options)
+
+
+def _rollback(conn) -> None:
+    try:
+        conn.rollback()
+    except Exception:
+        pass
+
+
+def _line(exc: BaseException) -> str:
+    if isinstance(exc, GoliveError):
+        return str(exc)
+    text = str(exc).strip()
+    return mask(text.splitlines()[0] if text else type(exc).__name__)
