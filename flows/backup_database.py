@@ -52,7 +52,11 @@ def artifact_key(name: str) -> str:
 
 @model_params_flow(name="backup-database", persist_result=False, log_prints=False)
 def backup_database(params: BackupParams) -> dict:
-    """Back up, verify, prune. A failed run (backup failed, or verification failed) carries the report."""
+    """Back up, verify, prune. A failed run (backup failed, or verification failed) carries the report.
+
+    Args:
+        params: The database (a URL or block:NAME), where backups go, encryption, verification and retention.
+    """
     storage = storage_options(params.storage)
     key = encryption_key(params.storage)
     # 1. Backup: dump -> zstd -> (encrypt) -> upload; manifest last

@@ -48,6 +48,9 @@ def artifact_key(prefix: str, name: str) -> str:
 def maintenance(params: MaintenanceParams) -> dict:
     """Run the maintenance tasks of ``params`` on one database, one action at a time, live-safe.
 
+    Args:
+        params: The database (a URL or block:NAME), which tasks, and the limits (duration, lock wait, batches).
+
     Returns the report; when an action was skipped (lock timeout, max duration) or failed, a Failed state
     carrying that report.
     """
