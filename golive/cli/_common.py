@@ -30,7 +30,9 @@ SHOW_TRACEBACK = {"on": bool(os.environ.get("GOLIVE_TRACEBACK"))}
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
     """Print one red line on stderr (passwords masked) and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {mask(message)}", markup=True, soft_wrap=True)
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(mask(message))}", markup=True, soft_wrap=True)
     return typer.Exit(code)
 
 
