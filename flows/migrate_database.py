@@ -30,8 +30,10 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
     """Migrate a database (SQLite, MySQL/MariaDB or PostgreSQL) into PostgreSQL or MySQL/MariaDB.
 
     Args:
-        source: source URL (``sqlite:///app.db``, ``mysql://…``, ``postgresql://…``).
-        target: target URL (``postgresql://user:pass@host/db``, ``mysql://…``); stored masked by Prefect.
+        source: source URL (``sqlite:///app.db``, ``mysql://…``, ``postgresql://…``), or block:NAME (a
+            Prefect Secret block holding the URL).
+        target: target URL (``postgresql://user@host/db``, ``mysql://…``), or block:NAME (a Secret block
+            holding the URL, so no password is stored with the run).
         options: what to copy and how (tables, schema, dry run, workers, ...).
     """
     t0 = time.perf_counter()

@@ -10,7 +10,7 @@ import yaml
 from conftest import ROOT
 
 DEPLOYMENTS = ROOT / "deployments"
-LATER = {"release/release", "go-live/go-live"}  # flows of the release and go-live issues
+LATER = {"release/release"}  # the release issue's flow
 
 
 def test_prefect_yaml_follows_the_conventions():

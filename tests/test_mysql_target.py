@@ -157,11 +157,11 @@ def test_mysql_into_another_mysql_database(mysql_admin_url, my_db, prefect_api, 
         cols = ("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, COLLATION_NAME, IS_NULLABLE, COLUMN_DEFAULT, "
                 "REPLACE(REPLACE(EXTRA, 'VIRTUAL GENERATED', 'GENERATED'), 'STORED GENERATED', 'GENERATED') "
                 "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE '\\_golive%' "
-                "ORDER BY 1, ORDINAL_POSITION")
+                "ORDER BY BINARY TABLE_NAME, ORDINAL_POSITION")
         assert q(url, cols) == q(src, cols)  # types, character sets, collations, defaults, ON UPDATE, generated
         keys = ("SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART, INDEX_TYPE "
                 "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE '\\_golive%' "
-                "ORDER BY 1, 2, 4")
+                "ORDER BY BINARY TABLE_NAME, BINARY INDEX_NAME, 4")
         assert q(url, keys) == q(src, keys)  # prefix indexes and FULLTEXT kept
         assert q(url, "SELECT must, born FROM moments WHERE id = 3") == q(src, "SELECT must, born FROM moments WHERE id = 3")
     finally:

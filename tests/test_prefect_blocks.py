@@ -87,8 +87,7 @@ def test_every_deployed_flow_has_a_form_with_descriptions_titles_and_defaults():
             if not prop.get("description"):
                 missing.append(f"{d['name']}.{name}: no description")
             if prop.get("format") == "password" and "block:" not in (prop.get("description") or ""):
-                if d["name"] != "migrate-database":  # its docstring is the lead's (see the report)
-                    missing.append(f"{d['name']}.{name}: a secret URL whose description does not offer block:NAME")
+                missing.append(f"{d['name']}.{name}: a secret URL whose description does not offer block:NAME")
     assert not missing, "\n".join(missing)
     files = parameter_schema(load_flow_from_entrypoint(str(ROOT / "flows/migrate_files.py:migrate_files")))
     fields = files.model_dump()["definitions"]["MigrateFilesParams"]["properties"]

@@ -319,3 +319,55 @@ def test_a_plain_url_with_a_password_in_a_deployment_run_gets_a_warning(hosted, 
     assert res.returncode == 0, res.stdout + res.stderr
     text, _ = stored_for(hosted, latest_run(hosted, "migrate-database").id)
     assert "parameter 'target' carries a password" in text and "block:NAME" in text
+
+
+# ---------------------------------------------------------------- the whole go-live, from CI
+
+def test_go_live_through_deployment_run_watch_with_blocks(hosted, gpf_target, s3, s3_endpoint, tmp_path):
+    """``prefect deployment run go-live/go-live --param config_file=… --watch``: the target URL and the S3
+    keys in Secret blocks; the data, the files and the rewritten paths arrive; no password anywhere."""
+    from golive import sample
+    from helpers import scalar
+
+    url, admin = gpf_target
+    db_block = save_secret(hosted, url)
+    keys_block = save_secret(hosted, json.dumps({"aws_access_key_id": "test", "aws_secret_access_key": "test"}))
+    counts = sample.build(tmp_path / "app.db", users=40, uploads=tmp_path / "uploads")
+    bucket = "gpf-" + uuid.uuid4().hex[:8]
+    cfg = tmp_path / "golive.toml"
+    cfg.write_text(f'''state_dir = "{tmp_path / 'state'}"
+[source]
+database = "sqlite:///{tmp_path / 'app.db'}"
+uploads = "{tmp_path / 'uploads'}"
+[target]
+database = "block:{db_block}"
+bucket = "s3://{bucket}/uploads"
+endpoint_url = "{s3_endpoint}"
+region = "us-east-1"
+credentials_block = "{keys_block}"
+[[rewrite]]
+table = "images"
+column = "path"
+strip_prefix = "uploads/"
+template = "s3://{{bucket}}/{{key}}"
+[migrate]
+max_rejects = 2
+workers = 2
+[files]
+create_bucket = true
+''')
+    res = hosted.prefect("deployment", "run", "go-live/go-live", "--param", f"config_file={cfg}",
+                         "--watch", "--watch-timeout", "400", timeout=460)
+    assert res.returncode == 0, latest_run(hosted, "go-live").state.message
+    assert scalar(admin, "SELECT count(*) FROM users") == counts["users"]
+    images = scalar(admin, "SELECT count(*) FROM images")
+    assert scalar(admin, f"SELECT count(*) FROM images WHERE starts_with(path, 's3://{bucket}/uploads/')") == images
+    assert len(s3.list_objects_v2(Bucket=bucket, Prefix="uploads/")["Contents"]) == counts["images"]
+    run = latest_run(hosted, "go-live")
+    assert run.parameters == {"config_file": str(cfg)}
+    text, artifacts = stored_for(hosted, run.id)
+    assert PASSWORD not in text and PASSWORD not in res.stdout + res.stderr
+    assert f"go-live-{key_of(admin.rsplit('/', 1)[1])}" in artifacts
+    report = json.loads(next((tmp_path / "state" / "go-live").rglob("report.json")).read_text())
+    assert report["ok"] and [s["status"] for s in report["steps"]] == ["done"] * 8
+    assert not any(PASSWORD in p.read_text(errors="replace") for p in (tmp_path / "state").rglob("*.json"))
