@@ -176,6 +176,8 @@ def load_config(path: str | Path) -> GoLiveConfig:
 EXAMPLE = '''# golive.toml: the whole go-live (golive go-live --config golive.toml [--dry-run]).
 # URLs may name a Prefect Secret block instead (block:NAME), so no password sits in this file.
 
+# state_dir = "golive-runs"                  # journal, reports, manifests (top-level keys come before [source])
+
 [source]
 database = "sqlite:///srv/app/app.db"        # or mysql://user@localhost/app, postgresql://…
 uploads = "/srv/app/uploads"                 # the app's uploads folder (only read)
@@ -209,6 +211,4 @@ enabled = true                               # the source is backed up before an
 [files]
 # workers = 8
 # create_bucket = false
-
-# state_dir = "golive-runs"
 '''
