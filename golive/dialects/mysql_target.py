@@ -304,7 +304,8 @@ def parse_wire(blob: bytes) -> list[tuple]:
 # ---------------------------------------------------------------------- what MySQL's limits require
 
 #: InnoDB's longest index key: 3072 bytes, 768 utf8mb4 characters
-KEY_CHARS = 768
+KEY_BYTES = 3072
+KEY_CHARS = KEY_BYTES // 4
 #: a row's VARCHAR columns may take at most 65,535 bytes together (4 per utf8mb4 character)
 ROW_BYTES = 65_000
 
@@ -362,16 +363,29 @@ def adjust_table(tp: TablePlan, plan: MigrationPlan, dialect) -> None:
     if zoned:
         plan.warnings.append(f"{tp.source}: {', '.join(zoned)}: moments stored as DATETIME(6) in UTC (MySQL's "
                              "TIMESTAMP ends in 2038)")
-    # 1. a text/blob column in a key whose longest value fits a key: VARCHAR/VARBINARY of that length
-    for name in keyed:
-        c = by_target.get(name)
-        if c is None or c.type.native or not _long(c) or c.type.ct not in (CT.TEXT, CT.BINARY):
+    # 1. a text/blob column in a key whose longest value fits a key: VARCHAR/VARBINARY of the longest length
+    #    its keys leave it (768 characters alone in a key, a share of 3072 bytes with others), not of the longest
+    #    value: the app (and golive rewrite-paths) will write longer ones
+    def convertible(c) -> bool:
+        return c is not None and not c.type.native and _long(c) and c.type.ct in (CT.TEXT, CT.BINARY)
+
+    room: dict[str, int] = {}  # column -> bytes its tightest key leaves it
+    for cols in [ix.columns for ix in tp.indexes if ix.method not in ("fulltext", "spatial") and not any(ix.prefix_lengths)] \
+            + [[col] for col in keyed]:
+        texts = [col for col in cols if convertible(by_target.get(col))]
+        if not texts:
             continue
+        share = (KEY_BYTES - 8 * (len(cols) - len(texts))) // len(texts)
+        for col in texts:
+            room[col] = min(room.get(col, KEY_BYTES), share)
+    for name, nbytes in room.items():
+        c = by_target[name]
+        n = nbytes // 4 if c.type.ct == CT.TEXT else nbytes  # utf8mb4: up to 4 bytes per character
         longest = c.type.length
-        if longest is not None and longest <= KEY_CHARS:
-            n = max(1, longest)
+        if longest is not None and longest <= n:
             c.sql_type = f"VARCHAR({n})" if c.type.ct == CT.TEXT else f"VARBINARY({n})"
-            c.notes.append(f"{c.sql_type}: indexed, and its longest value ({longest} bytes) fits an index key")
+            c.notes.append(f"{c.sql_type}: indexed, so not TEXT; as long as its keys allow (its longest value now: "
+                           f"{longest} bytes)")
     # 2. keys still over the limit: a prefix for plain indexes; UNIQUE and PRIMARY over a hash column
     for ix in list(tp.indexes):
         longs = [col for col in ix.columns if col in by_target and _long(by_target[col])]

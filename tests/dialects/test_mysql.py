@@ -86,7 +86,7 @@ def test_short_text_in_a_key_becomes_varchar():
         ColumnPlan(source="k", target="k", type=TargetType(ct=CT.TEXT, length=40), sql_type="TEXT", nullable=False)],
         indexes=[IndexPlan(name="t_pkey", kind="primary", columns=["k"])])
     adjust_table(tp, MigrationPlan(run_key="k", source="s", target="t", tables=[tp]), MY)
-    assert tp.columns[0].sql_type == "VARCHAR(40)"
+    assert tp.columns[0].sql_type == "VARCHAR(768)"
 
 
 def test_wire_parser_of_the_insert_fallback():
