@@ -7,7 +7,7 @@ fix); small detector functions find them in each statement. Sizing, from the liv
   least ``large_table`` bytes, a warning on a smaller one, nothing on a table the release creates itself.
 * ``rows``: data loss: an error when the table has rows, a warning when it is empty.
 * ``dml``: an UPDATE/DELETE: an error when the server estimates (``EXPLAIN``, nothing runs) 10,000 rows or
-  more, or cannot estimate and the table is large; else a warning.
+  more, or cannot estimate and the table is large; a warning from 1,000 rows; nothing below.
 * ``always``: an error (renames break the running app whatever the size); ``advice``: a warning.
 
 ``--allow RULE`` turns that rule's errors into allowed findings (still reported).
@@ -492,6 +492,8 @@ def _finding(hit: Hit, st: Statement, m: Migration, ctx: LintContext) -> Finding
         if not info.has_rows:
             return None
         estimate = ctx.estimate(st.text)
+        if estimate is not None and estimate < DML_ROWS // 10:
+            return None  # a few rows: a short transaction
         severity = "error" if (estimate if estimate is not None else (info.rows if info.bytes >= ctx.large_bytes else 0)
                                ) >= DML_ROWS else "warning"
     elif rule.sizing == "always":

@@ -56,7 +56,7 @@ def split(sql: str, dialect: str = "postgresql") -> list[Statement]:
     def emit(end: int) -> None:
         text = sql[start:end].strip()
         if text and clean(text):
-            line = sql.count("\n", 0, start + (len(sql[start:end]) - len(sql[start:end].lstrip()))) + 1
+            line = sql.count("\n", 0, _first_code(sql, start, end, mysql)) + 1
             out.append(Statement(text=text, line=line, index=len(out) + 1))
 
     while i < n:
@@ -95,6 +95,22 @@ def split(sql: str, dialect: str = "postgresql") -> list[Statement]:
         i += 1
     emit(n)
     return out
+
+
+def _first_code(sql: str, i: int, end: int, mysql: bool) -> int:
+    """The position of the first character in sql[i:end] that is neither whitespace nor a comment."""
+    while i < end:
+        if sql[i].isspace():
+            i += 1
+        elif sql.startswith("--", i) or (mysql and sql[i] == "#"):
+            j = sql.find("\n", i)
+            i = end if j < 0 else j + 1
+        elif sql.startswith("/*", i) and not sql.startswith("/*!", i):
+            j = sql.find("*/", i + 2)
+            i = end if j < 0 else j + 2
+        else:
+            return i
+    return i
 
 
 def _is_e_string(sql: str, i: int) -> bool:

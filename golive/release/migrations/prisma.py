@@ -134,8 +134,8 @@ class PrismaSource(MigrationSource):
         if self.dialect != "postgresql":
             return False
         statements = split(script, "postgresql")
-        own = any(re.match(r"^(BEGIN|COMMIT|START TRANSACTION|END|ROLLBACK)\b", s.upper()) for s in statements)
-        concurrently = any("CONCURRENTLY" in s.upper() for s in statements)
+        own = any(re.match(r"^(BEGIN|COMMIT|START TRANSACTION|END|ROLLBACK)\b", s.upper) for s in statements)
+        concurrently = any("CONCURRENTLY" in s.upper for s in statements)
         return not own and not (concurrently and len(statements) > 1)
 
     # ------------------------------------------------------------ history
