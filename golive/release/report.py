@@ -19,7 +19,7 @@ def conclude(rep: ReleaseReport, *, dry_run: bool, lint_only: bool, refused: boo
         reasons.append(f"{len(blocking)} blocking lint finding(s) ({', '.join(rules)}; --allow RULE to accept)")
     if rep.failed and rep.failed.step == "backup":
         reasons.append(f"the backup failed: {rep.failed.message}")
-    at = at_now or "no migration"
+    at = at_now or "no migration applied"
     if dry_run or lint_only:
         rep.state = "dry-run" if dry_run else "lint-only"
         rep.exit_code = 2 if reasons else 0
@@ -27,16 +27,16 @@ def conclude(rep: ReleaseReport, *, dry_run: bool, lint_only: bool, refused: boo
         n = len([p for p in rep.plan])
         rep.statement = (f"{what}: the release would be refused: " + "; ".join(reasons) if reasons else
                          f"{what}: the release would apply {n} migration(s); nothing was changed") + \
-                        f" (the database is at {at})"
+                        f" (the database: {at})"
         return
     if refused or reasons:
         rep.state, rep.exit_code = "refused", 2
         rep.statement = ("refused before changing anything: " + "; ".join(reasons or ["see the pre-check"])
-                         + f". The database is unchanged (at {at}).")
+                         + f". The database is unchanged ({_at(at)}).")
         return
     if nothing:
         rep.state, rep.exit_code = "nothing-to-release", 0
-        rep.statement = f"nothing to release: no pending migration; the database is at {at}."
+        rep.statement = f"nothing to release: no pending migration; the database is {_at(at)}."
         return
     applied = [r.label for r in rep.runs if r.status == "applied"]
     backup = f"backup {rep.backup.id}" if rep.backup else "no backup"
@@ -46,15 +46,16 @@ def conclude(rep: ReleaseReport, *, dry_run: bool, lint_only: bool, refused: boo
                          f"{at}; {backup} holds it as it was before.")
         return
     rb = rep.rollback
-    what_failed = f"{rep.failed.step}" + (f" of {rep.failed.migration}" if rep.failed.migration else "") + \
-                  f" failed ({rep.failed.message})"
+    f = rep.failed
+    named = not f.migration or f.migration.split(" ")[0] in f.message
+    what_failed = f"{f.step} failed: {f.message}" if named else f"{f.step} of {f.migration} failed: {f.message}"
     if rb is not None and rb.ok and rollback_health_ok:
         rep.state, rep.exit_code = "rolled-back", 1
         how = {"restore": f"restored from {backup} (" + "; ".join(rb.checks) + ")",
                "down": "rolled back by down-migrations (" + "; ".join(rb.checks) + ")",
                "nothing-to-undo": "nothing to undo (" + "; ".join(rb.checks) + ")"}[rb.method]
         rep.statement = (f"failed and rolled back: {what_failed}; {how}: the database is as it was before the release "
-                         f"(at {at}).")
+                         f"({_at(at)}).")
         return
     rep.state, rep.exit_code = "rollback-failed", 3
     if rb is None:
@@ -65,7 +66,11 @@ def conclude(rep: ReleaseReport, *, dry_run: bool, lint_only: bool, refused: boo
         undo = (f"the rollback ({rb.method}) ran, but the health check still fails afterwards: the database is as "
                 "before the release, the app is not healthy")
     tail = f" {backup} ({rep.backup.url}) holds the database as it was before the release." if rep.backup else ""
-    rep.statement = f"FAILED: {what_failed}; {undo}. The database is now at {at}.{tail}"
+    rep.statement = f"FAILED: {what_failed}; {undo}. The database is now {_at(at)}.{tail}"
+
+
+def _at(at: str) -> str:
+    return at if at.startswith("no migration") else f"at {at}"
 
 
 def precheck_rows(rep: ReleaseReport) -> list[dict]:

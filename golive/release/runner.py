@@ -122,6 +122,7 @@ class Release:
         self.executor: Executor | None = None
         self.rollback_health_ok = True
         self.resolve_interrupted = False
+        self._found_backup = None
         self.finished = False
 
     # ------------------------------------------------------------ bookkeeping
@@ -354,8 +355,10 @@ class Release:
         when = row.started_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         parts = [f"release {row.id} (started {when} on {row.host or '?'}, pid {row.pid or '?'}) was interrupted during "
                  f"{step}" + (f" ({row.detail})" if row.detail else "")]
+        uncertain = False
         if step == "backup":
-            parts.append(self._interrupted_backup(row))
+            text, uncertain = self._interrupted_backup(row)
+            parts.append(text)
         if step.startswith("rollback"):
             parts.append("it was rolling back; the database may be partly restored")
         parts.append(f"of its migrations, {'applied now: ' + ', '.join(applied) if applied else 'none is applied'}")
@@ -365,12 +368,13 @@ class Release:
         if row.backup_url:
             parts.append(f"its backup {row.backup_url} holds the database as it was before it")
         text = "; ".join(parts)
-        clean = not applied and not half and not step.startswith("rollback")
+        clean = not applied and not half and not uncertain and not step.startswith("rollback")
         self.report.found = text
         if clean:
             self.resolve_interrupted = True
             return warn("previous-release", text + ": the database is as it was before it, so this release goes on")
-        restore = (f"golive restore --from {row.backup_url} --to <the database> --force" if row.backup_url else
+        backup_url = row.backup_url or self._found_backup
+        restore = (f"golive restore --from {backup_url} --to <the database> --force" if backup_url else
                    "restore your latest backup")
         if self.options.resolve_interrupted and not step.startswith("rollback"):
             self.resolve_interrupted = True
@@ -379,21 +383,24 @@ class Release:
         return fail("previous-release", text + f". Choose: roll it back ({restore}), or accept this state and continue "
                                                "with --resolve-interrupted")
 
-    def _interrupted_backup(self, row) -> str:
+    def _interrupted_backup(self, row) -> tuple[str, bool]:
+        """(what is known about its backup, whether the database may not be as before)."""
         if not row.backup_to:
-            return "it had not started its backup"
+            return "it had not started its backup", False
         try:
             from golive.backup.retention import list_backups
 
             listing = list_backups(row.backup_to, self.options.storage)
         except GoliveError:
-            return f"whether its backup finished is unknown ({row.backup_to} cannot be listed)"
+            return f"whether its backup finished is unknown ({row.backup_to} cannot be listed)", True
         done = [b for b in listing.backups if dt.datetime.fromisoformat(b.started_at.replace("Z", "+00:00")) >=
                 row.started_at]
         if done:
+            self._found_backup = done[0].url
             return (f"a backup finished after it started ({done[0].url}): it stopped right after its backup, or during "
-                    "a rollback that restored it (the journal row then is the backup's)")
-        return "it stopped during its backup (no finished backup after its start); no migration had run"
+                    "a rollback that restored it (the journal row then is the backup's; the restore may be "
+                    "incomplete)"), True
+        return "it stopped during its backup (no finished backup after its start); no migration had run", False
 
     # ------------------------------------------------------------ 2. lint
 

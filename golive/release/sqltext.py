@@ -34,7 +34,7 @@ class Statement:
         return self.clean.upper()
 
     def short(self, n: int = 160) -> str:
-        one = re.sub(r"\s+", " ", self.text).strip()
+        one = self.clean or re.sub(r"\s+", " ", self.text).strip()
         return one if len(one) <= n else one[: n - 1] + "…"
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
+import psycopg
+
 from .conftest import pg_digest, pg_exec, pg_rows, run_engine, run_flow, write
 
 USERS = """CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
@@ -42,8 +44,13 @@ def test_clean_sql_release_with_health_checks_and_artifacts(prefect_api, pg_db, 
     checks = write(tmp_path, {"checks.sql": "SELECT id FROM orders WHERE total < 0;\n"
                                             "SELECT u.id FROM users u WHERE u.email NOT LIKE '%@%';\n"}) / "checks.sql"
     app.set(pg_db, "SELECT id, email, display_name FROM users LIMIT 1")
+    from prefect.blocks.system import Secret
+
+    block = "grl-" + pg_db.rsplit("_", 1)[1]
+    Secret(value=f"{hooks.url}/wecom/send?key=SECRETKEY").save(block, overwrite=True)
     state, rep = run_flow(pg_db, migrations=f"sql:{mig}", backup_to=f"file://{tmp_path}/backups",
-                          health_urls=[app.health], check_sql=str(checks), notify=[f"{hooks.url}/generic"],
+                          health_urls=[app.health], check_sql=str(checks),
+                          notify=[f"{hooks.url}/generic", f"wecom+block:{block}"],
                           report_path=str(tmp_path / "report.json"))
     assert state.is_completed(), rep["statement"]
     assert rep["state"] == "released" and rep["exit_code"] == 0
@@ -66,6 +73,9 @@ def test_clean_sql_release_with_health_checks_and_artifacts(prefect_api, pg_db, 
     body = hooks.got[0]["body"]
     assert body["source"] == "golive" and body["state"] == "released" and body["exit_code"] == 0
     assert body["applied"] == ["001_profile", "002_orders_index", "003_audit"] and "released" in body["title"]
+    wecom = hooks.got[1]  # the URL came from the Secret block; it is never stored or printed
+    assert wecom["query"] == {"key": "SECRETKEY"} and "released" in wecom["body"]["markdown"]["content"]
+    assert "SECRETKEY" not in str(rep) and [n["ok"] for n in rep["notifications"]] == [True, True]
     dbname = pg_db.rsplit("/", 1)[1].replace("_", "-")
     keys = artifacts(f"release-{dbname}")
     assert {f"release-{dbname}", f"release-{dbname}-precheck", f"release-{dbname}-lint",
@@ -179,3 +189,27 @@ def test_drift_in_an_applied_file_refuses(pg_db, tmp_path):
     assert drift.status == "fail" and "001_a: the file changed after it was applied" in drift.message
     assert pg_rows(pg_db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND "
                           "column_name = 'b'") == [(0,)]
+
+
+def test_a_release_interrupted_around_its_backup(pg_db, tmp_path):
+    """Killed during its backup (nothing migrated): the next release goes on. Killed after a backup finished (or
+    during a rollback's restore, whose journal row is the backup's): refused until told, naming the backup."""
+    base(pg_db)
+    mig = write(tmp_path / "m", {"001_a.sql": "ALTER TABLE users ADD COLUMN a int;\n"})
+    assert run_engine(pg_db, migrations=f"sql:{mig}", backup_to=f"file://{tmp_path}/b").exit_code == 0
+    write(mig, {"002_b.sql": "ALTER TABLE users ADD COLUMN b int;\n"})
+    insert = ("INSERT INTO _golive.releases (id, started_at, updated_at, state, step, kind, source, pending, backup_to) "
+              "VALUES (%s, now() - interval '1 hour', now(), 'running', 'backup', 'sql', 'sql:m', '[\"002\"]', %s)")
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute(insert, ("20260101T000000Z-dead", f"file://{tmp_path}/b"))
+    rep = run_engine(pg_db, migrations=f"sql:{mig}", backup_to=f"file://{tmp_path}/b2")
+    found = next(c for c in rep.prechecks if c.id == "previous-release")
+    assert rep.exit_code == 2 and found.status == "fail" and "the restore may be incomplete" in found.message
+    assert f"golive restore --from file://{tmp_path}/b/" in found.message
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM _golive.releases WHERE id = '20260101T000000Z-dead'")
+        conn.execute(insert, ("20260101T000000Z-dead", f"file://{tmp_path}/empty"))
+    rep = run_engine(pg_db, migrations=f"sql:{mig}", backup_to=f"file://{tmp_path}/b2")
+    found = next(c for c in rep.prechecks if c.id == "previous-release")
+    assert rep.exit_code == 0 and found.status == "warn" and "stopped during its backup" in found.message, found
+    assert pg_rows(pg_db, "SELECT state FROM _golive.releases WHERE id = '20260101T000000Z-dead'") == [("interrupted",)]

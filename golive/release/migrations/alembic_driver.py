@@ -155,7 +155,7 @@ def describe(exc: BaseException) -> dict:
         kind = "lock"
     elif state == "57014" or code in (1969, 3024):
         kind = "timeout"
-    text = str(orig).strip() or type(orig).__name__
+    text = (str(args[1]) if code and len(args) > 1 else str(orig)).strip() or type(orig).__name__
     from golive.urls import mask
 
     return {"ok": False, "kind": kind, "error": mask(text.splitlines()[0]), "code": str(state or code or ""),
