@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import threading
 import time
-import urllib.parse
 
 import psycopg
 import pytest
@@ -167,4 +166,3 @@ def test_a_long_transaction_locking_a_changed_table_refuses(pg_db, tmp_path):
         assert lt.status == "fail" and "hold locks on tables the migrations change" in lt.message and rep.exit_code == 2
     finally:
         holder.close()
-    assert urllib.parse  # imported for the notify test's helpers
