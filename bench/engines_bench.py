@@ -35,7 +35,20 @@ from migrate_bench import (BENCH, DEFAULT_PG, ROOT, SHARED, BenchError, Pg, Pref
                            ensure_db, log, run_measured)
 
 MYSQL = "mysql://root@127.0.0.1:3306"
-TARGETS = {"mysql-pg": (1.25, "floor"), "pg-pg": (1.10, "pg_dump|pg_restore")}
+TARGETS = {"mysql-pg": (1.25, "floor"), "pg-pg": (1.10, "pg_dump|pg_restore"), "sqlite-mysql": (1.25, "floor"),
+           "pg-mysql": (1.25, "floor")}
+#: sqlite3-to-mysql (PyPI) for the sqlite-mysql pair, run once at a smaller scale (it took 1114 s at scale 1)
+S2M = os.environ.get("GOLIVE_BENCH_SQLITE3MYSQL", "/tmp/s2m/bin/sqlite3mysql")
+
+
+def fresh_mysql(tag: str) -> str:
+    name = f"gbench_{os.getpid()}_{tag}_{int(time.time() * 1000) % 100000}"
+    subprocess.run(mysql_cli() + ["-e", f"DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}`"], check=True)
+    return name
+
+
+def drop_mysql(name: str) -> None:
+    subprocess.run(mysql_cli() + ["-e", f"DROP DATABASE IF EXISTS `{name}`"], check=False)
 
 
 def mysql_cli() -> list[str]:
@@ -68,7 +81,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--scales", help="several scales, e.g. 1,2 (linearity)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--pairs", default="mysql-pg,pg-pg")
+    ap.add_argument("--pairs", default="mysql-pg,pg-pg,sqlite-mysql,pg-mysql")
     ap.add_argument("--pg-url", default=DEFAULT_PG)
     ap.add_argument("--skip-peers", action="store_true", help="only golive and the floor")
     ap.add_argument("--json", help="write the results here")
@@ -112,6 +125,8 @@ def bench_pair(pair: str, scale: float, app_db: Path, pg: Pg, env: dict, tmp: Pa
         src_name = mysql_db(scale, app_db)
         src = f"{MYSQL}/{src_name}"
         template = None
+    elif pair in ("sqlite-mysql", "pg-mysql"):
+        return bench_into_mysql(pair, scale, app_db, pg, env, tmp, a)
     elif pair == "pg-pg":
         template = pg.fresh("pgsrc")
         log(f"copying {app_db.name} into PostgreSQL {template} (the PG -> PG source)")
@@ -171,6 +186,73 @@ def bench_pair(pair: str, scale: float, app_db: Path, pg: Pg, env: dict, tmp: Pa
     failed = {t: [r["rc"] for r in rs if not r["ok"]] for t, rs in runs.items() if any(not r["ok"] for r in rs)}
     return {"median": medians, "peak_rss_mb": rss, "ratios": ratios, "target": TARGETS.get(pair), "base": base,
             "failed": failed, "runs": runs}
+
+
+def bench_into_mysql(pair: str, scale: float, app_db: Path, pg: Pg, env: dict, tmp: Path, a) -> dict:
+    """SQLite or PostgreSQL into MariaDB: golive against the C load (appdb_mysql.sh / floor_pg_mysql.sh)."""
+    runs: dict[str, list[dict]] = {}
+    pg_src = None
+    if pair == "pg-mysql":
+        pg_src = pg.fresh("pgsrc")
+        r = subprocess.run(golive_cmd(str(app_db), db_url(pg.admin_url, pg_src), tmp / "seed.json"), env=env,
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise BenchError(f"seeding the PostgreSQL source failed: {r.stderr.strip().splitlines()[-1:]}")
+    src = str(app_db) if pair == "sqlite-mysql" else db_url(pg.admin_url, pg_src)
+    last_golive = None
+    for rnd in range(a.rounds):
+        order = ["golive", "floor"] if rnd % 2 == 0 or last_golive is None else ["floor", "golive"]
+        for tool in order:
+            logp = tmp / f"{pair}-{rnd}-{tool}.log"
+            if tool == "golive":
+                name = fresh_mysql("golive")
+                cmd = golive_cmd(src, f"{MYSQL}/{name}", tmp / f"{pair}-{rnd}.json")
+            elif pair == "sqlite-mysql":
+                name = f"gbench_{os.getpid()}_floor_{rnd}"
+                cmd = ["bash", str(SHARED / "appdb_mysql.sh"), str(app_db), name]
+            else:
+                name = fresh_mysql("floor")
+                cmd = ["bash", str(BENCH / "floor_pg_mysql.sh"), src, last_golive, name]
+            log(f"{pair} scale {scale} round {rnd + 1}: {tool}")
+            res = run_measured(cmd, env=env, log_path=logp)
+            res.pop("lines", None)
+            res.pop("rss_samples", None)
+            res["ok"] = res["rc"] == 0
+            runs.setdefault(tool, []).append(res)
+            if tool == "golive":
+                if last_golive:
+                    drop_mysql(last_golive)
+                last_golive = name
+            else:
+                drop_mysql(name)
+    if pair == "sqlite-mysql" and not a.skip_peers and os.path.exists(S2M):
+        small = min(scale, 0.05)
+        small_db = ensure_db(small, None)
+        for tool, cmd_of in (("golive@small", lambda n: golive_cmd(str(small_db), f"{MYSQL}/{n}", tmp / "small.json")),
+                             ("sqlite3-to-mysql@small", lambda n: [S2M, "-f", str(small_db), "-d", n, "-u", "root",
+                                                                  "-h", "127.0.0.1", "--chunk", "50000"])):
+            name = fresh_mysql("peer")
+            log(f"{pair}: {tool} at scale {small}")
+            res = run_measured(cmd_of(name), env=env, log_path=tmp / f"{tool}.log")
+            res.pop("lines", None)
+            res.pop("rss_samples", None)
+            res["ok"] = res["rc"] == 0
+            runs.setdefault(tool, []).append(res)
+            drop_mysql(name)
+    if last_golive:
+        drop_mysql(last_golive)
+    if pg_src:
+        pg.drop(pg_src)
+    medians = {t: med([r["seconds"] for r in rs if r["ok"]]) for t, rs in runs.items()}
+    rss = {t: max((r["peak_rss_mb"] for r in rs), default=None) for t, rs in runs.items()}
+    ratios = {}
+    if medians.get("golive") and medians.get("floor"):
+        ratios["golive/floor"] = round(medians["golive"] / medians["floor"], 2)
+    if medians.get("golive@small") and medians.get("sqlite3-to-mysql@small"):
+        ratios["golive/sqlite3-to-mysql (small scale)"] = round(medians["golive@small"] / medians["sqlite3-to-mysql@small"], 3)
+    failed = {t: [r["rc"] for r in rs if not r["ok"]] for t, rs in runs.items() if any(not r["ok"] for r in rs)}
+    return {"median": medians, "peak_rss_mb": rss, "ratios": ratios, "target": TARGETS.get(pair), "failed": failed,
+            "runs": runs}
 
 
 def print_pair(key: str, r: dict) -> None:

@@ -9,7 +9,6 @@ environment.
 
 from __future__ import annotations
 
-import re
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Failed
@@ -45,12 +44,19 @@ class BackupParams(BaseModel):
 
 
 def artifact_key(name: str) -> str:
-    return "backup-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "db")
+    """``backup-<name>`` (``flows.artifacts.artifact_key``: one key per database)."""
+    from flows.artifacts import artifact_key as key
+
+    return key("backup", None, name or "db")
 
 
 @model_params_flow(name="backup-database", persist_result=False, log_prints=False)
 def backup_database(params: BackupParams) -> dict:
-    """Back up, verify, prune. A failed run (backup failed, or verification failed) carries the report."""
+    """Back up, verify, prune. A failed run (backup failed, or verification failed) carries the report.
+
+    Args:
+        params: The database (a URL or block:NAME), where backups go, encryption, verification and retention.
+    """
     storage = storage_options(params.storage)
     key = encryption_key(params.storage)
     # 1. Backup: dump -> zstd -> (encrypt) -> upload; manifest last

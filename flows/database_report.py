@@ -29,7 +29,11 @@ class DatabaseReportParams(ReportOptions, DatabaseParam):
 
 @model_params_flow(name="database-report", persist_result=False, log_prints=False)
 def database_report(params: DatabaseReportParams) -> dict:
-    """Check the database, keep its sizes over time, and report every finding with its fix."""
+    """Check the database, keep its sizes over time, and report every finding with its fix.
+
+    Args:
+        params: The database (a URL or block:NAME), where the reports go, and the thresholds.
+    """
     for path in params.out:
         render.format_of(path)  # a wrong extension fails before anything runs
     db = SecretStr(resolve_secret(params.db))

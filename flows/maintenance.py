@@ -8,7 +8,6 @@ decision, and what was not done and why. The run fails when anything planned was
 
 from __future__ import annotations
 
-import re
 import time
 
 from prefect import get_run_logger
@@ -39,13 +38,18 @@ class MaintenanceParams(MaintenanceOptions, DatabaseParam):
 
 
 def artifact_key(prefix: str, name: str) -> str:
-    """``prefix-name`` in the letters Prefect accepts for artifact keys (lowercase, digits, dashes)."""
-    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", f"{prefix}-{name}".lower())).strip("-")
+    """``prefix-name`` in the letters Prefect accepts for artifact keys (``flows.artifacts.artifact_key``)."""
+    from flows.artifacts import artifact_key as key
+
+    return key(prefix, None, name)
 
 
 @model_params_flow(name="maintenance", persist_result=False, log_prints=False)
 def maintenance(params: MaintenanceParams) -> dict:
     """Run the maintenance tasks of ``params`` on one database, one action at a time, live-safe.
+
+    Args:
+        params: The database (a URL or block:NAME), which tasks, and the limits (duration, lock wait, batches).
 
     Returns the report; when an action was skipped (lock timeout, max duration) or failed, a Failed state
     carrying that report.

@@ -14,6 +14,8 @@ from prefect.futures import as_completed
 from prefect.states import Failed
 from pydantic import SecretStr
 
+from flows.artifacts import artifact_key
+from flows.credentials import resolve_url
 from flows.foreground import model_params_flow
 from golive import progress
 from golive.config import MigrateOptions
@@ -33,6 +35,7 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
         options: what to copy and how (tables, schema, dry run, workers, ...).
     """
     t0 = time.perf_counter()
+    source, target = resolve_url(source, "source"), resolve_url(target, "target")  # block:NAME: its URL, here only
     # 1. Plan: schema, value profile, type decisions, chunks (or the interrupted run's plan)
     plan = plan_migration(source, target, options)
     if options.dry_run:
@@ -87,7 +90,8 @@ def copy_and_link(source, target, plan: MigrationPlan, workers: int, snapshot: s
     logger = get_run_logger()
     schema = plan.target_schema
     context = plan.context()
-    bar = create_progress_artifact(progress=0.0, key="migration-progress", description="chunks copied")
+    bar = create_progress_artifact(progress=0.0, key=artifact_key("migration-progress", target, schema=schema),
+                                   description="chunks copied")
     shown = {"at": 0.0}
 
     def on_chunk(tp, result, done: int, total: int) -> None:
@@ -124,6 +128,7 @@ def publish(report: dict) -> None:
     """Table artifact for the Prefect UI: per table rows, rejects, seconds, rows/s."""
     rows = [{"table": t["source"], "rows": t["rows_written"], "rejected": t["rows_rejected"],
              "seconds": t["seconds"], "rows/s": t["rows_per_second"]} for t in report["tables"]]
-    create_table_artifact(table=rows, key="migration-tables",
+    create_table_artifact(table=rows,
+                          key=artifact_key("migration-tables", report["target"], schema=report.get("schema")),
                           description=f"{'OK' if report['ok'] else 'FAILED'}: {report['rows_written']} rows written, "
                                       f"{report['rows_rejected']} rejected")

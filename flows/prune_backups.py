@@ -21,6 +21,11 @@ class PruneParams(BaseModel):
 
 @model_params_flow(name="prune-backups", persist_result=False, log_prints=False)
 def prune_backups(params: PruneParams) -> dict:
+    """Delete the backups the retention policy does not keep (never the newest verified one).
+
+    Args:
+        params: Where the backups are, the retention policy, and dry_run to only list what would go.
+    """
     # 1. Keep what the policy keeps (and the newest verified backup); delete the rest, manifests first
     result = run_prune(params.at, params.retention, params.dry_run, storage_options(params.storage))
     # 2. Report

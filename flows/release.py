@@ -18,9 +18,10 @@ from prefect.states import Failed
 from pydantic import Field, SecretStr
 
 from flows.backup_params import StorageParams, encryption_key, storage_options
-from flows.credentials import resolve_secret
+from flows.artifacts import artifact_key
+from flows.credentials import resolve_secret, resolve_url
 from flows.foreground import model_params_flow
-from flows.maintenance import DatabaseParam, artifact_key
+from flows.maintenance import DatabaseParam
 from golive.release import report as rr
 from golive.release.model import BackupRef, Failure, ReleaseOptions, ReleaseSettings
 from golive.release.runner import Release
@@ -37,8 +38,14 @@ class ReleaseParams(ReleaseSettings, DatabaseParam):
 
 @model_params_flow(name="release", persist_result=False, log_prints=False)
 def release(params: ReleaseParams) -> dict:
-    """Release the pending migrations of ``params.migrations`` onto ``params.db``; roll back on any failure."""
-    rel = Release(resolve_secret(params.db), options(params))
+    """Release the pending migrations onto the database; roll back on any failure; notify.
+
+    Args:
+        params: the database (a URL or block:NAME, a Prefect Secret block holding it), the migrations
+            (KIND:PATH on the worker), where the backup goes, the health checks, the notifications and the limits,
+            as the options of ``golive release``.
+    """
+    rel = Release(resolve_url(params.db, "db"), options(params))
     try:
         # 1. Pre-check: connectivity, version, disk, privileges, the release lock (held to the end), pending, drift
         step(rel, precheck_release, rel)
@@ -147,7 +154,7 @@ def _first(value) -> str:
 
 def publish(report) -> None:
     """The summary, the pre-check table, the lint findings and the timeline, keyed by the database."""
-    key = artifact_key("release", report.dbname or "db")
+    key = artifact_key("release", None, report.dbname or "db")
     create_markdown_artifact(rr.markdown(report), key=key, description=f"{report.state}: {report.statement[:200]}")
     create_table_artifact(rr.precheck_rows(report), key=f"{key}-precheck", description=f"Pre-check of {report.release_id}")
     create_table_artifact(rr.lint_rows(report) or [{"rule": "", "severity": "", "finding": "no findings"}],

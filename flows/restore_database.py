@@ -30,6 +30,11 @@ class RestoreParams(BaseModel):
 
 @model_params_flow(name="restore-database", persist_result=False, log_prints=False)
 def restore_database(params: RestoreParams) -> dict:
+    """Restore a backup into a database and compare it with the backup's manifest.
+
+    Args:
+        params: The backup, the target database (a URL or block:NAME) and the restore options.
+    """
     # 1. Check every object, restore, compare row counts (Great Expectations) and the schema fingerprint
     result = run_restore(params.source, resolve_secret(params.target),
                          bk.RestoreOptions(force=params.force, jobs=params.jobs, no_owner=params.no_owner,

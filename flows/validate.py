@@ -15,6 +15,8 @@ from prefect.futures import as_completed
 from prefect.states import Failed
 from pydantic import SecretStr
 
+from flows.artifacts import artifact_key
+from flows.credentials import resolve_url
 from flows.foreground import model_params_flow
 
 from golive.migrate.plan import MigrationPlan
@@ -29,14 +31,17 @@ def validate_migration(source: SecretStr, target: SecretStr, options: ValidateOp
     """Prove that the target holds exactly the source's rows and values; name every difference.
 
     Args:
-        source: SQLite URL or path.
-        target: PostgreSQL URL (stored masked by Prefect).
-        options: tables, schema, where suites and results live, parallelism.
-        plan: the migration's plan (else read from the target's ``_golive``).
-        run_key: the migration run whose rejects are expected to be missing.
+        source: The migrated database: sqlite:///app.db (or a path), or block:NAME, a Prefect Secret block
+            holding the URL.
+        target: The copy: postgresql://user@host/db, or block:NAME (a Secret block holding the URL, so no
+            password is stored with the run).
+        options: Tables, schema, where suites and results live, parallelism.
+        plan: The migration's plan (empty: read from the target's _golive schema).
+        run_key: The migration run whose rejects are expected to be missing (empty: the latest).
 
     Returns the validation report; when something differs, a Failed state carrying that report.
     """
+    source, target = resolve_url(source, "source"), resolve_url(target, "target")  # block:NAME: its URL, here only
     result = run_validation(source, target, options, plan, run_key)
     if not result.ok:  # a failed run for the UI and for `prefect deployment run --watch` in CI
         get_run_logger().error("Validation failed: %s", "; ".join(result.failures[:5]))
@@ -65,8 +70,10 @@ def run_validation(source, target, options: ValidateOptions, plan: MigrationPlan
     timings = {"prepare": setup.seconds, **gx_result.get("seconds", {})}
     result = build_report(setup, checks, gx_result, _masked(source), _masked(target), time.perf_counter() - t0,
                           options, timings)
-    create_markdown_artifact(vreport.markdown(result), key="validation-summary",
-                             description=("Validation passed" if result.ok else "Validation FAILED") + f": {result.summary}")
+    create_markdown_artifact(vreport.markdown(result),
+                             key=artifact_key("validation-summary", target, schema=options.target_schema),
+                             description=("Validation passed" if result.ok else "Validation FAILED")
+                             + f": {result.summary}")
     return result
 
 

@@ -29,6 +29,11 @@ class VerifyParams(BaseModel):
 
 @model_params_flow(name="verify-backup", persist_result=False, log_prints=False)
 def verify_backup(params: VerifyParams) -> dict:
+    """Restore a backup into a scratch database and check it against its manifest.
+
+    Args:
+        params: The backup to verify (s3://…/<ID> or …/latest), the scratch database and how to reach storage.
+    """
     # 1. Restore into a scratch database and check it (the verdict goes into the manifest)
     scratch = SecretStr(resolve_secret(params.scratch)) if params.scratch else None
     result = run_verify(params.url, bk.VerifyOptions(scratch=scratch, scratch_dir=params.scratch_dir, jobs=params.jobs,

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 #: what golive can read and write (the README's tables say what it does with each type)
 SOURCES = ("sqlite", "mysql", "postgresql")
-TARGETS = ("postgresql",)
+TARGETS = ("postgresql", "mysql")
 
 
 def secret(value) -> str:
@@ -43,8 +43,7 @@ def database_urls(source, target) -> tuple[DatabaseURL, DatabaseURL]:
     if src.dialect not in SOURCES:
         raise ConfigError(f"source {src.masked}: golive reads {', '.join(SOURCES)} databases, not {src.dialect}")
     if dst.dialect not in TARGETS:
-        raise ConfigError(f"target {dst.masked}: only {' and '.join(d.replace('postgresql', 'PostgreSQL') for d in TARGETS)} "
-                          f"targets are supported so far")
+        raise ConfigError(f"target {dst.masked}: golive writes PostgreSQL and MySQL/MariaDB databases, not {dst.dialect}")
     get_dialect(src.dialect).check(src)
     return src, dst
 

@@ -10,37 +10,44 @@ from pydantic import BaseModel, Field, field_validator
 class MigrateOptions(BaseModel):
     """How to migrate a database. URLs are passed separately (as secrets)."""
 
-    tables: list[str] | None = Field(None, description="Only these source tables (default: all).")
-    exclude: list[str] = Field(default_factory=list, description="Source tables to leave out.")
-    target_schema: str = Field("public", description="Target schema (created when missing).")
-    dry_run: bool = Field(False, description="Plan and profile only: write nothing to the target.")
-    drop_existing: bool = Field(False, description="Drop target tables of the same names first.")
-    max_rejects: int = Field(0, ge=0, description="Rejected rows tolerated before the run counts as failed.")
-    workers: int = Field(4, ge=1, le=64, description="Concurrent chunk copies.")
+    tables: list[str] | None = Field(None, title="Tables", description="Only these source tables (default: all).")
+    exclude: list[str] = Field(default_factory=list, title="Exclude tables",
+                               description="Source tables to leave out.")
+    target_schema: str = Field("public", title="Target schema", description="Target schema (created when missing).")
+    dry_run: bool = Field(False, title="Dry run", description="Plan and profile only: write nothing to the target.")
+    drop_existing: bool = Field(False, title="Drop existing tables",
+                                description="Drop target tables of the same names first.")
+    max_rejects: int = Field(0, title="Rejected rows tolerated", ge=0,
+                             description="Rejected rows tolerated before the run counts as failed.")
+    workers: int = Field(4, title="Workers", ge=1, le=64, description="Concurrent chunk copies.")
     identifiers: Literal["preserve", "snake"] = Field(
-        "preserve", description="Keep names as the ORM made them, or convert to snake_case.")
-    chunk_rows: int = Field(250_000, ge=1, description="Rows per chunk (one retryable unit).")
-    report: str | None = Field(None, description="Write the JSON report to this file.")
-    rejects: str | None = Field(None, description="Write rejected rows (JSON lines) here; default next to the report.")
-    validate_after: bool = Field(True, description="Validate the copy at the end (golive validate).")
+        "preserve", title="Identifiers", description="Keep names as the ORM made them, or convert to snake_case.")
+    chunk_rows: int = Field(250_000, title="Rows per chunk", ge=1, description="Rows per chunk (one retryable unit).")
+    report: str | None = Field(None, title="Report file", description="Write the JSON report to this file.")
+    rejects: str | None = Field(None, title="Rejects file",
+                                description="Write rejected rows (JSON lines) here; default next to the report.")
+    validate_after: bool = Field(True, title="Validate after copying",
+                                 description="Validate the copy at the end (golive validate).")
     # --- source-specific choices (each documented in the README's type tables)
-    text_encoding_fallback: str | None = Field(None, description=(
+    text_encoding_fallback: str | None = Field(None, title="Text encoding fallback (SQLite)", description=(
         "SQLite: decode text that is not valid UTF-8 from this legacy encoding (e.g. cp1252) instead of "
         "rejecting the row; every decoded value is counted in the report."))
-    null_keys: Literal["reject", "rowid"] = Field("reject", description=(
+    null_keys: Literal["reject", "rowid"] = Field("reject", title="NULLs in primary keys (SQLite)", description=(
         "SQLite: NULLs in a primary key that is not the rowid are rejected, or filled from the rowid."))
-    zero_dates: Literal["null", "reject", "epoch"] = Field("null", description=(
+    zero_dates: Literal["null", "reject", "epoch"] = Field("null", title="Zero dates (MySQL)", description=(
         "MySQL: zero dates (0000-00-00) become NULL in nullable columns; in NOT NULL columns they are "
         "rejected, written as NULL (the column becomes nullable), or written as 1970-01-01 (epoch)."))
-    datetime_as: Literal["timestamp", "timestamptz"] = Field("timestamp", description=(
+    datetime_as: Literal["timestamp", "timestamptz"] = Field("timestamp", title="DATETIME as (MySQL)", description=(
         "MySQL DATETIME: a wall-clock timestamp (default), or timestamptz read in --source-time-zone."))
-    source_time_zone: str = Field("UTC", description="MySQL: the zone DATETIME values are in (with --datetime-as timestamptz).")
-    snapshot: Literal["auto", "lock", "none"] = Field("auto", description=(
+    source_time_zone: str = Field("UTC", title="Source time zone (MySQL)", description=(
+        "MySQL: the zone DATETIME values are in (with --datetime-as timestamptz)."))
+    snapshot: Literal["auto", "lock", "none"] = Field("auto", title="Source snapshot", description=(
         "MySQL/PostgreSQL sources: every reader sees one moment. auto: take it when the user may "
         "(MySQL: a short FLUSH TABLES WITH READ LOCK), else say the source must be quiet; lock: require it; none: don't."))
-    source_schemas: list[str] | None = Field(None, description=(
+    source_schemas: list[str] | None = Field(None, title="Source schemas (PostgreSQL)", description=(
         "PostgreSQL sources: the schemas to copy (default: public); each keeps its name in the target."))
-    uuid_binary: bool = Field(False, description="MySQL: BINARY(16) columns become uuid instead of bytea.")
+    uuid_binary: bool = Field(False, title="BINARY(16) as uuid (MySQL)",
+                              description="MySQL: BINARY(16) columns become uuid instead of bytea.")
 
     @field_validator("tables", "exclude", "source_schemas", mode="before")
     @classmethod

@@ -68,9 +68,9 @@ def test_unknown_url_scheme(golive, sqlite_db):
     assert "unknown scheme 'mongodb'" in line and "hunter22" not in res.all
 
 
-def test_mysql_target_not_supported_yet(golive, sqlite_db):
-    res = golive("migrate", "db", "--source", sqlite_db, "--target", "mysql://root@127.0.0.1/test")
-    assert res.code == 2 and "only PostgreSQL targets" in one_error_line(res)
+def test_unsupported_target(golive, sqlite_db, tmp_path):
+    res = golive("migrate", "db", "--source", sqlite_db, "--target", f"sqlite:///{tmp_path / 'copy.db'}")
+    assert res.code == 2 and "golive writes PostgreSQL and MySQL/MariaDB databases, not sqlite" in one_error_line(res)
 
 
 def test_connection_refused(golive, sqlite_db):

@@ -28,11 +28,14 @@ app = typer.Typer(
 migrate_app = typer.Typer(help="Migrate a database or an uploads folder.", no_args_is_help=True)
 verify_app = typer.Typer(help="Check that a migrated copy matches its source.", no_args_is_help=True)
 expectations_app = typer.Typer(help="Great Expectations suites under expectations/.", no_args_is_help=True)
+server_app = typer.Typer(help="A local Prefect server in the background, reused by later golive commands.",
+                         no_args_is_help=True)
 report_app = typer.Typer(help="Reports on what golive looks after.", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(verify_app, name="verify")
 app.add_typer(expectations_app, name="expectations")
 app.add_typer(report_app, name="report")
+app.add_typer(server_app, name="server")
 
 
 def _version(value: bool) -> None:
@@ -53,7 +56,7 @@ def _register() -> None:
     # Each module adds its commands to the apps above when imported.
     import importlib
 
-    for name in ("db", "files", "validate", "demo", "backup", "maintenance", "release"):
+    for name in ("db", "files", "validate", "demo", "backup", "maintenance", "server", "release"):
         try:
             importlib.import_module(f"golive.cli.{name}")
         except ModuleNotFoundError as exc:  # a group not written yet
@@ -67,6 +70,7 @@ _EXIT: dict[str, object] = {}
 
 def main() -> None:
     apply_offline_defaults()
+    _use_golive_server()
     atexit.register(_skip_teardown)  # the first exit handler registered is the last to run
     _register()
     try:
@@ -74,6 +78,19 @@ def main() -> None:
     except SystemExit as exc:
         _EXIT["code"] = 0 if exc.code is None else exc.code
         raise
+
+
+def _use_golive_server() -> None:
+    """With no Prefect API configured, use the server ``golive server start`` left running (if it answers)."""
+    if sys.argv[1:2] == ["server"]:
+        return
+    from golive.server import use_recorded_server
+
+    state = use_recorded_server()
+    if state is not None:
+        from golive.cli._common import PREFECT_SERVER
+
+        PREFECT_SERVER["state"] = state
 
 
 def _skip_teardown() -> None:

@@ -84,3 +84,25 @@ def note(message: str) -> None:
 def is_tty() -> bool:
     return sys.stderr.isatty()
 
+
+
+#: the server ``golive server start`` left running, when this process uses it (set by ``golive.cli.main``)
+PREFECT_SERVER: dict = {}
+_PREFECT_NOTED = {"done": False}
+
+
+def note_prefect_api() -> None:
+    """Say once per command which Prefect API its flow runs report to, when the user did not choose one."""
+    from golive.runtime import using_ephemeral_prefect
+
+    if _PREFECT_NOTED["done"]:
+        return
+    _PREFECT_NOTED["done"] = True
+    state = PREFECT_SERVER.get("state")
+    if state is not None:
+        note(f"Prefect: reporting to the server `golive server start` left running ({state.ui}; "
+             "`golive server stop` stops it)")
+    elif using_ephemeral_prefect():
+        note("Starting Prefect's temporary API server (no PREFECT_API_URL set): this takes 10-20 s. "
+             "Run `golive server start` once to keep one running for later commands, or point "
+             "PREFECT_API_URL at a running server.")

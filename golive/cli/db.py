@@ -10,9 +10,8 @@ import typer
 from rich.table import Table  # noqa: F401  (report table)
 
 from golive.cli import migrate_app
-from golive.cli._common import console, echo, err_console, handle_errors, note
+from golive.cli._common import console, echo, err_console, handle_errors, note, note_prefect_api
 from golive.config import MigrateOptions
-from golive.runtime import using_ephemeral_prefect
 
 T0 = time.perf_counter()  # when this command started (module import happens at CLI start)
 
@@ -102,9 +101,7 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
     """Run the migration flow in this process with a progress bar on stderr."""
     from pydantic import SecretStr
 
-    if using_ephemeral_prefect():
-        note("Starting Prefect's temporary API server (no PREFECT_API_URL set): this takes 10-20 s. "
-             "Point PREFECT_API_URL at a running server to skip it.")
+    note_prefect_api()
     import threading
 
     from golive import commands

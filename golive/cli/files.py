@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from golive.cli import app, migrate_app, verify_app
-from golive.cli._common import console, echo, handle_errors, note
+from golive.cli._common import console, echo, handle_errors
 
 MAX_LINES = 50
 
@@ -88,7 +88,8 @@ def migrate_files_cmd(
     follow_symlinks: bool = _FOLLOW,
     create_bucket: bool = typer.Option(False, "--create-bucket", help="Create the bucket if it does not exist."),
     credentials_block: Optional[str] = typer.Option(
-        None, "--credentials-block", help="Prefect Secret block with aws_access_key_id/aws_secret_access_key."),
+        None, "--credentials-block", help="Prefect block with the keys: AwsCredentials, MinIOCredentials, or a Secret "
+                     "holding aws_access_key_id/aws_secret_access_key (secret/NAME picks the type)."),
     multipart_threshold_mb: int = typer.Option(16, "--multipart-threshold-mb", min=1, max=256,
                                                help="Files above this many MiB go up in parts (smaller ones are read into memory whole)."),
     multipart_chunk_mb: int = typer.Option(8, "--multipart-chunk-mb", min=5, max=512, help="Part size in MiB."),
@@ -195,11 +196,11 @@ EPHEMERAL_NOTED = {"done": False}
 
 
 def _note_prefect() -> None:
-    from golive.runtime import using_ephemeral_prefect
+    from golive.cli._common import note_prefect_api
 
-    if using_ephemeral_prefect() and not EPHEMERAL_NOTED["done"]:
+    if not EPHEMERAL_NOTED["done"]:
         EPHEMERAL_NOTED["done"] = True  # one temporary server serves every flow run of the process
-        note("no PREFECT_API_URL set: starting a temporary Prefect server (slow; set PREFECT_API_URL to reuse one)")
+        note_prefect_api()
 
 
 @verify_app.command("files")

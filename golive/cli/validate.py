@@ -8,8 +8,7 @@ from typing import Optional
 import typer
 
 from golive.cli import app, expectations_app
-from golive.cli._common import echo, handle_errors, note, status
-from golive.runtime import using_ephemeral_prefect
+from golive.cli._common import echo, handle_errors, note_prefect_api, status
 
 
 @app.command("validate")
@@ -62,9 +61,7 @@ def run_flow(source: str, target: str, options, *, verbose: bool = False) -> dic
 
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    if using_ephemeral_prefect():
-        note("Starting Prefect's temporary API server (no PREFECT_API_URL set): this takes 10-20 s. "
-             "Point PREFECT_API_URL at a running server to skip it.")
+    note_prefect_api()
     prepared: dict = {}
 
     def prefetch() -> None:

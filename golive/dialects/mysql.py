@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import re
 
-from golive.dialects.base import Dialect
+from golive.dialects.base import Dialect, Wire
 from golive.errors import ConfigError, ConnectionFailed, GoliveError, TerminalError, TransientError
+from golive.types import CT, TargetType
 from golive.urls import DatabaseURL, mask
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,45 @@ def connect_kwargs(url: DatabaseURL) -> dict:
     return kwargs
 
 
+#: canonical type -> MySQL type (https://mariadb.com/kb/en/data-types/); sizes by stored lengths in ``type_sql``
+WRITE_TYPES = {
+    CT.BOOLEAN: "TINYINT(1)",
+    CT.SMALLINT: "SMALLINT",
+    CT.INTEGER: "INT",
+    CT.BIGINT: "BIGINT",
+    CT.DECIMAL: "DECIMAL(%d,%d)",
+    CT.REAL: "FLOAT",
+    CT.DOUBLE: "DOUBLE",
+    CT.VARCHAR: "VARCHAR(%d)",
+    CT.DATE: "DATE",
+    CT.TIME: "TIME(6)",
+    CT.TIMESTAMP: "DATETIME(6)",
+    CT.TIMESTAMP_TZ: "DATETIME(6)",  # in UTC (TIMESTAMP ends in 2038); reported
+    CT.INTERVAL: "TIME(6)",  # within ±838:59:59, else rejected
+    CT.JSON: "JSON",
+    CT.UUID: "CHAR(36)",
+    CT.TEXT_ARRAY: "JSON",
+    CT.ARRAY: "JSON",
+    CT.BITS: "BIT(%d)",
+    CT.GEOMETRY: "LONGBLOB",
+}
+
+#: the wire MySQL's LOAD DATA reads: numbers for booleans, plain hex (UNHEX on the way in), timestamps as
+#: 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC, arrays as JSON; text may hold NUL bytes
+WIRE = Wire(name="mysql", bool_true="1", bool_false="0", binary="hex", timestamps="plain", arrays="json",
+            zone_aware=False, nul_in_text=True)
+
+#: the largest value (bytes) each text/blob type holds
+_TEXT_SIZES = ((65_535, "TEXT", "BLOB"), (16_777_215, "MEDIUMTEXT", "MEDIUMBLOB"))
+
+
 class MySQLDialect(Dialect):
     name = "mysql"
     can_read = True
-    can_write = False  # set by the target side when it exists (golive.dialects.mysql_target)
+    can_write = True
+    wire = WIRE
+    #: the planner gives text, JSON and binary columns their longest stored value (MySQL sizes types by it)
+    wants_lengths = True
     # https://dev.mysql.com/doc/refman/8.0/en/identifier-length.html (64 characters)
     max_identifier_length = 64
     # https://dev.mysql.com/doc/refman/8.0/en/implicit-commit.html: DDL commits implicitly
@@ -67,6 +103,95 @@ class MySQLDialect(Dialect):
 
     def quote(self, name: str) -> str:
         return qi(name)
+
+    # ------------------------------------------------------------------ as a target (mysql_target)
+
+    def type_sql(self, t: TargetType) -> str:
+        ct = t.ct
+        if ct == CT.NATIVE or t.native:
+            return t.native or "LONGTEXT"
+        if ct == CT.DECIMAL:
+            if t.precision and t.precision <= 65:
+                return WRITE_TYPES[CT.DECIMAL] % (t.precision, min(t.scale or 0, 30))
+            return "DECIMAL(65,30)"
+        if ct == CT.VARCHAR:
+            n = t.length or 255
+            return WRITE_TYPES[CT.VARCHAR] % n if n <= 16_383 else self.type_sql(TargetType(ct=CT.TEXT, length=n * 4))
+        if ct in (CT.TEXT, CT.BINARY):
+            size = t.length  # the longest stored value in bytes, when the planner measured it
+            for limit, text, blob in _TEXT_SIZES:
+                if size is not None and size <= limit:
+                    return text if ct == CT.TEXT else blob
+            return "LONGTEXT" if ct == CT.TEXT else "LONGBLOB"
+        if ct == CT.ENUM:
+            labels = ", ".join("'" + v.replace("\\", "\\\\").replace("'", "''") + "'" for v in (t.values or []))
+            return f"ENUM({labels})" if labels else "VARCHAR(255)"
+        if ct == CT.BITS:
+            return WRITE_TYPES[CT.BITS] % min(t.length or 1, 64)
+        return WRITE_TYPES[ct]
+
+    def render_default(self, d, t: TargetType) -> str | None:
+        """The SQL of a neutral default for a column of type ``t`` (MariaDB 10.2+ / MySQL 8.0.13+ take expressions)."""
+        ct = t.ct
+        if d.kind == "expr":
+            return f"({d.sql})" if d.sql and not d.sql.startswith("(") else d.sql
+        if d.kind == "uuid":
+            return "(UUID())"
+        if d.kind == "epoch_now":
+            return "(UNIX_TIMESTAMP())"
+        if d.kind in ("now", "today", "time_now"):
+            if ct in (CT.TEXT, CT.VARCHAR):
+                fmt = {"now": "%Y-%m-%d %H:%i:%s", "today": "%Y-%m-%d", "time_now": "%H:%i:%s"}[d.kind]
+                return f"(DATE_FORMAT(UTC_TIMESTAMP(), '{fmt}'))"
+            if d.kind == "today" or ct == CT.DATE:
+                return "(CURRENT_DATE)"
+            if d.kind == "time_now" or ct == CT.TIME:
+                return "(CURRENT_TIME)"
+            m = re.search(r"\((\d)\)", t.native or "")  # the column's own fractional digits (DATETIME(3))
+            p = m.group(1) if m else ("0" if t.native else "6")
+            return f"CURRENT_TIMESTAMP({p})" if p != "0" else "CURRENT_TIMESTAMP"
+        v = d.value
+        if isinstance(v, bool):
+            return "1" if v else "0"
+        if isinstance(v, bytes):
+            return f"0x{v.hex()}" if v else "''"
+        if ct in (CT.SMALLINT, CT.INTEGER, CT.BIGINT, CT.DECIMAL, CT.DOUBLE, CT.REAL):
+            return str(v)
+        text = "'" + str(v).replace("\\", "\\\\").replace("'", "''") + "'"
+        return f"({text})" if ct in (CT.TEXT, CT.JSON, CT.BINARY) else text
+
+    def folds_case(self, url: DatabaseURL) -> bool:
+        """Does the server compare table names case-insensitively (lower_case_table_names = 1 or 2)?"""
+        try:
+            conn = self.connect(url, role="target")
+        except GoliveError:
+            return False
+        try:
+            from golive.dialects.mysql_target import folds_case
+
+            return folds_case(conn)
+        finally:
+            conn.close()
+
+    def adjust_table(self, tp, plan) -> None:
+        from golive.dialects.mysql_target import adjust_table
+
+        adjust_table(tp, plan, self)
+
+    def bookkeeping(self, conn):
+        from golive.migrate.state import MySQLBookkeeping
+
+        return MySQLBookkeeping(conn)
+
+    def chunk_writer(self, target: DatabaseURL, plan, tp, chunk):
+        from golive.dialects.mysql_target import ChunkWriter
+
+        return ChunkWriter(target, plan, tp, chunk)
+
+    def target_steps(self):
+        from golive.dialects import mysql_target
+
+        return mysql_target
 
     # ------------------------------------------------------------------ as a source (mysql_source)
 
@@ -95,10 +220,10 @@ class MySQLDialect(Dialect):
         return {"snapshot": options.snapshot, "zero_dates": options.zero_dates, "datetime_as": options.datetime_as,
                 "source_time_zone": options.source_time_zone, "uuid_binary": options.uuid_binary}
 
-    def profile(self, url, tables, *, deep: bool, workers: int, options=None):
+    def profile(self, url, tables, *, deep: bool, workers: int, options=None, lengths: bool = False):
         from golive.dialects import mysql_source
 
-        return mysql_source.profile(url, tables, deep=deep, workers=workers, options=options)
+        return mysql_source.profile(url, tables, deep=deep, workers=workers, options=options, lengths=lengths)
 
     def decide(self, t, c, p, *, parent, target, options, identity: bool):
         from golive.dialects import mysql_source
@@ -140,7 +265,9 @@ class MySQLDialect(Dialect):
                 continue
             c = by_name[cp.source]
             cols.append((c, mt.parse_type(c.declared), cp.type))
-            if not any("zero dates" in w for w in cp.notes + [cp.reason]) and not _had_zero(plan, t.name, c.name):
+            if cp.type.native:
+                zero[c.name] = "keep"
+            elif not any("zero dates" in w for w in cp.notes + [cp.reason]) and not _had_zero(plan, t.name, c.name):
                 zero[c.name] = "none"
             else:
                 zero[c.name] = "null" if cp.nullable else plan.options.get("zero_dates", "null")

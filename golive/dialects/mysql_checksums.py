@@ -51,14 +51,18 @@ def canonical_sql(expr: str, t: TargetType, *, native: str = "") -> str | None:
         return f"IF({zero}, NULL, CONCAT({_trim(f'CAST({c} AS CHAR)')}, '+00'))"
     if ct in (CT.TIME, CT.INTERVAL):
         return _trim(f"CAST({c} AS CHAR)")
-    if ct == CT.BINARY:
+    if ct == CT.BINARY or (ct == CT.GEOMETRY and "blob" in base):
         return f"LOWER(HEX({c}))"
     if ct == CT.GEOMETRY:
         return f"LOWER(HEX(ST_AsWKB({c})))"
+    if ct == CT.UUID and base in ("char", "varchar"):  # a target's CHAR(36)
+        return f"LOWER({c})"
     if ct == CT.UUID:
         h = f"LOWER(HEX({c}))"
         return (f"CONCAT_WS('-', SUBSTR({h}, 1, 8), SUBSTR({h}, 9, 4), SUBSTR({h}, 13, 4), SUBSTR({h}, 17, 4), "
                 f"SUBSTR({h}, 21, 12))")
+    if ct in (CT.TEXT_ARRAY, CT.ARRAY) and base in ("json", "longtext"):  # a target stores arrays as JSON text
+        return c
     if ct == CT.TEXT_ARRAY:  # as PostgreSQL's array_to_json(...)::text
         esc = f"REPLACE(REPLACE({c}, '\\\\', '\\\\\\\\'), '\"', '\\\\\"')"
         return f"IF({c} = '', '[]', CONCAT('[\"', REPLACE({esc}, ',', '\",\"'), '\"]'))"

@@ -27,7 +27,7 @@ import uuid
 
 from golive.dialects.base import Decision
 from golive.dialects.mysql import MySQLDialect, qi, translate_error
-from golive.errors import PlanError, SourceError
+from golive.errors import PlanError
 from golive.schema import Column, ForeignKey, Index, SourceSchema, Table, View
 from golive.urls import DatabaseURL
 
@@ -75,7 +75,7 @@ def introspect(conn, url: DatabaseURL) -> SourceSchema:
                          "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME", (db,))
     cols: dict[str, list] = {}
     for r in _rows(conn, "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, EXTRA, "
-                         "GENERATION_EXPRESSION, CHARACTER_SET_NAME, COLUMN_COMMENT, COLUMN_KEY FROM "
+                         "GENERATION_EXPRESSION, CHARACTER_SET_NAME, COLUMN_COMMENT, COLUMN_KEY, COLLATION_NAME FROM "
                          "information_schema.COLUMNS WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION",
                    (db,)):
         cols.setdefault(_s(r[0]), []).append([_s(x) if isinstance(x, (bytes, bytearray)) else x for x in r[1:]])
@@ -142,7 +142,7 @@ def _table(name: str, cols: list, stats: dict, fks: dict, checks: list, auto, db
     json_cols = {cname for cname, clause, level in checks
                  if re.fullmatch(r"json_valid\(`?" + re.escape(cname) + r"`?\)", (clause or "").strip(), re.I)}
     columns = []
-    for cname, ctype, nullable, default, extra, gen, charset, comment, ckey in cols:
+    for cname, ctype, nullable, default, extra, gen, charset, comment, ckey, coll in cols:
         extra = (extra or "").lower()
         generated = "generated" in extra
         on_update = None
@@ -153,7 +153,7 @@ def _table(name: str, cols: list, stats: dict, fks: dict, checks: list, auto, db
                               default=None if generated else default, generated=generated,
                               generated_sql=gen if generated else None, native=ctype,
                               auto_increment="auto_increment" in extra, on_update=on_update, charset=charset,
-                              comment=comment or None))
+                              comment=comment or None, collation=coll))
     pk = [r[2] for r in stats.get("PRIMARY", [])]
     for c in columns:
         if c.name in pk:
@@ -183,7 +183,7 @@ def _table(name: str, cols: list, stats: dict, fks: dict, checks: list, auto, db
 # ---------------------------------------------------------------------- profile
 
 
-def profile(url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options):
+def profile(url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options, lengths: bool = False):
     """Row counts and per-column aggregates: one scan per table, tables in parallel."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -219,7 +219,21 @@ def decide(t: Table, c: Column, p, *, parent, target, options, identity: bool) -
 
     json_cols = set(filter(None, (t.sql or "").split(",")))
     dec = mt.decide(c, mt.parse_type(c.declared), p, options=options, json_check=c.name in json_cols,
-                    parent=parent)
+                    parent=None if target.name == "mysql" else parent)
+    if target.name == "mysql":  # the same engine: the column's own type, character set and collation
+        native = c.declared
+        if c.name in json_cols:
+            native = "JSON"  # MariaDB's JSON: LONGTEXT with its json_valid CHECK, which comes back with the name
+        elif c.charset and c.collation:
+            native += f" CHARACTER SET {c.charset} COLLATE {c.collation}"
+        dec.type = dec.type.model_copy(update={"native": native})
+        dec.reason = "kept as it is (MySQL to MySQL)"
+        dec.warnings = []  # the conversions they would describe do not happen
+        if p is not None and getattr(p, "empty_enum", 0):
+            dec.warnings.append(f"{p.empty_enum} rows hold MySQL's '' error value of the ENUM (written in non-strict "
+                                "mode): the strict load refuses them, each rejected with its key")
+        dec.nullable = None
+        return dec
     if identity and dec.type.ct.value not in ("smallint", "integer", "bigint"):
         dec.warnings.append("AUTO_INCREMENT on a non-integer column: copied without identity")
     return dec

@@ -251,6 +251,16 @@ def value_sql(c: Column, t: MyType, tt: TargetType, wire: Wire, *, options, zero
     q = qi(c.name)
     ct = tt.ct
     plain = wire.timestamps == "plain"
+    if tt.native:  # MySQL to MySQL: the value as the server prints it (binary as hex, bits as 0/1 text)
+        if t.base in _BINARY:
+            return f"HEX({q})"
+        if t.base in _GEOMETRY:
+            return f"HEX(ST_AsWKB({q}))"
+        if t.base == "bit":
+            return f"LPAD(BIN({q} + 0), {t.args[0] if t.args else 1}, '0')"
+        if t.base in ("char", "varchar", "enum", "set", "json") + _TEXT:
+            return _text(q)
+        return f"CAST({q} AS CHAR)" if t.base in ("date", "datetime", "timestamp", "time", "year") else q
     if ct in (CT.DATE, CT.TIMESTAMP, CT.TIMESTAMP_TZ) and t.base in ("date", "datetime", "timestamp"):
         # the server's own text of a DATE/DATETIME/TIMESTAMP ('YYYY-MM-DD HH:MM:SS[.ffffff]') is what both
         # targets read; TIMESTAMP is read in the session's zone, which is UTC
@@ -299,7 +309,7 @@ def line_sql(cols: list[tuple[Column, MyType, TargetType]], wire: Wire, *, optio
     fields = []
     for c, t, tt in cols:
         v = value_sql(c, t, tt, wire, options=options, zero_mode=zero_modes.get(c.name, "null"))
-        quote = tt.ct not in (CT.SMALLINT, CT.INTEGER, CT.BIGINT, CT.DECIMAL, CT.REAL, CT.DOUBLE)
+        quote = tt.ct not in (CT.SMALLINT, CT.INTEGER, CT.BIGINT, CT.DECIMAL, CT.REAL, CT.DOUBLE) or bool(tt.native)
         fields.append(f"IFNULL(CONCAT('''', {v}, ''''), 'NULL')" if quote else f"IFNULL({v}, 'NULL')")
     # a NUL byte in text reaches PostgreSQL as is, which refuses the load (invalid byte sequence 0x00): the
     # careful path then names the row, so the fast path needs no check of its own

@@ -185,10 +185,10 @@ class PostgresDialect(Dialect):
 
         return {"snapshot": options.snapshot, "source_schemas": schemas_of(options)}
 
-    def profile(self, url, tables, *, deep: bool, workers: int, options=None):
+    def profile(self, url, tables, *, deep: bool, workers: int, options=None, lengths: bool = False):
         from golive.dialects import postgresql_source as ps
 
-        return ps.profile(url, tables, deep=deep, workers=workers, options=options)
+        return ps.profile(url, tables, deep=deep, workers=workers, options=options, lengths=lengths)
 
     def decide(self, t, c, p, *, parent, target, options, identity: bool):
         from golive.dialects import postgresql_source as ps
@@ -205,13 +205,16 @@ class PostgresDialect(Dialect):
         return Default("expr", sql=c.default), None
 
     def identity(self, t):
-        return next((c.name for c in t.columns if c.auto_increment), None), None
+        col = next((c.name for c in t.columns if c.auto_increment), None)
+        return col, (t.identity_next - 1 if col and t.identity_next else None)
 
     def index_column(self, t, name: str):
         return name
 
     def index_expressions(self, ix):
-        return None
+        from golive.dialects import postgresql_source as ps
+
+        return ps.index_expressions(ix)
 
     def row_key(self, t) -> list[str]:
         from golive.dialects import postgresql_source as ps

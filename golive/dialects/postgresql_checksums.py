@@ -30,6 +30,11 @@ SESSION = {
 }
 
 
+def _ref(pre: str, name: str) -> str:
+    """A column (quoted, with its alias) or, when it starts with a parenthesis, an expression as given."""
+    return name if name.startswith("(") else pre + qi(name)
+
+
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -46,7 +51,7 @@ def canonical_sql(expr: str, t: TargetType) -> str | None:
         return f"trim_scale({expr})::text"  # 5.00 and 5 are the same number (PostgreSQL >= 13)
     if ct == CT.BINARY or (ct == CT.GEOMETRY and not t.native):
         return f"encode({expr}, 'hex')"
-    if ct == CT.TEXT_ARRAY:  # JSON array text: the same on every side (PostgreSQL's array output quotes by rules)
+    if ct in (CT.TEXT_ARRAY, CT.ARRAY):  # JSON array text: the same on every side (PostgreSQL quotes by rules)
         return f"array_to_json({expr})::text"
     return f"({expr})::text"
 
@@ -60,7 +65,7 @@ def streams(columns: list[tuple[str, TargetType, bool]], alias: str = "") -> lis
     pre = f"{alias}." if alias else ""
     out = []
     for name, t, nullable in columns:
-        c = pre + qi(name)
+        c = _ref(pre, name)
         if t.ct == CT.JSON:
             continue
         if t.ct in TEXT_TYPES and not nullable:  # NUL-separated (bytea: text cannot hold a NUL)
@@ -79,7 +84,7 @@ def streams(columns: list[tuple[str, TargetType, bool]], alias: str = "") -> lis
 def row_text_sql(columns: list[tuple[str, TargetType]], alias: str = "") -> str:
     """One text per row of its canonical values (to order and compare rows of tables without a key)."""
     pre = f"{alias}." if alias else ""
-    fields = [f"coalesce({canonical_sql(pre + qi(n), t) if t.ct not in TEXT_TYPES else pre + qi(n)}, {_lit(NULL)})"
+    fields = [f"coalesce({canonical_sql(_ref(pre, n), t) if t.ct not in TEXT_TYPES else _ref(pre, n)}, {_lit(NULL)})"
               for n, t in columns if t.ct != CT.JSON]
     if not fields:
         return "''"
@@ -93,7 +98,7 @@ def json_sql(columns: list[tuple[str, TargetType]], alias: str = "") -> str | No
     names = [name for name, t in columns if t.ct == CT.JSON]
     if not names:
         return None
-    return " || E'\\n' || ".join(f"coalesce(({pre}{qi(n)})::text, '')" for n in names)
+    return " || E'\\n' || ".join(f"coalesce(({_ref(pre, n)})::text, '')" for n in names)
 
 
 def normalise_json_sql() -> str:
@@ -109,7 +114,7 @@ def normalise_json_sql() -> str:
 def key_text_sql(columns: list[tuple[str, TargetType]], alias: str = "") -> str:
     pre = f"{alias}." if alias else ""
     return f" || {_lit(FIELD_SEP)} || ".join(
-        f"coalesce({canonical_sql(pre + qi(n), t)}, {_lit(NULL)})" for n, t in columns)
+        f"coalesce({canonical_sql(_ref(pre, n), t)}, {_lit(NULL)})" for n, t in columns)
 
 
 def parsed_canonical_sql(sql_type: str, t: TargetType) -> str:

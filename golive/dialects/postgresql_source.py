@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import subprocess
 
@@ -101,15 +100,21 @@ def introspect(conn, url: DatabaseURL, options) -> SourceSchema:
 
 def _table(conn, oid: int, nsp: str, name: str, label: str, qualify: bool) -> Table:
     cols = []
-    for attname, typ, notnull, default, identity, generated, typname, typtype, attnum in conn.execute(
+    for attname, typ, notnull, default, identity, generated, typname, typtype, attnum, base, basetyp, labels in \
+            conn.execute(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), "
-            "a.attidentity, a.attgenerated, t.typname, t.typtype, a.attnum FROM pg_attribute a "
-            "JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "a.attidentity, a.attgenerated, t.typname, t.typtype, a.attnum, "
+            "CASE WHEN t.typtype = 'd' THEN bt.typname END, "
+            "CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END, "
+            "ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) "
+            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type bt ON bt.oid = t.typbasetype "
+            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
             "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (oid,)).fetchall():
         cols.append(Column(name=attname, declared=typ, nullable=not notnull,
                            default=None if generated else default, generated=bool(generated),
                            generated_sql=default if generated else None,
-                           native=f"{typname}:{typtype}", auto_increment=bool(identity)))
+                           native=f"{typname}:{typtype}:{base or ''}:{basetyp or ''}", auto_increment=bool(identity),
+                           comment="\x1f".join(labels) if typtype == "e" else None))
     cons = conn.execute(
         "SELECT c.conname, c.contype, pg_get_constraintdef(c.oid), "
         "ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY u(n, i) JOIN pg_attribute a "
@@ -136,22 +141,32 @@ def _table(conn, oid: int, nsp: str, name: str, label: str, qualify: bool) -> Ta
                                   deferrable=deferrable, on_delete=_action(deltype), on_update=_action(updtype),
                                   definition_sql=definition, ref_schema=refnsp))
         elif contype == "c":
-            checks.append(definition)
+            m = re.match(r"CHECK \((.*)\)( NOT VALID)?$", definition, re.S)
+            checks.append(m.group(1) if m else definition)
             check_names.append(conname)
-    for iname, definition, unique, keycols in conn.execute(
+    for iname, definition, unique, keycols, has_exprs, pred in conn.execute(
             "SELECT ic.relname, pg_get_indexdef(i.indexrelid), i.indisunique, "
             "ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY u(n, o) JOIN pg_attribute a "
-            "ON a.attrelid = i.indrelid AND a.attnum = u.n ORDER BY u.o) FROM pg_index i "
+            "ON a.attrelid = i.indrelid AND a.attnum = u.n ORDER BY u.o), i.indexprs IS NOT NULL, "
+            "pg_get_expr(i.indpred, i.indrelid) FROM pg_index i "
             "JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = %s ORDER BY ic.relname", (oid,)).fetchall():
         if iname in constraint_indexes:
             continue
-        indexes.append(Index(name=iname, columns=list(keycols), unique=unique, origin="c", sql=definition,
-                             kind="index"))
+        indexes.append(Index(name=iname, columns=[] if has_exprs else list(keycols), unique=unique, origin="c",
+                             sql=definition, kind="index", expressions=has_exprs, where=pred))
     for c in cols:
         if c.name in pk:
             c.pk_position = pk.index(c.name) + 1
     t = Table(name=label, columns=cols, primary_key=pk, indexes=indexes, foreign_keys=fks, has_rowid=False,
               checks=checks, check_names=check_names, schema_name=nsp, local_name=name)
+    # identity and serial columns: the next value their sequence hands out (ids already given are never reused)
+    for c in cols:
+        if c.auto_increment or (c.default or "").startswith("nextval("):
+            c.auto_increment = True
+            last = conn.execute("SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, %s)::regclass)",
+                                (qn(nsp, name), c.name)).fetchone()
+            t.identity_next = (int(last[0]) + 1) if last and last[0] is not None else None
+            break
     return t
 
 
@@ -168,22 +183,58 @@ def relation(t: Table) -> str:
 # ---------------------------------------------------------------------- profile and decisions
 
 
-def profile(url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options):
+def profile(url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options, lengths: bool = False):
     """Row counts (exact: one count per table, in parallel). PostgreSQL's types say everything else."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def one(t: Table):
-        with connect(url) as conn:
-            return t.name, conn.execute(f"SELECT count(*) FROM {relation(t)}").fetchone()[0]
+    from types import SimpleNamespace
 
+    sized = ("text", "varchar", "bpchar", "bytea", "json", "jsonb", "xml", "citext")
+
+    def one(t: Table):
+        measured = [c for c in t.columns if lengths and (_parts(c)[0] in sized or _parts(c)[2] in sized
+                                                         or _parts(c)[0].startswith("_"))]
+        extra = "".join(f", max(octet_length(({qi(c.name)})::text))" for c in measured)
+        with connect(url) as conn:
+            row = conn.execute(f"SELECT count(*){extra} FROM {relation(t)}").fetchone()
+        prof = {c.name: SimpleNamespace(max_bytes=int(v or 0), values=0, predicted_rejects=0, samples=[])
+                for c, v in zip(measured, row[1:])}
+        return t.name, row[0], prof
+
+    counts, profiles = {}, {}
     with ThreadPoolExecutor(max_workers=min(workers, len(tables)) or 1) as ex:
-        counts = dict(ex.map(one, tables))
-    return counts, {t.name: {} for t in tables}
+        for name, n, prof in ex.map(one, tables):
+            counts[name], profiles[name] = n, prof
+    return counts, profiles
+
+
+def index_expressions(ix) -> str | None:
+    """The key part of an expression index's definition (``CREATE INDEX … ON t USING btree (lower(name))``)."""
+    m = re.search(r" USING \w+ \((.*)\)(?: WHERE .*)?$", ix.sql or "", re.S)
+    return m.group(1) if m else None
+
+
+def _parts(c: Column) -> tuple[str, str, str, str]:
+    typname, typtype, base, basetype = ((c.native or "") + ":::").split(":")[:4]
+    return typname, typtype, base, basetype
+
+
+#: PostgreSQL types -> the neutral type, for another engine
+_NEUTRAL = {
+    "int2": CT.SMALLINT, "int4": CT.INTEGER, "int8": CT.BIGINT, "float4": CT.REAL, "float8": CT.DOUBLE,
+    "bool": CT.BOOLEAN, "text": CT.TEXT, "bytea": CT.BINARY, "date": CT.DATE, "time": CT.TIME, "timetz": CT.TIME,
+    "timestamp": CT.TIMESTAMP, "timestamptz": CT.TIMESTAMP_TZ, "interval": CT.INTERVAL, "json": CT.JSON,
+    "jsonb": CT.JSON, "uuid": CT.UUID, "xml": CT.TEXT, "citext": CT.TEXT, "inet": CT.TEXT, "cidr": CT.TEXT,
+    "macaddr": CT.TEXT, "money": CT.DECIMAL, "bit": CT.BITS, "varbit": CT.BITS,
+}
 
 
 def decide(t: Table, c: Column, p, *, parent, target, options, identity: bool) -> Decision:
-    typname, _, typtype = (c.native or ":").partition(":")
+    typname, typtype, base, basetype = _parts(c)
+    if target.name != "postgresql":
+        return _decide_neutral(c, p, typname, typtype, base, basetype, parent)
     if target.name == "postgresql":  # the same engine: the type exactly as the source spells it
+
         base = typname.lstrip("_")
         ct = _CANONICAL.get(typname) if typtype == "b" and not typname.startswith("_") else None
         tt = TargetType(ct=ct or CT.NATIVE, native=c.declared)
@@ -191,7 +242,78 @@ def decide(t: Table, c: Column, p, *, parent, target, options, identity: bool) -
             m = re.search(r"\((\d+)\)", c.declared)
             tt.length = int(m.group(1)) if m else None
         return Decision(tt, "kept as it is (PostgreSQL to PostgreSQL)" + ("" if ct else f" ({base})"))
-    raise PlanError(f"{t.name}.{c.name}: PostgreSQL to {target.name} is not supported yet")
+    raise PlanError(f"{t.name}.{c.name}: PostgreSQL to {target.name} is not supported")
+
+
+def _decide_neutral(c: Column, p, typname: str, typtype: str, base: str, basetype: str, parent) -> Decision:
+    """The neutral type of a PostgreSQL column for another engine (sizes by the measured lengths)."""
+    declared = c.declared
+    warnings = []
+    if typtype == "d":  # a domain: its base type (its CHECK stays behind)
+        warnings.append(f"domain {typname} copied as its base type {basetype} (the domain's CHECK is not carried)")
+        typname, declared = base, basetype
+    if parent is not None and typname in ("int2", "int4", "int8"):
+        return Decision(parent, "foreign key: same type as the referenced column")
+    if typtype == "e":
+        labels = (c.comment or "").split("\x1f") if c.comment else []
+        return Decision(TargetType(ct=CT.ENUM, values=labels), f"enum {typname}: its labels", warnings=warnings)
+    if typname.startswith("_"):
+        return Decision(TargetType(ct=CT.ARRAY, element=_NEUTRAL.get(typname[1:], CT.TEXT)),
+                        f"{declared}: a JSON array", warnings=warnings)
+    if typname == "numeric":
+        m = re.search(r"\((\d+)(?:,(\d+))?\)", declared)
+        if m and int(m.group(1)) <= 65:
+            return Decision(TargetType(ct=CT.DECIMAL, precision=int(m.group(1)), scale=int(m.group(2) or 0)),
+                            "declared type", warnings=warnings)
+        why = ("numeric without a precision" if not m else f"numeric({m.group(1)}) is wider than MySQL's 65 digits")
+        return Decision(TargetType(ct=CT.DECIMAL), f"{why}: DECIMAL(65,30); values that do not fit are rejected",
+                        warnings=warnings + [f"{why}: DECIMAL(65,30) (values with more digits are rejected, named)"])
+    if typname in ("varchar", "bpchar"):
+        m = re.search(r"\((\d+)\)", declared)
+        return Decision(TargetType(ct=CT.VARCHAR, length=int(m.group(1))) if m else TargetType(ct=CT.TEXT),
+                        "declared type" + (" (char(n)'s padding is not kept)" if typname == "bpchar" else ""),
+                        warnings=warnings)
+    if typname in ("bit", "varbit"):
+        m = re.search(r"\((\d+)\)", declared)
+        return Decision(TargetType(ct=CT.BITS, length=int(m.group(1)) if m else 64), "declared type", warnings=warnings)
+    ct = _NEUTRAL.get(typname)
+    if ct is None:
+        return Decision(TargetType(ct=CT.TEXT), f"{declared}: copied as its text", warnings=warnings + [
+            f"type {declared} has no equivalent: copied as its text"])
+    if typname == "timetz":
+        warnings.append("time with time zone copied as time (the offset is dropped)")
+    if typname == "money":
+        return Decision(TargetType(ct=CT.DECIMAL, precision=19, scale=2), "money", warnings=warnings)
+    return Decision(TargetType(ct=ct), "declared type", warnings=warnings)
+
+
+def value_sql(col: str, t: TargetType, typname: str) -> str:
+    """PostgreSQL expression rendering one value in the MySQL loader's form (NULL stays NULL)."""
+    c = qi(col)
+    ct = t.ct
+    bad = "'golive: {}: ' || ({})::text"
+    if ct == CT.BOOLEAN:
+        return f"({c})::int::text"
+    if ct in (CT.TIMESTAMP_TZ, CT.TIMESTAMP, CT.DATE):
+        fmt = "YYYY-MM-DD" if ct == CT.DATE else "YYYY-MM-DD HH24:MI:SS.US"
+        v = f"{c} AT TIME ZONE 'UTC'" if ct == CT.TIMESTAMP_TZ else c
+        return f"CASE WHEN isfinite({c}) THEN to_char({v}, '{fmt}') ELSE {bad.format('infinity', c)} END"
+    if ct == CT.TIME:
+        return f"({c})::time::text"
+    if ct == CT.INTERVAL:  # MySQL TIME: -838:59:59 .. 838:59:59, no months
+        secs = f"extract(epoch FROM {c})"
+        body = (f"CASE WHEN {secs} < 0 THEN '-' ELSE '' END || floor(abs({secs}) / 3600)::bigint || ':' || "
+                f"lpad(mod(floor(abs({secs}) / 60)::bigint, 60)::text, 2, '0') || ':' || "
+                f"to_char(abs({secs}) - floor(abs({secs}) / 60) * 60, 'FM00.999999')")
+        return (f"CASE WHEN extract(year FROM {c}) <> 0 OR extract(month FROM {c}) <> 0 THEN "
+                f"{bad.format('an interval of months has no fixed length', c)} WHEN abs({secs}) >= 3020400 THEN "
+                f"{bad.format('beyond the range of MySQL TIME', c)} ELSE rtrim({body}, '.') END")
+    if ct == CT.BINARY:
+        return f"encode({c}, 'hex')"
+    if ct == CT.ARRAY:
+        return f"array_to_json({c})::text"
+    return f"({c})::text"
+
 
 
 # ---------------------------------------------------------------------- chunks
@@ -289,6 +411,8 @@ def final_statements(url: DatabaseURL, plan) -> list[str]:
     holds), triggers (after the data, so they did not fire while loading), materialized views' data."""
     schemas = plan.options.get("source_schemas") or ["public"]
     out = []
+    if plan.target_dialect != "postgresql":  # the target's own AUTO_INCREMENT and views cover it
+        return out
     with connect(url) as conn:
         for nsp, name, last, called in conn.execute(
                 "SELECT schemaname, sequencename, last_value, last_value IS NOT NULL FROM pg_sequences "
@@ -380,7 +504,8 @@ class ChunkReader:
         Yields ``(bytes, 0)``; the stream's trailer (``\\xff\\xff``) proves it is complete."""
         from golive import pgtools
 
-        copy = f"COPY ({self._select(chunk)}) TO STDOUT (FORMAT binary)"
+        fmt = "FORMAT binary" if self.tp.native else "FORMAT csv, QUOTE '''', FORCE_QUOTE *, NULL 'NULL'"
+        copy = f"COPY ({self._select(chunk)}) TO STDOUT ({fmt})"
         try:
             path, _ = pgtools.find("psql", 0)
         except ConfigError:
@@ -411,7 +536,7 @@ class ChunkReader:
                     buf, size = [], 0
             err = proc.stderr.read().decode("utf-8", "replace").strip()
             code = proc.wait()
-            if code or tail != b"\xff\xff":
+            if code or (self.tp.native and tail != b"\xff\xff"):
                 raise TransientError(f"reading {self.tp.source} chunk {chunk.no} from the source: psql "
                                      f"{'exit ' + str(code) if code else 'stream incomplete'}: "
                                      f"{(err.splitlines() or ['?'])[-1]}")
@@ -455,10 +580,12 @@ class ChunkReader:
         else:
             cond = " AND ".join(f"{k} IS NOT DISTINCT FROM %s" for k in self.keycols)
             args = tuple(rowkey)
+        names = [c.source for c in self.tp.columns if not c.generated_sql]
+        # as text: infinity dates, NaN numerics and the like have no Python value, but every value has a text
+        cols = ", ".join(f"({qi(n)})::text" if n not in self.tp.chunk_key else qi(n) for n in names)
         with self.conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM {self.rel} WHERE {cond}", args)
+            cur.execute(f"SELECT {cols} FROM {self.rel} WHERE {cond}", args)
             row = cur.fetchone()
-            names = [d.name for d in cur.description] if cur.description else []
         return dict(zip(names, row)) if row else {}
 
     def key(self, rowkey, row: dict) -> dict:
@@ -500,6 +627,7 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
         tp.native = True
         tp.target = t.local_name or t.name
         tp.target_schema = t.schema_name
+        tp.line_sql, tp.careful_sql = render(t, tp, None, plan)  # binary COPY of the columns as they are
         tp.identity, tp.sequence_floor, tp.checks = None, None, []
         rel = qn(t.schema_name, t.local_name or t.name)
         tp.indexes = []
@@ -529,9 +657,16 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
 
 
 def render(t: Table, tp, wire, plan) -> tuple[str, str]:
-    """The select list of the binary COPY (same engine), and the CSV line of the reject path."""
+    """The select list of the COPY (binary for the same engine; the target's wire format in CSV otherwise),
+    and the CSV line of the reject path."""
     cols = [c for c in tp.columns if not c.generated_sql]
-    select = ", ".join(qi(c.source) for c in cols)
-    fields = [f"coalesce('''' || replace(({qi(c.source)})::text, '''', '''''') || '''', 'NULL')" for c in cols]
+    if tp.native:
+        exprs = [f"({qi(c.source)})::text" for c in cols]
+        select = ", ".join(qi(c.source) for c in cols)
+    else:
+        by_name = {c.name: c for c in t.columns}
+        exprs = [value_sql(c.source, c.type, _parts(by_name[c.source])[0]) for c in cols]
+        select = ", ".join(f"{e} AS {qi(c.source)}" for e, c in zip(exprs, cols))
+    fields = [f"coalesce('''' || replace({e}, '''', '''''') || '''', 'NULL')" for e in exprs]
     careful = " || ',' || ".join(fields) + " || E'\\n'"
     return select, careful

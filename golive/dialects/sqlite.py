@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from golive.dialects.base import Decision, Dialect
-from golive.errors import ConfigError, SourceError
+from golive.errors import SourceError
 from golive.schema import Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
 from golive.urls import DatabaseURL
 
@@ -240,7 +240,8 @@ class SQLiteDialect(Dialect):
             out["text_encoding_fallback"] = options.text_encoding_fallback
         return out
 
-    def profile(self, url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options=None):
+    def profile(self, url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options=None,
+                lengths: bool = False):
         """Count rows and profile every table, tables in parallel (SQLite releases the GIL while scanning)."""
         from golive.dialects import sqlite_types as st
 
@@ -248,7 +249,7 @@ class SQLiteDialect(Dialect):
             conn = self.connect(url)
             try:
                 rows = self.count_rows(conn, t.name)
-                return t.name, rows, st.profile_table(conn, t, deep=deep, rowid_keyed=rowid_keyed)
+                return t.name, rows, st.profile_table(conn, t, deep=deep, rowid_keyed=rowid_keyed, lengths=lengths)
             finally:
                 conn.close()
 
@@ -315,6 +316,11 @@ class SQLiteDialect(Dialect):
         from golive.migrate.plan import Skipped, ViewPlan
 
         plan = ctx.plan
+        if ctx.dst.name != "postgresql":  # SQLite's views mostly run on PostgreSQL as written; elsewhere: sqlglot
+            from golive.migrate.planning import plan_views_and_others
+
+            plan_views_and_others(ctx, schema, selected)
+            return
         for v in schema.views:
             plan.views.append(ViewPlan(source=v.name, target=ctx.relations(v.name), select=v.select))
         for tr in schema.triggers:

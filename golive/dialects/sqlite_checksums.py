@@ -21,9 +21,7 @@ order, spaces), so the source's JSON text is shipped there and normalised (``gol
 
 from __future__ import annotations
 
-from golive.dialects.sqlite import qi
 from golive.dialects.sqlite_types import value_sql
-from golive.schema import Column
 from golive.types import CT, TargetType
 
 FIELD_SEP = "\x1f"

@@ -119,13 +119,14 @@ class ColumnProfile:
     fractional_example: float | None = None
     null_keys: int = 0  # NULLs in a primary key column that is not the rowid
     fill_collisions: int = 0  # of those rows, how many have a rowid another row uses as its key
+    max_bytes: int | None = None  # the longest value in bytes (measured when the target sizes types by it)
     # deep (dry-run) predictions
     predicted_rejects: int = 0
     predicted_reason: str = ""
     samples: list[str] = field(default_factory=list)
 
 
-def profile_sql(col: Column, d: Declared, *, deep: bool) -> list[tuple[str, str]]:
+def profile_sql(col: Column, d: Declared, *, deep: bool, lengths: bool = False) -> list[tuple[str, str]]:
     """Aggregates to compute for one column as ``(key, sql)``; all go into one scan of the table."""
     c = qi(col.name)
     # counting values reads every column: only where the decision needs it
@@ -138,6 +139,8 @@ def profile_sql(col: Column, d: Declared, *, deep: bool) -> list[tuple[str, str]
         out += [("fractional", f"sum({frac})"), ("fractional_example", f"max(iif({frac}, {c}, NULL))")]
     if col.pk_position and col.nullable:
         out.append(("null_keys", f"sum({c} IS NULL)"))
+    if lengths and d.kind in ("text", "varchar", "blob", "json", "untyped", "other", "uuid"):
+        out.append(("max_bytes", f"max(length(CAST({c} AS BLOB)))"))
     if d.kind in ("untyped", "other"):
         out += [(f"class_{k}", f"sum(typeof({c})='{k}')") for k in ("integer", "real", "text", "blob")]
     if d.kind == "varchar":
@@ -206,11 +209,13 @@ def read_profile(col: Column, d: Declared, agg: dict[str, object]) -> ColumnProf
     p.fractional = int(agg.get("fractional") or 0)
     p.fractional_example = agg.get("fractional_example")
     p.null_keys = int(agg.get("null_keys") or 0)
+    p.max_bytes = int(agg["max_bytes"]) if agg.get("max_bytes") is not None else (0 if "max_bytes" in agg else None)
     p.predicted_rejects = int(agg.get("bad") or 0)
     return p
 
 
-def profile_table(conn, t, *, deep: bool, rowid_keyed: dict | None = None) -> dict[str, ColumnProfile]:
+def profile_table(conn, t, *, deep: bool, rowid_keyed: dict | None = None, lengths: bool = False
+                  ) -> dict[str, ColumnProfile]:
     """Profile every column of ``t`` in one scan (two for very wide tables) and return ``{column: profile}``."""
     rowid_keyed = rowid_keyed or {}
     keys, exprs, decls = [], [], {}
@@ -224,7 +229,7 @@ def profile_table(conn, t, *, deep: bool, rowid_keyed: dict | None = None) -> di
         if (c.name == t.rowid_alias or (c.name in rowid_children and d.kind in ("smallint", "int", "bigint"))) \
                 and not deep:
             continue
-        for key, sql in profile_sql(c, d, deep=deep):
+        for key, sql in profile_sql(c, d, deep=deep, lengths=lengths):
             keys.append((c.name, key))
             exprs.append(sql)
     values = {}
@@ -494,7 +499,7 @@ def value_sql(expr: str, t: TargetType, *, fast: bool = False, wire: Wire = PG_W
         # column's NUMERIC affinity, which would otherwise turn '0' into 0 and let integers through.
         return f"CASE WHEN +{c} >= '0' AND +{c} < ':' THEN {c} ELSE {full} END" if fast else full
     if ct == CT.BINARY:
-        return f"iif({c} IS NULL, NULL, '\\x'||hex({c}))" if wire.binary == "pg-hex" else f"hex({c})"
+        return f"iif({c} IS NULL, NULL, '\\x'||hex({c}))" if wire.binary == "pg-hex" else f"iif({c} IS NULL, NULL, hex({c}))"
     if ct == CT.UUID:
         h = f"lower(hex({c}))"
         fmt = f"substr({h},1,8)||'-'||substr({h},9,4)||'-'||substr({h},13,4)||'-'||substr({h},17,4)||'-'||substr({h},21,12)"

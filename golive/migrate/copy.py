@@ -50,11 +50,12 @@ class ChunkResult(BaseModel):
 
 
 class Refused(Exception):
-    """The target refused rows of a load: the line (1-based, physical, within this load) when it said."""
+    """The target refused rows of a load: the physical line (PostgreSQL) or the record (MySQL), 1-based,
+    within this load, when it said which."""
 
-    def __init__(self, reason: str, *, line: int | None = None, column: str | None = None):
+    def __init__(self, reason: str, *, line: int | None = None, column: str | None = None, row: int | None = None):
         super().__init__(reason)
-        self.reason, self.line, self.column = reason, line, column
+        self.reason, self.line, self.column, self.row = reason, line, column, row
 
 
 class CountMismatch(Refused):
@@ -192,7 +193,7 @@ def _copy_carefully(reader: ChunkReader, writer: ChunkWriter, tp: TablePlan, chu
             try:
                 n += attempt([line])
             except Refused as exc:
-                rejects.append(_reject(reader, tp, rowkey, exc))
+                rejects.append(_reject(reader, tp, rowkey, exc, line))
         return n
 
     with writer.transaction():
@@ -213,7 +214,7 @@ def _copy_carefully(reader: ChunkReader, writer: ChunkWriter, tp: TablePlan, chu
                             written += attempt([line for _, line in pending[:idx]])
                         except Refused:
                             written += one_by_one(pending[:idx])
-                    rejects.append(_reject(reader, tp, pending[idx][0], exc))
+                    rejects.append(_reject(reader, tp, pending[idx][0], exc, pending[idx][1]))
                     pending = pending[idx + 1:]
             progress.emit("rows", table=tp.source, rows=len(batch))
         digest, _ = chunk_digest(reader, chunk)
@@ -233,6 +234,8 @@ def _failed_row(exc: Refused, rows: list) -> int | None:
     PostgreSQL counts the newlines inside quoted CSV values too, so the row is found by walking the
     lines' newline counts (a target counting rows instead reports lines without inner newlines alike).
     """
+    if exc.row is not None:  # a record number: no newline counting
+        return exc.row - 1 if 0 < exc.row <= len(rows) else None
     if exc.line is None:
         return None
     target = exc.line
@@ -244,9 +247,14 @@ def _failed_row(exc: Refused, rows: list) -> int | None:
     return None
 
 
-def _reject(reader: ChunkReader, tp: TablePlan, rowkey, exc: Refused) -> dict:
+def _reject(reader: ChunkReader, tp: TablePlan, rowkey, exc: Refused, line: bytes | None = None) -> dict:
     """Describe a rejected row: its key, the offending column and value, and the reason."""
     row = reader.row(rowkey)
+    if line and b"golive: " in line and "golive: " not in exc.reason:  # the rendering said why, the target did not
+        m = re.search(rb"golive: ([^:']+): ", line)
+        if m:
+            exc = Refused(f"golive: {m.group(1).decode('utf-8', 'replace')}: ({exc.reason})", line=exc.line,
+                          column=exc.column, row=exc.row)
     by_target = {c.target: c for c in tp.columns}
     column = by_target[exc.column].source if exc.column in by_target else None
     reason = exc.reason
@@ -255,7 +263,10 @@ def _reject(reader: ChunkReader, tp: TablePlan, rowkey, exc: Refused) -> dict:
     if column is None:  # encoding errors name no column: find it in the source row
         for c in tp.columns:
             v = row.get(c.source)
-            if isinstance(v, bytes) and c.type.ct.value not in ("binary", "geometry"):
+            if c.type.ct.value not in ("text", "varchar", "json", "enum", "text[]", "native", "uuid", "time",
+                                       "date", "timestamp", "timestamptz"):
+                continue  # numbers, booleans, bits, binaries: a NUL or a non-UTF-8 byte is no text problem there
+            if isinstance(v, bytes):
                 if b"\x00" in v:
                     column = c.source
                     break
@@ -267,6 +278,17 @@ def _reject(reader: ChunkReader, tp: TablePlan, rowkey, exc: Refused) -> dict:
             elif isinstance(v, str) and "\x00" in v:
                 column = c.source
                 break
+    if column is None and "json" in reason.lower():  # a JSON check names no column: the one not holding JSON
+        import json
+
+        for c in tp.columns:
+            v = row.get(c.source)
+            if c.type.ct.value == "json" and v is not None:
+                try:
+                    json.loads(v)
+                except (ValueError, TypeError):
+                    column = c.source
+                    break
     value = row.get(column) if column is not None else None
     if isinstance(value, (bytes, str)) and ("\x00" in value if isinstance(value, str) else b"\x00" in value):
         reason = "text contains a NUL byte (0x00), which PostgreSQL text cannot store"

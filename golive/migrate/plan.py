@@ -45,6 +45,7 @@ class IndexPlan(BaseModel):
     constraint: bool = Field(True, description="UNIQUE as a table constraint (True) or a unique index (False).")
     source_name: str | None = None
     prefix_lengths: list[int | None] = Field(default_factory=list, description="MySQL key prefix lengths per column.")
+    method: str | None = Field(None, description="fulltext or spatial (kept between MySQL databases).")
     definition_sql: str | None = Field(None, description="The complete statement, when the source's own "
                                                          "definition is kept as is (PostgreSQL to PostgreSQL).")
 

@@ -174,7 +174,8 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
             if t.name not in selected:
                 plan.skipped.append(Skipped(kind="table", name=t.name, reason="excluded by --tables/--exclude"))
 
-        counts, profiles = src.profile(source, tables, deep=deep, workers=max(2, options.workers), options=options)
+        counts, profiles = src.profile(source, tables, deep=deep, workers=max(2, options.workers), options=options,
+                                       lengths=getattr(dst, "wants_lengths", False))
 
         limit, chars = dst.max_identifier_length, dst.name == "mysql"
         fold = dst.folds_case(target) if hasattr(dst, "folds_case") else False
@@ -190,6 +191,9 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
             plan.tables.append(_plan_table(ctx, t, counts[t.name], profiles[t.name]))
         for t in tables:  # foreign keys need every table planned first
             _plan_foreign_keys(t, plan, table_names, constraint_names, src)
+        if hasattr(dst, "adjust_table"):  # what the target's own limits require (MySQL: key lengths, row size)
+            for tp in plan.tables:
+                dst.adjust_table(tp, plan)
         src.plan_objects(ctx, schema, selected)
     finally:
         conn.close()
@@ -253,6 +257,9 @@ def _plan_table(ctx: _Context, t: Table, rows: int, profiles: dict) -> TablePlan
                 if own.ct in INT_TYPES and int_rank(own.ct) > int_rank(parent.ct):
                     parent = own
         dec = src.decide(t, c, p, parent=parent, target=dst, options=options, identity=c.name == identity)
+        longest = getattr(p, "max_bytes", None) if p is not None else None
+        if longest is not None and dec.type.ct in (CT.TEXT, CT.BINARY, CT.JSON) and not dec.type.native:
+            dec.type = dec.type.model_copy(update={"length": int(longest)})  # the target sizes the type by it
         ctx.decided[(t.name, c.name)] = dec.type
         notes = list(dec.notes)
         for w in dec.warnings:
@@ -324,13 +331,16 @@ def _plan_table(ctx: _Context, t: Table, rows: int, profiles: dict) -> TablePlan
 
 def _plan_index(ctx: _Context, t: Table, ix, target: str, tcol: dict) -> IndexPlan | None:
     plan = ctx.plan
+    if ix.kind in ("fulltext", "spatial") and ctx.src.name == ctx.dst.name == "mysql":
+        return IndexPlan(name=ctx.constraints(ix.name), kind="index", columns=[tcol[c] for c in ix.columns],
+                         method=ix.kind, source_name=ix.name)
     if ix.kind in ("fulltext", "spatial"):
         hint = (" (in PostgreSQL: CREATE INDEX … USING gin (to_tsvector('simple', col)) and query with @@)"
                 if ix.kind == "fulltext" else " (PostGIS: a GiST index on a geometry column)")
         plan.skipped.append(Skipped(kind="index", name=ix.name,
                                     reason=f"{ix.kind.upper()} index on {', '.join(ix.columns)} is not translated{hint}"))
         return None
-    if any(ix.prefix_lengths):
+    if any(ix.prefix_lengths) and ctx.dst.name != "mysql":
         parts = ", ".join(f"{c}({n})" for c, n in zip(ix.columns, ix.prefix_lengths) if n)
         if ix.unique:
             plan.warnings.append(

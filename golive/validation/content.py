@@ -75,6 +75,7 @@ def build_spec(tp: TablePlan, schema: str, rejected: list[dict], plan=None) -> T
                   rows_hint=tp.rows, rejected=rejected,
                   source_dialect=plan.source_dialect if plan else "sqlite", source_schema=tp.source_schema,
                   source_name=tp.source_name, natives={c.source: c.declared for c in tp.columns},
+                  native_target=bool(plan and plan.source_dialect == plan.target_dialect),
                   options=dict(plan.options) if plan else {})
     if tp.key == ["rowid"]:
         return TableSpec(kind="bag", key=[KeyColumn(source="rowid", target="", type=TargetType(ct=CT.BIGINT))],
@@ -317,10 +318,23 @@ class _PostgresSource(_SourceSQL):
         self.conn = PostgresDialect().connect(source, autocommit=True, settings=pgc.SESSION, role="source")
 
     def columns(self):
-        return [(c.source, c.type) for c in self.spec.columns]
+        return [(self.col(c), c.type) for c in self.spec.columns]
+
+    def col(self, c) -> str:
+        """The column as the target holds it: as text where the target made text of another type (ranges,
+        inet, enums for MySQL), as the copy rendered it where the forms differ (intervals for MySQL)."""
+        if self.spec.native_target or c.type.ct in (CT.JSON,):
+            return c.source
+        if c.type.ct == CT.INTERVAL:
+            from golive.dialects.postgresql_source import value_sql
+
+            return f"({value_sql(c.source, c.type, 'interval')})"
+        if c.type.ct in pgc.TEXT_TYPES + (CT.ENUM,):
+            return f"({pqi(c.source)})::text"
+        return c.source
 
     def streams(self):
-        return pgc.streams([(c.source, c.type, self.nullable.get(c.source, True)) for c in self.spec.columns])
+        return pgc.streams([(self.col(c), c.type, self.nullable.get(c.source, True)) for c in self.spec.columns])
 
     def json(self):
         return pgc.json_sql(self.columns()) or "NULL::text"
@@ -343,17 +357,22 @@ class _PostgresSource(_SourceSQL):
         return pqi(self.spec.key[0].source) if self.spec.kind == "intkey" else None
 
     def canonical(self, c) -> str:
-        return (pgc.canonical_sql(pqi(c.source), c.type) or f"({pqi(c.source)})::text") \
-            if c.type.ct not in pgc.TEXT_TYPES else pqi(c.source)
+        e = self.col(c)
+        e = e if e.startswith("(") else pqi(e)
+        return (pgc.canonical_sql(e, c.type) or f"({e})::text") if c.type.ct not in pgc.TEXT_TYPES else e
 
     def rendered(self, c) -> str:
         return f"({pqi(c.source)})::text"
 
+    json_raw = False  # True when the target normalises JSON differently: the text comes back to Python
+
     def checksum(self, where: str, args: list):
         k = self.range_key() or "NULL::bigint"
         aggs = "".join(f", {a}" for a in self.streams())
-        return (f"SELECT count(*), min({k}), max({k}), encode(sha256(convert_to(string_agg({self.json()}, E'\\n'), "
-                f"'UTF8')), 'hex'){aggs} FROM (SELECT * FROM {self.table} {where} ORDER BY {self.order()}) s"), args
+        js = (f"convert_to(string_agg({self.json()}, E'\\n'), 'UTF8')" if self.json_raw else
+              f"encode(sha256(convert_to(string_agg({self.json()}, E'\\n'), 'UTF8')), 'hex')")
+        return (f"SELECT count(*), min({k}), max({k}), {js}{aggs} FROM (SELECT * FROM {self.table} {where} "
+                f"ORDER BY {self.order()}) s"), args
 
     def run(self, sql: str, args):
         import psycopg
@@ -367,6 +386,36 @@ class _PostgresSource(_SourceSQL):
 
     def close(self):
         self.conn.close()
+
+
+def mirror(spec: TableSpec) -> TableSpec:
+    """The target's view of a table as a "source" spec: its own column names and types (a MySQL target is read
+    with the same SQL as a MySQL source, so both sides' streams are made the same way)."""
+    from golive.validation.model import CheckColumn, KeyColumn
+
+    cols = [CheckColumn(source=c.target, target=c.target, type=c.type, sql_type=c.sql_type, nullable=c.nullable)
+            for c in spec.columns]
+    key = [KeyColumn(source=k.target or k.source, target=k.target, type=k.type) for k in spec.key]
+    return spec.model_copy(update={"source": spec.target, "columns": cols, "key": key, "rejected": [],
+                                   "natives": {c.target: c.sql_type for c in spec.columns},
+                                   "kind": "intkey" if spec.kind == "rowid" else spec.kind})
+
+
+def normalise_json_lines(blob) -> str:
+    """SHA-256 of JSON values (one per line, '' for NULL) re-serialised the same way on both sides: for targets
+    that keep JSON text as it was sent (MariaDB), compared with a source's text."""
+    import json
+
+    out = []
+    for line in _bytes(blob).decode("utf-8", "surrogateescape").split("\n"):
+        if line == "":
+            out.append("")
+            continue
+        try:
+            out.append(json.dumps(json.loads(line), sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+        except ValueError:
+            out.append("\x00" + line)
+    return hashlib.sha256("\n".join(out).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def source_sql(source: DatabaseURL, spec: TableSpec) -> _SourceSQL:
@@ -478,8 +527,17 @@ class Comparer:
         self.spec, self.limit = spec, limit
         self.src = source_sql(source, spec)
         self.sql = _Sql(spec, self.src, {c.source: c.nullable for c in spec.columns})
+        self.my = None  # a MySQL target, read like a MySQL source
         try:
-            self.pg = PostgresDialect().connect(target, autocommit=True, settings=pgc.SESSION)
+            if target.dialect == "mysql":
+                self.my = _MySQLSource(mirror(spec), {c.target: c.nullable for c in spec.columns}, target,
+                                       {c.target: c.sql_type for c in spec.columns})
+                self.my_sql = _Sql(self.my.spec, self.my, {c.target: c.nullable for c in spec.columns})
+                self.pg = None
+                if isinstance(self.src, _PostgresSource):
+                    self.src.json_raw = True
+            else:
+                self.pg = PostgresDialect().connect(target, autocommit=True, settings=pgc.SESSION)
         except Exception:
             self.src.close()
             raise
@@ -493,7 +551,7 @@ class Comparer:
 
     def close(self) -> None:
         self.src.close()
-        self.pg.close()
+        (self.my or self.pg).close()
 
     def __enter__(self):
         return self
@@ -557,12 +615,17 @@ class Comparer:
 
     def source_side(self, lo, hi) -> _Side:
         sql, args = self.sql.src_checksum(lo, hi)
-        row = self.src.checksum_row(sql, args)
+        return self._side(self.src, self.sql, sql, args)
+
+    def _side(self, side, sqls, sql, args) -> _Side:
+        row = side.checksum_row(sql, args)
         rows, kmin, kmax, jblob = row[:4]
-        if self.src.hash_in_sql:  # PostgreSQL: digests already, the same ones the target side computes
+        if side.hash_in_sql:  # PostgreSQL: digests already, the same ones the target side computes
+            if self.my is not None and jblob is not None:
+                jblob = normalise_json_lines(jblob)
             return _Side(rows, _combine([bytes(d).hex() if d is not None else None for d in row[4:]]), jblob, kmin, kmax)
         digests = []
-        for (_, _, enc), b in zip(self.sql.src_streams, row[4:]):
+        for (_, _, enc), b in zip(sqls.src_streams, row[4:]):
             if b is None:
                 digests.append(None)
             elif enc == "float8":
@@ -571,10 +634,17 @@ class Comparer:
                 digests.append(hashlib.sha256(_bytes(b)).hexdigest())
         json_digest = None
         if jblob is not None:
-            json_digest = self._pg_one(pgc.normalise_json_sql(), (_bytes(jblob),), what="normalising the source's JSON")[0]
+            if self.my is not None:
+                json_digest = normalise_json_lines(jblob)
+            else:
+                json_digest = self._pg_one(pgc.normalise_json_sql(), (_bytes(jblob),),
+                                           what="normalising the source's JSON")[0]
         return _Side(rows, _combine(digests), json_digest, kmin, kmax)
 
     def target_side(self, lo, hi) -> _Side:
+        if self.my is not None:
+            sql, args = self.my_sql.src_checksum(lo, hi)
+            return self._side(self.my, self.my_sql, sql, args)
         sql, args = self.sql.tgt_checksum(lo, hi)
         if self.spec.kind == "intkey" and not self._no_index_scan:
             self._no_index_scan = True
@@ -658,12 +728,19 @@ class Comparer:
         for row in src.run(q, args):
             src_rows[_text(row[0])] = (row[1:1 + nkey], [_plain(v) for v in row[1 + nkey:1 + nkey + ncol]],
                                        [_plain(v) for v in row[1 + nkey + ncol:]])
-        canon_t = [(pgc.canonical_sql(pqi(c.target), c.type) or f"({pqi(c.target)})::text")
-                   if c.type.ct not in pgc.TEXT_TYPES else pqi(c.target) for c in spec.columns]
-        twhere, targs = sql.tgt_where(lo, hi)
-        tq = (f"SELECT {sql.tgt_keytext()}, {', '.join(pqi(k.target) for k in spec.key)}, {', '.join(canon_t)} "
-              f"FROM {sql.tgt_table} {twhere}")
-        tgt_rows = {r[0]: (r[1:1 + nkey], list(r[1 + nkey:])) for r in self.pg.execute(tq, targs)}
+        if self.my is not None:
+            my, my_sql = self.my, self.my_sql
+            twhere, targs = my_sql.src_where(lo, hi)
+            tq = (f"SELECT {my.keytext()}, {', '.join(my.key_expr(k) for k in my.spec.key)}, "
+                  f"{', '.join(my.canonical(c) for c in my.spec.columns)} FROM {my.table} {twhere}")
+            tgt_rows = {_text(r[0]): (r[1:1 + nkey], [_plain(v) for v in r[1 + nkey:]]) for r in my.run(tq, targs)}
+        else:
+            canon_t = [(pgc.canonical_sql(pqi(c.target), c.type) or f"({pqi(c.target)})::text")
+                       if c.type.ct not in pgc.TEXT_TYPES else pqi(c.target) for c in spec.columns]
+            twhere, targs = sql.tgt_where(lo, hi)
+            tq = (f"SELECT {sql.tgt_keytext()}, {', '.join(pqi(k.target) for k in spec.key)}, {', '.join(canon_t)} "
+                  f"FROM {sql.tgt_table} {twhere}")
+            tgt_rows = {r[0]: (r[1:1 + nkey], list(r[1 + nkey:])) for r in self.pg.execute(tq, targs)}
         out: list[Difference] = []
         for kt, (kraw, canon, rend) in src_rows.items():
             if kt not in tgt_rows:
@@ -690,6 +767,8 @@ class Comparer:
             return rendered is None and target is None
         if c.type.ct in sqc.TEXT_TYPES or c.type.ct == CT.NATIVE:
             return str(rendered) == str(target)
+        if self.my is not None:
+            return _same_text_value(c.type.ct, str(rendered), str(target))
         try:
             got = self.pg.execute(pgc.parsed_canonical_sql(c.sql_type, c.type), (str(rendered),)).fetchone()[0]
         except psycopg.Error:
@@ -719,8 +798,15 @@ class Comparer:
             normal = self._normalise_json(flat)
             it = iter(normal)
             src = [(rid, r, [next(it) for _ in js]) for rid, r, js in src]
-        tj = "".join(f", ({pqi(c.target)})::text" for c in jcols)
-        tgt = [(r[0], list(r[1:])) for r in self.pg.execute(f"SELECT {sql.tgt_rowtext}{tj} FROM {sql.tgt_table}")]
+        if self.my is not None:
+            tj = "".join(f", {self.my.quote(c.target)}" for c in jcols)
+            tgt = [(_text(r[0]), [_norm_json(x) for x in r[1:]]) for r in self.my.run(
+                f"SELECT {self.my.rowtext()}{tj} FROM {self.my.table}", [])]
+            src = [(rid, r, [_norm_json(x) for x in js]) for rid, r, js in src]
+            jcols = []
+        else:
+            tj = "".join(f", ({pqi(c.target)})::text" for c in jcols)
+            tgt = [(r[0], list(r[1:])) for r in self.pg.execute(f"SELECT {sql.tgt_rowtext}{tj} FROM {sql.tgt_table}")]
         have = Counter((r, tuple(js)) for r, js in tgt)
         out: list[Difference] = []
         for rid, r, js in src:
@@ -752,6 +838,44 @@ class Comparer:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _norm_json(v):
+    import json
+
+    if v is None:
+        return None
+    try:
+        return json.dumps(json.loads(_plain(v)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except ValueError:
+        return _plain(v)
+
+
+def _same_text_value(ct, a: str, b: str) -> bool:
+    """Do two texts of a value of type ``ct`` mean the same (a MySQL target, judged in Python)?"""
+    from decimal import Decimal, InvalidOperation
+
+    if ct in (CT.SMALLINT, CT.INTEGER, CT.BIGINT, CT.DECIMAL):
+        try:
+            return Decimal(a) == Decimal(b)
+        except InvalidOperation:
+            return False
+    if ct in (CT.DOUBLE, CT.REAL):
+        try:
+            return float(a) == float(b)
+        except ValueError:
+            return False
+    if ct == CT.BOOLEAN:
+        words = {"1": "true", "t": "true", "true": "true", "0": "false", "f": "false", "false": "false"}
+        return words.get(a.strip().lower()) == words.get(b.strip().lower()) is not None
+    def moment(x: str) -> str:
+        x = x.replace("T", " ").removesuffix("+00").removesuffix("Z")
+        if "." in x:
+            x = x.rstrip("0").rstrip(".")
+        return x
+    if ct in (CT.TIMESTAMP, CT.TIMESTAMP_TZ, CT.TIME, CT.DATE, CT.INTERVAL):
+        return moment(a) == moment(b)
+    return a == b
 
 
 def _split(lo: int, hi: int, rows: int, per: int = SUB_RANGE_ROWS) -> list[tuple[int, int]]:

@@ -161,8 +161,9 @@ def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], t
         })
     # plain serial plans: the catalog short-circuits would otherwise still start parallel workers
     # a generic SQL datasource: GX's PostgreSQL one refuses URLs without a host (a local socket)
-    ds = ctx.data_sources.add_sql("target", connection_string=sqlalchemy_url(target), kwargs={
-        "connect_args": {"options": "-c max_parallel_workers_per_gather=0 -c jit=off", "application_name": "golive-gx"}})
+    kwargs = {"connect_args": {"options": "-c max_parallel_workers_per_gather=0 -c jit=off",
+                               "application_name": "golive-gx"}} if target.dialect == "postgresql" else {}
+    ds = ctx.data_sources.add_sql("target", connection_string=sqlalchemy_url_any(target), kwargs=kwargs)
     outcomes: list[ExpectationOutcome] = []
     paths = {}
     setup = time.perf_counter() - t0
@@ -178,7 +179,8 @@ def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], t
             # schema_name in favour of the connection's search_path, which would not keep names apart
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                asset = ds.add_table_asset(name, table_name=f'"{target_table}"', schema_name=_schema(table_schema))
+                extra = {"schema_name": _schema(table_schema)} if target.dialect == "postgresql" else {}
+                asset = ds.add_table_asset(name, table_name=_quoted(target, target_table), **extra)
             batch = asset.add_batch_definition_whole_table("whole table")
             body = {k: v for k, v in suite_json.items() if k != "id"}
             suite = ctx.suites.add(ExpectationSuite(**body))

@@ -46,6 +46,7 @@ class TableSpec(BaseModel):
     source_name: str | None = None
     natives: dict[str, str] = Field(default_factory=dict, description="Source column -> its type in the source (MySQL).")
     options: dict = Field(default_factory=dict, description="The plan's copy options (e.g. the text encoding fallback).")
+    native_target: bool = Field(False, description="The target holds the source's own types (same engine).")
 
     @property
     def has_json(self) -> bool:

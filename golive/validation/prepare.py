@@ -134,8 +134,9 @@ def prepare(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions, *, pla
     counts = _count(src, plan, tables)
     specs = [key_ranges(src, build_spec(tp, schema, rejects.get(tp.source, []), plan), options.chunk_rows)
              for tp in tables]
-    uncomparable = _odd_keys(src, dst, specs) if src.dialect == "sqlite" else []
-    _settle_visibility(dst, specs)
+    uncomparable = _odd_keys(src, dst, specs) if src.dialect == "sqlite" and dst.dialect == "postgresql" else []
+    if dst.dialect == "postgresql":
+        _settle_visibility(dst, specs)
     _record_source_orphans(src, dst, plan, tables, rejects)
     out_dir = Path(options.output_dir or _default_output(dst, schema))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -262,6 +263,8 @@ def _record_source_orphans(src: DatabaseURL, dst: DatabaseURL, plan: MigrationPl
     """
     schema = plan.target_schema
     fks = [(tp, fk) for tp in tables for fk in tp.foreign_keys]
+    if dst.dialect == "mysql":
+        return _record_source_orphans_mysql(src, dst, plan, fks, rejects)
     pg = PostgresDialect()
     try:
         with pg.connect(dst, autocommit=True) as conn:
@@ -293,6 +296,49 @@ def _record_source_orphans(src: DatabaseURL, dst: DatabaseURL, plan: MigrationPl
         if isinstance(exc, TerminalError):
             raise
         raise translate_error(exc, "recording the source's orphan rows in _golive.source_orphans") from None
+
+
+MY_ORPHANS_DDL = ("CREATE TABLE IF NOT EXISTS _golive_source_orphans (fk VARCHAR(255) NOT NULL, ref JSON NOT NULL, "
+                  "rows_n BIGINT NOT NULL, ref_hash BINARY(32) AS (UNHEX(SHA2(ref, 256))) STORED, "
+                  "UNIQUE KEY (fk, ref_hash)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+
+
+def _record_source_orphans_mysql(src, dst, plan, fks, rejects) -> None:
+    """The same for a MySQL target: every foreign key (MySQL has no validated/not-validated mark), in
+    ``_golive_source_orphans``."""
+    from golive.dialects.mysql import MySQLDialect, translate_error as my_error
+
+    try:
+        conn = MySQLDialect().connect(dst, autocommit=True, role="target")
+    except Exception:
+        raise
+    try:
+        with conn.cursor() as cur:
+            cur.execute(MY_ORPHANS_DDL)
+            names = [fk.name for _, fk in fks]
+            if names:
+                cur.execute("DELETE FROM _golive_source_orphans WHERE fk IN (" + ", ".join(["%s"] * len(names)) + ")",
+                            names)
+            if not fks:
+                return
+            side = _OrphanSource(src, plan)
+            try:
+                rows = []
+                for tp, fk in fks:
+                    parent = plan.table(fk.source_ref_table)
+                    for ref, n in side.orphans(tp, parent, fk, rejects.get(fk.source_ref_table, [])):
+                        rows.append((fk.name, json.dumps(ref, default=str, ensure_ascii=False), n))
+            finally:
+                side.close()
+            if rows:  # JSON_ARRAY(...) in the suites' queries builds the same text MariaDB stores for ref
+                cur.executemany("INSERT INTO _golive_source_orphans (fk, ref, rows_n) VALUES (%s, JSON_COMPACT(%s), %s) "
+                                "ON DUPLICATE KEY UPDATE rows_n = VALUES(rows_n)", rows)
+    except Exception as exc:
+        if isinstance(exc, TerminalError):
+            raise
+        raise my_error(exc, "recording the source's orphan rows in _golive_source_orphans") from None
+    finally:
+        conn.close()
 
 
 class _OrphanSource:

@@ -39,6 +39,7 @@ import logging
 import re
 from pathlib import Path
 
+from golive.dialects.mysql import qi as myqi
 from golive.dialects.postgresql import qi, qn
 from golive.migrate.plan import ForeignKeyPlan, MigrationPlan, TablePlan
 
@@ -46,9 +47,10 @@ log = logging.getLogger(__name__)
 
 GX_VERSION = "1.24.1"
 #: bumped whenever golive generates different expectations for the same table: old suites are regenerated
-SUITE_FORMAT = 2
+SUITE_FORMAT = 3
 ROW_COUNT_PARAMETER = "expected_row_count"
 SOURCE_ORPHANS = "_golive.source_orphans"
+MY_SOURCE_ORPHANS = "_golive_source_orphans"
 
 
 #: where generated suites go unless ``--expectations DIR`` says otherwise (golive's state folder)
@@ -197,9 +199,31 @@ def orphan_query(schema: str, fk: ForeignKeyPlan, key: list[str]) -> str:
         f"AND s.ref = jsonb_build_array({outs}) WHERE o.rows_in_target > coalesce(s.rows, 0)")
 
 
+def my_unique_query(table: str, columns: list[str]) -> str:
+    """MySQL: rows sharing a key (NULLs left out, as in a unique index)."""
+    cols = ", ".join(myqi(c) for c in columns)
+    notnull = " AND ".join(f"{myqi(c)} IS NOT NULL" for c in columns)
+    return f"SELECT {cols}, COUNT(*) AS copies FROM {{batch}} WHERE {notnull} GROUP BY {cols} HAVING COUNT(*) > 1"
+
+
+def my_orphan_query(fk: ForeignKeyPlan, key: list[str]) -> str:
+    """MySQL: dangling references beyond the source's own (``_golive_source_orphans``)."""
+    child_cols = ", ".join(f"c.{myqi(c)}" for c in fk.columns)
+    on = " AND ".join(f"p.{myqi(r)} = c.{myqi(c)}" for c, r in zip(fk.columns, fk.ref_columns))
+    notnull = " AND ".join(f"c.{myqi(c)} IS NOT NULL" for c in fk.columns)
+    outs = ", ".join(f"o.{myqi(c)}" for c in fk.columns)
+    label = fk.name.replace("'", "''")
+    return (f"SELECT {outs}, o.rows_in_target, COALESCE(s.rows_n, 0) AS rows_in_source FROM ("
+            f"SELECT {child_cols}, COUNT(*) AS rows_in_target FROM {{batch}} c LEFT JOIN {myqi(fk.ref_table)} p ON {on} "
+            f"WHERE {notnull} AND p.{myqi(fk.ref_columns[0])} IS NULL GROUP BY {child_cols}) o "
+            f"LEFT JOIN {MY_SOURCE_ORPHANS} s ON s.fk = '{label}' AND CAST(JSON_COMPACT(s.ref) AS BINARY) = CAST(JSON_COMPACT(JSON_ARRAY({outs})) AS BINARY) "
+            f"WHERE o.rows_in_target > COALESCE(s.rows_n, 0)")
+
+
 def generate_suite(plan: MigrationPlan, tp: TablePlan) -> dict:
-    """The generated suite of one table (GX ``ExpectationSuite`` JSON)."""
+    """The generated suite of one table (GX ``ExpectationSuite`` JSON), in the target's SQL."""
     schema = plan.schema_of(tp)
+    my = plan.target_dialect == "mysql"
     by_source = {c.source: c for c in tp.columns}
     exps: list[dict] = [_expectation(
         "expect_table_row_count_to_equal", {"value": {"$PARAMETER": ROW_COUNT_PARAMETER}}, "row count",
@@ -213,20 +237,24 @@ def generate_suite(plan: MigrationPlan, tp: TablePlan) -> dict:
         elif not c.nullable:
             exps.append(_expectation("expect_column_values_to_not_be_null", {"column": c.target}, "not null",
                                      f"{c.target} is NOT NULL in the source: no NULL in the target", column=c.source))
+    def uq(cols):
+        return my_unique_query(tp.target, cols) if my else unique_query(schema, tp.target, cols)
+
     if pk_cols:
         exps.append(_expectation(
-            "unexpected_rows_expectation", {"unexpected_rows_query": unique_query(schema, tp.target, pk_cols)},
+            "unexpected_rows_expectation", {"unexpected_rows_query": uq(pk_cols)},
             "primary key unique", f"primary key ({', '.join(pk_cols)}) is unique", columns=pk_cols))
     for ix in tp.indexes:
         if ix.kind != "unique" or ix.where is not None or ix.expression_sql is not None or not ix.columns:
             continue
         exps.append(_expectation(
-            "unexpected_rows_expectation", {"unexpected_rows_query": unique_query(schema, tp.target, ix.columns)},
+            "unexpected_rows_expectation", {"unexpected_rows_query": uq(ix.columns)},
             "unique", f"UNIQUE ({', '.join(ix.columns)}) holds", columns=ix.columns, index=ix.source_name or ix.name))
     key_targets = [by_source[k].target for k in tp.key if k in by_source]
     for fk in tp.foreign_keys:
         exps.append(_expectation(
-            "unexpected_rows_expectation", {"unexpected_rows_query": orphan_query(schema, fk, key_targets)},
+            "unexpected_rows_expectation", {"unexpected_rows_query": (my_orphan_query(fk, key_targets) if my else
+                                                                      orphan_query(schema, fk, key_targets))},
             "foreign key", f"every {', '.join(fk.columns)} value exists in {fk.ref_table} "
                            f"(dangling references allowed only as far as the source already had them)",
             foreign_key=fk.name, parent=fk.ref_table, columns=fk.columns))

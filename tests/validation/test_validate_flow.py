@@ -135,12 +135,15 @@ def test_markdown_artifact_summarises_per_table(chinook, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
+    from flows.artifacts import artifact_key
+
     state, rep = run_flow(chinook, tmp_path, tables=["Genre", "MediaType"])
     assert state.is_completed() and rep["ok"]
 
     async def latest():
         async with get_client() as client:
-            arts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["validation-summary"])),
+            key = artifact_key("validation-summary", chinook)  # one key per database: its history
+            arts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
                                                limit=50)
             return [a for a in arts if a.flow_run_id == state.state_details.flow_run_id]
 
