@@ -712,6 +712,7 @@ class Release:
     # ------------------------------------------------------------ 8./9. conclude, notify, finish
 
     def conclude(self) -> None:
+        self.concluded = True
         at = None
         if self.conn is None:
             self._reconnect()
@@ -745,6 +746,11 @@ class Release:
         if self.finished:
             return self.report
         self.finished = True
+        if not getattr(self, "concluded", False):  # the sequence was cut short (an interrupt, a crash)
+            try:
+                self.conclude()
+            except Exception as exc:  # noqa: BLE001
+                self.report.warnings.append(f"could not conclude: {mask(str(exc))}")
         self.report.seconds = round(time.monotonic() - self.t0, 2)
         if self.journaled:
             state = {"released": "released", "rolled-back": "rolled-back", "refused": "refused",
