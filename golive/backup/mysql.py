@@ -169,6 +169,15 @@ def fingerprint(cur) -> str:
     return h.hexdigest()
 
 
+def schema_rows(cur) -> list[tuple]:
+    """The rows the fingerprint hashes, as (query number, row text...), sorted (a release compares them)."""
+    out = []
+    for i, q in enumerate(_FP_QUERIES):
+        cur.execute(q)
+        out += sorted((i, *(_s(v) for v in r)) for r in cur.fetchall())
+    return out
+
+
 def count_rows(cur, tables: list[str]) -> list[TableEntry]:
     out = []
     for t in tables:

@@ -124,6 +124,12 @@ def fingerprint(conn) -> str:
     return h.hexdigest()
 
 
+def schema_rows(conn) -> list[tuple]:
+    """The rows the fingerprint hashes (schema, relation, kind, columns, constraints, indexes), sorted: what a
+    release compares to say which objects differ from before."""
+    return sorted(tuple(r) for r in conn.execute(_FINGERPRINT_SQL).fetchall())
+
+
 def inspect(url: DatabaseURL, counts: bool = True) -> tuple[list[TableEntry], str]:
     """Tables (with row counts unless ``counts`` is False: then -1) and the fingerprint of a database now."""
     conn = connect(url)

@@ -26,7 +26,7 @@ from golive.urls import DatabaseURL, mask
 log = logging.getLogger(__name__)
 
 #: the advisory lock key of golive maintenance (PostgreSQL advisory locks are per database already)
-PG_LOCK_KEY = int.from_bytes(hashlib.sha1(b"golive-maintenance").digest()[:8], "big", signed=True)
+PG_LOCK_KEY = int.from_bytes(hashlib.sha1(b"golive-maintenance").digest()[:8], "big", signed=True)  # lock_key(...)
 MYSQL_LOCK_PREFIX = "golive-maintenance:"  # + database name (GET_LOCK names are server-wide; 64 characters)
 APPLICATION_NAME = "golive-maintenance"
 
@@ -166,30 +166,43 @@ def _rollback(conn) -> None:
         pass
 
 
-class MaintenanceLock:
-    """Hold the database's maintenance lock for as long as the ``with`` block runs.
+def lock_key(name: str) -> int:
+    """The 64-bit PostgreSQL advisory lock key of a golive lock name (``golive-maintenance``, ``golive-release``)."""
+    return int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big", signed=True)
 
-    Raises ``MaintenanceBusy`` (naming the session that holds it) when another run has it for longer than
-    ``wait`` seconds.
+
+class AdvisoryLock:
+    """Hold an advisory lock of the database on a session of its own for as long as the ``with`` block runs.
+
+    PostgreSQL: ``pg_try_advisory_lock(key)`` (advisory locks are per database already); MySQL:
+    ``GET_LOCK(prefix + database, 0)`` (names are server-wide). The lock ends with its session, so a killed
+    holder never leaves it behind. Subclasses name the lock, the session and what "busy" means.
     """
 
-    def __init__(self, url: DatabaseURL, options: MaintenanceOptions) -> None:
-        self.url = url
-        self.options = options
-        self.conn = None
-        self.holder = ""
+    key: int = PG_LOCK_KEY
+    mysql_prefix: str = MYSQL_LOCK_PREFIX
 
-    def __enter__(self) -> "MaintenanceLock":
-        self.conn = connect(self.url, self.options)
-        wait = self.options.seconds("lock_wait")
-        give_up = time.monotonic() + wait
+    def __init__(self, url: DatabaseURL, wait_seconds: float = 0.0) -> None:
+        self.url = url
+        self.wait_seconds = wait_seconds
+        self.conn = None
+
+    def connect(self):
+        raise NotImplementedError
+
+    def busy(self, holder: str) -> GoliveError:
+        raise NotImplementedError
+
+    def mysql_name(self) -> str:
+        return (self.mysql_prefix + (self.url.database or ""))[:64]
+
+    def __enter__(self):
+        self.conn = self.connect()
+        give_up = time.monotonic() + self.wait_seconds
         try:
             while not self._try():
                 if time.monotonic() >= give_up:
-                    holder = self.describe_holder()
-                    raise MaintenanceBusy(f"another golive maintenance run is working on {self.url.masked}"
-                                          f"{' (' + holder + ')' if holder else ''}: nothing done. Runs never "
-                                          "overlap; try again later or pass --lock-wait", holder=holder)
+                    raise self.busy(self.describe_holder())
                 time.sleep(min(1.0, max(give_up - time.monotonic(), 0.05)))
         except BaseException:
             self.conn.close()
@@ -199,36 +212,67 @@ class MaintenanceLock:
     def _try(self) -> bool:
         with self.conn.cursor() as cur:
             if self.url.dialect == "postgresql":
-                cur.execute("SELECT pg_try_advisory_lock(%s)", (PG_LOCK_KEY,))
+                cur.execute("SELECT pg_try_advisory_lock(%s)", (self.key,))
             else:
-                cur.execute("SELECT GET_LOCK(%s, 0)", (mysql_lock_name(self.url.database),))
+                cur.execute("SELECT GET_LOCK(%s, 0)", (self.mysql_name(),))
             return bool(cur.fetchone()[0])
 
     def describe_holder(self) -> str:
         """Who holds the lock: pid/connection id, application, since when (for the message)."""
         try:
-            return holder(self.conn, self.url)
+            return holder(self.conn, self.url, key=self.key, mysql_prefix=self.mysql_prefix)
         except Exception:
             return ""
 
     def __exit__(self, *exc) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self.conn is None:
+            return
         try:
             with self.conn.cursor() as cur:
                 if self.url.dialect == "postgresql":
-                    cur.execute("SELECT pg_advisory_unlock(%s)", (PG_LOCK_KEY,))
+                    cur.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
                 else:
-                    cur.execute("SELECT RELEASE_LOCK(%s)", (mysql_lock_name(self.url.database),))
+                    cur.execute("SELECT RELEASE_LOCK(%s)", (self.mysql_name(),))
         except Exception:  # closing the session releases it anyway
             pass
         finally:
             self.conn.close()
+            self.conn = None
 
 
-def holder(conn, url: DatabaseURL) -> str:
-    """A description of the session holding the maintenance lock, or '' when nobody holds it."""
+class MaintenanceLock(AdvisoryLock):
+    """Hold the database's maintenance lock for as long as the ``with`` block runs.
+
+    Raises ``MaintenanceBusy`` (naming the session that holds it) when another run has it for longer than
+    ``wait`` seconds.
+    """
+
+    def __init__(self, url: DatabaseURL, options: MaintenanceOptions) -> None:
+        super().__init__(url, options.seconds("lock_wait"))
+        self.options = options
+        self.holder = ""
+
+    def connect(self):
+        return connect(self.url, self.options)
+
+    def busy(self, holder: str) -> GoliveError:
+        return MaintenanceBusy(f"another golive maintenance run is working on {self.url.masked}"
+                               f"{' (' + holder + ')' if holder else ''}: nothing done. Runs never "
+                               "overlap; try again later or pass --lock-wait", holder=holder)
+
+    def __enter__(self) -> "MaintenanceLock":
+        return super().__enter__()
+
+
+def holder(conn, url: DatabaseURL, *, key: int = PG_LOCK_KEY, mysql_prefix: str = MYSQL_LOCK_PREFIX) -> str:
+    """A description of the session holding the maintenance lock (or the lock of ``key`` / ``mysql_prefix``),
+    or '' when nobody holds it."""
     with conn.cursor() as cur:
         if url.dialect == "postgresql":
-            key = PG_LOCK_KEY & 0xFFFFFFFFFFFFFFFF
+            key = key & 0xFFFFFFFFFFFFFFFF
             cur.execute("SELECT a.pid, a.application_name, a.backend_start, a.client_addr::text FROM pg_locks l "
                         "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
                         "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
@@ -239,7 +283,7 @@ def holder(conn, url: DatabaseURL) -> str:
                 return ""
             return (f"pid {row[0]}, {row[1] or 'no application name'}, connected since "
                     f"{row[2].isoformat(timespec='seconds')}" + (f" from {row[3]}" if row[3] else ""))
-        cur.execute("SELECT IS_USED_LOCK(%s)", (mysql_lock_name(url.database),))
+        cur.execute("SELECT IS_USED_LOCK(%s)", ((mysql_prefix + (url.database or ""))[:64],))
         row = cur.fetchone()
         if not row or row[0] is None:
             return ""

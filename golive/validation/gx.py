@@ -323,9 +323,11 @@ def _quoted(url: DatabaseURL, name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def validate_row_counts(target: DatabaseURL, tables: list[dict], out_dir: Path) -> dict:
+def validate_row_counts(target: DatabaseURL, tables: list[dict], out_dir: Path,
+                        labels: tuple[str, str] = ("the restored table", "the backup's manifest")) -> dict:
     """``expect_table_row_count_to_equal`` for each table of ``tables`` (``{"name", "schema", "table", "rows"}``)
-    on PostgreSQL, MySQL/MariaDB or SQLite; the results go to ``out_dir/results``.
+    on PostgreSQL, MySQL/MariaDB or SQLite; the results go to ``out_dir/results``. ``labels`` name the observed
+    and the expected side in a failure's detail (releases: the table after the migrations, before them).
 
     A separate, additive path next to ``validate_suites`` (PostgreSQL migrations), used by backups to prove
     a restore. Returns ``{"outcomes": [ExpectationOutcome...], "results": {table: path}, "seconds": {...}}``.
@@ -373,8 +375,8 @@ def validate_row_counts(target: DatabaseURL, tables: list[dict], out_dir: Path) 
                 if exc.get("raised_exception"):
                     detail = f"could not be checked: {_first_line(exc.get('exception_message') or 'error')}"
                 else:
-                    detail = (f"the restored table has {(r.get('result') or {}).get('observed_value')} rows, "
-                              f"the backup's manifest {t['rows']}")
+                    detail = (f"{labels[0]} has {(r.get('result') or {}).get('observed_value')} rows, "
+                              f"{labels[1]} {t['rows']}")
             outcomes.append(ExpectationOutcome(table=t["name"], check="row count",
                                                expectation="expect_table_row_count_to_equal", success=ok, detail=detail))
     return {"outcomes": outcomes, "results": paths, "results_dir": str(results_dir),

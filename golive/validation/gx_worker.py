@@ -114,7 +114,8 @@ def main() -> None:
                 replies.flush()
                 continue
             if req.get("kind") == "row_counts":  # backups: row counts on any engine (gx.validate_row_counts)
-                out = gx.validate_row_counts(parse_url(req["target"], role="target"), req["tables"], Path(req["out_dir"]))
+                out = gx.validate_row_counts(parse_url(req["target"], role="target"), req["tables"], Path(req["out_dir"]),
+                                             *([tuple(req["labels"])] if req.get("labels") else []))
                 out["outcomes"] = [o.model_dump() for o in out["outcomes"]]
                 replies.write(json.dumps({"ok": True, "result": out}, default=str) + "\n")
                 replies.flush()

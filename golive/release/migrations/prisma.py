@@ -1,0 +1,300 @@
+"""``prisma:DIR``: ``prisma/migrations/*/migration.sql`` applied as ``prisma migrate deploy`` applies them,
+without Prisma's CLI or Node.
+
+The same semantics, read from prisma-engines (``schema-engine/core/src/commands/apply_migrations.rs`` and
+``sql_migration_persistence.rs``):
+
+* ``migration_lock.toml``'s provider must be the database's (``postgresql`` / ``mysql``).
+* ``_prisma_migrations`` is created exactly as Prisma creates it when missing, and only in an empty schema
+  (else Prisma's P3005: a database with tables but no migration history needs a baseline first). golive's own
+  bookkeeping tables do not count.
+* A row with ``finished_at`` and ``rolled_back_at`` both NULL is a failed migration: nothing new is applied
+  (P3009) until it is resolved.
+* Pending: the folders (sorted by name) without a row that is not rolled back.
+* For each: a row ``(id = random UUID, checksum = SHA-256 of migration.sql, started_at, migration_name)``;
+  the script (PostgreSQL: sent as one simple query, so several statements run in one implicit
+  transaction; MySQL: statement by statement); then ``applied_steps_count + 1`` and ``finished_at``; on an
+  error ``logs`` gets the error and the row stays unfinished.
+* Checksums compare as Prisma's ``script_matches_checksum`` does (LF and CRLF endings alike, and the old
+  checksums without zero padding); a changed applied migration is drift, and golive refuses it.
+* Prisma's own advisory lock (PostgreSQL ``72707369``, MySQL ``GET_LOCK('prisma_migrate')``) is held by the
+  release, so ``prisma migrate deploy`` cannot run beside it.
+
+Down-migrations: a ``down.sql`` next to ``migration.sql`` (what ``prisma migrate diff … --script > down.sql``
+produces, as Prisma's docs suggest); rolling one back sets the row's ``rolled_back_at``, which is how Prisma
+marks a migration as not applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from pathlib import Path
+
+from golive.errors import ConfigError
+from golive.release import db
+from golive.release.migrations.base import BOOKKEEPING, Executor, MigrationSource, now, sha256_file
+from golive.release.model import Applied, Migration, MigrationFailed, SourceStatus
+from golive.release.sqltext import split
+
+TABLE = "_prisma_migrations"
+PG_LOCK = 72707369
+MY_LOCK = "prisma_migrate"
+
+CREATE_TABLE = {
+    "postgresql": """CREATE TABLE _prisma_migrations (
+    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
+    checksum                VARCHAR(64) NOT NULL,
+    finished_at             TIMESTAMPTZ,
+    migration_name          VARCHAR(255) NOT NULL,
+    logs                    TEXT,
+    rolled_back_at          TIMESTAMPTZ,
+    started_at              TIMESTAMPTZ NOT NULL DEFAULT now(),
+    applied_steps_count     INTEGER NOT NULL DEFAULT 0
+);
+""",
+    "mysql": """CREATE TABLE _prisma_migrations (
+    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
+    checksum                VARCHAR(64) NOT NULL,
+    finished_at             DATETIME(3),
+    migration_name          VARCHAR(255) NOT NULL,
+    logs                    TEXT,
+    rolled_back_at          DATETIME(3),
+    started_at              DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    applied_steps_count     INTEGER UNSIGNED NOT NULL DEFAULT 0
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+""",
+}
+
+
+def checksum(script: str) -> str:
+    return hashlib.sha256(script.encode("utf-8")).hexdigest()
+
+
+def matches(script: str, recorded: str) -> bool:
+    """Prisma's ``script_matches_checksum``: line endings either way; old checksums lacked zero padding."""
+    for variant in (script, script.replace("\r\n", "\n"), script.replace("\n", "\r\n")):
+        digest = hashlib.sha256(variant.encode("utf-8")).digest()
+        text = digest.hex() if (not recorded or len(recorded) == 64) else "".join(f"{b:x}" for b in digest)
+        if text == recorded:
+            return True
+    return False
+
+
+def migrations_dir(path: Path) -> Path:
+    """``prisma/``, ``prisma/migrations`` or the app's root (holding ``prisma/migrations``)."""
+    for candidate in (path / "migrations", path / "prisma" / "migrations", path):
+        if candidate.is_dir() and (any((d / "migration.sql").is_file() for d in candidate.iterdir() if d.is_dir())
+                                   or (candidate / "migration_lock.toml").is_file()):
+            return candidate
+    raise ConfigError(f"prisma:{path}: no migrations folder there (expected prisma/migrations/<name>/migration.sql)")
+
+
+def lock_provider(mdir: Path) -> str | None:
+    lock = mdir / "migration_lock.toml"
+    if not lock.is_file():
+        return None
+    m = re.search(r'^\s*provider\s*=\s*"([^"]+)"', lock.read_text(encoding="utf-8"), re.M)
+    return m.group(1) if m else None
+
+
+class PrismaSource(MigrationSource):
+    kind = "prisma"
+
+    def __init__(self, path: Path, url) -> None:
+        super().__init__(path, url)
+        self._ids: dict[str, str] = {}
+
+    def load(self) -> list[Migration]:
+        mdir = migrations_dir(self.path)
+        provider = lock_provider(mdir)
+        wanted = {"postgresql": "postgresql", "mysql": "mysql"}[self.dialect]
+        if provider is not None and provider != wanted:
+            # Prisma's P3019: the migrations were made for another database
+            raise ConfigError(f"prisma:{mdir}: migration_lock.toml says provider {provider!r}, but the database is "
+                              f"{wanted} (Prisma's P3019: make new migrations for this provider)")
+        out = []
+        for d in sorted(p for p in mdir.iterdir() if p.is_dir()):
+            script_path = d / "migration.sql"
+            if not script_path.is_file():
+                raise ConfigError(f"prisma:{mdir}: {d.name}/ has no migration.sql")
+            script = script_path.read_bytes().decode("utf-8")
+            down = d / "down.sql"
+            out.append(Migration(kind="prisma", version=d.name, name=d.name.split("_", 1)[-1], path=str(script_path),
+                                 checksum=checksum(script), sql=script, down_path=str(down) if down.is_file() else None,
+                                 has_down=down.is_file(), transactional=self._atomic(script)))
+        if not out:
+            raise ConfigError(f"prisma:{mdir}: no migrations there")
+        return out
+
+    def _atomic(self, script: str) -> bool:
+        """PostgreSQL runs a multi-statement simple query in one implicit transaction (unless it manages its own);
+        MySQL commits each DDL statement."""
+        if self.dialect != "postgresql":
+            return False
+        statements = split(script, "postgresql")
+        own = any(re.match(r"^(BEGIN|COMMIT|START TRANSACTION|END|ROLLBACK)\b", s.upper) for s in statements)
+        concurrently = any("CONCURRENTLY" in s.upper for s in statements)
+        return not own and not (concurrently and len(statements) > 1)
+
+    # ------------------------------------------------------------ history
+
+    def _exists(self, conn) -> bool:
+        return db.table_exists(conn, self.dialect, self._schema(conn), TABLE)
+
+    def _schema(self, conn) -> str | None:
+        if self.dialect != "postgresql":
+            return None
+        return conn.execute("SELECT current_schema()").fetchone()[0] or "public"
+
+    def rows(self, conn) -> list[dict]:
+        if not self._exists(conn):
+            return []
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, "
+                        f"applied_steps_count FROM {TABLE} ORDER BY started_at")
+            cols = [c[0] for c in cur.description]
+            return [{k: db._s(v) if isinstance(v, (bytes, bytearray)) else v for k, v in zip(cols, r)}
+                    for r in cur.fetchall()]
+
+    def _other_tables(self, conn) -> list[str]:
+        with conn.cursor() as cur:
+            if self.dialect == "postgresql":
+                cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE c.relkind = 'r' AND n.nspname = current_schema()")
+            else:
+                cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                            "AND TABLE_TYPE = 'BASE TABLE'")
+            names = [db._s(r[0]) for r in cur.fetchall()]
+        return [n for n in names if not n.startswith(BOOKKEEPING)]
+
+    def status(self, conn) -> SourceStatus:
+        migrations = self.load()
+        st = SourceStatus(migrations=migrations)
+        if not self._exists(conn):
+            others = self._other_tables(conn)
+            if others:
+                st.problems.append(f"the database has tables ({', '.join(others[:5])}) but no _prisma_migrations: "
+                                   "Prisma's P3005, the schema is not empty; baseline it first "
+                                   "(prisma migrate resolve --applied <the migration it already has>)")
+            st.pending = list(migrations)
+            st.notes.append("_prisma_migrations does not exist yet: it is created as Prisma creates it")
+            return st
+        on_disk = {m.version: m for m in migrations}
+        live = []
+        for r in self.rows(conn):
+            if r["rolled_back_at"] is not None:
+                continue
+            if r["finished_at"] is None:
+                st.failed.append(r["migration_name"])
+                logs = (r["logs"] or "").strip()
+                st.problems.append(f"the `{r['migration_name']}` migration started at {r['started_at']} failed"
+                                   + (f" with the following logs: {logs.splitlines()[0][:200]}" if logs else "")
+                                   + " (Prisma's P3009: resolve it before new migrations are applied)")
+                continue
+            live.append(r)
+            m = on_disk.get(r["migration_name"])
+            st.applied.append(Applied(version=r["migration_name"], name=r["migration_name"], checksum=r["checksum"],
+                                      applied_at=r["finished_at"]))
+            if m is None:
+                st.missing.append(r["migration_name"])
+            elif not matches(m.sql or "", r["checksum"]):
+                st.drift.append(f"{m.version}: migration.sql changed after it was applied (the checksum in "
+                                f"_prisma_migrations no longer matches)")
+        names = {r["migration_name"] for r in self.rows(conn) if r["rolled_back_at"] is None}
+        st.pending = [m for m in migrations if m.version not in names]
+        if st.applied:
+            st.current = st.applied[-1].version
+        return st
+
+    def prepare(self, conn) -> None:
+        if not self._exists(conn):
+            with conn.cursor() as cur:
+                cur.execute(CREATE_TABLE[self.dialect])
+
+    def _ts(self):
+        t = now()
+        return t if self.dialect == "postgresql" else t.replace(tzinfo=None, microsecond=t.microsecond // 1000 * 1000)
+
+    def apply(self, ex: Executor, m: Migration, release_id: str) -> int:
+        conn = ex.session()
+        try:
+            mid = str(uuid.uuid4())
+            self._ids[m.version] = mid
+            with conn.cursor() as cur:  # record_migration_started
+                cur.execute(f"INSERT INTO {TABLE} (id, checksum, started_at, migration_name) VALUES (%s, %s, %s, %s)",
+                            (mid, m.checksum, self._ts(), m.version))
+            what = f"migration {m.version}"
+            try:
+                if self.dialect == "postgresql":
+                    ex.run_script(m.sql or "", what=what, atomic=m.transactional)
+                    n = len(split(m.sql or "", "postgresql"))
+                else:
+                    n = ex.run(split(m.sql or "", "mysql"), transactional=False, what=what)
+            except MigrationFailed as exc:
+                self._failed(conn, mid, m, exc)
+                raise
+            except Exception as exc:  # LockTimeout and the rest: recorded as Prisma records a failed step
+                self._failed(conn, mid, m, exc)
+                raise
+            with conn.cursor() as cur:  # record_successful_step, record_migration_finished
+                cur.execute(f"UPDATE {TABLE} SET applied_steps_count = applied_steps_count + 1 WHERE id = %s", (mid,))
+                cur.execute(f"UPDATE {TABLE} SET finished_at = %s WHERE id = %s", (self._ts(), mid))
+            return n
+        finally:
+            conn.close()
+
+    def _failed(self, conn, mid: str, m: Migration, exc: BaseException) -> None:
+        code = exc.context.get("code", "") if hasattr(exc, "context") else ""
+        logs = (f"A migration failed to apply. New migrations cannot be applied before the error is recovered from. "
+                f"Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve"
+                f"\n\nMigration name: {m.version}\n\nDatabase error code: {code or 'none'}\n\nDatabase error:\n{exc}")
+        try:
+            with conn.cursor() as cur:  # record_failed_step
+                cur.execute(f"UPDATE {TABLE} SET logs = %s WHERE id = %s", (logs, mid))
+        except Exception:  # noqa: BLE001 - the migration's own error is what matters
+            pass
+
+    def down(self, ex: Executor, m: Migration) -> int:
+        script = Path(m.down_path).read_text(encoding="utf-8")
+        what = f"down-migration of {m.version}"
+        if self.dialect == "postgresql":
+            ex.run_script(script, what=what, atomic=self._atomic(script))
+            n = len(split(script, "postgresql"))
+        else:
+            n = ex.run(split(script, "mysql"), transactional=False, what=what)
+        conn = ex.session()
+        try:
+            with conn.cursor() as cur:  # mark_migration_rolled_back_by_id
+                cur.execute(f"UPDATE {TABLE} SET rolled_back_at = %s WHERE migration_name = %s AND rolled_back_at IS NULL "
+                            "AND finished_at IS NOT NULL", (self._ts(), m.version))
+        finally:
+            conn.close()
+        return n
+
+    def forget_failed(self, conn, m: Migration) -> None:
+        mid = self._ids.get(m.version)
+        if mid and self._exists(conn):
+            with conn.cursor() as cur:
+                cur.execute(f"DELETE FROM {TABLE} WHERE id = %s AND finished_at IS NULL", (mid,))
+
+    def probe(self, conn, m: Migration) -> str:
+        for r in reversed(self.rows(conn)):
+            if r["migration_name"] == m.version and r["rolled_back_at"] is None:
+                return "applied" if r["finished_at"] is not None else "failed"
+        return "absent"
+
+    # ------------------------------------------------------------ Prisma's own lock
+
+    def take_tool_lock(self, lock_conn) -> bool:
+        """Take Prisma Migrate's advisory lock on the release's lock session (False: someone holds it)."""
+        with lock_conn.cursor() as cur:
+            if self.dialect == "postgresql":
+                cur.execute("SELECT pg_try_advisory_lock(%s)", (PG_LOCK,))
+            else:
+                cur.execute("SELECT GET_LOCK(%s, 0)", (MY_LOCK,))
+            return bool(cur.fetchone()[0])
+
+
+__all__ = ["PrismaSource", "checksum", "matches", "CREATE_TABLE", "sha256_file"]
