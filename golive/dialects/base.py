@@ -20,6 +20,14 @@ from dataclasses import dataclass, field
 from golive.types import TargetType
 
 
+#: the run stops when a source connection holding its snapshot is lost (a server restart, a killed session):
+#: a retry could only read a later moment, which would break "every chunk sees the same snapshot"
+SNAPSHOT_LOST = ("lost the connection to the source during the copy ({why}): the run's consistent snapshot went "
+                 "with it, so no chunk can be read at the same moment again; nothing half-copied is kept (each chunk "
+                 "is one transaction). Run the same command again when the source is back: it resumes, and checks "
+                 "the chunks already copied against the source")
+
+
 @dataclass(frozen=True)
 class Wire:
     """How a target's bulk loader reads values (the differences between targets, as data)."""

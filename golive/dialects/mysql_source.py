@@ -25,9 +25,9 @@ import re
 import threading
 import uuid
 
-from golive.dialects.base import Decision
+from golive.dialects.base import SNAPSHOT_LOST, Decision
 from golive.dialects.mysql import MySQLDialect, qi, translate_error
-from golive.errors import PlanError
+from golive.errors import PlanError, TerminalError, TransientError
 from golive.schema import Column, ForeignKey, Index, SourceSchema, Table, View
 from golive.urls import DatabaseURL
 
@@ -332,6 +332,7 @@ def row_key(t: Table) -> list[str]:
 # ---------------------------------------------------------------------- one moment for every reader
 
 _pools: dict[str, "queue.Queue"] = {}
+_broken: dict[str, str] = {}  # snapshot name -> why it is gone (a reading connection was lost)
 _lock = threading.Lock()
 
 
@@ -380,6 +381,7 @@ def snapshot(url: DatabaseURL, plan, *, workers: int):
         finally:
             with _lock:
                 _pools.pop(name, None)
+                _broken.pop(name, None)
     finally:
         lock_conn.close()
         for c in conns:
@@ -413,9 +415,12 @@ class ChunkReader:
     """One table's chunks, rendered on the server; a connection of the run's snapshot when there is one."""
 
     def __init__(self, url: DatabaseURL, plan, tp, *, snapshot: str | None = None):
-        self.tp, self.url = tp, url
+        self.tp, self.url, self.snapshot = tp, url, snapshot
         self.pool = _pools.get(snapshot) if snapshot else None
+        self.lost = False
         if self.pool is not None:
+            if snapshot in _broken:
+                raise TerminalError(SNAPSHOT_LOST.format(why=_broken[snapshot]))
             self.conn = self.pool.get()
         else:
             self.conn = connect(url)
@@ -494,7 +499,7 @@ class ChunkReader:
                 a = b + 1
                 yield blob, int(n)
         except Exception as exc:
-            raise translate_error(exc, f"reading {tp.source} chunk {chunk.no} from the source") from None
+            raise self._error(exc, chunk) from None
 
     def _stream(self, where: str, args: list):
         """One rendered line per row (tables without an integer key), fetched in batches of bytes."""
@@ -537,7 +542,17 @@ class ChunkReader:
                 last = batch[-1][0]
                 yield batch
         except Exception as exc:
-            raise translate_error(exc, f"reading {tp.source} chunk {chunk.no} from the source") from None
+            raise self._error(exc, chunk) from None
+
+    def _error(self, exc: BaseException, chunk):
+        """A lost connection of the run's snapshot cannot be retried into the same moment: the run stops."""
+        err = translate_error(exc, f"reading {self.tp.source} chunk {chunk.no} from the source")
+        if self.pool is not None and isinstance(err, TransientError):
+            self.lost = True
+            with _lock:
+                _broken.setdefault(self.snapshot, str(err))
+            return TerminalError(SNAPSHOT_LOST.format(why=_broken[self.snapshot]))
+        return err
 
     def row(self, rowkey) -> dict:
         tp = self.tp
@@ -558,7 +573,7 @@ class ChunkReader:
         return {k: key_value(v) for k, v in zip(self.tp.chunk_key, rowkey)}
 
     def close(self) -> None:
-        if self.pool is not None:
+        if self.pool is not None and not self.lost:
             self.pool.put(self.conn)
         else:
             try:

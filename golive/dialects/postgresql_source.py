@@ -23,9 +23,9 @@ import logging
 import re
 import subprocess
 
-from golive.dialects.base import Decision
+from golive.dialects.base import SNAPSHOT_LOST, Decision
 from golive.dialects.postgresql import PostgresDialect, qi, qn, translate_error
-from golive.errors import ConfigError, PlanError, SourceError, TransientError
+from golive.errors import ConfigError, PlanError, SourceError, TerminalError, TransientError
 from golive.schema import Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
 from golive.types import CT, TargetType
 from golive.urls import DatabaseURL
@@ -51,7 +51,13 @@ def connect(url: DatabaseURL, *, snapshot: str | None = None):
     conn = PG.connect(url, settings=READ_SETTINGS, role="source")
     if snapshot:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        conn.execute("SET TRANSACTION SNAPSHOT %s" % _lit(snapshot))
+        try:
+            conn.execute("SET TRANSACTION SNAPSHOT %s" % _lit(snapshot))
+        except Exception as exc:
+            conn.close()
+            if "snapshot" in str(exc).lower():  # its exporting session is gone
+                raise TerminalError(SNAPSHOT_LOST.format(why=str(exc).strip().splitlines()[0])) from None
+            raise
     return conn
 
 
@@ -536,6 +542,8 @@ class ChunkReader:
                     buf, size = [], 0
             err = proc.stderr.read().decode("utf-8", "replace").strip()
             code = proc.wait()
+            if code and "invalid snapshot identifier" in err:  # the exporting session is gone (server restart)
+                raise TerminalError(SNAPSHOT_LOST.format(why=(err.splitlines() or ["?"])[-1]))
             if code or (self.tp.native and tail != b"\xff\xff"):
                 raise TransientError(f"reading {self.tp.source} chunk {chunk.no} from the source: psql "
                                      f"{'exit ' + str(code) if code else 'stream incomplete'}: "
