@@ -1,7 +1,9 @@
 """MySQL / MariaDB: golive's own consistent dump, restored by loading tables in parallel.
 
-**Backup.** One session opens ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` and touches every table (its
-metadata locks then keep their definitions still until the end). The schema comes from
+**Backup.** Two sessions open ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` under one short ``FLUSH TABLES WITH
+READ LOCK`` (as mydumper does; one session when the user lacks RELOAD), so both read the same moment and two
+tables are dumped at once, the biggest first; the first session touches every table (its metadata locks then
+keep their definitions still until the end). The schema comes from
 ``mariadb-dump --no-data`` (tables and views; then triggers, routines and events apart, so they are created
 after the data), the data from that one snapshot: the server formats each row as a line LOAD DATA reads
 (tab-separated, ``\\`` escapes, ``\\N`` for NULL, raw bytes of every column: ``character_set_results =
@@ -23,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import re
 import shutil
 import stat
@@ -275,29 +278,73 @@ def _schema_dump(tool: Tool, opts: OptionsFile, db: str, extra: list[str], write
     writer.write(proc.stdout)
 
 
-def backup(url: DatabaseURL, sink) -> dict:
+_SESSION = ("SET SESSION character_set_results = binary, group_concat_max_len = 1073741824, time_zone = '+00:00', "
+            "sql_mode = ''")
+#: tables dumped at once, each by its own connection of the one snapshot (MariaDB renders the lines)
+DUMP_JOBS = 2
+
+
+def _snapshot_sessions(url: DatabaseURL, jobs: int) -> tuple[list, str]:
+    """``jobs`` connections in one consistent snapshot (started under a short FLUSH TABLES WITH READ LOCK, as
+    mydumper does); one connection when the user may not take that lock (its own snapshot is consistent)."""
+    def session():
+        c = connect(url)
+        with c.cursor() as cur:
+            cur.execute(_SESSION)
+            cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return c
+
+    def begin(c):
+        with c.cursor() as cur:
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+
+    conns = [session()]
+    if jobs > 1:
+        lock = connect(url)
+        try:
+            with lock.cursor() as cur:
+                cur.execute("FLUSH TABLES WITH READ LOCK")
+        except Exception as exc:  # noqa: BLE001 - no RELOAD privilege: one session, one table at a time
+            log.info("backup reads one table at a time (FLUSH TABLES WITH READ LOCK refused: %s)", exc)
+            lock.close()
+            begin(conns[0])
+            return conns, "one session"
+        try:
+            conns += [session() for _ in range(jobs - 1)]
+            for c in conns:
+                begin(c)
+        finally:
+            with lock.cursor() as cur:
+                cur.execute("UNLOCK TABLES")
+            lock.close()
+        return conns, f"{jobs} sessions started under one read lock"
+    begin(conns[0])
+    return conns, "one session"
+
+
+def backup(url: DatabaseURL, sink, *, jobs: int = DUMP_JOBS) -> dict:
     dump_tool = find_client("mariadb-dump", "mysqldump")
-    conn = connect(url)
-    cur = conn.cursor()
+    conns: list = []
     try:
-        cur.execute("SET SESSION character_set_results = binary, group_concat_max_len = 1073741824, "
-                    "time_zone = '+00:00', sql_mode = ''")
+        conns, how = _snapshot_sessions(url, jobs)
+        conn = conns[0]
+        cur = conn.cursor()
         cur.execute("SELECT VERSION(), DATABASE()")
         version, db = (_s(v) for v in cur.fetchone())
         cur.execute("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
                     "WHERE SCHEMA_NAME = DATABASE()")
         charset, collation = (_s(v) for v in cur.fetchone())
-        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         tables = base_tables(cur)
         for t, _, _ in tables:  # metadata locks: the definitions stay as they are until we commit
             cur.execute(f"SELECT 1 FROM {qi(t)} LIMIT 0")
         cols = columns(cur)
         keys = chunk_key(cur)
         fp = fingerprint(cur)
+        cur.execute("SELECT TABLE_NAME, DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")
+        size = {_s(n): int(d or 0) for n, d in cur.fetchall()}
         warnings = [f"table {t} uses {e}, which has no snapshots: its rows may be from a later moment"
                     for t, e, _ in tables if e and e.lower() not in ("innodb", "aria", "rocksdb") and e.lower() != "memory"]
-        objects, entries, layout = [], [], {}
+        objects, layout = [], {}
         with OptionsFile(url) as opts:
             for name, kind, extra in ((SCHEMA_OBJECT, "schema", ["--skip-triggers"]),
                                       (POST_OBJECT, "post-schema", ["--no-create-info", "--triggers", "--routines",
@@ -309,33 +356,54 @@ def backup(url: DatabaseURL, sink) -> dict:
                 except BaseException:
                     w.abort()
                     raise
-        for i, (t, engine, avg) in enumerate(tables, 1):
+        free: queue.Queue = queue.Queue()
+        for c in conns:
+            free.put(c)
+
+        def dump(i: int, t: str, avg: int):
             name = f"tables/{i:04d}.tsv"
-            w = sink.open(name, "data", table=t)
+            c = free.get()
             try:
-                n = _dump_table(conn, w, t, cols.get(t, []), keys.get(t), avg)
-                entry = w.close()
-            except BaseException:
-                w.abort()
-                raise
+                w = sink.open(name, "data", table=t)
+                try:
+                    n = _dump_table(c, w, t, cols.get(t, []), keys.get(t), avg)
+                    return n, w.close()
+                except BaseException:
+                    w.abort()
+                    raise
+            finally:
+                free.put(c)
+
+        order = sorted(range(len(tables)), key=lambda j: -size.get(tables[j][0], 0))  # the biggest first
+        done: dict[int, tuple] = {}
+        with ThreadPoolExecutor(max_workers=len(conns), thread_name_prefix="dump") as pool:
+            futures = {j: pool.submit(dump, j + 1, tables[j][0], tables[j][2]) for j in order}
+            for j in order:
+                done[j] = futures[j].result()
+        entries = []
+        for j, (t, _engine, _avg) in enumerate(tables):
+            n, entry = done[j]
             objects.append(entry)
             entries.append(TableEntry(name=t, table=t, rows=n, raw_bytes=entry.raw_size))
-            layout[t] = {"object": name, "columns": [[c, _column_expr(c, dt)[1]] for c, dt, _, gen in cols.get(t, [])
-                                                     if not gen]}
-        cur.execute("COMMIT")
+            layout[t] = {"object": f"tables/{j + 1:04d}.tsv",
+                         "columns": [[c, _column_expr(c, dt)[1]] for c, dt, _, gen in cols.get(t, []) if not gen]}
+        for c in conns:
+            with c.cursor() as cur:
+                cur.execute("COMMIT")
         return {"server_version": version, "database": db, "objects": objects, "tables": entries,
                 "schema_fingerprint": fp, "warnings": warnings,
                 "tool": Tool(name=f"golive consistent dump (schema by {dump_tool.name})", version=dump_tool.version,
                              path=dump_tool.path),
-                "details": {"charset": charset, "collation": collation, "tables": layout,
+                "details": {"charset": charset, "collation": collation, "tables": layout, "snapshot": how,
                             "format": "LOAD DATA lines (tab, \\ escapes, \\N), raw bytes, one object per table"}}
     except Exception as exc:
         raise translate_error(exc, f"backup of {url.masked}") from None
     finally:
-        try:
-            conn.close()
-        except Exception:  # noqa: BLE001
-            pass
+        for c in conns:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001
+                pass
 
 
 # ---------------------------------------------------------------- restore
