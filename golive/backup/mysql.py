@@ -322,6 +322,30 @@ def _snapshot_sessions(url: DatabaseURL, jobs: int) -> tuple[list, str]:
     return conns, "one session"
 
 
+def _routine_visibility(cur) -> list[str]:
+    """A user who may not read the routines' definitions does not even see them (information_schema and
+    mariadb-dump leave them out without a word): say so, rather than write a backup that silently lacks them."""
+    import pymysql
+
+    try:
+        cur.execute("SELECT COUNT(*) FROM mysql.proc WHERE db = DATABASE()")
+        cur.fetchall()
+        return []
+    except pymysql.err.MySQLError as exc:
+        code = exc.args[0] if exc.args else 0
+    if code == 1146:  # MySQL 8: no mysql.proc; SHOW_ROUTINE or a global SELECT shows every routine
+        cur.execute("SHOW GRANTS")
+        grants = " ".join(_s(r[0]) for r in cur.fetchall()).upper()
+        if "ALL PRIVILEGES ON *.*" in grants or "SHOW_ROUTINE" in grants or re.search(r"SELECT[^`]* ON \*\.\*", grants):
+            return []
+        grant = "GRANT SHOW_ROUTINE ON *.*"
+    else:
+        grant = "GRANT SELECT ON mysql.proc"
+    return [f"stored procedures and functions: this user cannot read their definitions, so routines it did not "
+            f"create are missing from this backup without the server saying so ({grant} TO the user for a "
+            "complete one)"]
+
+
 def backup(url: DatabaseURL, sink, *, jobs: int = DUMP_JOBS) -> dict:
     dump_tool = find_client("mariadb-dump", "mysqldump")
     conns: list = []
@@ -344,6 +368,7 @@ def backup(url: DatabaseURL, sink, *, jobs: int = DUMP_JOBS) -> dict:
         size = {_s(n): int(d or 0) for n, d in cur.fetchall()}
         warnings = [f"table {t} uses {e}, which has no snapshots: its rows may be from a later moment"
                     for t, e, _ in tables if e and e.lower() not in ("innodb", "aria", "rocksdb") and e.lower() != "memory"]
+        warnings += _routine_visibility(cur)
         objects, layout = [], {}
         with OptionsFile(url) as opts:
             for name, kind, extra in ((SCHEMA_OBJECT, "schema", ["--skip-triggers"]),

@@ -133,3 +133,38 @@ def test_mysql_ranges_by_text_keys_with_case_insensitive_collation(my_new, tmp_p
     other = my_new()
     assert restore_backup(result.url, other).ok
     assert my_content(other) == my_content(src)
+
+
+def test_mysql_backup_without_reload_reads_one_table_at_a_time(my_app, my_new, mysql_admin_url, tmp_path):
+    """Two tables at once need FLUSH TABLES WITH READ LOCK (RELOAD) to start both sessions at one moment; a user
+    without it still gets a consistent backup from one session, and the manifest says which was used."""
+    import uuid
+
+    from golive.urls import parse_url
+
+    db = parse_url(my_app).database
+    user = "gbk_noreload_" + uuid.uuid4().hex[:6]
+    admin = my_connect(mysql_admin_url, database=False)
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'Pw-noreload-1'")
+        cur.execute(f"GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON `{db}`.* TO '{user}'@'%'")
+    try:
+        u = parse_url(my_app)
+        url = f"mysql://{user}:Pw-noreload-1@{u.host}:{u.port or 3306}/{db}"
+        limited = backup_database(url, f"file://{tmp_path}/b")
+        full = backup_database(my_app, f"file://{tmp_path}/b")
+        assert limited.manifest.details["snapshot"] == "one session"
+        assert full.manifest.details["snapshot"].startswith("2 sessions")
+        assert {t.name: t.rows for t in limited.manifest.tables} == {t.name: t.rows for t in full.manifest.tables}
+        other = my_new()
+        assert restore_backup(limited.url, other).ok
+        want = my_content(my_app)
+        assert want["routines"]  # the app has one; this user cannot see it, and the backup says so
+        assert my_content(other) == dict(want, routines=[])
+        assert any("routines it did not create are missing" in w and "mysql.proc" in w
+                   for w in limited.manifest.warnings), limited.manifest.warnings
+        assert not any("routines" in w for w in full.manifest.warnings)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        admin.close()
