@@ -23,8 +23,10 @@ demo: $(STAMP)
 	$(BIN)/golive demo
 
 ## make test: venv + install, then the whole test suite against the machine's PostgreSQL/MariaDB
+## (two pytest-xdist workers: most tests wait on servers and subprocesses; TEST_WORKERS=0 runs them in one process)
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 ## make bench: throughput benchmark (see README "Benchmarks")
 bench: $(STAMP)

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from golive.errors import ConfigError
 
-PASSWORD = "pw-" + uuid.uuid4().hex[:12]
+PASSWORD = "pw-5f3a9c1e7b2d"  # fixed: parametrized test ids must be the same in every pytest-xdist worker
 
 
 # ---------------------------------------------------------------- artifact keys (no API)
