@@ -266,3 +266,25 @@ def test_credentials_block_may_be_aws_credentials_minio_or_secret(prefect_api, u
         migrate_files(_params(uploads, tmp_path, dest=f"s3://{bucket}", bucket_block=f"gpf-a-{tag}"))
     with pytest.raises(ConfigError, match="s3-bucket/gpf-none not found"):
         migrate_files(_params(uploads, tmp_path, bucket_block="gpf-none"))
+
+
+def test_cli_migrate_and_validate_take_block_names(golive, pg_url, tmp_path):
+    """`golive migrate db` and `golive validate` read a `block:NAME` URL from the Prefect API they use; the URL
+    itself is never printed; an unknown block is one line, exit 2."""
+    from prefect.blocks.system import Secret
+
+    from golive.sample import build
+
+    db = tmp_path / "app.db"
+    build(db, users=5, bad_rows=False)
+    app = str(db)
+    name = "gpf-cli-" + uuid.uuid4().hex[:8]
+    Secret(value=pg_url).save(name)
+    res = golive("migrate", "db", "--source", app, "--target", f"block:{name}", "--report", tmp_path / "r.json")
+    assert res.code == 0, res
+    assert json.loads((tmp_path / "r.json").read_text())["rows_rejected"] == 0
+    res = golive("validate", "--source", app, "--target", f"block:{name}")
+    assert res.code == 0, res
+    res = golive("migrate", "db", "--source", app, "--target", "block:gpf-no-such-block")
+    lines = [x for x in res.err.strip().splitlines() if x.strip()]
+    assert res.code == 2 and len(lines) == 1 and "gpf-no-such-block" in lines[0] and "not found" in lines[0], res

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table  # noqa: F401  (report table)
 
 from golive.cli import migrate_app
-from golive.cli._common import console, echo, err_console, handle_errors, note, note_prefect_api
+from golive.cli._common import console, echo, err_console, handle_errors, note, note_prefect_api, resolve_block
 from golive.config import MigrateOptions
 
 T0 = time.perf_counter()  # when this command started (module import happens at CLI start)
@@ -20,9 +20,10 @@ T0 = time.perf_counter()  # when this command started (module import happens at 
 @handle_errors
 def migrate_db(
     source: str = typer.Option(..., "--source", "-s", help=(
-        "sqlite:///app.db (or a path), mysql://user[:pass]@host[:port]/db (also mariadb://), or postgresql://…")),
+        "sqlite:///app.db (or a path), mysql://user[:pass]@host[:port]/db (also mariadb://), postgresql://…, "
+        "or block:NAME (a Prefect Secret block holding the URL)")),
     target: str = typer.Option(..., "--target", "-t", help=(
-        "postgresql://user[:pass]@host[:port]/db, embedded://DIR, or mysql://user[:pass]@host[:port]/db")),
+        "postgresql://user[:pass]@host[:port]/db, embedded://DIR, mysql://user[:pass]@host[:port]/db, or block:NAME")),
     tables: Optional[list[str]] = typer.Option(None, "--tables", help="Only these tables (comma-separated or repeated)."),
     exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="Leave these tables out."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and the values that would be rejected; write nothing."),
@@ -77,7 +78,7 @@ def migrate_db(
                              uuid_binary=uuid_binary)
     # Fail fast on bad input, before any orchestration starts (the target's connection is checked by
     # the plan, which runs while Prefect starts up).
-    src, dst = commands.database_urls(source, target)
+    src, dst = commands.database_urls(resolve_block(source), resolve_block(target))
     if dry_run:
         plan = commands.plan_migration(src.raw, dst.raw, options)
         from golive.migrate import target as tgt

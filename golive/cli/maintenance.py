@@ -51,13 +51,9 @@ def thresholds(pairs: list[str] | None, **named) -> dict:
 
 
 def _resolve(db: str) -> str:
-    from flows.credentials import is_block_ref
+    from golive.cli._common import resolve_block
 
-    if is_block_ref(db):
-        from flows.credentials import resolve_secret
-
-        return resolve_secret(db)
-    return db
+    return resolve_block(db)
 
 
 def _check_connects(db: str):

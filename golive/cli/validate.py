@@ -8,14 +8,14 @@ from typing import Optional
 import typer
 
 from golive.cli import app, expectations_app
-from golive.cli._common import echo, handle_errors, note_prefect_api, status
+from golive.cli._common import echo, handle_errors, note_prefect_api, resolve_block, status
 
 
 @app.command("validate")
 @handle_errors
 def validate(
-    source: str = typer.Option(..., "--source", "-s", help="SQLite URL or path the target was migrated from."),
-    target: str = typer.Option(..., "--target", "-t", help="postgresql://user[:pass]@host[:port]/db"),
+    source: str = typer.Option(..., "--source", "-s", help="The database the target was migrated from (URL, path or block:NAME)."),
+    target: str = typer.Option(..., "--target", "-t", help="postgresql://… or mysql://… (or block:NAME)"),
     tables: Optional[list[str]] = typer.Option(None, "--tables", help="Only these tables (comma-separated or repeated)."),
     report: Optional[str] = typer.Option(None, "--report", help="Write the validation report (JSON) here."),
     schema: str = typer.Option("public", "--schema", help="Target schema the tables were migrated into."),
@@ -37,7 +37,7 @@ def validate(
     gx_worker.prestart()
     options = ValidateOptions(tables=tables, target_schema=schema, expectations_dir=expectations, output_dir=out,
                               report=report, workers=workers, data_docs=data_docs)
-    src, dst = commands.database_urls(source, target)
+    src, dst = commands.database_urls(resolve_block(source), resolve_block(target))
     commands.check_target_connects(dst)
     result = run_flow(src.raw, dst.raw, options, verbose=verbose)
     if data_docs:
