@@ -299,27 +299,31 @@ def _snapshot_sessions(url: DatabaseURL, jobs: int) -> tuple[list, str]:
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
 
     conns = [session()]
-    if jobs > 1:
-        lock = connect(url)
-        try:
-            with lock.cursor() as cur:
-                cur.execute("FLUSH TABLES WITH READ LOCK")
-        except Exception as exc:  # noqa: BLE001 - no RELOAD privilege: one session, one table at a time
-            log.info("backup reads one table at a time (FLUSH TABLES WITH READ LOCK refused: %s)", exc)
-            lock.close()
-            begin(conns[0])
-            return conns, "one session"
-        try:
-            conns += [session() for _ in range(jobs - 1)]
-            for c in conns:
-                begin(c)
-        finally:
-            with lock.cursor() as cur:
-                cur.execute("UNLOCK TABLES")
-            lock.close()
-        return conns, f"{jobs} sessions started under one read lock"
-    begin(conns[0])
-    return conns, "one session"
+    try:
+        if jobs > 1:
+            lock = connect(url)
+            try:
+                with lock.cursor() as cur:
+                    cur.execute("FLUSH TABLES WITH READ LOCK")
+            except Exception as exc:  # noqa: BLE001 - no RELOAD privilege: one session, one table at a time
+                log.info("backup reads one table at a time (FLUSH TABLES WITH READ LOCK refused: %s)", exc)
+                lock.close()
+            else:
+                try:
+                    conns += [session() for _ in range(jobs - 1)]
+                    for c in conns:
+                        begin(c)
+                finally:
+                    with lock.cursor() as cur:
+                        cur.execute("UNLOCK TABLES")
+                    lock.close()
+                return conns, f"{jobs} sessions started under one read lock"
+        begin(conns[0])
+        return conns, "one session"
+    except BaseException:
+        for c in conns:
+            c.close()
+        raise
 
 
 def _routine_visibility(cur) -> list[str]:
