@@ -67,6 +67,9 @@ class Table(BaseModel):
     local_name: str | None = Field(None, description="The name within its schema, when ``name`` is qualified.")
     identity_next: int | None = Field(None, description="Next value the source would hand out (MySQL AUTO_INCREMENT).")
     comment: str | None = None
+    partitions: list[str] = Field(default_factory=list, description="PostgreSQL: a partitioned table's partitions "
+                                                                    "(its rows are theirs; each leaf is not a table "
+                                                                    "of its own in the plan).")
 
     def column(self, name: str) -> Column:
         for c in self.columns:

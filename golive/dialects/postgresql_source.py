@@ -91,11 +91,14 @@ def introspect(conn, url: DatabaseURL, options) -> SourceSchema:
             sql = conn.execute("SELECT pg_get_viewdef(%s::oid, true)", (oid,)).fetchone()[0]
             out.views.append(View(name=label, select=sql, sql=sql, materialized=kind == "m", schema_name=nsp))
             continue
-        if kind == "p":
-            out.others.append(("partitioned table", label, "partitioned tables are copied by golive as their "
-                               "partitions' parent: not yet supported; use pg_dump for this table"))
-            continue
-        out.tables.append(_table(conn, oid, nsp, name, label, qualify))
+        t = _table(conn, oid, nsp, name, label, qualify)
+        if kind == "p":  # read and written through the parent: COPY into it routes each row to its partition
+            t.partitions = [r[0] for r in conn.execute(
+                "WITH RECURSIVE tree(oid) AS (SELECT inhrelid FROM pg_inherits WHERE inhparent = %s UNION ALL "
+                "SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid) "
+                "SELECT c.oid::regclass::text FROM tree JOIN pg_class c ON c.oid = tree.oid ORDER BY 1",
+                (oid,)).fetchall()]
+        out.tables.append(t)
     for name, table, nsp in conn.execute(
             "SELECT t.tgname, c.relname, n.nspname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal AND n.nspname = ANY(%s)",
@@ -618,6 +621,10 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
     plan = ctx.plan
     if ctx.dst.name != "postgresql":
         plan_views_and_others(ctx, schema, selected)
+        for t in schema.tables:
+            if t.name in selected and t.partitions:
+                plan.warnings.append(f"{t.name}: a partitioned table ({len(t.partitions)} partitions), copied as one "
+                                     f"table: the target's partitioning is not created")
         return
     if plan.identifiers != "preserve":
         raise PlanError("PostgreSQL to PostgreSQL keeps every name as it is: --identifiers snake is not supported")
@@ -638,15 +645,21 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
         tp.line_sql, tp.careful_sql = render(t, tp, None, plan)  # binary COPY of the columns as they are
         tp.identity, tp.sequence_floor, tp.checks = None, None, []
         rel = qn(t.schema_name, t.local_name or t.name)
+        # a partitioned table's keys and indexes are built on the parent, which builds them on every partition
+        only = "" if t.partitions else "ONLY "
         tp.indexes = []
         for ix in t.indexes:
             if ix.kind == "constraint":
                 kind = "primary" if ix.origin == "pk" else ("unique" if ix.unique else "index")
-                sql = f"ALTER TABLE ONLY {rel} ADD CONSTRAINT {qi(ix.name)} {ix.sql}"
+                sql = f"ALTER TABLE {only}{rel} ADD CONSTRAINT {qi(ix.name)} {ix.sql}"
             else:
                 kind, sql = ("unique" if ix.unique else "index"), ix.sql
+                if t.partitions:
+                    sql = re.sub(r" ON ONLY ", " ON ", sql, count=1)
             tp.indexes.append(IndexPlan(name=ix.name, kind=kind, columns=list(ix.columns), definition_sql=sql,
                                         source_name=ix.name))
+        if t.partitions:
+            tp.indexes += _partition_own_keys(ctx.conn, t, plan)
         by_name = {fk.name: fk for fk in t.foreign_keys}
         for fk in tp.foreign_keys:
             src_fk = by_name.get(fk.name)
@@ -662,6 +675,34 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
     # triggers come with the final statements (after the data); nothing to skip
     for kind, name, reason in schema.others:
         plan.skipped.append(Skipped(kind=kind, name=name, reason=reason))
+
+
+def _partition_own_keys(conn, t: Table, plan) -> list:
+    """Keys and indexes that partitions have of their own (not built through the parent): the parent's plan
+    builds them too, on their partitions, after the data."""
+    from golive.migrate.plan import IndexPlan
+
+    out = []
+    for name, rel, definition, contype in conn.execute(
+            "SELECT c.conname, c.conrelid::regclass::text, pg_get_constraintdef(c.oid), c.contype FROM pg_constraint c "
+            "WHERE c.conrelid = ANY(%s::regclass[]) AND c.contype IN ('p', 'u', 'x', 'f') AND c.conparentid = 0 "
+            "ORDER BY 2, 1", (t.partitions,)).fetchall():
+        if contype == "f":
+            plan.warnings.append(f"{t.name}: partition {rel} has a foreign key of its own, {name} ({definition}), "
+                                 "which is not created: add it after the copy")
+            continue
+        kind = {"p": "primary", "u": "unique"}.get(contype, "index")
+        out.append(IndexPlan(name=name, kind=kind, columns=[], source_name=name,
+                             definition_sql=f"ALTER TABLE ONLY {rel} ADD CONSTRAINT {qi(name)} {definition}"))
+    for name, definition, unique in conn.execute(
+            "SELECT ic.relname, pg_get_indexdef(i.indexrelid), i.indisunique FROM pg_index i "
+            "JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = ANY(%s::regclass[]) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid) "
+            "ORDER BY 1", (t.partitions,)).fetchall():
+        out.append(IndexPlan(name=name, kind="unique" if unique else "index", columns=[], source_name=name,
+                             definition_sql=definition))
+    return out
 
 
 def render(t: Table, tp, wire, plan) -> tuple[str, str]:
