@@ -36,8 +36,13 @@ def journal_step(url: str):
 
 
 def test_two_releases_at_once_the_second_is_refused(golive, pg_db, tmp_path):
-    pg_exec(pg_db, "CREATE TABLE t (id int PRIMARY KEY)")
-    mig = write(tmp_path / "m", {"001_slow.sql": "ALTER TABLE t ADD COLUMN a int;\nSELECT pg_sleep(4);\n"})
+    # the first release's migration waits until the test opens the gate (a fixed sleep lost the race when the
+    # second command took longer to start than the sleep lasted, on a loaded machine)
+    pg_exec(pg_db, "CREATE TABLE t (id int PRIMARY KEY)", "CREATE TABLE gate (open int)")
+    mig = write(tmp_path / "m", {"001_slow.sql": (
+        "ALTER TABLE t ADD COLUMN a int;\n"
+        "DO $$ BEGIN FOR i IN 1..1200 LOOP EXIT WHEN EXISTS (SELECT 1 FROM gate); PERFORM pg_sleep(0.05); "
+        "END LOOP; END $$;\n")})
     args = ["release", "--db", pg_db, "--migrations", f"sql:{mig}", "--backup-to", f"file://{tmp_path}/b"]
     first = start(args, tmp_path)
     try:
@@ -47,6 +52,7 @@ def test_two_releases_at_once_the_second_is_refused(golive, pg_db, tmp_path):
         assert "another golive release is running" in res.all and "golive-release-lock" in res.all, res
         assert "refused" in res.err and len(res.err.strip().splitlines()) == 1
     finally:
+        pg_exec(pg_db, "INSERT INTO gate VALUES (1)")
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0, out + err
     assert pg_rows(pg_db, "SELECT count(*) FROM _golive.releases") == [(1,)]  # the refused one wrote nothing
