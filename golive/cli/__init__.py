@@ -27,7 +27,8 @@ app = typer.Typer(
 )
 migrate_app = typer.Typer(help="Migrate a database or an uploads folder.", no_args_is_help=True)
 verify_app = typer.Typer(help="Check that a migrated copy matches its source.", no_args_is_help=True)
-expectations_app = typer.Typer(help="Great Expectations suites under expectations/.", no_args_is_help=True)
+expectations_app = typer.Typer(help="Great Expectations suites, one folder per source database "
+                                    "(default golive-runs/expectations/).", no_args_is_help=True)
 server_app = typer.Typer(help="A local Prefect server in the background, reused by later golive commands.",
                          no_args_is_help=True)
 report_app = typer.Typer(help="Reports on what golive looks after.", no_args_is_help=True)
