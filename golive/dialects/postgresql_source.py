@@ -55,7 +55,7 @@ def connect(url: DatabaseURL, *, snapshot: str | None = None):
             conn.execute("SET TRANSACTION SNAPSHOT %s" % _lit(snapshot))
         except Exception as exc:
             conn.close()
-            if "snapshot" in str(exc).lower():  # its exporting session is gone
+            if "invalid snapshot identifier" in str(exc):  # its exporting session is gone
                 raise TerminalError(SNAPSHOT_LOST.format(why=str(exc).strip().splitlines()[0])) from None
             raise
     return conn

@@ -281,11 +281,19 @@ def _run_script(conn, script: str) -> list[str]:
 
 
 def _existing_names(conn, schema: str, table: str) -> set[str]:
-    rows = conn.execute(
-        "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(%s) "
-        "UNION SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
-        (qn(schema, table), schema, table)).fetchall()
-    return {r[0] for r in rows}
+    """Constraints and indexes the table has already (a resumed run builds only the rest), including those of
+    its partitions when it is a partitioned table (the plan builds a partition's own keys too)."""
+    rel = qn(schema, table)
+    sql = ("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(%s) "
+           "UNION SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s")
+    args: tuple = (rel, schema, table)
+    if conn.info.server_version >= 120000:  # pg_partition_tree: no rows for a table that is not partitioned
+        sql += (" UNION SELECT c.conname FROM pg_partition_tree(to_regclass(%s)) p "
+                "JOIN pg_constraint c ON c.conrelid = p.relid "
+                "UNION SELECT ic.relname FROM pg_partition_tree(to_regclass(%s)) p "
+                "JOIN pg_index i ON i.indrelid = p.relid JOIN pg_class ic ON ic.oid = i.indexrelid")
+        args += (rel, rel)
+    return {r[0] for r in conn.execute(sql, args).fetchall()}
 
 
 def finish_table(target: DatabaseURL, schema: str, tp: TablePlan) -> StepResult:
