@@ -158,6 +158,27 @@ def latest_run(hosted: SelfHosted, deployment: str):
     return hosted.call(read)
 
 
+def run_with_target(hosted: SelfHosted, deployment: str, target: str):
+    """The latest run of ``deployment`` whose ``target`` parameter is ``target`` (a block name made for one
+    test), or None."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    async def read(client):
+        runs = await client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])),
+                                           sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=20)
+        return next((r for r in runs if r.parameters.get("target") == target), None)
+
+    return hosted.call(read)
+
+
+def _wait_for_run(hosted: SelfHosted, target: str, seconds: float):
+    deadline = time.monotonic() + seconds
+    while (run := run_with_target(hosted, "migrate-database", target)) is None and time.monotonic() < deadline:
+        time.sleep(1)
+    return run
+
+
 def key_of(dbname: str) -> str:
     return dbname.replace("_", "-")
 
@@ -282,16 +303,23 @@ def test_ui_form_starts_migrate_database_and_the_run_page_shows_golives_artifact
         submit = drv.find_element(By.XPATH, "//button[normalize-space(.)='Submit']")
         drv.execute_script("arguments[0].scrollIntoView()", submit)
         submit.click()
+        # the run the form created: this test's block is its target (waiting on "the latest run" instead took
+        # an earlier test's run once, when the click had not created one)
+        run = _wait_for_run(hosted, f"block:{block}", 45)
+        if run is None:  # the click did not submit (a toast over the button, a slow page): as a person would
+            drv.save_screenshot(str(ARTIFACTS / "prefect-form-not-submitted.png"))
+            page = drv.find_element(By.TAG_NAME, "body").text[-1500:]
+            buttons = drv.find_elements(By.XPATH, "//button[normalize-space(.)='Submit']")
+            if buttons:
+                drv.execute_script("arguments[0].click()", buttons[0])
+            run = _wait_for_run(hosted, f"block:{block}", 45)
+            assert run is not None, f"the form created no flow run; the page said: {page}"
 
-        # wait for the run the form started
-        deadline = time.monotonic() + 150
-        run = None
-        while time.monotonic() < deadline:
-            run = latest_run(hosted, "migrate-database")
-            if run and run.parameters.get("target") == f"block:{block}" and run.state and run.state.is_final():
-                break
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not (run.state and run.state.is_final()):
             time.sleep(1)
-        assert run is not None and run.state.is_completed(), run and run.state
+            run = run_with_target(hosted, "migrate-database", f"block:{block}")
+        assert run.state.is_completed(), run.state
         assert run.parameters.get("options", {}).get("workers") == 2, run.parameters
         assert scalar(admin, "SELECT count(*) FROM images") == counts["images"]
 
