@@ -152,8 +152,10 @@ def test_mysql_into_another_mysql_database(mysql_admin_url, my_db, prefect_api, 
         url = my_db()
         rep = migrate(src, url, report=str(tmp_path / "r.json"))
         assert rep["validation"]["ok"], rep["validation"]["failures"]
-        rejects = [json.loads(x) for x in open(rep["rejects"], encoding="utf-8")]
-        assert [(r["table"], r["key"]) for r in rejects] == [("texts", {"id": 4})]  # the ENUM's '' error value
+        assert rep["rows_rejected"] == 0, rep.get("rejects")
+        # the ENUM's '' error value (an app in non-strict mode stored it) arrives as the same value
+        assert q(url, "SELECT status, status + 0 FROM texts WHERE id = 4") == [("", 0)]
+        assert any("error value" in w for w in rep["warnings"]), rep["warnings"]
         cols = ("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, COLLATION_NAME, IS_NULLABLE, COLUMN_DEFAULT, "
                 "REPLACE(REPLACE(EXTRA, 'VIRTUAL GENERATED', 'GENERATED'), 'STORED GENERATED', 'GENERATED') "
                 "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE '\\_golive%' "

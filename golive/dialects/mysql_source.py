@@ -231,7 +231,7 @@ def decide(t: Table, c: Column, p, *, parent, target, options, identity: bool) -
         dec.warnings = []  # the conversions they would describe do not happen
         if p is not None and getattr(p, "empty_enum", 0):
             dec.warnings.append(f"{p.empty_enum} rows hold MySQL's '' error value of the ENUM (written in non-strict "
-                                "mode): the strict load refuses them, each rejected with its key")
+                                "mode): copied as the same '' error value")
         dec.nullable = None
         return dec
     if identity and dec.type.ct.value not in ("smallint", "integer", "bigint"):
