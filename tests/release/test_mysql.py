@@ -113,3 +113,36 @@ def test_mysql_lint_rules_use_live_sizes(my_db, tmp_path):
     assert ("rename", "error", 7) in got and ("unbatched-dml", "error", 8) in got
     assert not [g for g in got if g[2] in (3, 6)], got
     assert rep.exit_code == 2 and "would be refused" in rep.statement
+
+
+def test_alembic_on_mariadb_clean_then_a_failing_revision_is_restored_from_the_backup(my_db, tmp_path):
+    """An app's own Alembic folder (``alembic init``'s env.py) on MariaDB: a clean release, then a revision that
+    fails after its first operation (MySQL commits DDL at once) is restored from the backup."""
+    from .test_tools import REV, alembic_app
+
+    my_exec(my_db, "CREATE TABLE users (id INT PRIMARY KEY, email VARCHAR(100))",
+            "INSERT INTO users SELECT seq, CONCAT('u', seq) FROM seq_1_to_400")
+    app = alembic_app(tmp_path / "app", [
+        ("a1", "Add posts", "op.create_table('posts', sa.Column('id', sa.Integer, primary_key=True), "
+                            "sa.Column('title', sa.String(200)))", "op.drop_table('posts')"),
+        ("b2", "Index emails", "op.create_index('users_email', 'users', ['email'])",
+         "op.drop_index('users_email', 'users')"),
+    ])
+    rep = run_engine(my_db, migrations=f"alembic:{app}", backup_to=f"file://{tmp_path}/b")
+    assert rep.exit_code == 0, rep.statement
+    assert [r.version for r in rep.runs] == ["a1", "b2"] and not any(r.transactional for r in rep.runs)
+    assert my_rows(my_db, "SELECT version_num FROM alembic_version") == [("b2",)]
+    assert my_rows(my_db, "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() "
+                          "AND INDEX_NAME = 'users_email'") == [(1,)]
+
+    before = my_digest(my_db)
+    (app / "migrations" / "versions" / "c3_broken.py").write_text(REV.format(
+        doc="Broken", rev="c3", down="b2", down_repr="'b2'",
+        up="    op.add_column('users', sa.Column('age', sa.Integer))\n    op.execute('SELECT * FROM no_such_table')",
+        downgrade="    op.drop_column('users', 'age')"))
+    rep = run_engine(my_db, migrations=f"alembic:{app}", backup_to=f"file://{tmp_path}/b")
+    assert rep.exit_code == 1, rep.statement
+    assert "no_such_table" in rep.runs[0].error and not rep.runs[0].left_nothing
+    assert rep.rollback.method == "restore" and rep.rollback.ok, rep.rollback
+    assert my_digest(my_db) == before  # the column Alembic added before failing is gone
+    assert my_rows(my_db, "SELECT version_num FROM alembic_version") == [("b2",)]
