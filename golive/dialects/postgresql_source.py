@@ -659,7 +659,10 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
             tp.indexes.append(IndexPlan(name=ix.name, kind=kind, columns=list(ix.columns), definition_sql=sql,
                                         source_name=ix.name))
         if t.partitions:
-            tp.indexes += _partition_own_keys(ctx.conn, t, plan)
+            own_indexes, own_fks = _partition_own_keys(ctx.conn, t, plan, tables)
+            tp.indexes += own_indexes
+        else:
+            own_fks = []
         by_name = {fk.name: fk for fk in t.foreign_keys}
         for fk in tp.foreign_keys:
             src_fk = by_name.get(fk.name)
@@ -669,6 +672,7 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
                 fk.definition_sql = src_fk.definition_sql
                 fk.ref_schema = src_fk.ref_schema
                 fk.ref_table = (parent.local_name or parent.name) if parent else fk.ref_table
+        tp.foreign_keys += own_fks
     for v in schema.views:
         plan.views.append(ViewPlan(source=v.name, target=v.name, select=v.select, materialized=v.materialized,
                                    native=True))
@@ -677,19 +681,36 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
         plan.skipped.append(Skipped(kind=kind, name=name, reason=reason))
 
 
-def _partition_own_keys(conn, t: Table, plan) -> list:
-    """Keys and indexes that partitions have of their own (not built through the parent): the parent's plan
-    builds them too, on their partitions, after the data."""
-    from golive.migrate.plan import IndexPlan
+def _partition_own_keys(conn, t: Table, plan, tables: dict) -> tuple[list, list]:
+    """Keys, indexes and foreign keys that partitions have of their own (not built through the parent): the
+    parent's plan builds them too, on their partitions, after the data (the foreign keys with the others)."""
+    from golive.migrate.plan import ForeignKeyPlan, IndexPlan
 
-    out = []
-    for name, rel, definition, contype in conn.execute(
-            "SELECT c.conname, c.conrelid::regclass::text, pg_get_constraintdef(c.oid), c.contype FROM pg_constraint c "
+    out, fks = [], []
+    for (name, rel, relname, nsp, definition, contype, cols, ref, refnsp, refcols, deferrable, deltype,
+         updtype) in conn.execute(
+            "SELECT c.conname, c.conrelid::regclass::text, pc.relname, pn.nspname, pg_get_constraintdef(c.oid), "
+            "c.contype, ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY u(n, i) JOIN pg_attribute a "
+            "ON a.attrelid = c.conrelid AND a.attnum = u.n ORDER BY u.i), cf.relname, nf.nspname, "
+            "ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY u(n, i) JOIN pg_attribute a "
+            "ON a.attrelid = c.confrelid AND a.attnum = u.n ORDER BY u.i), c.condeferrable, c.confdeltype, "
+            "c.confupdtype FROM pg_constraint c JOIN pg_class pc ON pc.oid = c.conrelid "
+            "JOIN pg_namespace pn ON pn.oid = pc.relnamespace LEFT JOIN pg_class cf ON cf.oid = c.confrelid "
+            "LEFT JOIN pg_namespace nf ON nf.oid = cf.relnamespace "
             "WHERE c.conrelid = ANY(%s::regclass[]) AND c.contype IN ('p', 'u', 'x', 'f') AND c.conparentid = 0 "
             "ORDER BY 2, 1", (t.partitions,)).fetchall():
         if contype == "f":
-            plan.warnings.append(f"{t.name}: partition {rel} has a foreign key of its own, {name} ({definition}), "
-                                 "which is not created: add it after the copy")
+            parent = tables.get(f"{refnsp}.{ref}") or tables.get(ref)
+            if parent is None or nsp != t.schema_name:
+                why = "its table is not copied" if parent is None else "the partition is in another schema"
+                plan.warnings.append(f"{t.name}: partition {rel} has a foreign key of its own, {name} ({definition}), "
+                                     f"which is not created ({why}): add it after the copy")
+                continue
+            fks.append(ForeignKeyPlan(name=name, table=relname, columns=list(cols),
+                                      ref_table=parent.local_name or parent.name, ref_columns=list(refcols),
+                                      on_delete=_action(deltype), on_update=_action(updtype), deferrable=deferrable,
+                                      source_table=t.name, source_ref_table=parent.name, definition_sql=definition,
+                                      ref_schema=refnsp))
             continue
         kind = {"p": "primary", "u": "unique"}.get(contype, "index")
         out.append(IndexPlan(name=name, kind=kind, columns=[], source_name=name,
@@ -702,7 +723,7 @@ def _partition_own_keys(conn, t: Table, plan) -> list:
             "ORDER BY 1", (t.partitions,)).fetchall():
         out.append(IndexPlan(name=name, kind="unique" if unique else "index", columns=[], source_name=name,
                              definition_sql=definition))
-    return out
+    return out, fks
 
 
 def render(t: Table, tp, wire, plan) -> tuple[str, str]:
