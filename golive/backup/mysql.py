@@ -32,7 +32,7 @@ import stat
 import subprocess
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from golive.backup.manifest import TableEntry, Tool
@@ -218,8 +218,14 @@ _PLAIN_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", 
                 "real", "date", "datetime", "timestamp", "time", "year"}
 
 
-def _dump_table(conn, writer, table: str, cols: list, key: str | None, avg_row: int) -> int:
-    """Write ``table``'s rows as LOAD DATA lines; returns the number of rows."""
+class _Stopped(TerminalError):
+    """Another table's dump failed: this one stops (the backup fails with the other's error)."""
+
+
+def _dump_table(conn, writer, table: str, cols: list, key: str | None, avg_row: int,
+                stop: threading.Event | None = None) -> int:
+    """Write ``table``'s rows as LOAD DATA lines; returns the number of rows. Stops between reads when ``stop``
+    is set."""
     import pymysql.cursors
 
     exprs = [_column_expr(c, dt)[0] for c, dt, _, gen in cols if not gen]
@@ -231,6 +237,8 @@ def _dump_table(conn, writer, table: str, cols: list, key: str | None, avg_row: 
         ss = conn.cursor(pymysql.cursors.SSCursor)
         ss.execute(f"SELECT {line} FROM {t}")
         while batch := ss.fetchmany(5000):
+            if stop is not None and stop.is_set():
+                raise _Stopped(f"{table}: stopped")
             writer.write(b"\n".join(r[0] for r in batch) + b"\n")
             rows += len(batch)
         ss.close()
@@ -240,6 +248,8 @@ def _dump_table(conn, writer, table: str, cols: list, key: str | None, avg_row: 
     cur.execute("SET @golive_lo = NULL")
     first = True
     while True:
+        if stop is not None and stop.is_set():
+            raise _Stopped(f"{table}: stopped")
         low = "" if first else f"WHERE {k} > @golive_lo"
         cur.execute(f"SET @golive_hi = (SELECT {k} FROM {t} {low} ORDER BY {k} LIMIT 1 OFFSET {step - 1})")
         cur.execute("SELECT @golive_hi IS NULL")
@@ -389,13 +399,17 @@ def backup(url: DatabaseURL, sink, *, jobs: int = DUMP_JOBS) -> dict:
         for c in conns:
             free.put(c)
 
+        stop = threading.Event()  # one table failed: the others stop between reads, the rest never start
+
         def dump(i: int, t: str, avg: int):
             name = f"tables/{i:04d}.tsv"
             c = free.get()
             try:
+                if stop.is_set():
+                    raise _Stopped(f"{t}: not started")
                 w = sink.open(name, "data", table=t)
                 try:
-                    n = _dump_table(c, w, t, cols.get(t, []), keys.get(t), avg)
+                    n = _dump_table(c, w, t, cols.get(t, []), keys.get(t), avg, stop)
                     return n, w.close()
                 except BaseException:
                     w.abort()
@@ -407,6 +421,14 @@ def backup(url: DatabaseURL, sink, *, jobs: int = DUMP_JOBS) -> dict:
         done: dict[int, tuple] = {}
         with ThreadPoolExecutor(max_workers=len(conns), thread_name_prefix="dump") as pool:
             futures = {j: pool.submit(dump, j + 1, tables[j][0], tables[j][2]) for j in order}
+            finished, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
+            failed = [f.exception() for f in finished if f.exception() is not None]
+            if failed:
+                stop.set()
+                for f in futures.values():
+                    f.cancel()
+                wait(futures.values())
+                raise next((e for e in failed if not isinstance(e, _Stopped)), failed[0])
             for j in order:
                 done[j] = futures[j].result()
         entries = []

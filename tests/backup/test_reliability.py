@@ -5,6 +5,7 @@ restore, naming the object; a full scratch disk is a clear error and the scratch
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import threading
@@ -167,3 +168,28 @@ def test_disk_full_in_scratch_is_a_clear_error_and_scratch_is_removed(tmp_path, 
         verify_backup(result.url, VerifyOptions(scratch_dir=tiny_fs))
     assert os.listdir(tiny_fs) == []
     assert list_backups(f"file://{tmp_path}/b").backups[0].verified is None  # not the backup's fault: no verdict
+
+
+def test_mysql_table_upload_refused_stops_the_other_tables_and_leaves_no_backup(my_new, bucket, s3, proxy):
+    """A small table's object is refused while the other session reads the big one: the backup fails with that
+    error at once (the big table stops between reads, the tables not started never start), nothing is left."""
+    from .conftest import my_connect
+
+    url = my_new()
+    conn = my_connect(url)
+    with conn.cursor() as cur:
+        for i in range(1, 9):
+            cur.execute(f"CREATE TABLE t{i} (id INT PRIMARY KEY, body TEXT)")
+            rows = 150_000 if i == 1 else 2000  # t1 is dumped first, by one session; t2 by the other
+            cur.execute(f"INSERT INTO t{i} SELECT seq, REPEAT(MD5(seq), 8) FROM seq_1_to_{rows}")
+        cur.execute("ANALYZE TABLE " + ", ".join(f"t{i}" for i in range(1, 9)))
+        cur.fetchall()
+    conn.commit()
+    conn.close()
+    at, storage = f"s3://{bucket}/b", StorageOptions(endpoint_url=proxy.url)
+    proxy.add(method="PUT", path_re=r"tables/0002", status=403, code="AccessDenied", times=-1)
+    with pytest.raises(GoliveError, match="refused the credentials"):
+        backup_database(url, at, BackupOptions(storage=storage))
+    started = {m.group(0) for s in proxy.seen if (m := re.search(r"tables/\d{4}", s.path))}
+    assert "tables/0002" in started and started <= {"tables/0001", "tables/0002", "tables/0003"}, sorted(started)
+    assert_nothing_left(s3, bucket, at, storage)
