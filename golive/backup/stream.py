@@ -8,12 +8,15 @@ process, so Python's interpreter lock never limits it); Python only moves buffer
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import logging
 import os
 import queue
 import re
 import shutil
+import stat
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MiB = 1 << 20
 READ = 1 * MiB
+SPLICE = 1 * MiB  # bytes per splice() call and the pipe size asked for
 
 
 class BackupCorrupt(TerminalError):
@@ -161,6 +165,33 @@ class ObjectWriter:
                 raise self.error from None
             raise TerminalError(f"{self.name}: zstd stopped: {self._zstd_err()}") from None
 
+    def splice_from(self, fd: int) -> bool:
+        """Move everything from the pipe ``fd`` into zstd's stdin in the kernel (``splice``: the bytes never
+        pass through Python; a PostgreSQL dump is most of them), counting them. False when splicing cannot
+        be used here (then nothing was moved and ``write`` is the way)."""
+        if self.proc is None or not hasattr(os, "splice"):
+            return False
+        out = self.proc.stdin.fileno()
+        for pipe in (fd, out):  # bigger pipes, fewer calls (Linux caps at pipe-max-size; an error is harmless)
+            try:
+                fcntl.fcntl(pipe, 1031, SPLICE)  # F_SETPIPE_SZ
+            except OSError:
+                pass
+        moved = False
+        while True:
+            try:
+                n = os.splice(fd, out, SPLICE)
+            except OSError as exc:
+                if not moved and exc.errno in (errno.EINVAL, errno.ENOSYS):
+                    return False
+                if self.error is not None:
+                    raise self.error from None
+                raise TerminalError(f"{self.name}: zstd stopped: {self._zstd_err()}") from None
+            if n == 0:
+                return True
+            moved = True
+            self.raw += n
+
     def _zstd_err(self) -> str:
         try:
             return (self.proc.stderr.read() or b"").decode("utf-8", "replace").strip() or "no message"
@@ -224,7 +255,15 @@ class ObjectWriter:
 
 
 def pump(src, writer: ObjectWriter, size: int = READ) -> None:
-    """Copy a child process's stdout (or any binary file) into ``writer`` until EOF."""
+    """Copy a child process's stdout (or any binary file) into ``writer`` until EOF: spliced in the kernel
+    when ``src`` is a pipe going into zstd."""
+    try:
+        fd = src.fileno()
+        is_pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except (AttributeError, OSError, ValueError):
+        is_pipe = False
+    if is_pipe and writer.splice_from(fd):  # (src is read from its start: nothing sits in its buffer)
+        return
     read = getattr(src, "read1", None) or src.read
     while data := read(size):
         writer.write(data)
