@@ -26,7 +26,7 @@ demo: $(STAMP)
 ## (two pytest-xdist workers: most tests wait on servers and subprocesses; TEST_WORKERS=0 runs them in one process)
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 ## make bench: throughput benchmark (see README "Benchmarks")
 bench: $(STAMP)

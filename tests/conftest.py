@@ -25,6 +25,28 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CASES = FIXTURES / "cases"  # Chinook and Sakila, vendored with their licences
 
+#: modules whose tests share a costly module fixture (a self-hosted Prefect server: 35-45 s to start; a worker and
+#: its deployment; a Dask cluster; an embedded PostgreSQL; a database migrated once), each run by one
+#: pytest-xdist worker; every other test goes to whichever worker is free
+ONE_WORKER_MODULES = ("tests/test_prefect_e2e.py", "tests/test_deployment.py", "tests/test_dask.py",
+                      "tests/test_cli_errors.py", "tests/test_migrate_quirks.py", "tests/test_mysql_source.py",
+                      "tests/test_postgres_source.py", "tests/validation/test_validate_flow.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``make test``'s two workers: xdist's ``loadgroup`` would do this, but with pytest 9 its group marker no
+    longer reaches the node ids, so each test of a module could start the module's server again."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduler(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return Scheduler(config, log)
+
 
 # ---------------------------------------------------------------- PostgreSQL
 

@@ -34,7 +34,7 @@ SELFHOST = ROOT / "deployments" / "selfhost.sh"
 PASSWORD = "pw-" + uuid.uuid4().hex[:12]
 ARTIFACTS = Path(os.environ.get("GOLIVE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect-selfhosted")]  # one server per run
+pytestmark = pytest.mark.slow  # (one xdist worker runs this module: tests/conftest.py ONE_WORKER_MODULES)
 
 
 def _free_port() -> int:

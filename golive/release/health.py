@@ -60,7 +60,7 @@ def wait_healthy(urls: list[str], cmd: str | None, timeout_s: float, *, on_event
     results = []
     for kind, target in targets:
         t0 = time.monotonic()
-        attempts, pause, ok, detail = 0, FIRST_PAUSE_S, False, ""
+        attempts, pause, ok, detail, answer = 0, FIRST_PAUSE_S, False, "", ""
         while True:
             attempts += 1
             left = deadline - time.monotonic()
@@ -68,6 +68,10 @@ def wait_healthy(urls: list[str], cmd: str | None, timeout_s: float, *, on_event
             ok, detail = probe_url(target, limit) if kind == "url" else probe_cmd(target, limit)
             if ok:
                 break
+            if detail.startswith(("HTTP ", "exit ")):
+                answer = detail  # what the app last said, kept when a later attempt only times out
+            elif answer:
+                detail = f"{answer}; then {detail}"
             left = deadline - time.monotonic()
             if left <= 0:
                 break
