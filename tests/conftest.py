@@ -33,6 +33,7 @@ ONE_WORKER_MODULES = ("tests/test_prefect_e2e.py", "tests/test_deployment.py", "
                       "tests/test_postgres_source.py", "tests/validation/test_validate_flow.py")
 
 
+@pytest.hookimpl(optionalhook=True)  # a plain `pytest -p no:xdist` still runs
 def pytest_xdist_make_scheduler(config, log):
     """``make test``'s two workers: xdist's ``loadgroup`` would do this, but with pytest 9 its group marker no
     longer reaches the node ids, so each test of a module could start the module's server again."""
