@@ -53,7 +53,7 @@ def main() -> int:
     from golive.migrate import copy as copying, report as reports, target as tgt
 
     if a.pragma:
-        from golive.dialects.sqlite import SQLiteDialect
+        from golive.dialects.sqlite.dialect import SQLiteDialect
 
         _connect = SQLiteDialect.connect
 

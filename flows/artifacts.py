@@ -40,7 +40,7 @@ def subject(url) -> str:
     """
     from pathlib import PurePosixPath
 
-    from golive.commands import secret
+    from golive.urls import secret
     from golive.errors import ConfigError
     from golive.urls import parse_url
 

@@ -19,38 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from golive.credentials import BLOCK_PREFIX, is_block_ref, resolve_secret  # noqa: F401 (re-exported)
 from golive.errors import ConfigError
-
-BLOCK_PREFIX = "block:"
-
-
-def is_block_ref(value) -> bool:
-    from golive.commands import secret
-
-    return secret(value).strip().startswith(BLOCK_PREFIX)
-
-
-def resolve_secret(value) -> str:
-    """The plain value of a parameter given as a string, a ``SecretStr``, or ``block:NAME`` (a Secret block)."""
-    from golive.commands import secret
-
-    raw = secret(value).strip()
-    if not raw.startswith(BLOCK_PREFIX):
-        return raw
-    name = raw[len(BLOCK_PREFIX):].strip()
-    if not name:
-        raise ConfigError("'block:' names no Prefect block (write block:NAME)")
-    from prefect.blocks.system import Secret
-
-    try:
-        got = Secret.load(name).get()
-    except ValueError as exc:
-        raise ConfigError(f"Prefect Secret block {name!r} not found ({exc}); create it with "
-                          f"prefect block create secret, or Secret(value=...).save({name!r})") from None
-    if not isinstance(got, str):
-        raise ConfigError(f"Prefect Secret block {name!r} holds a {type(got).__name__}, not a URL string")
-    return got
-
+from golive.urls import secret
 
 def resolve_url(value, name: str = "url"):
     """``resolve_secret`` as a ``SecretStr``, for the start of a flow: the URL a ``block:NAME`` holds, or the
@@ -184,13 +155,13 @@ def _apply_credentials(out: S3Settings, block, label: str) -> None:
     keys = {}
     if hasattr(block, "minio_root_user"):
         keys = {"aws_access_key_id": block.minio_root_user,
-                "aws_secret_access_key": _plain(block.minio_root_password)}
+                "aws_secret_access_key": secret(block.minio_root_password)}
     else:
         for unsupported in ("profile_name", "assume_role_arn"):
             if getattr(block, unsupported, None):
                 raise ConfigError(f"block {label}: {unsupported} is not supported by golive; give keys in the "
                                   "block, or leave the block out and set AWS_PROFILE in the worker's environment")
-        keys = {k: _plain(getattr(block, k, None)) for k in
+        keys = {k: secret(getattr(block, k, None)) for k in
                 ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")}
     keys = {k: v for k, v in keys.items() if v}
     if keys and not (keys.get("aws_access_key_id") and keys.get("aws_secret_access_key")):
@@ -218,7 +189,3 @@ def _secret_keys(value, label: str) -> dict:
     return value
 
 
-def _plain(value) -> str | None:
-    if value is None:
-        return None
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)

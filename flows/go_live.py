@@ -117,9 +117,9 @@ def resolve_config(cfg: GoLiveConfig) -> Resolved:
         r.bucket = blocks.dest if t.bucket_block else t.bucket
         r.bucket_storage = StorageConfig(
             dest=r.bucket, endpoint_url=endpoint, region=region, addressing_style=style,
-            access_key_id=_secret(keys.get("aws_access_key_id")),
-            secret_access_key=_secret(keys.get("aws_secret_access_key")),
-            session_token=_secret(keys.get("aws_session_token")))
+            access_key_id=_as_secret(keys.get("aws_access_key_id")),
+            secret_access_key=_as_secret(keys.get("aws_secret_access_key")),
+            session_token=_as_secret(keys.get("aws_session_token")))
     b = cfg.backup
     if b.enabled:
         r.backup_to = b.to or f"file://{state_dir / 'backups'}"
@@ -127,13 +127,13 @@ def resolve_config(cfg: GoLiveConfig) -> Resolved:
         bkeys = bkeys or {}
         r.backup_storage = StorageOptions(
             endpoint_url=b.endpoint_url or endpoint, region=region, addressing_style=style,
-            access_key_id=_secret(bkeys.get("aws_access_key_id")),
-            secret_access_key=_secret(bkeys.get("aws_secret_access_key")),
-            session_token=_secret(bkeys.get("aws_session_token")))
+            access_key_id=_as_secret(bkeys.get("aws_access_key_id")),
+            secret_access_key=_as_secret(bkeys.get("aws_secret_access_key")),
+            session_token=_as_secret(bkeys.get("aws_session_token")))
     return r
 
 
-def _secret(v):
+def _as_secret(v):
     if v is None:
         return None
     return v if isinstance(v, SecretStr) else SecretStr(v)
@@ -273,7 +273,7 @@ def own_failed_migration(r: Resolved) -> dict | None:
     if not run_key:
         return None
     dst = commands.parse_target(r.target)
-    run = tgt.steps(dst).run_of(dst, run_key)
+    run = tgt.run_of(dst, run_key)
     if not run or run.get("status") != "failed":
         return None
     return {"run_key": run_key, "finished_at": run.get("finished_at")}

@@ -19,7 +19,7 @@ from flows.credentials import resolve_url
 from flows.foreground import model_params_flow
 from golive import progress
 from golive.config import MigrateOptions
-from golive.migrate.plan import MigrationPlan
+from golive.model.plan import MigrationPlan
 from golive.migrate.schedule import run_schedule
 from tasks.migrate import (copy_chunk, count_source_rows, create_views, final_statements, finish_table, link_table,
                            plan_migration, prepare_target, write_report)
@@ -79,12 +79,8 @@ def source_snapshot(source, plan: MigrationPlan, options):
     from golive import commands
     from golive.dialects import get_dialect
 
-    d = get_dialect(plan.source_dialect)
-    if not hasattr(d, "snapshot"):
-        from contextlib import nullcontext
-
-        return nullcontext(None)
-    return d.snapshot(commands.parse_source(source), plan, workers=options.workers)
+    return get_dialect(plan.source_dialect).source.snapshot(commands.parse_source(source), plan,
+                                                            workers=options.workers)
 
 
 def copy_and_link(source, target, plan: MigrationPlan, workers: int, snapshot: str | None = None):

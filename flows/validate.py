@@ -19,7 +19,7 @@ from flows.artifacts import artifact_key
 from flows.credentials import resolve_url
 from flows.foreground import model_params_flow
 
-from golive.migrate.plan import MigrationPlan
+from golive.model.plan import MigrationPlan
 from golive.validation import gx_worker, jobs, report as vreport
 from golive.validation.options import ValidateOptions
 from tasks.validate import build_report, compare_range, prepare_validation, run_expectations
@@ -93,7 +93,7 @@ def compare_ranges(source, target, setup, options: ValidateOptions) -> list:
 
 
 def _masked(url) -> str:
-    from golive.commands import secret
+    from golive.urls import secret
     from golive.urls import mask
 
     return mask(secret(url))

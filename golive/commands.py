@@ -8,49 +8,42 @@ import logging
 
 from golive import progress
 from golive.config import MigrateOptions
-from golive.dialects import get_dialect
-from golive.embedded import resolve
+from golive.dialects import all_dialects, dialect_of
+from golive.dialects import resolve
 from golive.errors import ConfigError
 from golive.migrate import planning, target as tgt
-from golive.migrate.plan import MigrationPlan
-from golive.urls import DatabaseURL, parse_url
+from golive.model.plan import MigrationPlan
+from golive.urls import DatabaseURL, as_url, secret
 
 log = logging.getLogger(__name__)
-
-#: what golive can read and write (the README's tables say what it does with each type)
-SOURCES = ("sqlite", "mysql", "postgresql")
-TARGETS = ("postgresql", "mysql")
-
-
-def secret(value) -> str:
-    """The plain string of a URL given as ``str`` or pydantic ``SecretStr``."""
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
 
 
 def parse_source(source) -> DatabaseURL:
     """Parse a source URL; ``embedded://DIR`` names the embedded PostgreSQL kept in DIR."""
-    return resolve(parse_url(secret(source), role="source"))
+    return resolve(as_url(source, role="source"))
 
 
 def parse_target(target) -> DatabaseURL:
     """Parse a target URL; ``embedded://DIR`` starts (or reuses) the embedded PostgreSQL."""
-    return resolve(parse_url(secret(target), role="target"))
+    return resolve(as_url(target, role="target"))
 
 
 def database_urls(source, target) -> tuple[DatabaseURL, DatabaseURL]:
     """Parse and check the pair of URLs (cheap checks only: supported engines, a SQLite file exists and is SQLite)."""
     src, dst = parse_source(source), parse_target(target)
-    if src.dialect not in SOURCES:
-        raise ConfigError(f"source {src.masked}: golive reads {', '.join(SOURCES)} databases, not {src.dialect}")
-    if dst.dialect not in TARGETS:
-        raise ConfigError(f"target {dst.masked}: golive writes PostgreSQL and MySQL/MariaDB databases, not {dst.dialect}")
-    get_dialect(src.dialect).check(src)
+    if not dialect_of(src).can_read:
+        readers = ", ".join(d.title for d in all_dialects() if d.can_read)
+        raise ConfigError(f"source {src.masked}: golive reads {readers} databases, not {src.dialect}")
+    if not dialect_of(dst).can_write:
+        writers = " and ".join(d.title for d in all_dialects() if d.can_write)
+        raise ConfigError(f"target {dst.masked}: golive writes {writers} databases, not {dst.dialect}")
+    dialect_of(src).check(src)
     return src, dst
 
 
 def check_target_connects(dst: DatabaseURL) -> None:
     """Open and close a connection, so a wrong password or host fails before any work starts."""
-    get_dialect(dst.dialect).connect(dst, autocommit=True, role="target").close()
+    dialect_of(dst).connect(dst, autocommit=True, role="target").close()
 
 
 #: plans computed ahead of a flow run in this process (see ``prefetch_plan``)
@@ -104,17 +97,9 @@ def count_source_rows(source, tables: list[str], fingerprint: str | None = None,
     what the app wrote meanwhile, which the report names.
     """
     src = parse_source(source)
-    d = get_dialect(src.dialect)
-    if fingerprint and d.fingerprint(src) == fingerprint:
+    reader = dialect_of(src).source
+    if fingerprint and reader.fingerprint(src) == fingerprint:
         return {}
     if plan is not None and plan.consistency.startswith("snapshot"):
         return {}  # every chunk read the same moment: counting now would compare two moments
-    return d.count_tables(src, plan, tables) if hasattr(d, "count_tables") else _count_sqlite(d, src, tables)
-
-
-def _count_sqlite(d, src: DatabaseURL, tables: list[str]) -> dict[str, int]:
-    conn = d.connect(src)
-    try:
-        return {t: d.count_rows(conn, t) for t in tables}
-    finally:
-        conn.close()
+    return reader.count_tables(src, plan, tables)

@@ -1,11 +1,14 @@
-"""Database URLs: parse, describe, and print without secrets.
+"""Database URLs: parse once into a typed ``DatabaseURL``, describe, and print without secrets.
 
 Accepted forms::
 
     sqlite:///relative/app.db   sqlite:////abs/app.db   ./app.db (a bare path means SQLite)
     postgresql://user:pass@host:5432/db?sslmode=require   (also postgres://, postgresql+psycopg://)
     mysql://user:pass@host:3306/db                        (also mariadb://, mysql+pymysql://)
-    embedded://DIR     an embedded PostgreSQL 16 (pgserver) kept in DIR
+    embedded://DIR     an embedded PostgreSQL 16 (pgserver) kept in DIR (?database=NAME: that database, created)
+
+Entry points (the CLI, a flow's first step, a public function called with a string) call ``as_url`` once; everything
+below them passes the ``DatabaseURL`` on. Its password is a ``SecretStr`` and ``str()``/``repr()`` mask it.
 """
 
 from __future__ import annotations
@@ -15,18 +18,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from pydantic import SecretStr
+
 from golive.errors import ConfigError
 
+#: scheme -> (what the URL names: its ``dialect``, the engine behind it, and how the rest of the URL reads:
+#: "file" a path, "dir" a directory, "server" host/port/database, "server+db" the same with a database required)
 _SCHEMES = {
-    "sqlite": "sqlite",
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "postgresql+psycopg": "postgresql",
-    "postgresql+psycopg2": "postgresql",
-    "mysql": "mysql",
-    "mariadb": "mysql",
-    "mysql+pymysql": "mysql",
-    "embedded": "embedded",
+    "sqlite": ("sqlite", "sqlite", "file"),
+    "postgresql": ("postgresql", "postgresql", "server"),
+    "postgres": ("postgresql", "postgresql", "server"),
+    "postgresql+psycopg": ("postgresql", "postgresql", "server"),
+    "postgresql+psycopg2": ("postgresql", "postgresql", "server"),
+    "mysql": ("mysql", "mysql", "server+db"),
+    "mariadb": ("mysql", "mysql", "server+db"),
+    "mysql+pymysql": ("mysql", "mysql", "server+db"),
+    "embedded": ("embedded", "postgresql", "dir"),
 }
 
 _PW_RE = re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*:)(?P<pw>[^@/?#]*)(?P<post>@)")
@@ -45,19 +52,39 @@ def mask(text: str) -> str:
     return _QS_PW_RE.sub(lambda m: m.group("pre") + "***", text)
 
 
-@dataclass(frozen=True)
-class DatabaseURL:
-    """A parsed database URL. ``str()`` gives the masked form; ``raw`` keeps the original."""
+def secret(value):
+    """The plain string of a value given as ``str``, pydantic ``SecretStr`` or ``DatabaseURL`` (None stays None):
+    the one place that unwraps a secret."""
+    if value is None:
+        return None
+    if isinstance(value, DatabaseURL):
+        return value.raw
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return str(value)
 
-    raw: str
+
+@dataclass(frozen=True, eq=False)
+class DatabaseURL:
+    """A parsed database URL. ``str()``/``repr()`` give the masked form; ``raw`` is the URL as given, password
+    included: hand it to drivers, never print it."""
+
+    secret_url: SecretStr = field(repr=False)
+    #: what the URL names: "sqlite", "postgresql", "mysql" or "embedded"
     dialect: str
+    #: the engine behind it (an embedded URL names a PostgreSQL)
+    engine: str
     path: Path | None = None
     host: str | None = None
     port: int | None = None
     user: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: SecretStr | None = field(default=None, repr=False)
     database: str | None = None
     query: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def raw(self) -> str:
+        return self.secret_url.get_secret_value()
 
     def __str__(self) -> str:
         return mask(self.raw)
@@ -65,15 +92,40 @@ class DatabaseURL:
     def __repr__(self) -> str:
         return f"DatabaseURL({mask(self.raw)!r})"
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, DatabaseURL) and other.raw == self.raw
+
+    def __hash__(self) -> int:
+        return hash(self.raw)
+
     @property
     def masked(self) -> str:
         return mask(self.raw)
 
+    @property
+    def password_text(self) -> str | None:
+        """The password in plain text, for a driver (never print it)."""
+        return self.password.get_secret_value() if self.password is not None else None
+
+    def with_database(self, name: str, *, role: str = "database") -> "DatabaseURL":
+        """The same server and credentials, another database."""
+        from urllib.parse import urlunsplit
+
+        parts = urlsplit(self.raw)
+        return parse_url(urlunsplit(parts._replace(path="/" + name)), role=role)
+
     def libpq(self) -> str:
         """A URL for psycopg/libpq (drops SQLAlchemy-style driver suffixes)."""
-        if self.dialect != "postgresql":
+        if self.engine != "postgresql":
             raise ConfigError(f"{self.masked} is not a PostgreSQL URL")
         return re.sub(r"^[a-zA-Z0-9+.-]+://", "postgresql://", self.raw, count=1)
+
+
+def as_url(value, *, role: str = "database") -> DatabaseURL:
+    """``value`` as a ``DatabaseURL``: an already parsed one as it is, a string or ``SecretStr`` parsed."""
+    if isinstance(value, DatabaseURL):
+        return value
+    return parse_url(secret(value) or "", role=role)
 
 
 def parse_url(url: str, *, role: str = "database") -> DatabaseURL:
@@ -83,23 +135,26 @@ def parse_url(url: str, *, role: str = "database") -> DatabaseURL:
     url = url.strip()
     if "://" not in url:
         # a bare path: SQLite, as users type it
-        return DatabaseURL(raw=f"sqlite:///{url}", dialect="sqlite", path=Path(url))
+        return DatabaseURL(secret_url=SecretStr(f"sqlite:///{url}"), dialect="sqlite", engine="sqlite",
+                           path=Path(url))
     scheme = url.split("://", 1)[0].lower()
-    dialect = _SCHEMES.get(scheme)
-    if dialect is None:
-        known = ", ".join(sorted({"sqlite", "postgresql", "mysql", "embedded"}))
-        raise ConfigError(f"{role} URL {mask(url)!r}: unknown scheme {scheme!r} (known: {known})")
-    if dialect == "sqlite":
-        rest = url.split("://", 1)[1]
+    known = _SCHEMES.get(scheme)
+    if known is None:
+        names = ", ".join(sorted({d for d, _, _ in _SCHEMES.values()}))
+        raise ConfigError(f"{role} URL {mask(url)!r}: unknown scheme {scheme!r} (known: {names})")
+    dialect, engine, form = known
+    rest = url.split("://", 1)[1]
+    if form == "file":
         if rest.startswith("/"):
             rest = rest[1:]  # sqlite:///rel -> rel ; sqlite:////abs -> /abs
         rest = rest.split("?", 1)[0]
         if not rest:
             raise ConfigError(f"{role} URL {url!r} names no SQLite file (sqlite:///path/to/app.db)")
-        return DatabaseURL(raw=url, dialect="sqlite", path=Path(unquote(rest)))
-    if dialect == "embedded":
-        rest = url.split("://", 1)[1] or "golive-pgdata"
-        return DatabaseURL(raw=url, dialect="embedded", path=Path(unquote(rest)))
+        return DatabaseURL(secret_url=SecretStr(url), dialect=dialect, engine=engine, path=Path(unquote(rest)))
+    if form == "dir":  # embedded://DIR[?database=NAME]
+        rest, _, qs = rest.partition("?")
+        return DatabaseURL(secret_url=SecretStr(url), dialect=dialect, engine=engine,
+                           path=Path(unquote(rest or "golive-pgdata")), query=dict(parse_qsl(qs)))
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -108,15 +163,16 @@ def parse_url(url: str, *, role: str = "database") -> DatabaseURL:
     query = dict(parse_qsl(parts.query))
     host = parts.hostname or query.get("host")
     database = unquote(parts.path.lstrip("/")) or None
-    if dialect == "mysql" and not database:
-        raise ConfigError(f"{role} URL {mask(url)!r} names no database (mysql://user@host/dbname)")
+    if form == "server+db" and not database:
+        raise ConfigError(f"{role} URL {mask(url)!r} names no database ({scheme}://user@host/dbname)")
     return DatabaseURL(
-        raw=url,
+        secret_url=SecretStr(url),
         dialect=dialect,
+        engine=engine,
         host=host,
         port=port,
         user=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
+        password=SecretStr(unquote(parts.password)) if parts.password is not None else None,
         database=database,
         query=query,
     )

@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from golive import commands
 from golive.config import MigrateOptions
 from golive.migrate import copy as copying, report as reports, target
-from golive.migrate.plan import ChunkPlan, ForeignKeyPlan, MigrationPlan, TablePlan
+from golive.model.plan import ChunkPlan, ForeignKeyPlan, MigrationPlan, TablePlan
 from tasks import retry_only_transient
 
 # Results stay in memory: resume is golive's own (per-chunk rows in the target), not Prefect's cache.
@@ -37,7 +37,7 @@ def copy_chunk(source, target_url, plan: MigrationPlan, tp: TablePlan, chunk: Ch
                snapshot: str | None = None) -> copying.ChunkResult:
     """Copy one key range of one table with the target's bulk loader; rejects are recorded, never dropped.
 
-    ``plan`` is the run's plan without its tables (``golive.migrate.plan.MigrationPlan.context``)."""
+    ``plan`` is the run's plan without its tables (``golive.model.plan.MigrationPlan.context``)."""
     return copying.copy_chunk(commands.parse_source(source), commands.parse_target(target_url), plan, tp, chunk,
                               snapshot=snapshot)
 

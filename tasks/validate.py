@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from golive import commands
-from golive.migrate.plan import MigrationPlan
+from golive.model.plan import MigrationPlan
 from golive.validation import check_range, prepare as vprepare, report as vreport, run_expectations as run_gx
 from golive.validation.model import RangeCheck, TableSpec, ValidationResult
 from golive.validation.options import ValidateOptions

@@ -43,11 +43,11 @@ def test_fast_and_careful_paths_load_the_same_values(tmp_path, pg_url):
     assert not res.careful and res.rows_written == len(VALUES)
     # force the reject path on the same chunk
     ctp = careful.tables[0]
-    from golive.dialects.postgresql import PostgresDialect
-    from golive.dialects.sqlite import SQLiteDialect
+    from golive.dialects.postgresql.dialect import PostgresDialect
+    from golive.dialects.sqlite.dialect import SQLiteDialect
 
-    reader = SQLiteDialect().chunk_reader(s, careful, ctp)
-    writer = PostgresDialect().chunk_writer(d, careful, ctp, ctp.chunks[0])
+    reader = SQLiteDialect().source.chunk_reader(s, careful, ctp)
+    writer = PostgresDialect().target.chunk_writer(d, careful, ctp, ctp.chunks[0])
     try:
         res2 = copying._copy_carefully(reader, writer, ctp, ctp.chunks[0], 0.0)
     finally:
@@ -68,6 +68,6 @@ def test_failed_row_counts_physical_lines():
 
     batch = [(1, b"'a'\n"), (2, b"'multi\nline'\n"), (3, b"'b'\n"), (4, b"'c'\n")]
     # lines: row 1 -> 1, row 2 -> 2-3, row 3 -> 4, row 4 -> 5
-    from golive.dialects.postgresql_target import _refused
+    from golive.dialects.postgresql.target import _refused
 
     assert copying._failed_row(_refused(Exc()), batch) == 2

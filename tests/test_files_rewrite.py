@@ -197,7 +197,7 @@ def test_path_of():
 
 
 def test_embedded_urls_name_the_running_embedded_postgresql(tmp_path, uploaded, monkeypatch):
-    from golive import embedded
+    from golive.dialects.postgresql import embedded
     from golive.urls import parse_url
 
     started = []

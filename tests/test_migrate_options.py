@@ -37,7 +37,7 @@ def test_only_some_tables(pg_url, prefect_api):
 def test_embedded_target(prefect_api, tmp_path):
     report = migrate(CHINOOK, f"embedded://{tmp_path / 'pg'}", tables=["Genre", "MediaType"])
     assert report["ok"] and report["rows_written"] == 30
-    from golive.embedded import start_postgres
+    from golive.dialects.postgresql.embedded import start_postgres
 
     url = start_postgres(tmp_path / "pg").raw
     assert scalar(url, 'SELECT count(*) FROM "Genre"') == 25

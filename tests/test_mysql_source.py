@@ -22,7 +22,7 @@ from helpers import column_types, execute, migrate, rows, scalar
 def _mysql(admin: str, *stmts: str, database: str | None = None):
     import pymysql
 
-    from golive.dialects.mysql import connect_kwargs
+    from golive.dialects.mysql.session import connect_kwargs
     from golive.urls import parse_url
 
     kw = connect_kwargs(parse_url(admin))

@@ -16,7 +16,7 @@ from helpers import migrate
 
 
 def _admin(mysql_admin_url: str, *stmts: str, database: str | None = None):
-    from golive.dialects.mysql import connect_kwargs
+    from golive.dialects.mysql.session import connect_kwargs
     from golive.urls import parse_url
 
     kw = connect_kwargs(parse_url(mysql_admin_url))
@@ -52,7 +52,7 @@ def my_db(mysql_admin_url):
 def q(url: str, sql: str, *args):
     name = url.rsplit("/", 1)[1]
     admin = url.rsplit("/", 1)[0] + "/test"
-    from golive.dialects.mysql import connect_kwargs
+    from golive.dialects.mysql.session import connect_kwargs
     from golive.urls import parse_url
 
     kw = connect_kwargs(parse_url(admin))

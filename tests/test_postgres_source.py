@@ -165,8 +165,8 @@ def test_partitioned_tables_are_copied_through_their_parent(pg_admin_url, prefec
         # a resumed run builds the keys again: what exists (the partitions' own included) is left as it is
         import json as _json
 
-        from golive.dialects.postgresql_target import finish_table
-        from golive.migrate.plan import MigrationPlan
+        from golive.dialects.postgresql.target import finish_table
+        from golive.model.plan import MigrationPlan
         from golive.urls import parse_url
 
         plan = MigrationPlan.model_validate(_json.loads(rows(dst, "SELECT plan::text FROM _golive.runs")[0][0]))

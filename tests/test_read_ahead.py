@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from golive.dialects import sqlite
+from golive.dialects.sqlite import source as sqlite
 from golive.migrate import copy as copying, readahead, target
 from golive.config import MigrateOptions
 from golive.migrate.planning import build_plan

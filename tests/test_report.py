@@ -6,7 +6,7 @@ import sqlite3
 
 from golive import commands
 from golive.config import MigrateOptions
-from golive.migrate.plan import ChunkPlan, MigrationPlan, TablePlan
+from golive.model.plan import ChunkPlan, MigrationPlan, TablePlan
 from golive.migrate.planning import source_fingerprint
 from golive.migrate.report import build_report
 from golive.urls import parse_url

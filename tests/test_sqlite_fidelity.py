@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from golive.migrate.defaults import translate_default
-from golive.types import CT, TargetType
+from golive.model.types import CT, TargetType
 from helpers import column_types, migrate, rows, scalar
 
 

@@ -14,15 +14,11 @@ from golive.backup.naming import new_id, parse_location
 from golive.backup.options import BackupOptions, BackupResult
 from golive.backup.store import BackupStore
 from golive.backup.stream import Compression, ObjectWriter, parse_compression
-from golive.embedded import resolve
+from golive.dialects import resolve
 from golive.errors import GoliveError
-from golive.urls import DatabaseURL, parse_url
+from golive.urls import secret, DatabaseURL, parse_url
 
 log = logging.getLogger(__name__)
-
-
-def _secret(value) -> str:
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
 
 
 class Sink:
@@ -55,7 +51,7 @@ class Sink:
 
 
 def database_url(db_url) -> DatabaseURL:
-    return resolve(parse_url(_secret(db_url), role="database"))
+    return resolve(parse_url(secret(db_url), role="database"))
 
 
 def backup_database(db_url, to: str, options: BackupOptions | None = None) -> BackupResult:

@@ -37,7 +37,8 @@ from pathlib import Path
 
 from golive.backup.manifest import TableEntry, Tool
 from golive.backup.stream import first_line
-from golive.dialects.mysql import MySQLDialect, connect_kwargs, qi, translate_error
+from golive.dialects.mysql.dialect import MySQLDialect
+from golive.dialects.mysql.session import connect_kwargs, qi, translate_error
 from golive.errors import ConfigError, TargetNotEmpty, TerminalError
 from golive.urls import DatabaseURL, mask
 

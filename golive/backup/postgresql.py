@@ -1,7 +1,7 @@
 """PostgreSQL: ``pg_dump -Fc -Z0`` streamed through zstd, ``pg_restore -j`` from a scratch file.
 
 * **Which pg_dump.** pg_dump must be at least as new as the server (an older one refuses, a newer one
-  writes archives that older pg_restore cannot read). ``golive.pgtools`` looks on PATH, in
+  writes archives that older pg_restore cannot read). ``golive.dialects.postgresql.tools`` looks on PATH, in
   ``/usr/lib/postgresql/*/bin`` and in pgserver's bundle, takes the oldest one that is new enough; golive
   records it in the manifest; when none is, it refuses with one line naming what it found.
 * **One snapshot.** golive opens a REPEATABLE READ transaction, exports its snapshot, and gives it to
@@ -26,7 +26,8 @@ from pathlib import Path
 
 from golive.backup.manifest import TableEntry, Tool
 from golive.backup.stream import first_line, pump
-from golive.dialects.postgresql import PostgresDialect, qi, translate_error
+from golive.dialects.postgresql.dialect import PostgresDialect
+from golive.dialects.postgresql.session import qi, translate_error
 from golive.errors import TargetNotEmpty, TerminalError
 from golive.urls import DatabaseURL, mask
 
@@ -40,9 +41,9 @@ _NOT_EXT = "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::
 # ---------------------------------------------------------------- tools
 
 def find_tool(name: str, at_least: int) -> Tool:
-    """The ``name`` program (pg_dump, pg_restore) of major version >= ``at_least`` (``golive.pgtools.find``:
+    """The ``name`` program (pg_dump, pg_restore) of major version >= ``at_least`` (``golive.dialects.postgresql.tools.find``:
     PATH, /usr/lib/postgresql/*/bin, pgserver's bundle; the oldest new enough), with its full version."""
-    from golive.pgtools import find
+    from golive.dialects.postgresql.tools import find
 
     path, major = find(name, at_least)
     try:
@@ -62,8 +63,8 @@ def libpq_dsn(url: DatabaseURL) -> tuple[str, dict]:
     """A connection URL without the password, and the environment that carries it (never the command line)."""
     dsn = re.sub(r"^(postgresql://[^:/@?#]*):[^@/?#]*@", r"\1@", url.libpq())
     env = dict(os.environ)
-    if url.password:
-        env["PGPASSWORD"] = url.password
+    if url.password is not None:
+        env["PGPASSWORD"] = url.password_text
     return dsn, env
 
 

@@ -21,15 +21,11 @@ from golive.backup.naming import parse_location
 from golive.backup.options import RestoreOptions, RestoreResult
 from golive.backup.store import BackupStore
 from golive.backup.stream import BackupCorrupt, ScratchFull, fetch, parse_compression
-from golive.embedded import resolve
+from golive.dialects import resolve
 from golive.errors import ConfigError, GoliveError
-from golive.urls import parse_url
+from golive.urls import secret, parse_url
 
 log = logging.getLogger(__name__)
-
-
-def _secret(value) -> str:
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
 
 
 def encryption_key(manifest: Manifest, key_text) -> bytes | None:
@@ -39,7 +35,7 @@ def encryption_key(manifest: Manifest, key_text) -> bytes | None:
     if not key_text:
         raise ConfigError(f"backup {manifest.id} is encrypted (key {manifest.encryption.key_id}): give its key "
                           "(--encrypt-key-file FILE or --encrypt-key-block NAME)")
-    key = parse_key(_secret(key_text))
+    key = parse_key(secret(key_text))
     if key_id(key) != manifest.encryption.key_id:
         raise ConfigError(f"backup {manifest.id} was encrypted with key {manifest.encryption.key_id}, not with the "
                           f"key given ({key_id(key)})")
@@ -89,7 +85,7 @@ def restore_backup(from_url: str, to_db_url, options: RestoreOptions | None = No
     options = options or RestoreOptions()
     t0 = time.perf_counter()
     loc = parse_location(from_url, want_backup=True)
-    target = resolve(parse_url(_secret(to_db_url), role="target"))
+    target = resolve(parse_url(secret(to_db_url), role="target"))
     store = BackupStore(loc.base, options.storage)
     manifest = store.resolve(loc)
     if manifest.engine != target.dialect:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from golive.backup.manifest import TableEntry, Tool
 from golive.backup.stream import pump
-from golive.dialects.sqlite import qi
+from golive.dialects.sqlite.session import qi
 from golive.errors import SourceError, TargetNotEmpty, TerminalError
 from golive.urls import DatabaseURL
 

@@ -21,7 +21,9 @@ def demo(
 ) -> None:
     """Build a sample app, migrate its database into an embedded PostgreSQL (pgserver) and its uploads into
     an embedded S3 (moto), then point images.path at the uploaded objects, showing every step."""
-    from golive import embedded, sample
+    from golive import sample
+    from golive.dialects import dialect_of, resolve
+    from golive.urls import parse_url
     from golive.cli.db import run_flow, show_report
     from golive.cli.files import EPHEMERAL_NOTED, rewrite, show_rewrite, show_upload, upload
     from golive.config import MigrateOptions
@@ -36,7 +38,7 @@ def demo(
 
     # 1. The database
     with status("Starting the embedded PostgreSQL 16 (pgserver)"):
-        target = embedded.start_postgres(directory / "pgdata", database="app")
+        target = resolve(parse_url(f"embedded://{directory / 'pgdata'}?database=app"))
     options = MigrateOptions(drop_existing=True, max_rejects=2, report=str(directory / "report.json"))
     echo(f"\n[bold]golive migrate db --source {db} --target {target.masked} --drop-existing --max-rejects 2[/]")
     rep = run_flow(f"sqlite:///{db}", target.raw, options)  # notes Prefect's temporary server if it starts one
@@ -61,11 +63,11 @@ def demo(
     paths = rewrite(target.raw, "images", "path", to=to, strip_prefix="uploads/", manifest=files.manifest)
     show_rewrite(paths)
 
-    psql = embedded.bin_dir() / "psql"
+    client = dialect_of(target).session.client(target)
     echo("")
     echo("[bold]Where everything went[/]")
     echo(f"  PostgreSQL: {target.masked}")
-    echo(f"  look at it: {psql} '{target.raw}' -c 'SELECT id, path FROM images LIMIT 3'")
+    echo(f"  look at it: {client} -c 'SELECT id, path FROM images LIMIT 3'")
     echo(f"  S3:         {files.uploaded + files.unchanged} objects under {dest}/ at {endpoint} "
          "(moto, in memory: gone when the demo ends)")
     echo(f"  images.path: {paths.rewritten + paths.already} rows now name their object "

@@ -169,7 +169,7 @@ def _plan_for_suites(source: str, target: str | None, options):
     from golive.validation import prepare
 
     src = commands.parse_source(source)
-    from golive.dialects.sqlite import SQLiteDialect
+    from golive.dialects.sqlite.dialect import SQLiteDialect
 
     SQLiteDialect().check(src)
     plan = None

@@ -1,41 +1,77 @@
-"""Dialects: one module and one class per database, differences as data.
+"""Dialects: one package per database engine, holding everything golive knows about it, behind one contract.
 
-Adding a dialect:
+Each engine is a package ``golive/dialects/<engine>/`` with one module per concern:
 
-1. Create ``golive/dialects/<name>.py`` with a class deriving from ``Dialect`` (``base.py``). Set the
-   class attributes (``name``, ``can_read``/``can_write``, ``max_identifier_length`` with a link to the
-   vendor's limits page, ...).
-2. A *source* dialect provides introspection into ``golive.schema.SourceSchema``, a value profile per
-   column, the type decision into ``golive.types.TargetType`` and the SQL that renders each row for the
-   target's bulk loader. See ``sqlite.py``.
-3. A *target* dialect renders ``TargetType`` through its ``WRITE_TYPES`` table, creates tables,
-   constraints and indexes, bulk-loads chunks and translates driver errors into ``golive.errors``.
-   See ``postgresql.py``.
-4. Register it in ``DIALECTS`` below and add a test table in ``tests/dialects/test_<name>.py``.
+    dialect.py      the class: settings with their sources (``max_identifier_length = 63``, ``has_schemas``, …) and
+                    which class implements each concern (``source = Implementation("…source:MySQLSource")``)
+    session.py      connect, timeouts, error translation (``Session``)
+    types.py        the engine's types to and from the neutral ``golive.model.types.TargetType``
+    source.py       reading it: introspect, profile, decide types, chunks, rows in the wire format (``Source``)
+    target.py       writing it: DDL, bulk loads, keys, bookkeeping (``Target``)
+    checksums.py    its side of a content comparison (``Checksums``)
+    backup.py       back up, restore, count and check (``Backup``)
+    health.py       the checks of ``golive report db`` (``Health``)
+    maintenance.py  vacuum/analyze, reindex, views, purges (``Maintenance``)
+    release.py      what a release needs: sessions with timeouts, pre-check reads, history tables (``Release``)
+    capture.py      change capture for online migration (``Capture``)
+
+``base.py`` declares every concern's methods, with a default or ``NotImplementedError``; an engine that lacks a
+concern leaves it ``Unsupported`` and golive says so in one line. Capability packages (``golive.migrate``,
+``golive.validation``, ``golive.backup``, …) call ``dialect_of(url).<concern>.<method>(…)`` and read settings; they
+never compare engine names and never import an engine package. Engines meet through ``golive.model``.
+
+Adding an engine:
+
+1. Create ``golive/dialects/<name>/`` with ``dialect.py`` (a ``Dialect`` subclass: settings with links to the
+   vendor's documentation, and an ``Implementation`` per concern it supports) and the modules of those concerns.
+2. Register it below: one line in ``DIALECTS``.
+3. ``tests/dialects/test_standard.py`` runs the standard suite (connect, introspect, types round trip, chunks,
+   checksums, backup/restore round trip, health checks) against every registered dialect; give it a server.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from golive.errors import ConfigError
 
+if TYPE_CHECKING:
+    from golive.dialects.base import Dialect
+    from golive.urls import DatabaseURL
+
 #: name -> "module:Class", imported on demand so unused drivers cost nothing
 DIALECTS = {
-    "sqlite": "golive.dialects.sqlite:SQLiteDialect",
-    "postgresql": "golive.dialects.postgresql:PostgresDialect",
-    "mysql": "golive.dialects.mysql:MySQLDialect",
+    "sqlite": "golive.dialects.sqlite.dialect:SQLiteDialect",
+    "postgresql": "golive.dialects.postgresql.dialect:PostgresDialect",
+    "mysql": "golive.dialects.mysql.dialect:MySQLDialect",
 }
 
 
-def get_dialect(name: str):
-    """Return the dialect instance for ``name``; an unknown name gets the closest suggestion."""
+@lru_cache(maxsize=None)
+def get_dialect(name: str) -> "Dialect":
+    """The dialect registered as ``name`` (one instance per process); an unknown name gets the closest suggestion."""
     spec = DIALECTS.get(name)
     if spec is None:
         close = difflib.get_close_matches(name, DIALECTS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else f" Known: {', '.join(sorted(DIALECTS))}."
         raise ConfigError(f"unsupported dialect {name!r}.{hint}")
-    import importlib
-
     module, cls = spec.split(":")
     return getattr(importlib.import_module(module), cls)()
+
+
+def dialect_of(url: "DatabaseURL") -> "Dialect":
+    """The dialect of a parsed URL (an ``embedded://`` URL is the embedded PostgreSQL)."""
+    return get_dialect(url.engine)
+
+
+def resolve(url: "DatabaseURL") -> "DatabaseURL":
+    """The URL of a running database: ``embedded://DIR`` starts (or reuses) its PostgreSQL; others as they are."""
+    return dialect_of(url).resolve(url)
+
+
+def all_dialects() -> list["Dialect"]:
+    """Every registered dialect (the standard test suite runs against each)."""
+    return [get_dialect(name) for name in DIALECTS]

@@ -253,7 +253,7 @@ def connect(url: str) -> PathDB:
         import pymysql
 
         conn = pymysql.connect(host=u.host or "localhost", port=u.port or 3306, user=u.user or "root",
-                               password=u.password or "", database=u.database, charset="utf8mb4",
+                               password=u.password_text or "", database=u.database, charset="utf8mb4",
                                connect_timeout=10, autocommit=False)
         return MySQLDB(conn, u)
     except ConfigError:

@@ -133,7 +133,7 @@ def make_rewrite_job(db: str, table: str, column: str, *, to: str = "", strip_pr
             raise ConfigError(f"--to {to!r}: bad placeholder {exc} (use {{key}}, {{path}}, {{bucket}})") from None
     manifests = [] if reverse else _pick_manifests(to, manifest, dest, state_dir)
     if db.strip().lower().startswith("embedded://"):  # as `migrate db --target embedded://DIR` wrote it
-        from golive.embedded import resolve
+        from golive.dialects import resolve
         from golive.urls import parse_url
 
         db = resolve(parse_url(db)).raw

@@ -135,7 +135,7 @@ class GoLiveConfig(_Section):
 
     def key(self) -> str:
         """Names this go-live (source, target, bucket): its state and artifacts are kept under it."""
-        from golive.commands import secret
+        from golive.urls import secret
 
         raw = "|".join([secret(self.source.database), secret(self.target.database),
                         self.target.bucket or self.target.bucket_block or "", self.source.uploads or ""])

@@ -176,7 +176,7 @@ def _source_bytes(src) -> int:
         if src.dialect == "sqlite":
             return os.path.getsize(src.path)
         if src.dialect == "mysql":
-            from golive.dialects.mysql_source import connect
+            from golive.dialects.mysql.source import connect
 
             conn = connect(src)
             try:

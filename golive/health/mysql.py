@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from golive.dialects.mysql import qi
+from golive.dialects.mysql.session import qi
 from golive.health.checks import Check, Context, esc, pct, query
 from golive.health.model import Finding, TableSize
 from golive.health.postgresql import read_index_sizes

@@ -26,8 +26,8 @@ LOCK_TIMEOUT_S = 2
 
 def parse_db(db) -> DatabaseURL:
     """A PostgreSQL or MySQL/MariaDB URL (``embedded://DIR`` starts the embedded PostgreSQL); else ConfigError."""
-    from golive.commands import secret
-    from golive.embedded import resolve
+    from golive.urls import secret
+    from golive.dialects import resolve
 
     url = resolve(parse_url(secret(db), role="database"))
     if url.dialect not in ("postgresql", "mysql"):
@@ -39,14 +39,14 @@ def parse_db(db) -> DatabaseURL:
 def connect(url: DatabaseURL, *, read_only: bool = True):
     """A session for the report: autocommit, read-only unless asked, bounded lock waits and statements."""
     if url.dialect == "postgresql":
-        from golive.dialects.postgresql import PostgresDialect
+        from golive.dialects.postgresql.dialect import PostgresDialect
 
         settings = {"statement_timeout": f"{STATEMENT_TIMEOUT_S}s", "lock_timeout": f"{LOCK_TIMEOUT_S}s",
                     "application_name": "golive-report"}
         if read_only:
             settings["default_transaction_read_only"] = "on"
         return PostgresDialect().connect(url, autocommit=read_only, settings=settings, role="database")
-    from golive.dialects.mysql import MySQLDialect
+    from golive.dialects.mysql.dialect import MySQLDialect
 
     conn = MySQLDialect().connect(url, autocommit=read_only, role="database",
                                   settings={"lock_wait_timeout": LOCK_TIMEOUT_S, "innodb_lock_wait_timeout": LOCK_TIMEOUT_S})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from golive.dialects.mysql import qi
+from golive.dialects.mysql.session import qi
 from golive.health.checks import query
 from golive.health.mysql import TABLES_SQL, needs_optimize
 from golive.maintenance.common import PlanContext, result_of

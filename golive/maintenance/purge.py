@@ -22,8 +22,8 @@ from __future__ import annotations
 import difflib
 import time
 
-from golive.dialects.mysql import qi as mqi
-from golive.dialects.postgresql import qi as pqi
+from golive.dialects.mysql.session import qi as mqi
+from golive.dialects.postgresql.session import qi as pqi
 from golive.errors import ConfigError
 from golive.health.checks import esc, query
 from golive.maintenance.common import PlanContext, result_of

@@ -69,7 +69,7 @@ def connect(url: DatabaseURL, options: MaintenanceOptions, *, autocommit: bool =
     14+) the check that stops work once its client is gone."""
     lock_s = options.seconds("lock_timeout")
     if url.dialect == "postgresql":
-        from golive.dialects.postgresql import PostgresDialect
+        from golive.dialects.postgresql.dialect import PostgresDialect
 
         conn = PostgresDialect().connect(url, autocommit=autocommit, role="database", settings={
             "lock_timeout": f"{max(int(lock_s * 1000), 1)}ms", "application_name": APPLICATION_NAME})
@@ -78,7 +78,7 @@ def connect(url: DatabaseURL, options: MaintenanceOptions, *, autocommit: bool =
             if not autocommit:
                 conn.commit()
         return conn
-    from golive.dialects.mysql import MySQLDialect
+    from golive.dialects.mysql.dialect import MySQLDialect
 
     whole = max(int(math.ceil(lock_s)), 1)  # MySQL takes whole seconds
     return MySQLDialect().connect(url, autocommit=autocommit, role="database",

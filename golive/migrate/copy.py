@@ -20,87 +20,18 @@ import hashlib
 import logging
 import re
 import time
-from typing import Iterator, Protocol
-
-from pydantic import BaseModel, Field
 
 from golive import progress
+from golive.dialects import get_dialect
 from golive.errors import TransientError
-from golive.migrate.plan import ChunkPlan, MigrationPlan, TablePlan
+from golive.model.plan import ChunkPlan, MigrationPlan, TablePlan
+from golive.model.results import ChunkReader, ChunkResult, ChunkWriter, CountMismatch, Refused
 from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
 
 #: rows per load attempt on the reject path
 CAREFUL_ROWS = 2000
-
-
-class ChunkResult(BaseModel):
-    table: str
-    chunk: int
-    rows_read: int
-    rows_written: int
-    rows_rejected: int
-    rejects: list[dict] = Field(default_factory=list)
-    converted: dict[str, int] = Field(default_factory=dict, description=(
-        "Values changed on purpose and counted, per 'column: what' (e.g. zero dates written as NULL)."))
-    seconds: float = 0.0
-    resumed: bool = Field(False, description="Committed by an earlier, interrupted run.")
-    careful: bool = Field(False, description="The reject path was used.")
-
-
-class Refused(Exception):
-    """The target refused rows of a load: the physical line (PostgreSQL) or the record (MySQL), 1-based,
-    within this load, when it said which."""
-
-    def __init__(self, reason: str, *, line: int | None = None, column: str | None = None, row: int | None = None):
-        super().__init__(reason)
-        self.reason, self.line, self.column, self.row = reason, line, column, row
-
-
-class CountMismatch(Refused):
-    def __init__(self, read: int, written: int):
-        super().__init__(f"read {read} rows but the target counted {written}")
-        self.read, self.written = read, written
-
-
-class ChunkReader(Protocol):
-    """A source's view of one table during the copy (one connection, in the run's snapshot)."""
-
-    def batches(self, chunk: ChunkPlan) -> Iterator[tuple[bytes, int]]:
-        """``(wire bytes, rows)`` of the chunk, a few MB each, in key order."""
-
-    def rows(self, chunk: ChunkPlan) -> Iterator[list[tuple[object, bytes]]]:
-        """Lists of ``(rowkey, careful line)`` for the reject path."""
-
-    def row(self, rowkey) -> dict:
-        """The source row's values by source column (to describe a reject)."""
-
-    def key(self, rowkey, row: dict) -> dict:
-        """The reject's ``key`` field."""
-
-    def converted(self) -> dict[str, int]:
-        """What the careful rendering changed on purpose, counted (e.g. text decoded from a legacy encoding)."""
-
-    def close(self) -> None: ...
-
-
-class ChunkWriter(Protocol):
-    """A target's session for one chunk: bookkeeping and bulk loads in one transaction."""
-
-    def done(self) -> dict | None:
-        """The recorded result when an earlier run committed this chunk."""
-
-    def transaction(self):
-        """The chunk's transaction (a context manager); nested use makes a savepoint."""
-
-    def load(self, batches: Iterator[bytes]) -> int:
-        """Bulk-load the lines; return the rows the target counted. Raises ``Refused``."""
-
-    def record(self, result: ChunkResult, digest: str) -> None:
-        """Record the chunk, inside its transaction."""
-
-    def close(self) -> None: ...
 
 
 def copy_chunk(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, tp: TablePlan, chunk: ChunkPlan, *,
@@ -111,11 +42,9 @@ def copy_chunk(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, tp
         TransientError: the connection failed; retrying may help.
         TerminalError: something a retry will not fix.
     """
-    from golive.dialects import get_dialect
-
     src, dst = get_dialect(plan.source_dialect), get_dialect(plan.target_dialect)
     t0 = time.perf_counter()
-    writer = dst.chunk_writer(target, plan, tp, chunk)
+    writer = dst.target.chunk_writer(target, plan, tp, chunk)
     try:
         prev = writer.done()
         if prev is not None:
@@ -123,7 +52,7 @@ def copy_chunk(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, tp
         from golive.migrate import readahead
 
         ahead = readahead.claim(source, tp, chunk)
-        reader = ahead.reader if ahead is not None else src.chunk_reader(source, plan, tp, snapshot=snapshot)
+        reader = ahead.reader if ahead is not None else src.source.chunk_reader(source, plan, tp, snapshot=snapshot)
         try:
             read = 0
             digest = hashlib.sha256()
@@ -307,18 +236,6 @@ def _reject(reader: ChunkReader, tp: TablePlan, rowkey, exc: Refused, line: byte
             "reason": reason}
 
 
-def key_value(v):
-    """A source key value as rejects record it (JSON): text as is, bytes as UTF-8 text or ``x'hex'``."""
-    if isinstance(v, bytes):
-        try:
-            return v.decode("utf-8")
-        except UnicodeDecodeError:
-            return "x'" + v.hex() + "'"
-    if v is None or isinstance(v, (int, float, str, bool)):
-        return v
-    return str(v)
-
-
 def show(v, limit: int = 200) -> str | None:
     """A printable, JSON-safe rendering of a source value (NUL and control bytes escaped)."""
     if v is None:
@@ -342,15 +259,13 @@ def verify_committed(source: DatabaseURL, plan: MigrationPlan, chunks: dict) -> 
     This is how a resumed run detects a changed server source: a committed chunk whose rows (or their
     values) changed reads differently now, so resuming would mix two moments.
     """
-    from golive.dialects import get_dialect
-
     src = get_dialect(plan.source_dialect)
     by_table = {tp.source: tp for tp in plan.tables}
     for (table, no), done in sorted(chunks.items()):
         tp = by_table.get(table)
         if tp is None or not done.get("digest") or no >= len(tp.chunks):
             continue
-        reader = src.chunk_reader(source, plan, tp)
+        reader = src.source.chunk_reader(source, plan, tp)
         try:
             digest, rows = chunk_digest(reader, tp.chunks[no])
         finally:

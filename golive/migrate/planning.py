@@ -1,6 +1,6 @@
 """Plan a migration: read the source schema, profile the values, decide types and names, split into chunks.
 
-``build_plan`` is pure reading: it never writes anywhere. The result (``golive.migrate.plan.MigrationPlan``)
+``build_plan`` is pure reading: it never writes anywhere. The result (``golive.model.plan.MigrationPlan``)
 is what ``--dry-run`` prints and what the copy executes. The planner itself knows no engine: the source
 dialect introspects, profiles and decides each column's neutral type; the target dialect names the type,
 renders defaults and limits identifiers.
@@ -15,77 +15,19 @@ import re
 import time
 
 from golive.config import MigrateOptions
-from golive.dialects import get_dialect
+from golive.dialects import dialect_of
 from golive.dialects.base import translate_sql
 from golive.errors import ConfigError, PlanError
-from golive.migrate.defaults import coerce
-from golive.migrate.plan import (CheckPlan, ColumnPlan, ForeignKeyPlan, IndexPlan, MigrationPlan, Renamed, Skipped,
+from golive.migrate.copy import verify_committed
+from golive.model.defaults import coerce
+from golive.model.names import Namer
+from golive.model.plan import (CheckPlan, ColumnPlan, ForeignKeyPlan, IndexPlan, MigrationPlan, Renamed, Skipped,
                                  TablePlan)
-from golive.schema import SourceSchema, Table
-from golive.types import CT, INT_TYPES, TargetType, int_rank
+from golive.model.schema import SourceSchema, Table
+from golive.model.types import CT, INT_TYPES, TargetType, int_rank
 from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
-
-
-def snake_case(name: str) -> str:
-    """``createdAt`` -> ``created_at``, ``InvoiceLine`` -> ``invoice_line``, ``HTTPServer`` -> ``http_server``."""
-    s = re.sub(r"[^\w]+", "_", name)
-    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
-    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
-    s = re.sub(r"_+", "_", s).strip("_").lower()
-    return s or name
-
-
-def fit_identifier(name: str, limit: int = 63, *, chars: bool = False) -> str:
-    """Shorten ``name`` to ``limit`` bytes (or characters) deterministically: a prefix plus 8 hex of its SHA-1."""
-    size = len(name) if chars else len(name.encode("utf-8"))
-    if not limit or size <= limit:
-        return name
-    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
-    if chars:
-        return f"{name[: limit - 9]}_{digest}"
-    prefix = name.encode("utf-8")[: limit - 9].decode("utf-8", "ignore")
-    return f"{prefix}_{digest}"
-
-
-class Namer:
-    """Turns source names into target names: case mode, the target's length limit, and no collisions.
-
-    One ``Namer`` per namespace (relations of a schema; columns of a table; constraints of a schema).
-    ``fold``: the target compares names case-insensitively (MySQL with lower_case_table_names=1), so
-    ``Users`` and ``users`` collide.
-    """
-
-    def __init__(self, mode: str, kind: str, renamed: list[Renamed], limit: int = 63, *, chars: bool = False,
-                 fold: bool = False):
-        self.mode, self.kind, self.renamed, self.limit, self.chars, self.fold = mode, kind, renamed, limit, chars, fold
-        self.used: dict[str, str] = {}
-
-    def _key(self, name: str) -> str:
-        return name.lower() if self.fold else name
-
-    def __call__(self, source: str, *, derived: bool = False) -> str:
-        want = snake_case(source) if self.mode == "snake" and not derived else source
-        name = fit_identifier(want, self.limit, chars=self.chars)
-        reason = []
-        if want != source and not derived:
-            reason.append("snake_case")
-        if name != want:
-            reason.append(f"longer than {self.limit} {'characters' if self.chars else 'bytes'}")
-        base, n = name, 2
-        while self._key(name) in self.used:
-            suffix = f"_{n}"
-            name = fit_identifier(base, self.limit - len(suffix), chars=self.chars) + suffix
-            n += 1
-        if name != base:
-            reason.append(f"collides with {self.used[self._key(base)]!r}")
-        self.used[self._key(name)] = source
-        if reason and not derived:
-            self.renamed.append(Renamed(kind=self.kind, source=source, target=name, reason=", ".join(reason)))
-        elif name != want and derived:
-            self.renamed.append(Renamed(kind=self.kind, source=want, target=name, reason=", ".join(reason)))
-        return name
 
 
 def select_tables(schema: SourceSchema, only: list[str] | None, exclude: list[str]) -> list[Table]:
@@ -117,23 +59,16 @@ def dependency_order(tables: list[Table]) -> list[Table]:
     return out
 
 
-def _where(url: DatabaseURL) -> str:
-    if url.path is not None and url.dialect == "sqlite":
-        return str(url.path.resolve())
-    return f"{url.dialect}:{url.query.get('unix_socket') or url.host}:{url.port}/{url.database}"
-
-
 def run_key(source: DatabaseURL, target: DatabaseURL, schema: str, tables: list[str]) -> str:
     src = str(source.path.resolve()) if source.path else source.masked
-    tgt = f"{target.host}:{target.port}/{target.database}" if target.dialect == "postgresql" else (
-        _where(target) if target.dialect != "sqlite" else str(target.path))
+    tgt = dialect_of(target).location(target)
     raw = "|".join([src, tgt, schema, ",".join(sorted(tables))])
     return hashlib.sha1(raw.encode()).hexdigest()[:16]
 
 
 def source_fingerprint(source: DatabaseURL) -> str:
     """The source's cheap change fingerprint (SQLite: size and mtime of the file and its WAL)."""
-    return get_dialect(source.dialect).fingerprint(source)
+    return dialect_of(source).source.fingerprint(source)
 
 
 def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions, *, deep: bool = False,
@@ -148,16 +83,15 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
         resume: ``run_key -> stored run or None``; a stored, interrupted run's plan is reused as-is.
     """
     t0 = time.perf_counter()
-    src = get_dialect(source.dialect)
-    dst = get_dialect("postgresql" if target.dialect == "embedded" else target.dialect)
+    src, dst = dialect_of(source), dialect_of(target)
     if not src.can_read:
-        raise ConfigError(f"source {source.masked}: golive cannot read {src.name} databases")
+        raise ConfigError(f"source {source.masked}: golive cannot read {src.title} databases")
     if not dst.can_write:
-        raise ConfigError(f"target {target.masked}: golive cannot write {dst.name} databases")
+        raise ConfigError(f"target {target.masked}: golive cannot write {dst.title} databases")
     src.check(source)
-    conn = src.connect(source)
+    conn = src.source.connect(source)
     try:
-        schema = src.introspect(conn, url=source, options=options)
+        schema = src.source.introspect(conn, url=source, options=options)
         tables = dependency_order(select_tables(schema, options.tables, options.exclude))
         key = run_key(source, target, options.target_schema, [t.name for t in tables])
         stored = resume(key) if resume else None
@@ -166,35 +100,34 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
         plan = MigrationPlan(
             run_key=key, source=source.masked, target=target.masked, source_dialect=src.name,
             target_dialect=dst.name, target_schema=options.target_schema, identifiers=options.identifiers,
-            source_fingerprint=src.fingerprint(source), options=src.copy_options(options),
+            source_fingerprint=src.source.fingerprint(source), options=src.source.copy_options(options),
         )
-        plan.consistency = src.consistency(source, conn, options)
+        plan.consistency = src.source.consistency(source, conn, options)
         selected = {t.name for t in tables}
         for t in schema.tables:
             if t.name not in selected:
                 plan.skipped.append(Skipped(kind="table", name=t.name, reason="excluded by --tables/--exclude"))
 
-        counts, profiles = src.profile(source, tables, deep=deep, workers=max(2, options.workers), options=options,
-                                       lengths=getattr(dst, "wants_lengths", False))
+        counts, profiles = src.source.profile(source, tables, deep=deep, workers=max(2, options.workers), options=options,
+                                       lengths=dst.wants_lengths)
 
-        limit, chars = dst.max_identifier_length, dst.name == "mysql"
-        fold = dst.folds_case(target) if hasattr(dst, "folds_case") else False
+        limit, chars = dst.max_identifier_length, dst.identifier_unit == "characters"
+        fold = dst.target.folds_case(target)
         relations = Namer(options.identifiers, "table", plan.renamed, limit, chars=chars, fold=fold)
         table_names = {t.name: relations(t.name) for t in tables}
         decided: dict[tuple[str, str], TargetType] = {}
         constraint_names = Namer(options.identifiers, "constraint", plan.renamed, limit, chars=chars)
-        if dst.name == "postgresql":
-            constraint_names.used = relations.used  # indexes and tables share one namespace in PostgreSQL
+        if dst.indexes_share_table_namespace:
+            constraint_names.used = relations.used  # indexes are relations of the schema (PostgreSQL)
         ctx = _Context(src, dst, plan, options, relations, constraint_names, table_names, decided, conn, deep)
         ctx.source_url, ctx.target_url = source, target
         for t in tables:
             plan.tables.append(_plan_table(ctx, t, counts[t.name], profiles[t.name]))
         for t in tables:  # foreign keys need every table planned first
             _plan_foreign_keys(t, plan, table_names, constraint_names, src)
-        if hasattr(dst, "adjust_table"):  # what the target's own limits require (MySQL: key lengths, row size)
-            for tp in plan.tables:
-                dst.adjust_table(tp, plan)
-        src.plan_objects(ctx, schema, selected)
+        for tp in plan.tables:  # what the target's own limits require (MySQL: key lengths, row size)
+            dst.target.adjust_table(tp, plan)
+        src.source.plan_objects(ctx, schema, selected)
     finally:
         conn.close()
     plan.planned_seconds = round(time.perf_counter() - t0, 3)
@@ -207,7 +140,7 @@ def _resumed(src, source: DatabaseURL, stored: dict, options: MigrateOptions, t0
         raise PlanError(
             f"an interrupted run of this migration used --identifiers {plan.identifiers}; re-run with the same "
             "options to resume it, or add --drop-existing to start over")
-    changed = src.changed_since(source, plan, stored)
+    changed = changed_since(src, source, plan, stored)
     if changed:
         raise PlanError(
             f"the source changed since the interrupted run started ({stored['started_at']:%Y-%m-%d %H:%M} UTC): "
@@ -215,6 +148,23 @@ def _resumed(src, source: DatabaseURL, stored: dict, options: MigrateOptions, t0
     plan.resumed = True
     plan.planned_seconds = round(time.perf_counter() - t0, 3)
     return plan
+
+
+def changed_since(src, url: DatabaseURL, plan: MigrationPlan, stored: dict) -> str | None:
+    """Why an interrupted run cannot resume because the source changed (None: it did not).
+
+    A source with a cheap fingerprint (SQLite: size and mtime) is unchanged when that is; otherwise (or when the
+    fingerprint moved) the committed chunks are re-read and compared by digest (``copy.verify_committed``), so a
+    file touched but whose copied rows are the same still resumes.
+    """
+    chunks = stored.get("chunks") or {}
+    if src.source.has_fingerprint:
+        before = stored.get("source_fingerprint")
+        if not before or before == src.source.fingerprint(url):
+            return None
+        if not chunks or not all(c.get("digest") for c in chunks.values()):
+            return "the source file (or its WAL) has another size or modification time"
+    return verify_committed(url, plan, chunks)
 
 
 class _Context:
@@ -235,12 +185,12 @@ def _plan_table(ctx: _Context, t: Table, rows: int, profiles: dict) -> TablePlan
     src, dst, plan, options = ctx.src, ctx.dst, ctx.plan, ctx.options
     target = ctx.table_names[t.name]
     col_names = Namer(options.identifiers, f"column of {t.name}", plan.renamed, dst.max_identifier_length,
-                      chars=dst.name == "mysql", fold=dst.name == "mysql")
+                      chars=dst.identifier_unit == "characters", fold=dst.column_names_fold_case)
     parent_of = {}
     for fk in t.foreign_keys:
         for i, col in enumerate(fk.columns):
             parent_of[col] = (fk.ref_table, fk.ref_columns[i] if fk.ref_columns else None)
-    identity, floor = src.identity(t)
+    identity, floor = src.source.identity(t)
     # the primary key first, so self-references can follow its type
     ordered = sorted(t.columns, key=lambda c: (c.pk_position == 0, c.pk_position))
     planned = {}
@@ -253,10 +203,10 @@ def _plan_table(ctx: _Context, t: Table, rows: int, profiles: dict) -> TablePlan
                 ref_col = t.primary_key[0]
             parent = ctx.decided.get((ref_table, ref_col)) if ref_col else None
             if parent is not None and parent.ct in INT_TYPES:
-                own = src.decide(t, c, p, parent=None, target=dst, options=options, identity=False).type
+                own = src.source.decide(t, c, p, parent=None, target=dst, options=options, identity=False).type
                 if own.ct in INT_TYPES and int_rank(own.ct) > int_rank(parent.ct):
                     parent = own
-        dec = src.decide(t, c, p, parent=parent, target=dst, options=options, identity=c.name == identity)
+        dec = src.source.decide(t, c, p, parent=parent, target=dst, options=options, identity=c.name == identity)
         longest = getattr(p, "max_bytes", None) if p is not None else None
         if longest is not None and dec.type.ct in (CT.TEXT, CT.BINARY, CT.JSON) and not dec.type.native:
             dec.type = dec.type.model_copy(update={"length": int(longest)})  # the target sizes the type by it
@@ -266,14 +216,14 @@ def _plan_table(ctx: _Context, t: Table, rows: int, profiles: dict) -> TablePlan
             plan.warnings.append(f"{t.name}.{c.name}: {w}")
         default_sql = None
         if c.name != identity:
-            d, note = src.read_default(t, c)
+            d, note = src.source.read_default(t, c)
             if d is not None:
                 d, note = coerce(d, dec.type, c.default or "")
                 if d is not None and d.kind == "expr" and d.sql is not None and src.name != dst.name:
                     translated, why = ctx.translate(d.sql)
                     d = None if translated is None else type(d)("expr", sql=translated)
                     note = None if translated is not None else f"default {c.default} not translated ({why})"
-                default_sql = dst.render_default(d, dec.type) if d is not None else None
+                default_sql = dst.target.render_default(d, dec.type) if d is not None else None
             elif note is None and c.default is not None and d is None and dec.default_note:
                 note = dec.default_note
             if note:
@@ -296,7 +246,7 @@ def _plan_table(ctx: _Context, t: Table, rows: int, profiles: dict) -> TablePlan
             notes.append(f"{predicted} values will likely be rejected"
                          + (f", e.g. {', '.join(repr(s) for s in samples)}" if samples else ""))
         planned[c.name] = ColumnPlan(
-            source=c.name, target="", declared=c.declared, type=dec.type, sql_type=dst.type_sql(dec.type),
+            source=c.name, target="", declared=c.declared, type=dec.type, sql_type=dst.target.type_sql(dec.type),
             nullable=(c.nullable and c.pk_position == 0) if dec.nullable is None else dec.nullable,
             default_sql=default_sql, identity=c.name == identity, generated_sql=generated_sql,
             on_update="now" if c.on_update else None,
@@ -320,18 +270,18 @@ def _plan_table(ctx: _Context, t: Table, rows: int, profiles: dict) -> TablePlan
         if ip is not None:
             indexes.append(ip)
     checks = _plan_checks(ctx, t, target, tcol, cols)
-    chunking, chunk_key, chunks = src.chunks(ctx.conn, t, rows, options.chunk_rows)
+    chunking, chunk_key, chunks = src.source.chunks(ctx.conn, t, rows, options.chunk_rows)
     tp = TablePlan(
-        source=t.name, target=target, source_schema=t.schema_name, source_name=t.local_name, rows=rows, columns=cols, key=src.row_key(t),
+        source=t.name, target=target, source_schema=t.schema_name, source_name=t.local_name, rows=rows, columns=cols, key=src.source.row_key(t),
         has_rowid=t.has_rowid, rowid_name=t.rowid_name, chunking=chunking, chunk_key=chunk_key, indexes=indexes,
         checks=checks, identity=tcol[identity] if identity else None, sequence_floor=floor, chunks=chunks)
-    tp.line_sql, tp.careful_sql = src.render(t, tp, dst.wire, plan)
+    tp.line_sql, tp.careful_sql = src.source.render(t, tp, dst.wire, plan)
     return tp
 
 
 def _plan_index(ctx: _Context, t: Table, ix, target: str, tcol: dict) -> IndexPlan | None:
     plan = ctx.plan
-    if ix.kind in ("fulltext", "spatial") and ctx.src.name == ctx.dst.name == "mysql":
+    if ix.kind in ctx.dst.keeps_index_methods and ctx.src.name == ctx.dst.name:
         return IndexPlan(name=ctx.constraints(ix.name), kind="index", columns=[tcol[c] for c in ix.columns],
                          method=ix.kind, source_name=ix.name)
     if ix.kind in ("fulltext", "spatial"):
@@ -340,7 +290,7 @@ def _plan_index(ctx: _Context, t: Table, ix, target: str, tcol: dict) -> IndexPl
         plan.skipped.append(Skipped(kind="index", name=ix.name,
                                     reason=f"{ix.kind.upper()} index on {', '.join(ix.columns)} is not translated{hint}"))
         return None
-    if any(ix.prefix_lengths) and ctx.dst.name != "mysql":
+    if any(ix.prefix_lengths) and not ctx.dst.supports_prefix_indexes:
         parts = ", ".join(f"{c}({n})" for c, n in zip(ix.columns, ix.prefix_lengths) if n)
         if ix.unique:
             plan.warnings.append(
@@ -348,7 +298,7 @@ def _plan_index(ctx: _Context, t: Table, ix, target: str, tcol: dict) -> IndexPl
                 "share the prefix but differ after it, which MySQL refused, are now allowed")
         else:
             plan.warnings.append(f"index {ix.name}: prefix index ({parts}) built over the whole values")
-    cols_ok = [ctx.src.index_column(t, c) for c in ix.columns]
+    cols_ok = [ctx.src.source.index_column(t, c) for c in ix.columns]
     if any(c is None for c in cols_ok):
         plan.skipped.append(Skipped(kind="index", name=ix.name,
                                     reason="indexes the rowid, which does not exist in the target"))
@@ -363,7 +313,7 @@ def _plan_index(ctx: _Context, t: Table, ix, target: str, tcol: dict) -> IndexPl
         name = ctx.constraints(ix.name)
     expr = where = None
     if ix.expressions:
-        expr = ctx.src.index_expressions(ix)
+        expr = ctx.src.source.index_expressions(ix)
         if expr is not None and ctx.src.name != ctx.dst.name:
             expr, why = ctx.translate(expr)
         if expr is None:
@@ -461,49 +411,3 @@ def _plan_foreign_keys(t: Table, plan: MigrationPlan, table_names: dict, constra
             on_delete=fk.on_delete, on_update=fk.on_update, deferrable=fk.deferrable,
             source_table=t.name, source_ref_table=fk.ref_table,
             ref_schema=parent.target_schema))
-
-
-# ---------------------------------------------------------------------- views and what is only reported
-
-
-def rename_sql(ctx: _Context, sql: str) -> str:
-    """The target's names in a translated query: renamed tables, and snake_case identifiers in snake mode."""
-    import sqlglot
-    from sqlglot import exp
-
-    if ctx.plan.identifiers != "snake" and all(k == v for k, v in ctx.table_names.items()):
-        return sql
-    tree = sqlglot.parse_one(sql, read=ctx.dst.sqlglot_name)
-
-    def fix(node):
-        if isinstance(node, exp.Table) and node.name in ctx.table_names:
-            node.set("this", exp.to_identifier(ctx.table_names[node.name], quoted=True))
-        elif isinstance(node, exp.Identifier) and ctx.plan.identifiers == "snake":
-            node.set("this", snake_case(node.name))
-        return node
-
-    return tree.transform(fix).sql(dialect=ctx.dst.sqlglot_name)
-
-
-def plan_views_and_others(ctx: _Context, schema: SourceSchema, selected: set[str]) -> None:
-    """Views translated into the target's SQL (created when they run there, else reported); triggers,
-    routines and events reported: golive does not translate procedural code."""
-    from golive.migrate.plan import ViewPlan
-
-    plan = ctx.plan
-    for v in schema.views:
-        sql, why = ctx.translate(v.select, kind="select")
-        if sql is None:
-            plan.skipped.append(Skipped(kind="view", name=v.name, reason=f"its SQL does not translate: {why}"))
-            continue
-        try:
-            sql = rename_sql(ctx, sql)
-        except Exception as exc:  # noqa: BLE001 - an odd query: created as translated, or reported by the target
-            log.debug("view %s: names not rewritten: %s", v.name, exc)
-        plan.views.append(ViewPlan(source=v.name, target=ctx.relations(v.name), select=sql, materialized=v.materialized))
-    for tr in schema.triggers:
-        if tr.table in selected:
-            plan.skipped.append(Skipped(kind="trigger", name=tr.name, reason=(
-                f"triggers are not translated (on {tr.table}); recreate it in the target if the app relies on it")))
-    for kind, name, reason in schema.others:
-        plan.skipped.append(Skipped(kind=kind, name=name, reason=reason))

@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import Iterator
 
-from golive.migrate.plan import ChunkPlan, MigrationPlan, TablePlan
+from golive.model.plan import ChunkPlan, MigrationPlan, TablePlan
 from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def read_ahead(source: DatabaseURL, plan: MigrationPlan, order: list[tuple[Table
     """Read the first batches of the first chunks of ``order`` in a background thread (see the module)."""
     from golive.dialects import get_dialect
 
-    src = get_dialect(plan.source_dialect)
+    src = get_dialect(plan.source_dialect).source
     entries = []
     stop = threading.Event()
     with _lock:

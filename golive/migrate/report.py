@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from golive.config import MigrateOptions
-from golive.migrate.plan import MigrationPlan
+from golive.model.plan import MigrationPlan
 from golive.report import write_json
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from golive.migrate.plan import ChunkPlan, MigrationPlan, TablePlan
+from golive.model.plan import ChunkPlan, MigrationPlan, TablePlan
 
 
 def copy_order(plan: MigrationPlan, *, interleave: bool = False) -> list[tuple[TablePlan, ChunkPlan]]:

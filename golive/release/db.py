@@ -46,7 +46,7 @@ def connect(url: DatabaseURL, *, lock_timeout_s: float | None = None, autocommit
             application: str = APPLICATION):
     """An autocommit session (``lock_timeout_s`` None: the server's default lock waits)."""
     if url.dialect == "postgresql":
-        from golive.dialects.postgresql import PostgresDialect
+        from golive.dialects.postgresql.dialect import PostgresDialect
 
         settings = {"application_name": application}
         if lock_timeout_s is not None:
@@ -58,7 +58,7 @@ def connect(url: DatabaseURL, *, lock_timeout_s: float | None = None, autocommit
                 conn.commit()
         return conn
     if url.dialect == "mysql":
-        from golive.dialects.mysql import MySQLDialect
+        from golive.dialects.mysql.dialect import MySQLDialect
 
         settings = {}
         if lock_timeout_s is not None:

@@ -28,7 +28,7 @@ from golive.release.model import (BackupRef, Event, Failure, Migration, ReleaseO
 from golive.release.report import conclude
 from golive.release.rollback import decide
 from golive.units import parse_duration, parse_size
-from golive.urls import mask
+from golive.urls import mask, secret
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,6 @@ def parse_db(db_url):
 
     url = parse(db_url)
     return url
-
-
-def secret(value) -> str:
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
 
 
 class Release:

@@ -4,7 +4,7 @@ Two kinds of checks, run side by side:
 
 * **content** (``content``): per key range, digests of every value on both sides (SQLite and
   PostgreSQL compute them in SQL; the dialect-specific canonical SQL is in
-  ``golive.dialects.sqlite_checksums`` / ``postgresql_checksums``); a differing range is narrowed down by
+  ``golive.dialects.sqlite.checksums`` / ``postgresql_checksums``); a differing range is narrowed down by
   bisection to the differing keys;
 * **expectations** (``suites`` + ``gx``): Great Expectations suites per table, stored under
   ``expectations/``: row counts, primary keys, NOT NULL, UNIQUE, orphan foreign keys.

@@ -25,13 +25,15 @@ import time
 from collections import Counter
 from typing import NamedTuple
 
-from golive.dialects import postgresql_checksums as pgc
-from golive.dialects import sqlite_checksums as sqc
-from golive.dialects.postgresql import PostgresDialect, qi as pqi, qn
-from golive.dialects.sqlite import SQLiteDialect, qi as sqi
+from golive.dialects.postgresql import checksums as pgc
+from golive.dialects.sqlite import checksums as sqc
+from golive.dialects.postgresql.dialect import PostgresDialect
+from golive.dialects.postgresql.session import qi as pqi, qn
+from golive.dialects.sqlite.dialect import SQLiteDialect
+from golive.dialects.sqlite.session import qi as sqi
 from golive.errors import SourceError, TransientError
-from golive.migrate.plan import TablePlan
-from golive.types import CT, TEXT_TYPES, TargetType
+from golive.model.plan import TablePlan
+from golive.model.types import CT, TEXT_TYPES, TargetType
 from golive.urls import DatabaseURL
 from golive.validation.model import CheckColumn, Difference, KeyColumn, RangeCheck, TableSpec
 
@@ -237,7 +239,7 @@ class _MySQLSource(_SourceSQL):
     sub_range_rows = 12_000
 
     def __init__(self, spec: TableSpec, nullable: dict[str, bool], source: DatabaseURL, natives: dict[str, str]):
-        from golive.dialects import mysql_checksums as myc
+        from golive.dialects.mysql import checksums as myc
 
         super().__init__(spec, nullable)
         self.m = myc
@@ -290,7 +292,7 @@ class _MySQLSource(_SourceSQL):
                 cur.execute(sql.replace("%", "%%").replace("%%s", "%s"), args)
                 rows = cur.fetchall()
         except Exception as exc:
-            from golive.dialects.mysql import translate_error
+            from golive.dialects.mysql.session import translate_error
 
             raise translate_error(exc, f"{self.spec.source}: reading the source for the checksum") from None
         return rows
@@ -326,7 +328,7 @@ class _PostgresSource(_SourceSQL):
         if self.spec.native_target or c.type.ct in (CT.JSON,):
             return c.source
         if c.type.ct == CT.INTERVAL:
-            from golive.dialects.postgresql_source import value_sql
+            from golive.dialects.postgresql.source import value_sql
 
             return f"({value_sql(c.source, c.type, 'interval')})"
         if c.type.ct in pgc.TEXT_TYPES + (CT.ENUM,):

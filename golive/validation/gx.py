@@ -303,7 +303,7 @@ def sqlalchemy_url_any(url: DatabaseURL) -> str:
     if url.dialect == "mysql":
         from urllib.parse import quote, urlencode
 
-        from golive.dialects.mysql import connect_kwargs
+        from golive.dialects.mysql.session import connect_kwargs
 
         kw = connect_kwargs(url)
         auth = quote(kw["user"], safe="") + (":" + quote(kw["password"], safe="") if kw["password"] else "")

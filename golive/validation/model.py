@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from golive.types import TargetType
+from golive.model.types import TargetType
 
 
 class KeyColumn(BaseModel):

@@ -17,12 +17,15 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from golive.config import MigrateOptions
-from golive.migrate import planning, state
-from golive.migrate.copy import key_value
-from golive.dialects.postgresql import PostgresDialect, qi as pqi, qn
-from golive.dialects.sqlite import SQLiteDialect, qi as sqi
+from golive.dialects.postgresql import bookkeeping as state
+from golive.migrate import planning
+from golive.model.results import key_value
+from golive.dialects.postgresql.dialect import PostgresDialect
+from golive.dialects.postgresql.session import qi as pqi, qn
+from golive.dialects.sqlite.dialect import SQLiteDialect
+from golive.dialects.sqlite.session import qi as sqi
 from golive.errors import ConfigError, TerminalError
-from golive.migrate.plan import ForeignKeyPlan, MigrationPlan, TablePlan
+from golive.model.plan import ForeignKeyPlan, MigrationPlan, TablePlan
 from golive.urls import DatabaseURL
 from golive.validation import suites as gs
 from golive.validation.content import INT_MAX, INT_MIN, build_spec, key_ranges
@@ -90,9 +93,9 @@ def take_prefetched(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions
 
 def find_run(src: DatabaseURL, dst: DatabaseURL, schema: str) -> tuple[MigrationPlan, str] | None:
     """The latest golive run of this source into this target schema, from ``_golive.runs``."""
-    from golive.migrate.target import steps
+    from golive.dialects import dialect_of
 
-    rows = steps(dst).runs_in(dst, schema)
+    rows = dialect_of(dst).target.runs_in(dst, schema)
     for run_key, plan_json in rows:
         plan = MigrationPlan.model_validate(plan_json)
         if planning.run_key(src, dst, schema, [t.source for t in plan.tables]) == run_key:
@@ -101,9 +104,9 @@ def find_run(src: DatabaseURL, dst: DatabaseURL, schema: str) -> tuple[Migration
 
 
 def rejects_of_run(dst: DatabaseURL, run_key: str) -> dict[str, list[dict]]:
-    from golive.migrate.target import steps
+    from golive.dialects import dialect_of
 
-    chunks = steps(dst).chunks_of_run(dst, run_key)
+    chunks = dialect_of(dst).target.chunks_of_run(dst, run_key)
     out: dict[str, list[dict]] = {}
     for (table, _), c in sorted(chunks.items()):
         for r in c.get("rejects") or []:
@@ -155,16 +158,9 @@ def prepare(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions, *, pla
 
 def _count(src: DatabaseURL, plan: MigrationPlan, tables: list[TablePlan]) -> dict[str, int]:
     """Rows in each source table now."""
-    from golive.dialects import get_dialect
+    from golive.dialects import dialect_of
 
-    d = get_dialect(src.dialect)
-    if src.dialect == "sqlite":
-        conn = d.connect(src)
-        try:
-            return {tp.source: d.count_rows(conn, tp.source) for tp in tables}
-        finally:
-            conn.close()
-    return d.count_tables(src, plan, [tp.source for tp in tables])
+    return dialect_of(src).source.count_tables(src, plan, [tp.source for tp in tables])
 
 
 def expectations_dir(src: DatabaseURL, options: ValidateOptions) -> Path:
@@ -291,7 +287,7 @@ def _record_source_orphans(src: DatabaseURL, dst: DatabaseURL, plan: MigrationPl
                     cur.executemany(f"INSERT INTO {gs.SOURCE_ORPHANS} (fk, ref, rows) VALUES (%s, %s::jsonb, %s) "
                                     "ON CONFLICT (fk, ref) DO UPDATE SET rows = EXCLUDED.rows", rows)
     except Exception as exc:
-        from golive.dialects.postgresql import translate_error
+        from golive.dialects.postgresql.session import translate_error
 
         if isinstance(exc, TerminalError):
             raise
@@ -306,7 +302,8 @@ MY_ORPHANS_DDL = ("CREATE TABLE IF NOT EXISTS _golive_source_orphans (fk VARCHAR
 def _record_source_orphans_mysql(src, dst, plan, fks, rejects) -> None:
     """The same for a MySQL target: every foreign key (MySQL has no validated/not-validated mark), in
     ``_golive_source_orphans``."""
-    from golive.dialects.mysql import MySQLDialect, translate_error as my_error
+    from golive.dialects.mysql.dialect import MySQLDialect
+    from golive.dialects.mysql.session import translate_error as my_error
 
     try:
         conn = MySQLDialect().connect(dst, autocommit=True, role="target")
@@ -349,7 +346,7 @@ class _OrphanSource:
         if src.dialect == "sqlite":
             self.conn, self.q, self.ph = SQLiteDialect().connect(src), sqi, "?"
         elif src.dialect == "mysql":
-            from golive.dialects import mysql_checksums as myc
+            from golive.dialects.mysql import checksums as myc
 
             self.conn, self.q, self.ph = myc.connect(src), myc.quote, "%s"
         else:

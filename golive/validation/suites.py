@@ -39,9 +39,9 @@ import logging
 import re
 from pathlib import Path
 
-from golive.dialects.mysql import qi as myqi
-from golive.dialects.postgresql import qi, qn
-from golive.migrate.plan import ForeignKeyPlan, MigrationPlan, TablePlan
+from golive.dialects.mysql.session import qi as myqi
+from golive.dialects.postgresql.session import qi, qn
+from golive.model.plan import ForeignKeyPlan, MigrationPlan, TablePlan
 
 log = logging.getLogger(__name__)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from golive.dialects import mysql_types as mt
-from golive.dialects.mysql import MySQLDialect
-from golive.dialects.mysql_target import adjust_table, create_table_sql, index_clause, parse_wire
-from golive.migrate.plan import ColumnPlan, IndexPlan, MigrationPlan, TablePlan
-from golive.migrate.planning import Namer
-from golive.types import CT, TargetType
+from golive.dialects.mysql import types as mt
+from golive.dialects.mysql.dialect import MySQLDialect
+from golive.dialects.mysql.target import adjust_table, create_table_sql, index_clause, parse_wire
+from golive.model.plan import ColumnPlan, IndexPlan, MigrationPlan, TablePlan
+from golive.model.names import Namer
+from golive.model.types import CT, TargetType
 
 MY = MySQLDialect()
 
@@ -32,7 +32,7 @@ MY = MySQLDialect()
     (TargetType(ct=CT.INTEGER, native="int(10) unsigned"), "int(10) unsigned"),
 ])
 def test_types(t, sql):
-    assert MY.type_sql(t) == sql
+    assert MY.target.type_sql(t) == sql
 
 
 @pytest.mark.parametrize("column_type, kind", [
@@ -43,7 +43,7 @@ def test_types(t, sql):
 ])
 def test_mysql_source_decisions(column_type, kind):
     from golive.config import MigrateOptions
-    from golive.schema import Column
+    from golive.model.schema import Column
 
     dec = mt.decide(Column(name="c", declared=column_type), mt.parse_type(column_type), None,
                     options=MigrateOptions(), json_check=False)
@@ -62,7 +62,7 @@ def test_ddl_keys_in_create_table_and_prefix_indexes():
     ], indexes=[IndexPlan(name="t_pkey", kind="primary", columns=["id"]),
                 IndexPlan(name="t_body", kind="index", columns=["body"])])
     plan = MigrationPlan(run_key="k", source="s", target="t", target_dialect="mysql", tables=[tp])
-    adjust_table(tp, plan, MY)
+    adjust_table(tp, plan)
     sql = create_table_sql(tp, "utf8mb4_nopad_bin")
     assert "`id` BIGINT NOT NULL AUTO_INCREMENT" in sql and "PRIMARY KEY (`id`)" in sql
     assert "COLLATE=utf8mb4_nopad_bin" in sql
@@ -75,7 +75,7 @@ def test_unique_on_long_text_is_kept_on_a_hash_column():
         ColumnPlan(source="k", target="k", type=TargetType(ct=CT.TEXT, length=5000), sql_type="TEXT")],
         indexes=[IndexPlan(name="t_k_key", kind="unique", columns=["k"])])
     plan = MigrationPlan(run_key="k", source="s", target="t", target_dialect="mysql", tables=[tp])
-    adjust_table(tp, plan, MY)
+    adjust_table(tp, plan)
     (hashed,) = [c for c in tp.columns if c.generated_sql]
     assert hashed.target == "k_sha256" and "SHA2" in hashed.generated_sql
     assert tp.indexes[0].columns == ["k_sha256"]
@@ -85,7 +85,7 @@ def test_short_text_in_a_key_becomes_varchar():
     tp = TablePlan(source="t", target="t", rows=0, key=["k"], columns=[
         ColumnPlan(source="k", target="k", type=TargetType(ct=CT.TEXT, length=40), sql_type="TEXT", nullable=False)],
         indexes=[IndexPlan(name="t_pkey", kind="primary", columns=["k"])])
-    adjust_table(tp, MigrationPlan(run_key="k", source="s", target="t", tables=[tp]), MY)
+    adjust_table(tp, MigrationPlan(run_key="k", source="s", target="t", tables=[tp]))
     assert tp.columns[0].sql_type == "VARCHAR(768)"
 
 

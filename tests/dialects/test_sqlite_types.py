@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from golive.dialects.sqlite_types import ColumnProfile, classify, decide
+from golive.dialects.sqlite.types import ColumnProfile, classify, decide
 from golive.migrate.defaults import translate_default
-from golive.dialects.postgresql import PostgresDialect
-from golive.schema import Column
-from golive.types import CT, TargetType
+from golive.dialects.postgresql.dialect import PostgresDialect
+from golive.model.schema import Column
+from golive.model.types import CT, TargetType
 
 PG = PostgresDialect()
 
 
 def pg_type(declared: str, profile: ColumnProfile | None = None, *, rowid_pk: bool = False, parent=None) -> str:
     col = Column(name="c", declared=declared)
-    return PG.type_sql(decide(col, classify(declared), profile or ColumnProfile(), rowid_pk=rowid_pk, parent=parent).type)
+    return PG.target.type_sql(decide(col, classify(declared), profile or ColumnProfile(), rowid_pk=rowid_pk, parent=parent).type)
 
 
 @pytest.mark.parametrize("declared, expected", [

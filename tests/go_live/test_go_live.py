@@ -172,7 +172,7 @@ def test_mysql_source_backed_up_as_a_dump_then_migrated_into_postgres(prefect_ap
                                                                      tmp_path):
     import pymysql
 
-    from golive.dialects.mysql import connect_kwargs
+    from golive.dialects.mysql.session import connect_kwargs
     from golive.urls import parse_url
 
     name = "ggl_my_" + uuid.uuid4().hex[:8]

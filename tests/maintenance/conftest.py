@@ -27,7 +27,7 @@ def my_db(mysql_admin_url) -> str:
     """A fresh MariaDB/MySQL database gmt_<random> for one test; dropped afterwards."""
     import pymysql
 
-    from golive.dialects.mysql import connect_kwargs
+    from golive.dialects.mysql.session import connect_kwargs
     from golive.urls import parse_url
 
     name = "gmt_" + uuid.uuid4().hex[:10]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import psycopg
 import pymysql
 
-from golive.dialects.mysql import connect_kwargs
+from golive.dialects.mysql.session import connect_kwargs
 from golive.urls import parse_url
 
 POSTS = 40_000

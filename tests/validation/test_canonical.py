@@ -13,8 +13,8 @@ import sqlite3
 import psycopg
 import pytest
 
-from golive.dialects import sqlite_checksums as sqc
-from golive.types import CT, TargetType
+from golive.dialects.sqlite import checksums as sqc
+from golive.model.types import CT, TargetType
 from golive.urls import parse_url
 from golive.validation.content import Comparer
 from golive.validation.model import CheckColumn, KeyColumn, TableSpec

@@ -9,8 +9,8 @@ depends on (time zone, date style, float digits), whatever the server's defaults
 
 from __future__ import annotations
 
-from golive.dialects.postgresql import qi
-from golive.types import CT, TargetType
+from golive.dialects.postgresql.session import qi
+from golive.model.types import CT, TargetType
 
 FIELD_SEP = "\x1f"
 NULL = "\\N"

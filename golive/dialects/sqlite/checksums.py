@@ -21,8 +21,8 @@ order, spaces), so the source's JSON text is shipped there and normalised (``gol
 
 from __future__ import annotations
 
-from golive.dialects.sqlite_types import value_sql
-from golive.types import CT, TargetType
+from golive.dialects.sqlite.types import value_sql
+from golive.model.types import CT, TargetType
 
 FIELD_SEP = "\x1f"
 NULL = "\\N"

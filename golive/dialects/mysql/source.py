@@ -25,15 +25,17 @@ import re
 import threading
 import uuid
 
-from golive.dialects.base import SNAPSHOT_LOST, Decision
-from golive.dialects.mysql import MySQLDialect, qi, translate_error
+from golive.dialects.base import SNAPSHOT_LOST, Decision, Source
+from golive.dialects.mysql import types as mt
+from golive.dialects.mysql.session import connect as open_session, qi, translate_error
 from golive.errors import PlanError, TerminalError, TransientError
-from golive.schema import Column, ForeignKey, Index, SourceSchema, Table, View
+from golive.model.plan import ChunkPlan
+from golive.model.schema import Column, ForeignKey, Index, SourceSchema, Table, View
+from golive.model.results import key_value
 from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
 
-MY = MySQLDialect()
 
 #: session settings of every reading connection: UTC (TIMESTAMP values read as UTC), no NO_BACKSLASH_ESCAPES
 #: (the rendering SQL uses backslash escapes), GROUP_CONCAT as long as the packet allows
@@ -45,7 +47,7 @@ CAREFUL_ROWS = 2000
 
 
 def connect(url: DatabaseURL):
-    conn = MY.connect(url, settings=READ_SETTINGS, role="source")
+    conn = open_session(url, settings=READ_SETTINGS, role="source")
     return conn
 
 
@@ -113,7 +115,7 @@ def introspect(conn, url: DatabaseURL) -> SourceSchema:
         schema.views.append(View(name=_s(name), select=select, sql=select))
     for name, table in _rows(conn, "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
                                    "WHERE TRIGGER_SCHEMA = %s", (db,)):
-        from golive.schema import Trigger
+        from golive.model.schema import Trigger
 
         schema.triggers.append(Trigger(name=_s(name), table=_s(table), sql=""))
     for name, kind in _rows(conn, "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES "
@@ -187,8 +189,6 @@ def profile(url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, 
     """Row counts and per-column aggregates: one scan per table, tables in parallel."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from golive.dialects import mysql_types as mt
-
     def one(t: Table):
         conn = connect(url)
         try:
@@ -215,8 +215,6 @@ def profile(url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, 
 
 
 def decide(t: Table, c: Column, p, *, parent, target, options, identity: bool) -> Decision:
-    from golive.dialects import mysql_types as mt
-
     json_cols = set(filter(None, (t.sql or "").split(",")))
     dec = mt.decide(c, mt.parse_type(c.declared), p, options=options, json_check=c.name in json_cols,
                     parent=None if target.name == "mysql" else parent)
@@ -241,7 +239,7 @@ def decide(t: Table, c: Column, p, *, parent, target, options, identity: bool) -
 
 def read_default(t: Table, c: Column):
     """A MySQL/MariaDB default into the neutral form."""
-    from golive.migrate.defaults import Default, literal
+    from golive.model.defaults import Default, literal
 
     raw = c.default
     if raw is None or raw.upper() == "NULL":
@@ -273,15 +271,13 @@ def read_default(t: Table, c: Column):
 
 def chunks(conn, t: Table, rows: int, chunk_rows: int):
     """Key ranges of about ``chunk_rows`` rows: integer keys by value, other keys by key tuple."""
-    from golive.dialects.mysql_types import parse_type
-    from golive.migrate.plan import ChunkPlan
 
     key = row_key(t)
     if not key or rows <= chunk_rows:
-        chunking = "int" if key and parse_type(t.column(key[0]).declared).base in (
+        chunking = "int" if key and mt.parse_type(t.column(key[0]).declared).base in (
             "tinyint", "smallint", "mediumint", "int", "integer", "bigint") else ("keyset" if key else "single")
         return chunking, key, [ChunkPlan(no=0, lo=None, hi=None, rows=rows)]
-    first = parse_type(t.column(key[0]).declared)
+    first = mt.parse_type(t.column(key[0]).declared)
     n = max(1, -(-rows // max(1, chunk_rows)))
     if first.base in ("tinyint", "smallint", "mediumint", "int", "integer", "bigint"):
         k = qi(key[0])
@@ -566,8 +562,6 @@ class ChunkReader:
         return dict(zip(names, row)) if row else {}
 
     def key(self, rowkey, row: dict) -> dict:
-        from golive.migrate.copy import key_value
-
         if not self.tp.chunk_key:
             return {"row": rowkey}
         return {k: key_value(v) for k, v in zip(self.tp.chunk_key, rowkey)}
@@ -580,3 +574,91 @@ class ChunkReader:
                 self.conn.close()
             except Exception:  # noqa: BLE001
                 pass
+
+
+# ---------------------------------------------------------------------- the concern
+
+
+class MySQLSource(Source):
+    """MySQL / MariaDB as a migration source, read in one consistent snapshot."""
+
+    def introspect(self, conn, url: DatabaseURL, options=None):
+        return introspect(conn, url)
+
+    def consistency(self, url: DatabaseURL, conn, options) -> str:
+        return consistency(url, conn, options)
+
+    def copy_options(self, options) -> dict:
+        return {"snapshot": options.snapshot, "zero_dates": options.zero_dates, "datetime_as": options.datetime_as,
+                "source_time_zone": options.source_time_zone, "uuid_binary": options.uuid_binary}
+
+    def profile(self, url, tables, *, deep: bool, workers: int, options=None, lengths: bool = False):
+        return profile(url, tables, deep=deep, workers=workers, options=options, lengths=lengths)
+
+    def decide(self, t, c, p, *, parent, target, options, identity: bool):
+        return decide(t, c, p, parent=parent, target=target, options=options, identity=identity)
+
+    def read_default(self, t, c):
+        return read_default(t, c)
+
+    def index_expressions(self, ix):
+        return None  # functional key parts (MySQL 8) are reported: information_schema shows no expression
+
+    def row_key(self, t) -> list[str]:
+        return row_key(t) or [c.name for c in t.columns]
+
+    def chunks(self, conn, t, rows: int, chunk_rows: int):
+        return chunks(conn, t, rows, chunk_rows)
+
+    def render(self, t, tp, wire, plan) -> tuple[str, str]:
+        by_name = {c.name: c for c in t.columns}
+        cols, zero = [], {}
+        for cp in tp.columns:
+            if cp.generated_sql:
+                continue
+            c = by_name[cp.source]
+            cols.append((c, mt.parse_type(c.declared), cp.type))
+            if cp.type.native:
+                zero[c.name] = "keep"
+            elif not any("zero dates" in w for w in cp.notes + [cp.reason]) and not _had_zero(plan, t.name, c.name):
+                zero[c.name] = "none"
+            else:
+                zero[c.name] = "null" if cp.nullable else plan.options.get("zero_dates", "null")
+                if zero[c.name] == "null" and not cp.nullable:
+                    zero[c.name] = "reject"
+        opts = _RenderOptions(plan)
+        return (mt.line_sql(cols, wire, options=opts, zero_modes=zero),
+                mt.line_sql(cols, wire, options=opts, zero_modes=zero, careful=True))
+
+    def snapshot(self, url: DatabaseURL, plan, *, workers: int):
+        return snapshot(url, plan, workers=workers)
+
+    def chunk_reader(self, url: DatabaseURL, plan, tp, *, snapshot: str | None = None):
+        return ChunkReader(url, plan, tp, snapshot=snapshot)
+
+    def count_tables(self, url: DatabaseURL, plan, tables: list[str]) -> dict[str, int]:
+        conn = connect(url)
+        try:
+            with conn.cursor() as cur:
+                out = {}
+                for t in tables:
+                    cur.execute(f"SELECT COUNT(*) FROM {qi(t)}")
+                    out[t] = cur.fetchone()[0]
+                return out
+        finally:
+            conn.close()
+
+
+def _had_zero(plan, table: str, column: str) -> bool:
+    """Did the profile find zero dates in this column (the planner's warning says so)?"""
+    return any(w.startswith(f"{table}.{column}: ") and "zero dates" in w for w in plan.warnings)
+
+
+class _RenderOptions:
+    """The options the renderings read, from a plan (its ``options``) or MigrateOptions."""
+
+    def __init__(self, plan):
+        o = plan.options
+        self.datetime_as = o.get("datetime_as", "timestamp")
+        self.source_time_zone = o.get("source_time_zone", "UTC")
+        self.uuid_binary = o.get("uuid_binary", False)

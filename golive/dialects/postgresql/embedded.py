@@ -53,4 +53,4 @@ def resolve(url: DatabaseURL) -> DatabaseURL:
     """Turn ``embedded://DIR`` into the running server's real URL; other URLs pass through."""
     if url.dialect != "embedded":
         return url
-    return start_postgres(url.path or "golive-pgdata")
+    return start_postgres(url.path or "golive-pgdata", database=url.query.get("database", "postgres"))

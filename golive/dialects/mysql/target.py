@@ -25,18 +25,17 @@ import time
 import uuid
 from contextlib import contextmanager
 
-from golive.dialects.mysql import MySQLDialect, qi, translate_error
-from golive.errors import PlanError
-from golive.migrate.copy import ChunkResult, Refused
-from golive.migrate.plan import ChunkPlan, ForeignKeyPlan, IndexPlan, MigrationPlan, Skipped, TablePlan
-from golive.migrate.state import MySQLBookkeeping
-from golive.migrate.target import PrepareResult, StepResult, target_not_empty
-from golive.types import CT
+from golive.dialects.base import Target, target_not_empty
+from golive.dialects.mysql import types as mt
+from golive.dialects.mysql.bookkeeping import MySQLBookkeeping
+from golive.dialects.mysql.session import connect as open_session, qi, translate_error
+from golive.errors import GoliveError, PlanError
+from golive.model.plan import ChunkPlan, ForeignKeyPlan, IndexPlan, MigrationPlan, Skipped, TablePlan
+from golive.model.results import ChunkResult, PrepareResult, Refused, StepResult
+from golive.model.types import CT
 from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
-
-MY = MySQLDialect()
 
 #: strict: nothing is truncated or converted silently (MySQL's non-strict mode does both)
 STRICT = ("STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_VALUE_ON_ZERO,"
@@ -53,7 +52,7 @@ def _settings(plan: MigrationPlan) -> dict:
 
 def connect(url: DatabaseURL, plan: MigrationPlan | None = None, **kw):
     settings = _settings(plan) if plan is not None else {"time_zone": "+00:00", "sql_mode": STRICT}
-    return MY.connect(url, settings=settings, role="target", **kw)
+    return open_session(url, settings=settings, role="target", **kw)
 
 
 # ---------------------------------------------------------------------- streaming LOAD DATA LOCAL INFILE
@@ -334,10 +333,10 @@ def _long(c) -> bool:
     return bool(m) and int(m.group(1)) > KEY_CHARS
 
 
-def adjust_table(tp: TablePlan, plan: MigrationPlan, dialect) -> None:
+def adjust_table(tp: TablePlan, plan: MigrationPlan) -> None:
     """Fit a planned table to MySQL: indexable text, key lengths, the row size limit. Every change is reported."""
-    from golive.migrate.plan import ColumnPlan
-    from golive.types import TargetType
+    from golive.model.plan import ColumnPlan
+    from golive.model.types import TargetType
 
     by_target = {c.target: c for c in tp.columns}
     # MySQL has no partial indexes: a plain one covers every row (same answers, more space); a UNIQUE one
@@ -579,7 +578,7 @@ def prepare(target: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
             return PrepareResult(resumed=True, done_chunks=len(book.chunks_of_run(plan.run_key)))
         interrupted = plan.resumed and run and run["status"] == "preparing"
         if existing and not options.drop_existing and not interrupted:
-            raise target_not_empty(plan, existing, run)
+            raise target_not_empty(plan, existing, run, has_schemas=False)
         result = PrepareResult()
         # the run first: a crash before the tables exist is resumable
         book.start_run(plan.run_key, plan.target_schema, plan.model_dump_json(), plan.source_fingerprint)
@@ -788,3 +787,63 @@ def chunks_of_run(target: DatabaseURL, run_key: str) -> dict:
         return MySQLBookkeeping(conn).chunks_of_run(run_key)
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------------- the concern
+
+
+class MySQLTarget(Target):
+    """MySQL / MariaDB as a migration target (see the module)."""
+
+    def type_sql(self, t) -> str:
+        return mt.type_sql(t)
+
+    def render_default(self, d, t) -> str | None:
+        return mt.render_default(d, t)
+
+    def folds_case(self, url: DatabaseURL) -> bool:
+        """Does the server compare table names case-insensitively (lower_case_table_names = 1 or 2)?"""
+        try:
+            conn = open_session(url, role="target")
+        except GoliveError:
+            return False
+        try:
+            return folds_case(conn)
+        finally:
+            conn.close()
+
+    def adjust_table(self, tp: TablePlan, plan: MigrationPlan) -> None:
+        adjust_table(tp, plan)
+
+    def chunk_writer(self, url: DatabaseURL, plan: MigrationPlan, tp: TablePlan, chunk: ChunkPlan) -> ChunkWriter:
+        return ChunkWriter(url, plan, tp, chunk)
+
+    def find_resumable(self, url: DatabaseURL, run_key: str) -> dict | None:
+        return find_resumable(url, run_key)
+
+    def run_of(self, url: DatabaseURL, run_key: str) -> dict | None:
+        return run_of(url, run_key)
+
+    def check_target(self, url: DatabaseURL, plan: MigrationPlan, options) -> list[str]:
+        return check_target(url, plan, options)
+
+    def prepare(self, url: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
+        return prepare(url, plan, options)
+
+    def finish_table(self, url: DatabaseURL, schema: str, tp: TablePlan) -> StepResult:
+        return finish_table(url, schema, tp)
+
+    def link_table(self, url: DatabaseURL, schema: str, table: str, fks) -> StepResult:
+        return link_table(url, schema, table, fks)
+
+    def create_views(self, url: DatabaseURL, plan: MigrationPlan, finals: list[str] | None = None) -> StepResult:
+        return create_views(url, plan, finals)
+
+    def complete(self, url: DatabaseURL, run_key: str, ok: bool) -> None:
+        complete(url, run_key, ok)
+
+    def runs_in(self, url: DatabaseURL, schema: str) -> list[tuple[str, dict]]:
+        return runs_in(url, schema)
+
+    def chunks_of_run(self, url: DatabaseURL, run_key: str) -> dict:
+        return chunks_of_run(url, run_key)

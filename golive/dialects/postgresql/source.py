@@ -23,16 +23,17 @@ import logging
 import re
 import subprocess
 
-from golive.dialects.base import SNAPSHOT_LOST, Decision
-from golive.dialects.postgresql import PostgresDialect, qi, qn, translate_error
+from golive.dialects.base import SNAPSHOT_LOST, Decision, Source
+from golive.dialects.postgresql.session import connect as open_session, qi, qn, translate_error
 from golive.errors import ConfigError, PlanError, SourceError, TerminalError, TransientError
-from golive.schema import Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
-from golive.types import CT, TargetType
+from golive.model.schema import Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
+from golive.model.types import CT, TargetType
+from golive.model.defaults import Default
+from golive.model.results import key_value
 from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
 
-PG = PostgresDialect()
 READ_SETTINGS = {"default_transaction_read_only": "on", "TimeZone": "UTC", "DateStyle": "ISO, YMD",
                  "extra_float_digits": "1", "statement_timeout": "0", "idle_in_transaction_session_timeout": "0"}
 BATCH_BYTES = 4 << 20
@@ -48,7 +49,7 @@ _CANONICAL = {
 
 
 def connect(url: DatabaseURL, *, snapshot: str | None = None):
-    conn = PG.connect(url, settings=READ_SETTINGS, role="source")
+    conn = open_session(url, settings=READ_SETTINGS, role="source")
     if snapshot:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
@@ -339,7 +340,7 @@ def row_key(t: Table) -> list[str]:
 
 
 def chunks(conn, t: Table, rows: int, chunk_rows: int):
-    from golive.migrate.plan import ChunkPlan
+    from golive.model.plan import ChunkPlan
 
     key = row_key(t)
     if not key:
@@ -398,7 +399,7 @@ def server_major(conn) -> int:
 
 def pre_data(url: DatabaseURL, conn, schemas: list[str]) -> tuple[str, str]:
     """The source's pre-data script (pg_dump) and which pg_dump made it."""
-    from golive import pgtools
+    from golive.dialects.postgresql import tools as pgtools
 
     path, version = pgtools.find("pg_dump", server_major(conn))
     args, env = pgtools.env_for(url)
@@ -449,7 +450,7 @@ def snapshot(url: DatabaseURL, plan, *, workers: int):
     if plan.options.get("snapshot") == "none":
         yield None
         return
-    conn = PG.connect(url, settings=READ_SETTINGS, role="source")
+    conn = open_session(url, settings=READ_SETTINGS, role="source")
     try:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         name = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
@@ -511,7 +512,7 @@ class ChunkReader:
         """Binary COPY of the chunk, piped from ``psql`` in megabytes; the rows count is the target's.
 
         Yields ``(bytes, 0)``; the stream's trailer (``\\xff\\xff``) proves it is complete."""
-        from golive import pgtools
+        from golive.dialects.postgresql import tools as pgtools
 
         fmt = "FORMAT binary" if self.tp.native else "FORMAT csv, QUOTE '''', FORCE_QUOTE *, NULL 'NULL'"
         copy = f"COPY ({self._select(chunk)}) TO STDOUT ({fmt})"
@@ -600,8 +601,6 @@ class ChunkReader:
         return dict(zip(names, row)) if row else {}
 
     def key(self, rowkey, row: dict) -> dict:
-        from golive.migrate.copy import key_value
-
         names = self.tp.chunk_key or ["ctid"]
         return {k: key_value(_jsonable(v)) for k, v in zip(names, rowkey)}
 
@@ -615,8 +614,8 @@ class ChunkReader:
 
 def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
     """Views, triggers and, for a PostgreSQL target, the source's own definitions of everything."""
-    from golive.migrate.plan import IndexPlan, Skipped, ViewPlan
-    from golive.migrate.planning import plan_views_and_others
+    from golive.model.plan import IndexPlan, Skipped, ViewPlan
+    from golive.dialects.base import plan_views_and_others
 
     plan = ctx.plan
     if ctx.dst.name != "postgresql":
@@ -684,7 +683,7 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
 def _partition_own_keys(conn, t: Table, plan, tables: dict) -> tuple[list, list]:
     """Keys, indexes and foreign keys that partitions have of their own (not built through the parent): the
     parent's plan builds them too, on their partitions, after the data (the foreign keys with the others)."""
-    from golive.migrate.plan import ForeignKeyPlan, IndexPlan
+    from golive.model.plan import ForeignKeyPlan, IndexPlan
 
     out, fks = [], []
     for (name, rel, relname, nsp, definition, contype, cols, ref, refnsp, refcols, deferrable, deltype,
@@ -740,3 +739,69 @@ def render(t: Table, tp, wire, plan) -> tuple[str, str]:
     fields = [f"coalesce('''' || replace({e}, '''', '''''') || '''', 'NULL')" for e in exprs]
     careful = " || ',' || ".join(fields) + " || E'\\n'"
     return select, careful
+
+
+# ---------------------------------------------------------------------- the concern
+
+
+class PostgresSource(Source):
+    """PostgreSQL as a migration source: one exported snapshot for every reader; PostgreSQL to PostgreSQL keeps
+    the source's own DDL (pg_dump's pre-data) and copies in COPY's binary format."""
+
+    def chunk_reader(self, source: DatabaseURL, plan, tp, *, snapshot: str | None = None):
+        return ChunkReader(source, plan, tp, snapshot=snapshot)
+
+    def introspect(self, conn, url: DatabaseURL | None = None, options=None):
+        return introspect(conn, url, options)
+
+    def consistency(self, url: DatabaseURL, conn, options) -> str:
+        if options.snapshot == "none":
+            return "none: each chunk reads its own moment (--snapshot none): the source must be quiet during the copy"
+        return "snapshot: every reader starts in one exported snapshot (pg_export_snapshot); the app may keep writing"
+
+    def copy_options(self, options) -> dict:
+        return {"snapshot": options.snapshot, "source_schemas": schemas_of(options)}
+
+    def profile(self, url, tables, *, deep: bool, workers: int, options=None, lengths: bool = False):
+        return profile(url, tables, deep=deep, workers=workers, options=options, lengths=lengths)
+
+    def decide(self, t, c, p, *, parent, target, options, identity: bool):
+        return decide(t, c, p, parent=parent, target=target, options=options, identity=identity)
+
+    def read_default(self, t, c):
+        if c.default is None:
+            return None, None
+        if re.match(r"nextval\(", c.default):
+            return None, None  # a sequence: the target's identity (or its own sequence) takes over
+        return Default("expr", sql=c.default), None
+
+    def index_expressions(self, ix):
+        return index_expressions(ix)
+
+    def row_key(self, t) -> list[str]:
+        return row_key(t) or [c.name for c in t.columns]
+
+    def chunks(self, conn, t, rows: int, chunk_rows: int):
+        return chunks(conn, t, rows, chunk_rows)
+
+    def render(self, t, tp, wire, plan) -> tuple[str, str]:
+        return render(t, tp, wire, plan)
+
+    def plan_objects(self, ctx, schema, selected: set[str]) -> None:
+        plan_objects(ctx, schema, selected)
+
+    def snapshot(self, url: DatabaseURL, plan, *, workers: int):
+        return snapshot(url, plan, workers=workers)
+
+    def final_statements(self, url: DatabaseURL, plan) -> list[str]:
+        return final_statements(url, plan)
+
+    def count_tables(self, url: DatabaseURL, plan, tables: list[str]) -> dict[str, int]:
+        by = {t.source: t for t in plan.tables} if plan is not None else {}
+        with connect(url) as conn:
+            out = {}
+            for name in tables:
+                tp = by.get(name)
+                rel = qn(tp.source_schema or "public", tp.source_name or tp.source) if tp else qi(name)
+                out[name] = conn.execute(f"SELECT count(*) FROM {rel}").fetchone()[0]
+            return out

@@ -19,10 +19,10 @@ import re
 from dataclasses import dataclass, field
 
 from golive.dialects.base import Decision, Wire
-from golive.dialects.sqlite import qi
-from golive.migrate.defaults import Default, literal
-from golive.schema import Column
-from golive.types import CT, TargetType, smallest_integer
+from golive.dialects.sqlite.session import qi
+from golive.model.defaults import Default, literal
+from golive.model.schema import Column
+from golive.model.types import CT, TargetType, smallest_integer
 
 # ---------------------------------------------------------------------- classifying declared types
 

@@ -36,7 +36,7 @@ def candidates(name: str) -> list[str]:
         found.append(os.path.realpath(on_path))
     found += sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     try:
-        from golive.embedded import bin_dir
+        from golive.dialects.postgresql.embedded import bin_dir
 
         p = bin_dir() / name
         if p.exists():
@@ -65,8 +65,8 @@ def env_for(url: DatabaseURL) -> tuple[list[str], dict]:
     """Connection arguments and environment for a client program: the password goes in PGPASSWORD,
     never on the command line (where ``ps`` would show it)."""
     env = dict(os.environ)
-    if url.password:
-        env["PGPASSWORD"] = url.password
+    if url.password is not None:
+        env["PGPASSWORD"] = url.password_text
     args = []
     if url.host:
         args += ["-h", url.host]

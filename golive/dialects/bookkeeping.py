@@ -1,4 +1,4 @@
-"""Run bookkeeping in the target database, so an interrupted copy resumes exactly where it stopped.
+"""Run bookkeeping in the target database (the SQL common to every target; each target names its tables), so an interrupted copy resumes exactly where it stopped.
 
 Each chunk is copied in one transaction that also inserts its row in the chunks table: a chunk is
 either fully committed *and* recorded, or neither. A re-run skips recorded chunks and copies the rest.
@@ -20,47 +20,16 @@ from __future__ import annotations
 
 import json
 
-STATE_SCHEMA = "_golive"
-
-
 class Bookkeeping:
     """The SQL of the bookkeeping tables for one target dialect (``%s`` placeholders on both drivers)."""
 
-    runs = f"{STATE_SCHEMA}.runs"
-    chunks = f"{STATE_SCHEMA}.chunks"
-    ddl = [
-        f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}",
-        f"""CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.runs (
-  run_key text PRIMARY KEY,
-  target_schema text NOT NULL,
-  status text NOT NULL,
-  plan jsonb NOT NULL,
-  source_fingerprint text,
-  started_at timestamptz NOT NULL DEFAULT now(),
-  finished_at timestamptz
-)""",
-        f"""CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.chunks (
-  run_key text NOT NULL,
-  table_name text NOT NULL,
-  chunk_no integer NOT NULL,
-  rows_read bigint NOT NULL,
-  rows_written bigint NOT NULL,
-  rows_rejected bigint NOT NULL,
-  rejects jsonb NOT NULL DEFAULT '[]',
-  seconds double precision,
-  done_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (run_key, table_name, chunk_no)
-)""",
-        # added later: runs recorded by an older golive keep working
-        f"ALTER TABLE {STATE_SCHEMA}.chunks ADD COLUMN IF NOT EXISTS converted jsonb NOT NULL DEFAULT '{{}}'",
-        f"ALTER TABLE {STATE_SCHEMA}.chunks ADD COLUMN IF NOT EXISTS digest text",
-    ]
-    lock = "SELECT pg_advisory_xact_lock(hashtext('golive-state'))"
-    upsert_run = ("INSERT INTO {runs} (run_key, target_schema, status, plan, source_fingerprint) "
-                  "VALUES (%s, %s, 'copying', %s, %s) ON CONFLICT (run_key) DO UPDATE SET status = 'copying', "
-                  "plan = EXCLUDED.plan, source_fingerprint = EXCLUDED.source_fingerprint, started_at = now(), "
-                  "finished_at = NULL")
-    now = "now()"
+    #: the tables' names, their DDL (idempotent), a lock serialising the DDL (or None), the run upsert, and "now"
+    runs: str = ""
+    chunks: str = ""
+    ddl: list[str] = []
+    lock: str | None = None
+    upsert_run: str = ""
+    now: str = ""
 
     def __init__(self, conn):
         self.conn = conn
@@ -89,7 +58,8 @@ class Bookkeeping:
                 cur.execute(stmt)
 
     def exists(self) -> bool:
-        return self._rows("SELECT to_regclass(%s) IS NOT NULL", (self.runs,))[0][0]
+        """Do the bookkeeping tables exist?"""
+        raise NotImplementedError
 
     def get_run(self, run_key: str) -> dict | None:
         if not self.exists():
@@ -145,55 +115,3 @@ class Bookkeeping:
         return {(r[0], r[1]): {"rows_read": r[2], "rows_written": r[3], "rows_rejected": r[4],
                                "rejects": self._json(r[5]), "seconds": r[6], "converted": self._json(r[7]) or {},
                                "digest": r[8]} for r in rows}
-
-
-class MySQLBookkeeping(Bookkeeping):
-    """MySQL has no schemas: the tables live in the target database, named ``_golive_runs`` / ``_golive_chunks``."""
-
-    runs = "_golive_runs"
-    chunks = "_golive_chunks"
-    ddl = [
-        """CREATE TABLE IF NOT EXISTS _golive_runs (
-  run_key VARCHAR(64) PRIMARY KEY,
-  target_schema VARCHAR(64) NOT NULL,
-  status VARCHAR(16) NOT NULL,
-  plan LONGTEXT NOT NULL,
-  source_fingerprint TEXT,
-  started_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  finished_at DATETIME(6) NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
-        """CREATE TABLE IF NOT EXISTS _golive_chunks (
-  run_key VARCHAR(64) NOT NULL,
-  table_name VARCHAR(255) NOT NULL,
-  chunk_no INT NOT NULL,
-  rows_read BIGINT NOT NULL,
-  rows_written BIGINT NOT NULL,
-  rows_rejected BIGINT NOT NULL,
-  rejects LONGTEXT NOT NULL,
-  seconds DOUBLE,
-  converted LONGTEXT,
-  digest VARCHAR(64),
-  done_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  PRIMARY KEY (run_key, table_name, chunk_no)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
-    ]
-    lock = None
-    upsert_run = ("INSERT INTO {runs} (run_key, target_schema, status, plan, source_fingerprint) "
-                  "VALUES (%s, %s, 'copying', %s, %s) ON DUPLICATE KEY UPDATE status = 'copying', "
-                  "plan = VALUES(plan), source_fingerprint = VALUES(source_fingerprint), started_at = CURRENT_TIMESTAMP(6), "
-                  "finished_at = NULL")
-    now = "CURRENT_TIMESTAMP(6)"
-
-    def exists(self) -> bool:
-        return bool(self._rows("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                               "AND TABLE_NAME = '_golive_runs'"))
-
-    def get_run(self, run_key: str) -> dict | None:
-        run = super().get_run(run_key)
-        if run:
-            import datetime as dt
-
-            for k in ("started_at", "finished_at"):
-                if isinstance(run[k], dt.datetime):
-                    run[k] = run[k].replace(tzinfo=dt.timezone.utc)
-        return run

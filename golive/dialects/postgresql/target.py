@@ -1,7 +1,7 @@
 """PostgreSQL as a target: prepare (or resume), bulk-load chunks with COPY, then keys, foreign keys and views.
 
 Each step is idempotent (it checks what already exists), so a run interrupted anywhere can be re-run.
-``golive.migrate.target`` calls these through the dialect (``PostgresDialect.target_steps()``).
+``golive.migrate.target`` calls these through ``PostgresTarget`` (the dialect's ``target``).
 """
 
 from __future__ import annotations
@@ -11,18 +11,35 @@ import re
 import time
 from contextlib import contextmanager
 
-from golive.dialects.postgresql import (BUILD_SETTINGS, LOAD_SETTINGS, PostgresDialect, is_data_error, qi, qn,
-                                        translate_error)
+from golive.dialects.base import Target, target_not_empty
+from golive.dialects.postgresql import types as pt
+from golive.dialects.postgresql.bookkeeping import PostgresBookkeeping as Bookkeeping
+from golive.dialects.postgresql.session import connect, is_data_error, qi, qn, translate_error
 from golive.errors import PlanError
-from golive.migrate.copy import ChunkResult, Refused
-from golive.migrate.plan import ChunkPlan, ForeignKeyPlan, MigrationPlan, TablePlan
-from golive.migrate.state import Bookkeeping
-from golive.migrate.target import PrepareResult, StepResult, target_not_empty
+from golive.model.plan import ChunkPlan, ColumnPlan, ForeignKeyPlan, IndexPlan, MigrationPlan, TablePlan
+from golive.model.results import ChunkResult, PrepareResult, Refused, StepResult
 from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
 
-PG = PostgresDialect()
+#: how COPY reads the wire format (golive.dialects.base)
+COPY_OPTIONS = "FORMAT csv, QUOTE '''', NULL 'NULL'"
+
+#: settings for the sessions that bulk-load (per session, nothing global changes)
+LOAD_SETTINGS = {
+    "synchronous_commit": "off",  # a crash loses at most the last moments; chunks are re-copied on resume
+    "TimeZone": "UTC",  # text timestamps without an offset are UTC
+    "DateStyle": "ISO, YMD",
+    "client_encoding": "UTF8",
+    "statement_timeout": "0",
+}
+
+#: settings for the sessions that build indexes and constraints
+BUILD_SETTINGS = {
+    "maintenance_work_mem": "256MB",
+    "synchronous_commit": "off",
+    "statement_timeout": "0",
+}
 
 
 # ---------------------------------------------------------------------- loading chunks
@@ -39,11 +56,11 @@ class ChunkWriter:
     def __init__(self, target: DatabaseURL, plan: MigrationPlan, tp: TablePlan, chunk: ChunkPlan):
         self.plan, self.tp, self.chunk = plan, tp, chunk
         self.what = f"copying {tp.source} chunk {chunk.no}"
-        self.conn = PG.connect(target, settings=LOAD_SETTINGS)
+        self.conn = connect(target, settings=LOAD_SETTINGS)
         self.book = Bookkeeping(self.conn)
         self.binary = plan.source_dialect == "postgresql" and tp.native
-        self.copy_sql = PG.copy_sql(plan.schema_of(tp), tp)
-        self.copy_binary = PG.copy_sql(plan.schema_of(tp), tp, binary=True)
+        self.copy_sql = copy_sql(plan.schema_of(tp), tp)
+        self.copy_binary = copy_sql(plan.schema_of(tp), tp, binary=True)
         self._depth = 0
 
     def done(self) -> dict | None:
@@ -112,7 +129,7 @@ def _refused(exc) -> Refused:
 
 def find_resumable(target: DatabaseURL, run_key: str) -> dict | None:
     """The stored run for ``run_key`` if it was interrupted (status 'copying' or 'building')."""
-    with PG.connect(target, autocommit=True) as conn:
+    with connect(target, autocommit=True) as conn:
         book = Bookkeeping(conn)
         run = book.get_run(run_key)
         if run and run["status"] in ("copying", "building"):
@@ -138,7 +155,7 @@ def _planned_by_schema(plan: MigrationPlan) -> dict[str, list[str]]:
 
 def check_target(target: DatabaseURL, plan: MigrationPlan, options) -> list[str]:
     """Connect and list the planned tables that already exist. Raises ``ConnectionFailed`` if unreachable."""
-    with PG.connect(target, autocommit=True) as conn:
+    with connect(target, autocommit=True) as conn:
         out = []
         for schema, names in _planned_by_schema(plan).items():
             found = existing_relations(conn, schema, names)
@@ -149,7 +166,7 @@ def check_target(target: DatabaseURL, plan: MigrationPlan, options) -> list[str]
 def run_of(target: DatabaseURL, run_key: str, conn=None) -> dict | None:
     if conn is not None:
         return Bookkeeping(conn).get_run(run_key)
-    with PG.connect(target, autocommit=True) as own:
+    with connect(target, autocommit=True) as own:
         return Bookkeeping(own).get_run(run_key)
 
 
@@ -160,7 +177,7 @@ def prepare(target: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
         TargetNotEmpty: planned tables exist and neither ``--drop-existing`` nor a resumable run allows it.
     """
     schema = plan.target_schema
-    with PG.connect(target) as conn:
+    with connect(target) as conn:
         try:
             book = Bookkeeping(conn)
             book.ensure()
@@ -176,7 +193,7 @@ def prepare(target: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
                 done = book.chunks_of_run(plan.run_key)
                 return PrepareResult(resumed=True, done_chunks=len(done))
             if flat and not options.drop_existing:
-                raise target_not_empty(plan, flat, run_of(target, plan.run_key, conn))
+                raise target_not_empty(plan, flat, run_of(target, plan.run_key, conn), has_schemas=True)
             result = PrepareResult()
             with conn.transaction():
                 for s in sorted(planned):
@@ -195,7 +212,7 @@ def prepare(target: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
                     result.warnings = _run_script(conn, plan.pre_data_sql)
                 for t in plan.tables:
                     if not t.native:
-                        conn.execute(PG.create_table_sql(plan.schema_of(t), t))
+                        conn.execute(create_table_sql(plan.schema_of(t), t))
                     result.created_tables.append(t.target)
                 book.start_run(plan.run_key, schema, plan.model_dump_json(), plan.source_fingerprint)
             return result
@@ -304,13 +321,13 @@ def finish_table(target: DatabaseURL, schema: str, tp: TablePlan) -> StepResult:
     t0 = time.perf_counter()
     res = StepResult(table=tp.source)
     try:
-        with PG.connect(target, autocommit=True, settings=BUILD_SETTINGS) as conn:
+        with connect(target, autocommit=True, settings=BUILD_SETTINGS) as conn:
             have = _existing_names(conn, schema, tp.target)
             for ix in sorted(tp.indexes, key=lambda i: {"primary": 0, "unique": 1, "index": 2}[i.kind]):
                 if ix.name in have:
                     continue
                 try:
-                    conn.execute(PG.index_sql(schema, tp.target, ix))
+                    conn.execute(index_sql(schema, tp.target, ix))
                     res.created.append(ix.name)
                 except psycopg.errors.UniqueViolation as exc:
                     detail = exc.diag.message_detail or ""
@@ -382,13 +399,13 @@ def link_table(target: DatabaseURL, schema: str, table: str, fks: list[ForeignKe
     t0 = time.perf_counter()
     res = StepResult(table=table)
     try:
-        with PG.connect(target, autocommit=True, settings=BUILD_SETTINGS) as conn:
+        with connect(target, autocommit=True, settings=BUILD_SETTINGS) as conn:
             for fk in fks:
                 row = conn.execute("SELECT convalidated FROM pg_constraint WHERE conname = %s "
                                    "AND conrelid = to_regclass(%s)", (fk.name, qn(schema, fk.table))).fetchone()
                 if row is None:
                     try:
-                        conn.execute(PG.foreign_key_sql(schema, fk, not_valid=True))
+                        conn.execute(foreign_key_sql(schema, fk, not_valid=True))
                     except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable,
                             psycopg.OperationalError):
                         raise
@@ -431,7 +448,7 @@ def create_views(target: DatabaseURL, plan: MigrationPlan, finals: list[str] | N
     t0 = time.perf_counter()
     pending = [v for v in plan.views if not v.native]
     errors: dict[str, str] = {}
-    with PG.connect(target) as conn:
+    with connect(target) as conn:
         conn.execute(f"SET search_path TO {qi(schema)}, public")
         existing = set(existing_relations(conn, schema, [v.target for v in pending]))
         pending = [v for v in pending if v.target not in existing]
@@ -463,15 +480,119 @@ def create_views(target: DatabaseURL, plan: MigrationPlan, finals: list[str] | N
 
 
 def complete(target: DatabaseURL, run_key: str, ok: bool) -> None:
-    with PG.connect(target, autocommit=True) as conn:
+    with connect(target, autocommit=True) as conn:
         Bookkeeping(conn).set_status(run_key, "complete" if ok else "failed")
 
 
 def runs_in(target: DatabaseURL, schema: str) -> list[tuple[str, dict]]:
-    with PG.connect(target, autocommit=True) as conn:
+    with connect(target, autocommit=True) as conn:
         return Bookkeeping(conn).runs_in(schema)
 
 
 def chunks_of_run(target: DatabaseURL, run_key: str) -> dict:
-    with PG.connect(target, autocommit=True) as conn:
+    with connect(target, autocommit=True) as conn:
         return Bookkeeping(conn).chunks_of_run(run_key)
+
+
+# ---------------------------------------------------------------------- DDL (plain functions of plan objects: testable without a database)
+
+
+def column_sql(c: ColumnPlan) -> str:
+    parts = [qi(c.target), c.sql_type]
+    if c.identity:
+        parts.append("GENERATED BY DEFAULT AS IDENTITY")
+    elif c.generated_sql:
+        parts.append(f"GENERATED ALWAYS AS ({c.generated_sql}) STORED")
+    elif c.default_sql is not None:
+        parts.append(f"DEFAULT {c.default_sql}")
+    if not c.nullable or c.identity:
+        parts.append("NOT NULL")
+    return " ".join(parts)
+
+def create_table_sql(schema: str, t: TablePlan) -> str:
+    """CREATE TABLE without keys or indexes (those come after the data: faster, and rejects stay rows)."""
+    cols = ",\n  ".join(column_sql(c) for c in t.columns)
+    return f"CREATE TABLE {qn(schema, t.target)} (\n  {cols}\n)"
+
+def index_sql(schema: str, table: str, ix: IndexPlan) -> str:
+    if ix.definition_sql:
+        return ix.definition_sql
+    if ix.expression_sql is not None:
+        cols = ix.expression_sql
+    else:
+        cols = ", ".join(qi(c) + (" DESC" if i < len(ix.descending) and ix.descending[i] else "")
+                         for i, c in enumerate(ix.columns))
+    if ix.kind == "primary":
+        return f"ALTER TABLE {qn(schema, table)} ADD CONSTRAINT {qi(ix.name)} PRIMARY KEY ({cols})"
+    if ix.kind == "unique" and ix.constraint and ix.where is None and ix.expression_sql is None:
+        return f"ALTER TABLE {qn(schema, table)} ADD CONSTRAINT {qi(ix.name)} UNIQUE ({cols})"
+    unique = "UNIQUE " if ix.kind == "unique" else ""
+    where = f" WHERE {ix.where}" if ix.where else ""
+    return f"CREATE {unique}INDEX {qi(ix.name)} ON {qn(schema, table)} ({cols}){where}"
+
+def foreign_key_sql(schema: str, fk: ForeignKeyPlan, *, not_valid: bool = False) -> str:
+    if fk.definition_sql:
+        return (f"ALTER TABLE {qn(schema, fk.table)} ADD CONSTRAINT {qi(fk.name)} {fk.definition_sql}"
+                + (" NOT VALID" if not_valid and "NOT VALID" not in fk.definition_sql.upper() else ""))
+    sql = (f"ALTER TABLE {qn(schema, fk.table)} ADD CONSTRAINT {qi(fk.name)} FOREIGN KEY "
+           f"({', '.join(map(qi, fk.columns))}) REFERENCES {qn(fk.ref_schema or schema, fk.ref_table)} "
+           f"({', '.join(map(qi, fk.ref_columns))})")
+    if fk.on_delete.upper() != "NO ACTION":
+        sql += f" ON DELETE {fk.on_delete.upper()}"
+    if fk.on_update.upper() != "NO ACTION":
+        sql += f" ON UPDATE {fk.on_update.upper()}"
+    if fk.deferrable:
+        sql += " DEFERRABLE INITIALLY DEFERRED"
+    if not_valid:
+        sql += " NOT VALID"
+    return sql
+
+def copy_sql(schema: str, t: TablePlan, *, binary: bool = False) -> str:
+    cols = ", ".join(qi(c.target) for c in t.columns if not c.generated_sql)
+    return f"COPY {qn(schema, t.target)} ({cols}) FROM STDIN ({'FORMAT binary' if binary else COPY_OPTIONS})"
+
+
+# ---------------------------------------------------------------------- the concern
+
+
+class PostgresTarget(Target):
+    """PostgreSQL as a migration target (see the module)."""
+
+    def type_sql(self, t) -> str:
+        return pt.type_sql(t)
+
+    def render_default(self, d, t) -> str | None:
+        return pt.render_default(d, t)
+
+    def chunk_writer(self, url: DatabaseURL, plan: MigrationPlan, tp: TablePlan, chunk: ChunkPlan) -> ChunkWriter:
+        return ChunkWriter(url, plan, tp, chunk)
+
+    def find_resumable(self, url: DatabaseURL, run_key: str) -> dict | None:
+        return find_resumable(url, run_key)
+
+    def run_of(self, url: DatabaseURL, run_key: str) -> dict | None:
+        return run_of(url, run_key)
+
+    def check_target(self, url: DatabaseURL, plan: MigrationPlan, options) -> list[str]:
+        return check_target(url, plan, options)
+
+    def prepare(self, url: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
+        return prepare(url, plan, options)
+
+    def finish_table(self, url: DatabaseURL, schema: str, tp: TablePlan) -> StepResult:
+        return finish_table(url, schema, tp)
+
+    def link_table(self, url: DatabaseURL, schema: str, table: str, fks) -> StepResult:
+        return link_table(url, schema, table, fks)
+
+    def create_views(self, url: DatabaseURL, plan: MigrationPlan, finals: list[str] | None = None) -> StepResult:
+        return create_views(url, plan, finals)
+
+    def complete(self, url: DatabaseURL, run_key: str, ok: bool) -> None:
+        complete(url, run_key, ok)
+
+    def runs_in(self, url: DatabaseURL, schema: str) -> list[tuple[str, dict]]:
+        return runs_in(url, schema)
+
+    def chunks_of_run(self, url: DatabaseURL, run_key: str) -> dict:
+        return chunks_of_run(url, run_key)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from golive.types import TargetType
+from golive.model.types import TargetType
 
 
 class ColumnPlan(BaseModel):

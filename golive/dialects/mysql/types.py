@@ -25,9 +25,9 @@ import re
 from dataclasses import dataclass, field
 
 from golive.dialects.base import Decision, Wire
-from golive.dialects.mysql import qi
-from golive.schema import Column
-from golive.types import CT, TargetType
+from golive.dialects.mysql.session import qi
+from golive.model.schema import Column
+from golive.model.types import CT, TargetType
 
 _INT_BASES = {"tinyint": CT.SMALLINT, "smallint": CT.SMALLINT, "mediumint": CT.INTEGER, "int": CT.INTEGER,
               "integer": CT.INTEGER, "bigint": CT.BIGINT}
@@ -314,3 +314,87 @@ def line_sql(cols: list[tuple[Column, MyType, TargetType]], wire: Wire, *, optio
     # a NUL byte in text reaches PostgreSQL as is, which refuses the load (invalid byte sequence 0x00): the
     # careful path then names the row, so the fast path needs no check of its own
     return "CONCAT(" + ", ',', ".join(fields) + ", '\\n')"
+
+
+# ---------------------------------------------------------------------- writing: neutral types as MySQL DDL
+
+#: canonical type -> MySQL type (https://mariadb.com/kb/en/data-types/); sizes by stored lengths in ``type_sql``
+WRITE_TYPES = {
+    CT.BOOLEAN: "TINYINT(1)",
+    CT.SMALLINT: "SMALLINT",
+    CT.INTEGER: "INT",
+    CT.BIGINT: "BIGINT",
+    CT.DECIMAL: "DECIMAL(%d,%d)",
+    CT.REAL: "FLOAT",
+    CT.DOUBLE: "DOUBLE",
+    CT.VARCHAR: "VARCHAR(%d)",
+    CT.DATE: "DATE",
+    CT.TIME: "TIME(6)",
+    CT.TIMESTAMP: "DATETIME(6)",
+    CT.TIMESTAMP_TZ: "DATETIME(6)",  # in UTC (TIMESTAMP ends in 2038); reported
+    CT.INTERVAL: "TIME(6)",  # within ±838:59:59, else rejected
+    CT.JSON: "JSON",
+    CT.UUID: "CHAR(36)",
+    CT.TEXT_ARRAY: "JSON",
+    CT.ARRAY: "JSON",
+    CT.BITS: "BIT(%d)",
+    CT.GEOMETRY: "LONGBLOB",
+}
+
+#: the largest value (bytes) each text/blob type holds
+_TEXT_SIZES = ((65_535, "TEXT", "BLOB"), (16_777_215, "MEDIUMTEXT", "MEDIUMBLOB"))
+
+
+def type_sql(t: TargetType) -> str:
+    ct = t.ct
+    if ct == CT.NATIVE or t.native:
+        return t.native or "LONGTEXT"
+    if ct == CT.DECIMAL:
+        if t.precision and t.precision <= 65:
+            return WRITE_TYPES[CT.DECIMAL] % (t.precision, min(t.scale or 0, 30))
+        return "DECIMAL(65,30)"
+    if ct == CT.VARCHAR:
+        n = t.length or 255
+        return WRITE_TYPES[CT.VARCHAR] % n if n <= 16_383 else type_sql(TargetType(ct=CT.TEXT, length=n * 4))
+    if ct in (CT.TEXT, CT.BINARY):
+        size = t.length  # the longest stored value in bytes, when the planner measured it
+        for limit, text, blob in _TEXT_SIZES:
+            if size is not None and size <= limit:
+                return text if ct == CT.TEXT else blob
+        return "LONGTEXT" if ct == CT.TEXT else "LONGBLOB"
+    if ct == CT.ENUM:
+        labels = ", ".join("'" + v.replace("\\", "\\\\").replace("'", "''") + "'" for v in (t.values or []))
+        return f"ENUM({labels})" if labels else "VARCHAR(255)"
+    if ct == CT.BITS:
+        return WRITE_TYPES[CT.BITS] % min(t.length or 1, 64)
+    return WRITE_TYPES[ct]
+
+def render_default(d, t: TargetType) -> str | None:
+    """The SQL of a neutral default for a column of type ``t`` (MariaDB 10.2+ / MySQL 8.0.13+ take expressions)."""
+    ct = t.ct
+    if d.kind == "expr":
+        return f"({d.sql})" if d.sql and not d.sql.startswith("(") else d.sql
+    if d.kind == "uuid":
+        return "(UUID())"
+    if d.kind == "epoch_now":
+        return "(UNIX_TIMESTAMP())"
+    if d.kind in ("now", "today", "time_now"):
+        if ct in (CT.TEXT, CT.VARCHAR):
+            fmt = {"now": "%Y-%m-%d %H:%i:%s", "today": "%Y-%m-%d", "time_now": "%H:%i:%s"}[d.kind]
+            return f"(DATE_FORMAT(UTC_TIMESTAMP(), '{fmt}'))"
+        if d.kind == "today" or ct == CT.DATE:
+            return "(CURRENT_DATE)"
+        if d.kind == "time_now" or ct == CT.TIME:
+            return "(CURRENT_TIME)"
+        m = re.search(r"\((\d)\)", t.native or "")  # the column's own fractional digits (DATETIME(3))
+        p = m.group(1) if m else ("0" if t.native else "6")
+        return f"CURRENT_TIMESTAMP({p})" if p != "0" else "CURRENT_TIMESTAMP"
+    v = d.value
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, bytes):
+        return f"0x{v.hex()}" if v else "''"
+    if ct in (CT.SMALLINT, CT.INTEGER, CT.BIGINT, CT.DECIMAL, CT.DOUBLE, CT.REAL):
+        return str(v)
+    text = "'" + str(v).replace("\\", "\\\\").replace("'", "''") + "'"
+    return f"({text})" if ct in (CT.TEXT, CT.JSON, CT.BINARY) else text

@@ -10,8 +10,8 @@ concatenates each stream of a key range (``GROUP_CONCAT … ORDER BY`` the key) 
 
 from __future__ import annotations
 
-from golive.dialects.mysql import qi
-from golive.types import CT, TEXT_TYPES, TargetType
+from golive.dialects.mysql.session import qi
+from golive.model.types import CT, TEXT_TYPES, TargetType
 
 FIELD_SEP = "\x1f"
 NULL = "\\N"
@@ -134,7 +134,7 @@ SESSION = {"time_zone": "+00:00", "sql_mode": "", "group_concat_max_len": 429496
 
 
 def connect(url):
-    from golive.dialects.mysql import MySQLDialect
+    from golive.dialects.mysql.dialect import MySQLDialect
 
     return MySQLDialect().connect(url, settings=SESSION, role="source")
 

@@ -1,7 +1,7 @@
 """SQLite as a source: open safely, introspect, split into rowid ranges, render rows as CSV in SQL.
 
 SQLite stores any value in any column (https://www.sqlite.org/datatype3.html), so golive decides each
-column's target type from the declared type *and* a profile of what is stored (``sqlite_types``). The
+column's target type from the declared type *and* a profile of what is stored (``types``). The
 rows are then rendered as CSV lines by SQLite itself (``line_sql``): Python moves chunks of bytes, never
 fields, which is what makes the copy as fast as the C tools.
 """
@@ -15,72 +15,24 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from golive.dialects.base import Decision, Dialect
+from golive.dialects.base import Decision, Source
+from golive.dialects.sqlite.session import connect, qi
 from golive.errors import SourceError
-from golive.schema import Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
+from golive.model.schema import Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
+from golive.model.results import key_value
 from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 
+class SQLiteSource(Source):
+    """SQLite as a source: any value in any column, so types are decided from the declared type *and* a profile of
+    what is stored (``types``); rows are rendered as wire lines by SQLite itself."""
 
-def qi(name: str) -> str:
-    """Quote an SQLite identifier."""
-    return '"' + name.replace('"', '""') + '"'
+    has_fingerprint = True
 
-
-class SQLiteDialect(Dialect):
-    name = "sqlite"
-    can_read = True
-    # https://www.sqlite.org/limits.html: identifiers are not length-limited in practice
-    max_identifier_length = 0
-    transactional_ddl = True
-    sqlglot_name = "sqlite"
-    # SQLite CHECKs and views are reported, not translated: they are written for SQLite's typeless values
-    translates_checks = False
-
-    def quote(self, name: str) -> str:
-        return qi(name)
-
-    # ------------------------------------------------------------------ connections
-
-    def check(self, url: DatabaseURL) -> Path:
-        """Check that ``url`` names a readable SQLite file; return its path. Raises ``SourceError``."""
-        path = url.path
-        assert path is not None
-        if not path.exists():
-            raise SourceError(f"source {path}: no such file")
-        if path.is_dir():
-            raise SourceError(f"source {path}: is a directory, not a SQLite database file")
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(16)
-        except OSError as exc:
-            raise SourceError(f"source {path}: cannot read ({exc.strerror})") from None
-        if head != SQLITE_HEADER:
-            what = "an empty file" if not head else "not a SQLite database (wrong file header)"
-            raise SourceError(f"source {path}: {what}")
-        return path
-
-    def connect(self, url: DatabaseURL, *, raw_text: bool = False) -> sqlite3.Connection:
-        """Open the database read-only. With ``raw_text`` text comes back as bytes (no decoding)."""
-        path = self.check(url)
-        uri = "file:" + str(path.resolve()).replace("?", "%3f").replace("#", "%23") + "?mode=ro"
-        try:
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA query_only = 1")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise SourceError(f"source {path}: {exc}") from None
-        # Scans read each page once: a small page cache is enough, and memory stays flat per worker.
-        # (No mmap: mapped pages would count in the process's RSS.)
-        conn.execute("PRAGMA cache_size = -8192")
-        if raw_text:
-            conn.text_factory = bytes
-        return conn
-
-    # ------------------------------------------------------------------ introspection
+    def connect(self, url: DatabaseURL) -> sqlite3.Connection:
+        return connect(url)
 
     def introspect(self, conn: sqlite3.Connection, url: DatabaseURL | None = None, options=None) -> SourceSchema:
         """Read tables, columns, keys, indexes, foreign keys, views and triggers."""
@@ -218,18 +170,6 @@ class SQLiteDialect(Dialect):
                 parts.append(f"{st.st_size}:{st.st_mtime_ns}")
         return "/".join(parts)
 
-    def changed_since(self, url: DatabaseURL, plan, stored: dict) -> str | None:
-        """Unchanged when the file's size and modification time are; else the committed chunks are re-read
-        and compared by digest (a file touched but whose copied rows are the same resumes)."""
-        if not stored.get("source_fingerprint") or stored["source_fingerprint"] == self.fingerprint(url):
-            return None
-        from golive.migrate.copy import verify_committed
-
-        chunks = stored.get("chunks") or {}
-        if not chunks or not all(c.get("digest") for c in chunks.values()):
-            return "the SQLite file (or its WAL) has another size or modification time"
-        return verify_committed(url, plan, chunks)
-
     def consistency(self, url: DatabaseURL, conn, options) -> str:
         return ("each chunk reads the SQLite file as it is when the chunk starts: stop the app's writes during the "
                 "copy; rows per table are counted again at the end and a difference is reported")
@@ -243,10 +183,10 @@ class SQLiteDialect(Dialect):
     def profile(self, url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options=None,
                 lengths: bool = False):
         """Count rows and profile every table, tables in parallel (SQLite releases the GIL while scanning)."""
-        from golive.dialects import sqlite_types as st
+        from golive.dialects.sqlite import types as st
 
         def one(t: Table):
-            conn = self.connect(url)
+            conn = connect(url)
             try:
                 rows = self.count_rows(conn, t.name)
                 return t.name, rows, st.profile_table(conn, t, deep=deep, rowid_keyed=rowid_keyed, lengths=lengths)
@@ -263,7 +203,7 @@ class SQLiteDialect(Dialect):
         return counts, profiles
 
     def decide(self, t: Table, c: Column, p, *, parent, target, options, identity: bool) -> Decision:
-        from golive.dialects import sqlite_types as st
+        from golive.dialects.sqlite import types as st
 
         d = st.classify(c.declared)
         dec = st.decide(c, d, p, rowid_pk=identity, parent=parent)
@@ -282,7 +222,7 @@ class SQLiteDialect(Dialect):
         return dec
 
     def read_default(self, t: Table, c: Column):
-        from golive.dialects.sqlite_types import parse_default
+        from golive.dialects.sqlite.types import parse_default
 
         return parse_default(c.default)
 
@@ -299,27 +239,25 @@ class SQLiteDialect(Dialect):
         return list(t.primary_key) if t.primary_key else (["rowid"] if t.has_rowid else [c.name for c in t.columns])
 
     def chunks(self, conn, t: Table, rows: int, chunk_rows: int):
-        from golive.migrate.plan import ChunkPlan
+        from golive.model.plan import ChunkPlan
 
         ranges = self.chunk_ranges(conn, t, rows, chunk_rows)
         return ("rowid" if t.has_rowid else "single"), [], [
             ChunkPlan(no=i, lo=lo, hi=hi, rows=n) for i, (lo, hi, n) in enumerate(ranges)]
 
     def render(self, t: Table, tp, wire, plan) -> tuple[str, str]:
-        from golive.dialects import sqlite_types as st
+        from golive.dialects.sqlite import types as st
 
         cols = [(c.source_expr or qi(c.source), c.type) for c in tp.columns if not c.generated_sql]
         fallback = bool(plan.options.get("text_encoding_fallback"))
         return st.line_sql(cols, wire), st.careful_line_sql(cols, wire, text_fallback=fallback)
 
     def plan_objects(self, ctx, schema: SourceSchema, selected: set[str]) -> None:
-        from golive.migrate.plan import Skipped, ViewPlan
+        from golive.model.plan import Skipped, ViewPlan
 
         plan = ctx.plan
         if ctx.dst.name != "postgresql":  # SQLite's views mostly run on PostgreSQL as written; elsewhere: sqlglot
-            from golive.migrate.planning import plan_views_and_others
-
-            plan_views_and_others(ctx, schema, selected)
+            super().plan_objects(ctx, schema, selected)
             return
         for v in schema.views:
             plan.views.append(ViewPlan(source=v.name, target=ctx.relations(v.name), select=v.select))
@@ -329,9 +267,16 @@ class SQLiteDialect(Dialect):
                     f"triggers are not translated (on {tr.table}); recreate it in PL/pgSQL if the app relies on it")))
 
     def chunk_reader(self, url: DatabaseURL, plan, tp, *, snapshot: str | None = None):
-        return ChunkReader(self, url, plan, tp)
+        return ChunkReader(url, plan, tp)
 
     # ------------------------------------------------------------------ sizes and chunks
+    def count_tables(self, url: DatabaseURL, plan, tables: list[str]) -> dict[str, int]:
+        conn = connect(url)
+        try:
+            return {t: self.count_rows(conn, t) for t in tables}
+        finally:
+            conn.close()
+
 
     def count_rows(self, conn: sqlite3.Connection, table: str) -> int:
         return conn.execute(f"SELECT count(*) FROM {qi(table)}").fetchone()[0]
@@ -385,9 +330,9 @@ CAREFUL_ROWS = 2000
 class ChunkReader:
     """Reads one table's chunks: SQLite renders the wire lines itself, Python moves megabytes, never fields."""
 
-    def __init__(self, dialect: SQLiteDialect, url: DatabaseURL, plan, tp):
+    def __init__(self, url: DatabaseURL, plan, tp):
         self.tp = tp
-        self.conn = dialect.connect(url, raw_text=True)
+        self.conn = connect(url, raw_text=True)
         self.fallback = plan.options.get("text_encoding_fallback")
         self._converted: dict[str, int] = {}
         if self.fallback:
@@ -469,8 +414,6 @@ class ChunkReader:
         return {d[0]: v for d, v in zip(cur.description, row)}
 
     def key(self, rowkey, row: dict) -> dict:
-        from golive.migrate.copy import key_value
-
         tp = self.tp
         if tp.has_rowid and tp.key == ["rowid"]:
             return {"rowid": rowkey}

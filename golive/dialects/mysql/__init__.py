@@ -1,0 +1,1 @@
+"""MySQL / MariaDB: ``dialect.py`` (settings), ``session.py``, ``types.py``, ``source.py``, ``target.py``, ``bookkeeping.py``, ``checksums.py``, ``backup.py``, ``health.py``, ``maintenance.py``, ``release.py``."""

@@ -1,0 +1,57 @@
+"""MySQL's bookkeeping tables: no schemas, so ``_golive_runs`` and ``_golive_chunks`` in the target database."""
+
+from __future__ import annotations
+
+from golive.dialects.bookkeeping import Bookkeeping
+
+
+class MySQLBookkeeping(Bookkeeping):
+    """MySQL has no schemas: the tables live in the target database, named ``_golive_runs`` / ``_golive_chunks``."""
+
+    runs = "_golive_runs"
+    chunks = "_golive_chunks"
+    ddl = [
+        """CREATE TABLE IF NOT EXISTS _golive_runs (
+  run_key VARCHAR(64) PRIMARY KEY,
+  target_schema VARCHAR(64) NOT NULL,
+  status VARCHAR(16) NOT NULL,
+  plan LONGTEXT NOT NULL,
+  source_fingerprint TEXT,
+  started_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  finished_at DATETIME(6) NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        """CREATE TABLE IF NOT EXISTS _golive_chunks (
+  run_key VARCHAR(64) NOT NULL,
+  table_name VARCHAR(255) NOT NULL,
+  chunk_no INT NOT NULL,
+  rows_read BIGINT NOT NULL,
+  rows_written BIGINT NOT NULL,
+  rows_rejected BIGINT NOT NULL,
+  rejects LONGTEXT NOT NULL,
+  seconds DOUBLE,
+  converted LONGTEXT,
+  digest VARCHAR(64),
+  done_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (run_key, table_name, chunk_no)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+    ]
+    lock = None
+    upsert_run = ("INSERT INTO {runs} (run_key, target_schema, status, plan, source_fingerprint) "
+                  "VALUES (%s, %s, 'copying', %s, %s) ON DUPLICATE KEY UPDATE status = 'copying', "
+                  "plan = VALUES(plan), source_fingerprint = VALUES(source_fingerprint), started_at = CURRENT_TIMESTAMP(6), "
+                  "finished_at = NULL")
+    now = "CURRENT_TIMESTAMP(6)"
+
+    def exists(self) -> bool:
+        return bool(self._rows("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                               "AND TABLE_NAME = '_golive_runs'"))
+
+    def get_run(self, run_key: str) -> dict | None:
+        run = super().get_run(run_key)
+        if run:
+            import datetime as dt
+
+            for k in ("started_at", "finished_at"):
+                if isinstance(run[k], dt.datetime):
+                    run[k] = run[k].replace(tzinfo=dt.timezone.utc)
+        return run

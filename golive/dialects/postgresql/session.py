@@ -1,0 +1,112 @@
+"""PostgreSQL sessions (psycopg 3): connecting, quoting, and sorting driver errors by whether a retry can help."""
+
+from __future__ import annotations
+
+import re
+
+from golive.dialects.base import Session
+from golive.errors import ConnectionFailed, GoliveError, TerminalError, TransientError
+from golive.urls import DatabaseURL, mask
+
+
+def qi(name: str) -> str:
+    """Quote a PostgreSQL identifier (always: keeps case, reserved words work)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qn(schema: str, name: str) -> str:
+    return f"{qi(schema)}.{qi(name)}"
+
+
+def connect(url: DatabaseURL, *, autocommit: bool = False, settings: dict | None = None,
+            role: str = "target"):
+    """Connect with psycopg 3; any failure becomes a one-line ``ConnectionFailed``."""
+    import psycopg
+
+    kwargs = {"autocommit": autocommit, "application_name": "golive"}
+    if "connect_timeout" not in url.query:
+        kwargs["connect_timeout"] = 10
+    try:
+        conn = psycopg.connect(url.libpq(), **kwargs)
+    except psycopg.OperationalError as exc:
+        raise connection_error(exc, url, role) from None
+    if settings:
+        with conn.cursor() as cur:
+            for k, v in settings.items():
+                cur.execute(f"SELECT set_config('{k}', %s, false)", (v,))
+        if not autocommit:
+            conn.commit()
+    return conn
+
+
+_CONN_PATTERNS = [
+    (r"password authentication failed for user \"?([^\"]+)\"?", "password authentication failed for user {0}"),
+    (r"no password supplied", "the server asks for a password and none was given (add it to the URL or set PGPASSWORD)"),
+    (r"role \"([^\"]+)\" does not exist", "role {0} does not exist"),
+    (r"database \"([^\"]+)\" does not exist", "database {0} does not exist (create it first, e.g. createdb {0})"),
+    (r"could not translate host name \"([^\"]+)\"", "unknown host {0}"),
+    (r"Name or service not known|nodename nor servname|failed to resolve host", "unknown host"),
+    (r"Connection refused", "connection refused: is PostgreSQL running there and listening on that port?"),
+    (r"timeout expired|timed out", "timed out: the host does not answer (firewall, wrong host or port?)"),
+    (r"No route to host|Network is unreachable", "host unreachable"),
+    (r"SSL", "SSL negotiation failed"),
+]
+
+
+def connection_error(exc: Exception, url: DatabaseURL, role: str) -> GoliveError:
+    """A one-line, password-free message for a failed connection."""
+    text = str(exc)
+    where = f"{url.host or 'local socket'}:{url.port or 5432}"
+    for pattern, msg in _CONN_PATTERNS:
+        m = re.search(pattern, text, re.I)
+        if m:
+            detail = msg.format(*m.groups()) if m.groups() else msg
+            err_cls = TransientError if "timed out" in detail else ConnectionFailed
+            err = ConnectionFailed(f"cannot connect to {role} {url.masked} ({where}): {detail}")
+            if err_cls is TransientError:
+                err.context["transient"] = True
+            return err
+    first = mask(text.strip().splitlines()[0] if text.strip() else type(exc).__name__)
+    return ConnectionFailed(f"cannot connect to {role} {url.masked} ({where}): {first}")
+
+
+def is_data_error(exc: Exception) -> bool:
+    """SQLSTATE class 22 (data exception) or 23 (integrity violation): the row is bad, not the connection."""
+    code = getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None) or ""
+    return code[:2] in ("22", "23")
+
+
+def translate_error(exc: Exception, what: str) -> GoliveError:
+    """Sort a driver error by whether a retry can help (dlt's ``_make_database_exception``)."""
+    import psycopg
+
+    msg = mask(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    if isinstance(exc, GoliveError):
+        return exc
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return TerminalError(f"{what}: {msg} (golive needs to create tables and its _golive bookkeeping schema: "
+                             "run it as the database owner or GRANT CREATE ON DATABASE to this role)")
+    if isinstance(exc, (psycopg.OperationalError, psycopg.errors.AdminShutdown,
+                        psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected,
+                        psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)):
+        return TransientError(f"{what}: {msg}")
+    return TerminalError(f"{what}: {msg}")
+
+
+class PostgresSession(Session):
+    """psycopg connections; errors sorted by SQLSTATE class."""
+
+    def connect(self, url: DatabaseURL, **kwargs):
+        return connect(url, **kwargs)
+
+    def translate_error(self, exc: BaseException, what: str) -> GoliveError:
+        return translate_error(exc, what)
+
+    def client(self, url: DatabaseURL) -> str:
+        from golive.dialects.postgresql.tools import find
+
+        try:
+            path, _ = find("psql", 0)
+        except GoliveError:
+            path = "psql"
+        return f"{path} '{url.raw}'"
