@@ -87,6 +87,24 @@ class Decision:
     default_note: str | None = None
 
 
+@dataclass
+class StatementFailure:
+    """A statement's failure, sorted: ``lock`` (lock timeout), ``timeout`` (statement timeout), ``lost``
+    (connection lost), ``error`` (anything else); ``code`` the server's (SQLSTATE or error number)."""
+
+    kind: str
+    message: str
+    code: str = ""
+    position: int | None = None
+
+
+def lock_key(name: str) -> int:
+    """A 64-bit advisory lock key for a golive lock name (``golive-maintenance``, ``golive-release``)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
 # ---------------------------------------------------------------------- how an engine names its implementations
 
 
@@ -245,6 +263,42 @@ class Session(Concern):
 
     def translate_error(self, exc: BaseException, what: str) -> GoliveError:
         """Sort a driver error by whether a retry can help (``TransientError`` / ``TerminalError``), one line."""
+        raise NotImplementedError
+
+    def open(self, url: "DatabaseURL", *, application: str = "golive", autocommit: bool = True,
+             lock_timeout_s: float | None = None, statement_timeout_s: float | None = None, read_only: bool = False,
+             role: str = "database"):
+        """A session for work on a live database (releases, maintenance, reports).
+
+        Args:
+            application: how the session names itself to the server (seen in its process list).
+            lock_timeout_s: how long a statement may wait for a lock before it fails (None: the server's default;
+                0: no limit). Waiting for a lock makes every later query on that table queue behind it.
+            statement_timeout_s: how long a statement may run (None: no limit); ``set_statement_timeout`` changes it.
+            read_only: refuse writes (a report).
+        The server abandons a statement whose client died, where it can (PostgreSQL 14+).
+        """
+        raise NotImplementedError
+
+    def set_statement_timeout(self, conn, seconds: float | None) -> None:
+        """The time limit of the session's next statements (None or 0: none)."""
+        raise NotImplementedError
+
+    def classify(self, exc: BaseException) -> StatementFailure:
+        """What kind of failure a statement met: a lock timeout, a statement timeout, a lost connection, or else."""
+        raise NotImplementedError
+
+    def try_lock(self, conn, name: str, database: str | None) -> bool:
+        """Take the advisory lock ``name`` of the database on this session without waiting; it ends with the
+        session, so a killed holder never leaves it behind."""
+        raise NotImplementedError
+
+    def unlock(self, conn, name: str, database: str | None) -> None:
+        """Release the advisory lock ``name``."""
+        raise NotImplementedError
+
+    def lock_holder(self, conn, name: str, database: str | None) -> str:
+        """Who holds the advisory lock ``name`` (session, application, since when), or ''."""
         raise NotImplementedError
 
     def client(self, url: "DatabaseURL") -> str:

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import time
 
+from golive.dialects import dialect_of
 from golive.errors import ConfigError, GoliveError
 from golive.health import history
 from golive.health.checks import Context, query, run_checks
@@ -38,27 +39,8 @@ def parse_db(db) -> DatabaseURL:
 
 def connect(url: DatabaseURL, *, read_only: bool = True):
     """A session for the report: autocommit, read-only unless asked, bounded lock waits and statements."""
-    if url.dialect == "postgresql":
-        from golive.dialects.postgresql.dialect import PostgresDialect
-
-        settings = {"statement_timeout": f"{STATEMENT_TIMEOUT_S}s", "lock_timeout": f"{LOCK_TIMEOUT_S}s",
-                    "application_name": "golive-report"}
-        if read_only:
-            settings["default_transaction_read_only"] = "on"
-        return PostgresDialect().connect(url, autocommit=read_only, settings=settings, role="database")
-    from golive.dialects.mysql.dialect import MySQLDialect
-
-    conn = MySQLDialect().connect(url, autocommit=read_only, role="database",
-                                  settings={"lock_wait_timeout": LOCK_TIMEOUT_S, "innodb_lock_wait_timeout": LOCK_TIMEOUT_S})
-    settings = ["SET SESSION TRANSACTION READ ONLY"] if read_only else []
-    for setting in settings + ["SET SESSION information_schema_stats_expiry = 0",  # MySQL 8: fresh table statistics
-                               f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}"]:  # MariaDB
-        try:
-            with conn.cursor() as cur:
-                cur.execute(setting)
-        except Exception:  # the other server's variable
-            pass
-    return conn
+    return dialect_of(url).session.open(url, application="golive-report", autocommit=read_only, read_only=read_only,
+                                        lock_timeout_s=LOCK_TIMEOUT_S, statement_timeout_s=STATEMENT_TIMEOUT_S)
 
 
 def collect(db, options: ReportOptions | None = None) -> DbReport:

@@ -14,20 +14,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import math
 import time
 
+from golive.dialects import dialect_of, get_dialect
 from golive.errors import GoliveError
 from golive.maintenance.model import MaintenanceOptions, StatementResult
-from golive.urls import DatabaseURL, mask
+from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
 
-#: the advisory lock key of golive maintenance (PostgreSQL advisory locks are per database already)
-PG_LOCK_KEY = int.from_bytes(hashlib.sha1(b"golive-maintenance").digest()[:8], "big", signed=True)  # lock_key(...)
-MYSQL_LOCK_PREFIX = "golive-maintenance:"  # + database name (GET_LOCK names are server-wide; 64 characters)
+#: the advisory lock of golive maintenance (``Session.try_lock``: one per database)
+LOCK_NAME = "golive-maintenance"
 APPLICATION_NAME = "golive-maintenance"
 
 
@@ -60,44 +58,11 @@ class Deadline:
         return f"max duration ({human_duration(self.max_seconds)}) reached"
 
 
-def mysql_lock_name(database: str) -> str:
-    return (MYSQL_LOCK_PREFIX + database)[:64]
-
-
 def connect(url: DatabaseURL, options: MaintenanceOptions, *, autocommit: bool = True):
-    """A maintenance session: the lock timeout for every statement, the application name, and (PostgreSQL
-    14+) the check that stops work once its client is gone."""
-    lock_s = options.seconds("lock_timeout")
-    if url.dialect == "postgresql":
-        from golive.dialects.postgresql.dialect import PostgresDialect
-
-        conn = PostgresDialect().connect(url, autocommit=autocommit, role="database", settings={
-            "lock_timeout": f"{max(int(lock_s * 1000), 1)}ms", "application_name": APPLICATION_NAME})
-        if conn.info.server_version >= 140000:
-            conn.execute("SELECT set_config('client_connection_check_interval', '1s', false)")
-            if not autocommit:
-                conn.commit()
-        return conn
-    from golive.dialects.mysql.dialect import MySQLDialect
-
-    whole = max(int(math.ceil(lock_s)), 1)  # MySQL takes whole seconds
-    return MySQLDialect().connect(url, autocommit=autocommit, role="database",
-                                  settings={"lock_wait_timeout": whole, "innodb_lock_wait_timeout": whole})
-
-
-def _set_statement_timeout(conn, engine: str, deadline: Deadline | None) -> None:
-    if deadline is None:
-        return
-    left = max(deadline.remaining(), 0.001)
-    with conn.cursor() as cur:
-        if engine == "postgresql":
-            cur.execute("SELECT set_config('statement_timeout', %s, false)", (f"{max(int(left * 1000), 1)}ms",))
-        elif getattr(conn, "_golive_mariadb", None) is not False:
-            try:  # MariaDB only; MySQL stops between statements
-                cur.execute(f"SET SESSION max_statement_time = {left:.3f}")
-                conn._golive_mariadb = True
-            except Exception:
-                conn._golive_mariadb = False
+    """A maintenance session: the lock timeout for every statement, the application name, and the check that stops
+    work once its client is gone (``Session.open``)."""
+    return dialect_of(url).session.open(url, application=APPLICATION_NAME, autocommit=autocommit,
+                                        lock_timeout_s=options.seconds("lock_timeout"))
 
 
 def run_sql(conn, engine: str, sql: str, params=None, *, deadline: Deadline | None = None,
@@ -114,7 +79,8 @@ def run_sql(conn, engine: str, sql: str, params=None, *, deadline: Deadline | No
     if deadline is not None and deadline.expired():
         return StatementResult(sql=sql, status="timeout", seconds=0.0, message=deadline.reason()), rows
     try:
-        _set_statement_timeout(conn, engine, deadline)
+        if deadline is not None:
+            get_dialect(engine).session.set_statement_timeout(conn, max(deadline.remaining(), 0.001))
         with conn.cursor() as cur:
             cur.execute(sql, params) if params is not None else cur.execute(sql)
             if fetch and cur.description is not None:
@@ -131,32 +97,20 @@ def run_sql(conn, engine: str, sql: str, params=None, *, deadline: Deadline | No
 
 def classify(exc: BaseException, engine: str, deadline: Deadline | None) -> tuple[str, str]:
     """(status, one-line message) of a failed statement; a lost connection is raised as TransientError."""
-    text = mask(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-    if engine == "postgresql":
-        import psycopg
-
-        if isinstance(exc, psycopg.errors.LockNotAvailable):
-            return "lock-timeout", f"could not get its lock within lock_timeout: skipped ({text})"
-        if isinstance(exc, psycopg.errors.QueryCanceled):
-            if deadline is not None and deadline.remaining() <= 0.5:
-                return "timeout", f"{deadline.reason()}: cancelled"
-            return "failed", text
-        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and getattr(exc, "sqlstate", None) in (
-                None, "57P01", "57P02", "57P03", "08006", "08003"):
-            from golive.errors import TransientError
-
-            raise TransientError(f"connection lost: {text}") from None
-        return "failed", text
-    code = exc.args[0] if getattr(exc, "args", None) and isinstance(exc.args[0], int) else 0
-    if code == 1205:  # Lock wait timeout exceeded (row locks and metadata locks)
-        return "lock-timeout", f"could not get its lock within lock_wait_timeout: skipped ({text})"
-    if code in (1969, 3024):  # max_statement_time (MariaDB) / max_execution_time (MySQL) exceeded
-        return "timeout", f"{deadline.reason() if deadline else 'time limit'}: cancelled"
-    if code in (2006, 2013, 2055):
+    failure = get_dialect(engine).session.classify(exc)
+    if failure.kind == "lock":
+        return "lock-timeout", f"could not get its lock within the lock timeout: skipped ({failure.message})"
+    if failure.kind == "timeout":  # cancelled: by the deadline (its statement timeout), or by someone else
+        if deadline is None:
+            return "timeout", "time limit: cancelled"
+        if deadline.remaining() <= 0.5:
+            return "timeout", f"{deadline.reason()}: cancelled"
+        return "failed", failure.message
+    if failure.kind == "lost":
         from golive.errors import TransientError
 
-        raise TransientError(f"connection lost: {text}") from None
-    return "failed", text
+        raise TransientError(f"connection lost: {failure.message}") from None
+    return "failed", failure.message
 
 
 def _rollback(conn) -> None:
@@ -164,11 +118,6 @@ def _rollback(conn) -> None:
         conn.rollback()
     except Exception:
         pass
-
-
-def lock_key(name: str) -> int:
-    """The 64-bit PostgreSQL advisory lock key of a golive lock name (``golive-maintenance``, ``golive-release``)."""
-    return int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big", signed=True)
 
 
 class AdvisoryLock:
@@ -179,8 +128,8 @@ class AdvisoryLock:
     holder never leaves it behind. Subclasses name the lock, the session and what "busy" means.
     """
 
-    key: int = PG_LOCK_KEY
-    mysql_prefix: str = MYSQL_LOCK_PREFIX
+    #: the lock's name (``golive-maintenance``, ``golive-release``)
+    name: str = LOCK_NAME
 
     def __init__(self, url: DatabaseURL, wait_seconds: float = 0.0) -> None:
         self.url = url
@@ -192,9 +141,6 @@ class AdvisoryLock:
 
     def busy(self, holder: str) -> GoliveError:
         raise NotImplementedError
-
-    def mysql_name(self) -> str:
-        return (self.mysql_prefix + (self.url.database or ""))[:64]
 
     def __enter__(self):
         self.conn = self.connect()
@@ -210,17 +156,12 @@ class AdvisoryLock:
         return self
 
     def _try(self) -> bool:
-        with self.conn.cursor() as cur:
-            if self.url.dialect == "postgresql":
-                cur.execute("SELECT pg_try_advisory_lock(%s)", (self.key,))
-            else:
-                cur.execute("SELECT GET_LOCK(%s, 0)", (self.mysql_name(),))
-            return bool(cur.fetchone()[0])
+        return dialect_of(self.url).session.try_lock(self.conn, self.name, self.url.database)
 
     def describe_holder(self) -> str:
         """Who holds the lock: pid/connection id, application, since when (for the message)."""
         try:
-            return holder(self.conn, self.url, key=self.key, mysql_prefix=self.mysql_prefix)
+            return holder(self.conn, self.url, self.name)
         except Exception:
             return ""
 
@@ -231,11 +172,7 @@ class AdvisoryLock:
         if self.conn is None:
             return
         try:
-            with self.conn.cursor() as cur:
-                if self.url.dialect == "postgresql":
-                    cur.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
-                else:
-                    cur.execute("SELECT RELEASE_LOCK(%s)", (self.mysql_name(),))
+            dialect_of(self.url).session.unlock(self.conn, self.name, self.url.database)
         except Exception:  # closing the session releases it anyway
             pass
         finally:
@@ -267,26 +204,7 @@ class MaintenanceLock(AdvisoryLock):
         return super().__enter__()
 
 
-def holder(conn, url: DatabaseURL, *, key: int = PG_LOCK_KEY, mysql_prefix: str = MYSQL_LOCK_PREFIX) -> str:
-    """A description of the session holding the maintenance lock (or the lock of ``key`` / ``mysql_prefix``),
-    or '' when nobody holds it."""
-    with conn.cursor() as cur:
-        if url.dialect == "postgresql":
-            key = key & 0xFFFFFFFFFFFFFFFF
-            cur.execute("SELECT a.pid, a.application_name, a.backend_start, a.client_addr::text FROM pg_locks l "
-                        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-                        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-                        "AND l.classid = %s AND l.objid = %s AND l.objsubid = 1",
-                        (key >> 32, key & 0xFFFFFFFF))
-            row = cur.fetchone()
-            if not row:
-                return ""
-            return (f"pid {row[0]}, {row[1] or 'no application name'}, connected since "
-                    f"{row[2].isoformat(timespec='seconds')}" + (f" from {row[3]}" if row[3] else ""))
-        cur.execute("SELECT IS_USED_LOCK(%s)", ((mysql_prefix + (url.database or ""))[:64],))
-        row = cur.fetchone()
-        if not row or row[0] is None:
-            return ""
-        cur.execute("SELECT id, user, host, time FROM information_schema.processlist WHERE id = %s", (row[0],))
-        p = cur.fetchone()
-        return f"connection {row[0]}" + (f", {p[1]}@{p[2]}, connected {p[3]} s ago" if p else "")
+def holder(conn, url: DatabaseURL, name: str = LOCK_NAME) -> str:
+    """A description of the session holding the advisory lock ``name`` (default: maintenance's), or '' when nobody
+    holds it."""
+    return dialect_of(url).session.lock_holder(conn, name, url.database)

@@ -21,7 +21,7 @@ from golive.errors import ConfigError, PlanError
 from golive.migrate.copy import verify_committed
 from golive.model.defaults import coerce
 from golive.model.names import Namer
-from golive.model.plan import (CheckPlan, ColumnPlan, ForeignKeyPlan, IndexPlan, MigrationPlan, Renamed, Skipped,
+from golive.model.plan import (CheckPlan, ColumnPlan, ForeignKeyPlan, IndexPlan, MigrationPlan, Skipped,
                                  TablePlan)
 from golive.model.schema import SourceSchema, Table
 from golive.model.types import CT, INT_TYPES, TargetType, int_rank

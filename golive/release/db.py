@@ -9,13 +9,14 @@ time left of the overall timeout (MariaDB: ``max_statement_time``). PostgreSQL 1
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 
+from golive.dialects import dialect_of
+from golive.dialects.base import StatementFailure
 from golive.errors import GoliveError, TransientError
 from golive.release.model import LockTimeout
-from golive.urls import DatabaseURL, mask
+from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
 
@@ -45,84 +46,23 @@ class Deadline:
 def connect(url: DatabaseURL, *, lock_timeout_s: float | None = None, autocommit: bool = True,
             application: str = APPLICATION):
     """An autocommit session (``lock_timeout_s`` None: the server's default lock waits)."""
-    if url.dialect == "postgresql":
-        from golive.dialects.postgresql.dialect import PostgresDialect
-
-        settings = {"application_name": application}
-        if lock_timeout_s is not None:
-            settings["lock_timeout"] = f"{max(int(lock_timeout_s * 1000), 1)}ms" if lock_timeout_s else "0"
-        conn = PostgresDialect().connect(url, autocommit=autocommit, settings=settings, role="database")
-        if conn.info.server_version >= 140000:
-            conn.execute("SELECT set_config('client_connection_check_interval', '1s', false)")
-            if not autocommit:
-                conn.commit()
-        return conn
-    if url.dialect == "mysql":
-        from golive.dialects.mysql.dialect import MySQLDialect
-
-        settings = {}
-        if lock_timeout_s is not None:
-            whole = max(int(math.ceil(lock_timeout_s)), 1) if lock_timeout_s else 31536000
-            settings = {"lock_wait_timeout": whole, "innodb_lock_wait_timeout": min(whole, 1073741824)}
-        return MySQLDialect().connect(url, autocommit=autocommit, role="database", settings=settings)
-    from golive.errors import ConfigError
-
-    raise ConfigError(f"{url.masked}: golive releases PostgreSQL and MySQL/MariaDB databases (not {url.dialect})")
+    return dialect_of(url).session.open(url, application=application, autocommit=autocommit,
+                                        lock_timeout_s=lock_timeout_s)
 
 
-def set_statement_timeout(conn, dialect: str, ms: int | None) -> None:
+def set_statement_timeout(conn, url: DatabaseURL, ms: int | None) -> None:
     """The statement timeout of the next statements (None or 0: none)."""
-    with conn.cursor() as cur:
-        if dialect == "postgresql":
-            cur.execute("SELECT set_config('statement_timeout', %s, false)", (f"{ms}ms" if ms else "0",))
-        elif getattr(conn, "_golive_mariadb", None) is not False:
-            try:  # MariaDB only (seconds); MySQL's max_execution_time covers SELECTs only
-                cur.execute(f"SET SESSION max_statement_time = {(ms or 0) / 1000:.3f}")
-                conn._golive_mariadb = True
-            except Exception:  # noqa: BLE001
-                conn._golive_mariadb = False
+    dialect_of(url).session.set_statement_timeout(conn, (ms or 0) / 1000)
 
 
 # ---------------------------------------------------------------- errors
 
-@dataclass
-class DbError:
-    """A statement's failure, sorted: ``lock`` (lock timeout), ``timeout`` (statement timeout), ``lost``
-    (connection lost), ``error`` (anything else)."""
-
-    kind: str
-    message: str
-    code: str = ""
-    position: int | None = None
+#: a statement's failure, sorted (``lock``, ``timeout``, ``lost``, ``error``)
+DbError = StatementFailure
 
 
-def classify(exc: BaseException, dialect: str) -> DbError:
-    text = str(exc).strip()
-    first = mask(text.splitlines()[0] if text else type(exc).__name__)
-    if dialect == "postgresql":
-        import psycopg
-
-        state = getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None) or ""
-        pos = getattr(getattr(exc, "diag", None), "statement_position", None)
-        pos = int(pos) if pos else None
-        if isinstance(exc, psycopg.errors.LockNotAvailable) or state == "55P03":
-            return DbError("lock", first, state, pos)
-        if isinstance(exc, psycopg.errors.QueryCanceled) or state == "57014":
-            return DbError("timeout", first, state, pos)
-        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and state in ("", "57P01", "57P02",
-                                                                                              "57P03", "08006", "08003"):
-            return DbError("lost", first, state)
-        return DbError("error", first, state, pos)
-    args = getattr(exc, "args", ())
-    code = args[0] if args and isinstance(args[0], int) else 0
-    msg = mask(str(args[1]).strip().splitlines()[0]) if len(args) > 1 and str(args[1]).strip() else first
-    if code == 1205:
-        return DbError("lock", msg, str(code))
-    if code in (1969, 3024):
-        return DbError("timeout", msg, str(code))
-    if code in (2006, 2013, 2055):
-        return DbError("lost", msg, str(code))
-    return DbError("error", msg, str(code) if code else "")
+def classify(exc: BaseException, url: DatabaseURL) -> DbError:
+    return dialect_of(url).session.classify(exc)
 
 
 def raise_for(err: DbError, what: str) -> None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from golive.errors import ConfigError, GoliveError
-from golive.maintenance.safety import AdvisoryLock, lock_key
+from golive.maintenance.safety import AdvisoryLock
 from golive.release import db, journal, precheck as pc
 from golive.release.health import wait_healthy
 from golive.release.lint import LintContext, Touch, check_allowed, detect, lint, statements, touches
@@ -45,8 +45,7 @@ class ReleaseLock(AdvisoryLock):
     """The release lock: ``pg_try_advisory_lock`` / ``GET_LOCK('golive-release:<db>')`` on its own session,
     held from the pre-check to the end of the release (a killed release's lock ends with its session)."""
 
-    key = lock_key("golive-release")
-    mysql_prefix = "golive-release:"
+    name = "golive-release"
 
     def connect(self):
         return db.connect(self.url, application="golive-release-lock")

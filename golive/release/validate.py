@@ -39,7 +39,7 @@ def run_check_sql(url: DatabaseURL, path: str) -> tuple[list[str], list[str]]:
     checks, problems = [], []
     conn = db.connect(url, lock_timeout_s=5)
     try:
-        db.set_statement_timeout(conn, url.dialect, CHECK_TIMEOUT_MS)
+        db.set_statement_timeout(conn, url, CHECK_TIMEOUT_MS)
         for q in queries:
             try:
                 with conn.cursor() as cur:
@@ -48,7 +48,7 @@ def run_check_sql(url: DatabaseURL, path: str) -> tuple[list[str], list[str]]:
                     more = bool(rows) and cur.fetchone() is not None if len(rows) == 3 else False
             except Exception as exc:  # noqa: BLE001 - a check that cannot run is a failed check
                 db._rollback(conn)
-                problems.append(f"check {q.index} (line {q.line}) could not run: {db.classify(exc, url.dialect).message}")
+                problems.append(f"check {q.index} (line {q.line}) could not run: {db.classify(exc, url).message}")
                 continue
             if rows:
                 shown = "; ".join(", ".join(mask(str(v)) for v in r) for r in rows)

@@ -7,9 +7,10 @@ URLs: ``mysql://user[:password]@host[:port]/db`` (also ``mariadb://``), with que
 
 from __future__ import annotations
 
+import math
 import re
 
-from golive.dialects.base import Session
+from golive.dialects.base import Session, StatementFailure
 from golive.errors import ConfigError, ConnectionFailed, GoliveError, TerminalError, TransientError
 from golive.urls import DatabaseURL, mask
 
@@ -150,3 +151,75 @@ class MySQLSession(Session):
 
     def is_transient(self, exc: BaseException) -> bool:
         return is_transient(exc)
+
+    def open(self, url: DatabaseURL, *, application: str = "golive", autocommit: bool = True,
+             lock_timeout_s: float | None = None, statement_timeout_s: float | None = None, read_only: bool = False,
+             role: str = "database"):
+        settings = {}
+        if lock_timeout_s is not None:  # whole seconds; 0: a year (MySQL has no "no limit")
+            whole = max(int(math.ceil(lock_timeout_s)), 1) if lock_timeout_s else 31536000
+            settings = {"lock_wait_timeout": whole, "innodb_lock_wait_timeout": min(whole, 1073741824)}
+        conn = connect(url, autocommit=autocommit, role=role, settings=settings)
+        extra = ["SET SESSION TRANSACTION READ ONLY",
+                 "SET SESSION information_schema_stats_expiry = 0"] if read_only else []  # MySQL 8: fresh statistics
+        for statement in extra:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(statement)
+            except Exception:  # noqa: BLE001 - the other server's variable
+                pass
+        if statement_timeout_s:
+            self.set_statement_timeout(conn, statement_timeout_s)
+        return conn
+
+    def set_statement_timeout(self, conn, seconds: float | None) -> None:
+        """MariaDB's ``max_statement_time`` (seconds, any statement); MySQL's ``max_execution_time`` covers SELECTs
+        only, so on MySQL statements run to their end (checked once per session, then remembered)."""
+        if getattr(conn, "_golive_mariadb", None) is False:
+            return
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SET SESSION max_statement_time = {(seconds or 0):.3f}")
+            conn._golive_mariadb = True
+        except Exception:  # noqa: BLE001
+            conn._golive_mariadb = False
+
+    def classify(self, exc: BaseException) -> StatementFailure:
+        code = _code(exc)
+        msg = _message(exc)
+        if code == 1205:  # Lock wait timeout exceeded (row locks and metadata locks)
+            return StatementFailure("lock", msg, str(code))
+        if code in (1969, 3024):  # max_statement_time (MariaDB) / max_execution_time (MySQL) exceeded
+            return StatementFailure("timeout", msg, str(code))
+        if code in (2006, 2013, 2055):
+            return StatementFailure("lost", msg, str(code))
+        return StatementFailure("error", msg, str(code) if code else "")
+
+    def try_lock(self, conn, name: str, database: str | None) -> bool:
+        with conn.cursor() as cur:  # GET_LOCK names are server-wide: the database is part of the name
+            cur.execute("SELECT GET_LOCK(%s, 0)", (_lock_name(name, database),))
+            return bool(cur.fetchone()[0])
+
+    def unlock(self, conn, name: str, database: str | None) -> None:
+        with conn.cursor() as cur:
+            cur.execute("SELECT RELEASE_LOCK(%s)", (_lock_name(name, database),))
+
+    def lock_holder(self, conn, name: str, database: str | None) -> str:
+        with conn.cursor() as cur:
+            cur.execute("SELECT IS_USED_LOCK(%s)", (_lock_name(name, database),))
+            row = cur.fetchone()
+            if not row or row[0] is None:
+                return ""
+            cur.execute("SELECT id, user, host, time FROM information_schema.processlist WHERE id = %s", (row[0],))
+            p = cur.fetchone()
+        return f"connection {row[0]}" + (f", {p[1]}@{p[2]}, connected {p[3]} s ago" if p else "")
+
+    def client(self, url: DatabaseURL) -> str:
+        where = (f"--socket={url.query['unix_socket']}" if url.query.get("unix_socket")
+                 else f"-h {url.host or 'localhost'} -P {url.port or 3306}")
+        return f"mariadb {where} -u {url.user or 'root'} {url.database}"
+
+
+def _lock_name(name: str, database: str | None) -> str:
+    """``golive-maintenance:<database>``, at most 64 characters (GET_LOCK's limit)."""
+    return f"{name}:{database or ''}"[:64]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from golive.dialects.base import Session
+from golive.dialects.base import Session, StatementFailure, lock_key
 from golive.errors import ConnectionFailed, GoliveError, TerminalError, TransientError
 from golive.urls import DatabaseURL, mask
 
@@ -101,6 +101,68 @@ class PostgresSession(Session):
 
     def translate_error(self, exc: BaseException, what: str) -> GoliveError:
         return translate_error(exc, what)
+
+    def open(self, url: DatabaseURL, *, application: str = "golive", autocommit: bool = True,
+             lock_timeout_s: float | None = None, statement_timeout_s: float | None = None, read_only: bool = False,
+             role: str = "database"):
+        settings = {"application_name": application}
+        if lock_timeout_s is not None:
+            settings["lock_timeout"] = f"{max(int(lock_timeout_s * 1000), 1)}ms" if lock_timeout_s else "0"
+        if statement_timeout_s:
+            settings["statement_timeout"] = f"{max(int(statement_timeout_s * 1000), 1)}ms"
+        if read_only:
+            settings["default_transaction_read_only"] = "on"
+        conn = connect(url, autocommit=autocommit, settings=settings, role=role)
+        if conn.info.server_version >= 140000:  # the server stops a statement whose client is gone
+            conn.execute("SELECT set_config('client_connection_check_interval', '1s', false)")
+            if not autocommit:
+                conn.commit()
+        return conn
+
+    def set_statement_timeout(self, conn, seconds: float | None) -> None:
+        with conn.cursor() as cur:
+            cur.execute("SELECT set_config('statement_timeout', %s, false)",
+                        (f"{max(int(seconds * 1000), 1)}ms" if seconds else "0",))
+
+    def classify(self, exc: BaseException) -> StatementFailure:
+        import psycopg
+
+        text = str(exc).strip()
+        first = mask(text.splitlines()[0] if text else type(exc).__name__)
+        state = getattr(getattr(exc, "diag", None), "sqlstate", None) or getattr(exc, "sqlstate", None) or ""
+        pos = getattr(getattr(exc, "diag", None), "statement_position", None)
+        pos = int(pos) if pos else None
+        if isinstance(exc, psycopg.errors.LockNotAvailable) or state == "55P03":
+            return StatementFailure("lock", first, state, pos)
+        if isinstance(exc, psycopg.errors.QueryCanceled) or state == "57014":
+            return StatementFailure("timeout", first, state, pos)
+        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and state in (
+                "", "57P01", "57P02", "57P03", "08006", "08003"):
+            return StatementFailure("lost", first, state)
+        return StatementFailure("error", first, state, pos)
+
+    def try_lock(self, conn, name: str, database: str | None) -> bool:
+        with conn.cursor() as cur:  # advisory locks are per database already
+            cur.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(name),))
+            return bool(cur.fetchone()[0])
+
+    def unlock(self, conn, name: str, database: str | None) -> None:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (lock_key(name),))
+
+    def lock_holder(self, conn, name: str, database: str | None) -> str:
+        key = lock_key(name) & 0xFFFFFFFFFFFFFFFF
+        with conn.cursor() as cur:
+            cur.execute("SELECT a.pid, a.application_name, a.backend_start, a.client_addr::text FROM pg_locks l "
+                        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                        "AND l.classid = %s AND l.objid = %s AND l.objsubid = 1",
+                        (key >> 32, key & 0xFFFFFFFF))
+            row = cur.fetchone()
+        if not row:
+            return ""
+        return (f"pid {row[0]}, {row[1] or 'no application name'}, connected since "
+                f"{row[2].isoformat(timespec='seconds')}" + (f" from {row[3]}" if row[3] else ""))
 
     def client(self, url: DatabaseURL) -> str:
         from golive.dialects.postgresql.tools import find

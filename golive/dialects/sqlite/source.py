@@ -13,7 +13,6 @@ import os
 import re
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from golive.dialects.base import Decision, Source
 from golive.dialects.sqlite.session import connect, qi

@@ -98,14 +98,14 @@ class Executor:
                 with conn.transaction():
                     for st in statements:
                         current = st
-                        db.set_statement_timeout(conn, self.dialect, self.deadline.statement_ms())
+                        db.set_statement_timeout(conn, self.url, self.deadline.statement_ms())
                         conn.execute(st.text)
                     current = None
                     if after is not None:
                         after(conn)
                 return len(statements)
             except Exception as exc:  # noqa: BLE001 - sorted below
-                err = db.classify(exc, self.dialect)
+                err = db.classify(exc, self.url)
                 where = _where(current)
                 if err.kind == "lock":
                     attempt += 1
@@ -129,12 +129,12 @@ class Executor:
             while True:
                 self.attempts += 1
                 try:
-                    db.set_statement_timeout(conn, self.dialect, self.deadline.statement_ms())
+                    db.set_statement_timeout(conn, self.url, self.deadline.statement_ms())
                     with conn.cursor() as cur:
                         cur.execute(st.text)
                     break
                 except Exception as exc:  # noqa: BLE001
-                    err = db.classify(exc, self.dialect)
+                    err = db.classify(exc, self.url)
                     if err.kind == "lock":
                         attempt += 1
                         if self._pause(attempt, f"{what}{_where(st)}", err.message):
@@ -162,11 +162,11 @@ class Executor:
             while True:
                 self.attempts += 1
                 try:
-                    db.set_statement_timeout(conn, self.dialect, self.deadline.statement_ms())
+                    db.set_statement_timeout(conn, self.url, self.deadline.statement_ms())
                     conn.execute(script)
                     return
                 except Exception as exc:  # noqa: BLE001
-                    err = db.classify(exc, self.dialect)
+                    err = db.classify(exc, self.url)
                     line = f" (line {script.count(chr(10), 0, err.position - 1) + 1})" if err.position else ""
                     if err.kind == "lock":
                         attempt += 1
