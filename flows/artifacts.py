@@ -57,10 +57,7 @@ def subject(url) -> str:
         u = parse_url(raw)
     except ConfigError:
         return "database"
-    if u.dialect in ("sqlite", "embedded"):
-        name = u.path.stem if u.dialect == "sqlite" else u.path.name
-        return slug(name) or u.dialect
-    return slug(u.database or u.dialect)
+    return slug(u.name or "") or u.dialect
 
 
 def artifact_key(job: str, url=None, *extra: str | None, schema: str | None = None) -> str:

@@ -74,6 +74,8 @@ class DatabaseURL:
     dialect: str
     #: the engine behind it (an embedded URL names a PostgreSQL)
     engine: str
+    #: how the URL reads: "file" (a path), "dir" (a directory), "server" (host, port, database)
+    form: str = "server"
     path: Path | None = None
     host: str | None = None
     port: int | None = None
@@ -101,6 +103,15 @@ class DatabaseURL:
     @property
     def masked(self) -> str:
         return mask(self.raw)
+
+    @property
+    def name(self) -> str | None:
+        """What the URL names, without anything secret: the file's stem, the directory's name, the database."""
+        if self.form == "file":
+            return self.path.stem if self.path else None
+        if self.form == "dir":
+            return self.path.name if self.path else None
+        return self.database
 
     @property
     def password_text(self) -> str | None:
@@ -135,7 +146,7 @@ def parse_url(url: str, *, role: str = "database") -> DatabaseURL:
     url = url.strip()
     if "://" not in url:
         # a bare path: SQLite, as users type it
-        return DatabaseURL(secret_url=SecretStr(f"sqlite:///{url}"), dialect="sqlite", engine="sqlite",
+        return DatabaseURL(secret_url=SecretStr(f"sqlite:///{url}"), dialect="sqlite", engine="sqlite", form="file",
                            path=Path(url))
     scheme = url.split("://", 1)[0].lower()
     known = _SCHEMES.get(scheme)
@@ -150,10 +161,11 @@ def parse_url(url: str, *, role: str = "database") -> DatabaseURL:
         rest = rest.split("?", 1)[0]
         if not rest:
             raise ConfigError(f"{role} URL {url!r} names no SQLite file (sqlite:///path/to/app.db)")
-        return DatabaseURL(secret_url=SecretStr(url), dialect=dialect, engine=engine, path=Path(unquote(rest)))
+        return DatabaseURL(secret_url=SecretStr(url), dialect=dialect, engine=engine, form=form,
+                           path=Path(unquote(rest)))
     if form == "dir":  # embedded://DIR[?database=NAME]
         rest, _, qs = rest.partition("?")
-        return DatabaseURL(secret_url=SecretStr(url), dialect=dialect, engine=engine,
+        return DatabaseURL(secret_url=SecretStr(url), dialect=dialect, engine=engine, form=form,
                            path=Path(unquote(rest or "golive-pgdata")), query=dict(parse_qsl(qs)))
     try:
         parts = urlsplit(url)

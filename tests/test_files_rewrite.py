@@ -162,12 +162,12 @@ def test_urls_are_percent_encoded_and_edits_after_rewrite_survive_reverse(tmp_pa
 
 def test_a_failing_batch_changes_nothing(tmp_path, uploaded, monkeypatch):
     url = sqlite_db(tmp_path)
-    from golive.files.db import SqliteDB
+    from golive.files.db import PathDB
 
     def boom(self, *a, **k):
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(SqliteDB, "map_put", boom)
+    monkeypatch.setattr(PathDB, "map_put", boom)
     with pytest.raises(Exception, match="disk I/O error"):
         rw.rewrite_paths(job(url, uploaded, batch_size=100))
     assert values(url)[0] == ROWS[0]  # the update of the batch was rolled back with the mapping

@@ -106,6 +106,7 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
     import threading
 
     from golive import commands
+    from golive.dialects import get_dialect
 
     t0 = time.perf_counter()
     quiet_prefect_console(verbose)
@@ -119,7 +120,7 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
             planned["error"] = exc
             return
         plan_ = planned["plan"]
-        if runner == "thread" and not plan_.resumed and plan_.source_dialect == "sqlite" \
+        if runner == "thread" and not plan_.resumed and not get_dialect(plan_.source_dialect).source.shares_snapshot \
                 and os.environ.get("GOLIVE_READ_AHEAD", "1") != "0":
             # the first chunks' rows are read while Prefect is still starting (a core would idle); a server
             # source reads in the flow's snapshot instead

@@ -191,6 +191,16 @@ class Dialect:
     sqlglot_name: str = ""
     #: the bulk-load format this dialect reads as a target (None: not a target)
     wire: Wire | None = None
+    #: the driver's placeholder in SQL text ("%s": psycopg, PyMySQL; "?": sqlite3)
+    paramstyle: str = "%s"
+    #: appended to a SELECT to lock the rows it reads until the transaction ends ("" where a transaction takes
+    #: the write lock itself: SQLite's BEGIN IMMEDIATE)
+    row_lock_clause: str = " FOR UPDATE"
+    #: column types of golive's own small tables: text usable in a primary key, and long text
+    key_text_type: str = "TEXT"
+    long_text_type: str = "TEXT"
+    #: appended to golive's own CREATE TABLE statements
+    table_options: str = ""
 
     # --- concerns (each engine package names its implementations; see the classes below)
     session: "Session" = Unsupported("connect to")
@@ -265,6 +275,32 @@ class Session(Concern):
         """Sort a driver error by whether a retry can help (``TransientError`` / ``TerminalError``), one line."""
         raise NotImplementedError
 
+    def connect_for_update(self, url: "DatabaseURL"):
+        """A connection whose transactions golive manages (``begin``/``commit``/``rollback``), for changing an
+        app's rows (``rewrite-paths``)."""
+        return self.connect(url, role="database")
+
+    def begin(self, conn) -> None:
+        """Start a transaction (drivers that start one with the first statement need nothing)."""
+
+    def commit(self, conn) -> None:
+        conn.commit()
+
+    def rollback(self, conn) -> None:
+        conn.rollback()
+
+    def columns(self, conn, schema: str | None, table: str) -> list[str]:
+        """The table's column names in order (``schema`` None: the session's own)."""
+        raise NotImplementedError
+
+    def primary_key(self, conn, schema: str | None, table: str) -> list[str]:
+        """The table's primary key columns in order (empty when it has none)."""
+        raise NotImplementedError
+
+    def has_table(self, conn, schema: str | None, table: str) -> bool:
+        """Does the table exist (``schema`` None: the session's own)?"""
+        raise NotImplementedError
+
     def open(self, url: "DatabaseURL", *, application: str = "golive", autocommit: bool = True,
              lock_timeout_s: float | None = None, statement_timeout_s: float | None = None, read_only: bool = False,
              role: str = "database"):
@@ -316,6 +352,8 @@ class Source(Concern):
 
     #: has a cheap change fingerprint (SQLite: size and mtime); else a resumed run compares chunk digests
     has_fingerprint: bool = False
+    #: every reader reads in one snapshot the flow holds (``snapshot``), so nothing may be read ahead of it
+    shares_snapshot: bool = True
 
     def connect(self, url: "DatabaseURL"):
         """A read-only connection for planning (introspection, chunk boundaries)."""
@@ -398,6 +436,10 @@ class Source(Concern):
     def count_tables(self, url: "DatabaseURL", plan: "MigrationPlan | None", tables: list[str]) -> dict[str, int]:
         """Rows per source table now (after the copy: did the source change?)."""
         raise NotImplementedError
+
+    def size(self, url: "DatabaseURL") -> int:
+        """About how many bytes the source holds (a hint for disk checks; 0 when unknown)."""
+        return 0
 
 
 # ---------------------------------------------------------------------- writing a database (golive.migrate)

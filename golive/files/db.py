@@ -1,8 +1,8 @@
 """A small database adapter for ``rewrite-paths``: read a column by primary-key batches, update it, and
 keep the mapping that makes the rewrite reversible.
 
-One class per dialect; differences are class attributes and a few SQL strings (alembic's pattern).
-Drivers: ``sqlite3`` (stdlib), psycopg 3, PyMySQL. Each batch is one transaction: the rows are read
+What differs per engine (a writable session, its transactions, the catalog, placeholders, row locks, the
+mapping table's types) is asked of the dialect (``golive.dialects``). Each batch is one transaction: the rows are read
 (and locked, where the database can) and updated, and their mapping rows are written, together, so a
 crash leaves either the whole batch rewritten and recorded or none of it.
 
@@ -18,11 +18,11 @@ mapping rows it used; the table is dropped when it is empty.
 from __future__ import annotations
 
 import logging
-import sqlite3
-from typing import Any, ClassVar, Sequence
+from typing import Any, Sequence
 
-from golive.errors import ConfigError, ConnectionFailed, GoliveError, TerminalError, TransientError
-from golive.urls import DatabaseURL, parse_url
+from golive.dialects import dialect_of
+from golive.errors import GoliveError
+from golive.urls import DatabaseURL, as_url
 
 log = logging.getLogger(__name__)
 
@@ -30,46 +30,48 @@ MAP_TABLE = "_golive_path_map"
 
 
 class PathDB:
-    """Base: SQL shared by all dialects, with ``{q}``-quoted identifiers and ``{p}`` placeholders."""
-
-    dialect: ClassVar[str]
-    quote_char: ClassVar[str] = '"'
-    placeholder: ClassVar[str] = "%s"
-    lock_clause: ClassVar[str] = " FOR UPDATE"
-    map_ddl: ClassVar[str] = (
-        f"CREATE TABLE IF NOT EXISTS {MAP_TABLE} (table_name TEXT NOT NULL, column_name TEXT NOT NULL, "
-        "row_pk TEXT NOT NULL, old_value TEXT, new_value TEXT NOT NULL, rewritten_at TEXT NOT NULL, "
-        "PRIMARY KEY (table_name, column_name, row_pk))")
+    """One database being rewritten: generic SQL with ``{p}`` placeholders, the engine's differences from its
+    dialect (writable session, transactions, catalog reads, row locks, the mapping table's column types)."""
 
     def __init__(self, conn: Any, url: DatabaseURL):
         self.conn = conn
         self.url = url
+        self.dialect = dialect_of(url)
+        self.session = self.dialect.session
+        self.placeholder = self.dialect.paramstyle
+        text, key = self.dialect.long_text_type, self.dialect.key_text_type
+        self.map_ddl = (
+            f"CREATE TABLE IF NOT EXISTS {MAP_TABLE} (table_name {key} NOT NULL, column_name {key} NOT NULL, "
+            f"row_pk {key} NOT NULL, old_value {text}, new_value {text} NOT NULL, rewritten_at {key} NOT NULL, "
+            f"PRIMARY KEY (table_name, column_name, row_pk)){self.dialect.table_options}")
 
     # -- identifiers
     def quote(self, name: str) -> str:
         """Quote ``name`` (``schema.table`` is split on the dot)."""
-        q = self.quote_char
-        return ".".join(q + part.replace(q, q + q) + q for part in name.split("."))
+        return ".".join(self.dialect.quote(part) for part in name.split("."))
 
-    # -- introspection (dialects fill these in)
+    def _split(self, table: str) -> tuple[str | None, str]:
+        return tuple(table.split(".", 1)) if "." in table else (None, table)  # type: ignore[return-value]
+
+    # -- introspection
     def columns(self, table: str) -> list[str]:
-        raise NotImplementedError
+        return self.session.columns(self.conn, *self._split(table))
 
     def primary_key(self, table: str) -> list[str]:
-        raise NotImplementedError
+        return self.session.primary_key(self.conn, *self._split(table))
 
     def has_map_table(self) -> bool:
-        raise NotImplementedError
+        return self.session.has_table(self.conn, None, MAP_TABLE)
 
     # -- transactions
     def begin(self) -> None:
-        pass
+        self.session.begin(self.conn)
 
     def commit(self) -> None:
-        self.conn.commit()
+        self.session.commit(self.conn)
 
     def rollback(self) -> None:
-        self.conn.rollback()
+        self.session.rollback(self.conn)
 
     def close(self) -> None:
         try:
@@ -94,7 +96,7 @@ class PathDB:
         params = (after, limit) if after is not None else (limit,)
         sql = f"SELECT {k}, {c} FROM {t}{where} ORDER BY {k} LIMIT {{p}}"
         if lock:
-            sql += self.lock_clause
+            sql += self.dialect.row_lock_clause
         return list(self._exec(sql, params).fetchall())
 
     def update(self, table: str, pk: str, column: str, rows: list[tuple[Any, Any]]) -> None:
@@ -139,148 +141,16 @@ class PathDB:
         self.commit()
 
 
-class SqliteDB(PathDB):
-    dialect = "sqlite"
-    placeholder = "?"
-    lock_clause = ""  # BEGIN IMMEDIATE takes the write lock instead
-
-    def begin(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-
-    def commit(self) -> None:
-        if self.conn.in_transaction:
-            self.conn.execute("COMMIT")
-
-    def rollback(self) -> None:
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
-
-    def _info(self, table: str) -> list[tuple]:
-        if "." in table:
-            schema, name = table.split(".", 1)
-            return list(self.conn.execute(f"PRAGMA {self.quote(schema)}.table_info({self.quote(name)})"))
-        return list(self.conn.execute(f"PRAGMA table_info({self.quote(table)})"))
-
-    def columns(self, table: str) -> list[str]:
-        return [r[1] for r in self._info(table)]
-
-    def primary_key(self, table: str) -> list[str]:
-        pk = [r[1] for r in sorted(self._info(table), key=lambda r: r[5]) if r[5]]
-        return pk or ["rowid"]  # a rowid table without a declared key still has one
-
-    def has_map_table(self) -> bool:
-        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                                 (MAP_TABLE,)).fetchone() is not None
-
-
-class PostgresDB(PathDB):
-    dialect = "postgresql"
-
-    def _split(self, table: str) -> tuple[str | None, str]:
-        return tuple(table.split(".", 1)) if "." in table else (None, table)  # type: ignore[return-value]
-
-    def columns(self, table: str) -> list[str]:
-        schema, name = self._split(table)
-        cur = self._exec("SELECT column_name FROM information_schema.columns WHERE table_schema = "
-                         "coalesce({p}, current_schema()) AND table_name = {p} ORDER BY ordinal_position",
-                         (schema, name))
-        return [r[0] for r in cur.fetchall()]
-
-    def primary_key(self, table: str) -> list[str]:
-        schema, name = self._split(table)
-        cur = self._exec(
-            "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) "
-            "WHERE i.indisprimary AND c.relname = {p} AND n.nspname = coalesce({p}, current_schema())",
-            (name, schema))
-        return [r[0] for r in cur.fetchall()]
-
-    def has_map_table(self) -> bool:
-        return self._exec("SELECT to_regclass({p}) IS NOT NULL", (MAP_TABLE,)).fetchone()[0]
-
-
-class MySQLDB(PathDB):
-    dialect = "mysql"
-    quote_char = "`"
-    map_ddl = (
-        f"CREATE TABLE IF NOT EXISTS {MAP_TABLE} (table_name VARCHAR(64) NOT NULL, column_name VARCHAR(64) NOT NULL, "
-        "row_pk VARCHAR(255) NOT NULL, old_value LONGTEXT, new_value LONGTEXT NOT NULL, rewritten_at VARCHAR(40) NOT NULL, "
-        "PRIMARY KEY (table_name, column_name, row_pk)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
-
-    def begin(self) -> None:
-        self.conn.begin()
-
-    def _split(self, table: str) -> tuple[str | None, str]:
-        return tuple(table.split(".", 1)) if "." in table else (None, table)  # type: ignore[return-value]
-
-    def columns(self, table: str) -> list[str]:
-        schema, name = self._split(table)
-        cur = self._exec("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
-                         "coalesce({p}, DATABASE()) AND TABLE_NAME = {p} ORDER BY ORDINAL_POSITION", (schema, name))
-        return [r[0] for r in cur.fetchall()]
-
-    def primary_key(self, table: str) -> list[str]:
-        schema, name = self._split(table)
-        cur = self._exec("SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = "
-                         "coalesce({p}, DATABASE()) AND TABLE_NAME = {p} AND CONSTRAINT_NAME = 'PRIMARY' "
-                         "ORDER BY ORDINAL_POSITION", (schema, name))
-        return [r[0] for r in cur.fetchall()]
-
-    def has_map_table(self) -> bool:
-        return self._exec("SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                          "AND TABLE_NAME = {p}", (MAP_TABLE,)).fetchone()[0] > 0
-
-
-DIALECTS: dict[str, type[PathDB]] = {"sqlite": SqliteDB, "postgresql": PostgresDB, "mysql": MySQLDB}
-
-
-def connect(url: str) -> PathDB:
-    """Open ``url`` (sqlite, postgresql or mysql). Raises ``ConfigError``/``ConnectionFailed`` with one line."""
-    u = parse_url(url)
-    if u.dialect not in DIALECTS:
-        raise ConfigError(f"rewrite-paths supports sqlite, postgresql and mysql URLs, not {u.dialect} ({u})")
-    try:
-        if u.dialect == "sqlite":
-            if not u.path.exists():
-                raise ConfigError(f"SQLite database {u.path} does not exist")
-            conn = sqlite3.connect(u.path, isolation_level=None, timeout=30)
-            return SqliteDB(conn, u)
-        if u.dialect == "postgresql":
-            import psycopg
-
-            return PostgresDB(psycopg.connect(u.libpq(), connect_timeout=10), u)
-        import pymysql
-
-        conn = pymysql.connect(host=u.host or "localhost", port=u.port or 3306, user=u.user or "root",
-                               password=u.password_text or "", database=u.database, charset="utf8mb4",
-                               connect_timeout=10, autocommit=False)
-        return MySQLDB(conn, u)
-    except ConfigError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - driver errors: one line, password masked by the CLI
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConnectionFailed(f"cannot connect to {u}: {first}") from None
+def connect(url) -> PathDB:
+    """Open ``url`` for rewriting. Raises ``ConfigError``/``ConnectionFailed`` with one line."""
+    u = as_url(url)
+    d = dialect_of(u)
+    return PathDB(d.session.connect_for_update(u), u)
 
 
 def translate_error(exc: BaseException, db: PathDB) -> GoliveError:
-    """Driver errors to golive's hierarchy, where they arrive: lost connections, lock timeouts, deadlocks
-    and a busy SQLite file are transient (a retry may succeed); everything else is terminal."""
+    """Driver errors to golive's hierarchy, where they arrive (the dialect's ``translate_error``): lost connections,
+    lock timeouts, deadlocks and a busy SQLite file are transient (a retry may succeed); everything else terminal."""
     if isinstance(exc, GoliveError):
         return exc
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    transient = False
-    if isinstance(exc, sqlite3.OperationalError):
-        transient = "locked" in first or "busy" in first
-    elif type(exc).__module__.startswith("psycopg"):
-        import psycopg
-
-        transient = isinstance(exc, (psycopg.OperationalError, psycopg.errors.DeadlockDetected,
-                                     psycopg.errors.SerializationFailure, psycopg.errors.LockNotAvailable))
-    elif type(exc).__module__.startswith("pymysql"):
-        import pymysql
-
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
-        transient = isinstance(exc, pymysql.err.OperationalError) and code in (1205, 1213, 2006, 2013)
-    cls = TransientError if transient else TerminalError
-    return cls(f"{db.url}: {type(exc).__name__}: {first}")
+    return db.session.translate_error(exc, f"{db.url}: {type(exc).__name__}")

@@ -132,11 +132,10 @@ def make_rewrite_job(db: str, table: str, column: str, *, to: str = "", strip_pr
         except (KeyError, IndexError, ValueError) as exc:
             raise ConfigError(f"--to {to!r}: bad placeholder {exc} (use {{key}}, {{path}}, {{bucket}})") from None
     manifests = [] if reverse else _pick_manifests(to, manifest, dest, state_dir)
-    if db.strip().lower().startswith("embedded://"):  # as `migrate db --target embedded://DIR` wrote it
-        from golive.dialects import resolve
-        from golive.urls import parse_url
+    from golive.dialects import resolve
+    from golive.urls import as_url
 
-        db = resolve(parse_url(db)).raw
+    db = resolve(as_url(db)).raw  # embedded://DIR, as `migrate db --target embedded://DIR` wrote it: its server
     return RewriteJob(db=SecretStr(db), table=table, column=column, to=to, strip_prefix=strip_prefix,
                       manifests=[str(m) for m in manifests], batch_size=batch_size, reverse=reverse)
 

@@ -22,6 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, SecretStr
 
+from golive.dialects import dialect_of
 from golive.errors import GoliveError
 from golive.go_live.config import GoLiveConfig
 from golive.units import human_bytes
@@ -143,7 +144,8 @@ def _database(r: Resolved, out: PrecheckResult, dry_run: bool):
     state = "resumable (an interrupted migration of this source)" if plan.resumed else "empty"
     if options.drop_existing and not plan.resumed:
         state = "tables of the same names will be replaced (drop_existing)"
-    _add(out, "target", "ok", f"{plan.target_dialect} {dst.masked} (schema {plan.target_schema}): {state}")
+    where = f" (schema {plan.target_schema})" if dialect_of(dst).has_schemas else ""
+    _add(out, "target", "ok", f"{plan.target_dialect} {dst.masked}{where}: {state}")
     predicted = sum(c.predicted_rejects for tp in plan.tables for c in tp.columns)
     if predicted and predicted > options.max_rejects:
         _add(out, "rejects", "error" if dry_run else "warning",
@@ -173,27 +175,9 @@ def in_config_words(message: str) -> str:
 def _source_bytes(src) -> int:
     """About how big the source is (its file, or the server's table and index sizes); 0 when unknown."""
     try:
-        if src.dialect == "sqlite":
-            return os.path.getsize(src.path)
-        if src.dialect == "mysql":
-            from golive.dialects.mysql.source import connect
-
-            conn = connect(src)
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
-                                "WHERE table_schema = DATABASE()")
-                    return int(cur.fetchone()[0])
-            finally:
-                conn.close()
-        if src.dialect == "postgresql":
-            import psycopg
-
-            with psycopg.connect(src.libpq(), connect_timeout=10) as conn:
-                return int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+        return dialect_of(src).source.size(src)
     except Exception:  # noqa: BLE001 - a size is a hint for the disk check, never a reason to fail
         return 0
-    return 0
 
 
 def _rewrites(r: Resolved, plan, out: PrecheckResult) -> None:

@@ -34,6 +34,10 @@ class MySQLDialect(Dialect):
     wire = Wire(name="mysql", bool_true="1", bool_false="0", binary="hex", timestamps="plain", arrays="json",
                 zone_aware=False, nul_in_text=True)
 
+    key_text_type = "VARCHAR(255)"
+    long_text_type = "LONGTEXT"
+    table_options = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+
     session = Implementation("golive.dialects.mysql.session:MySQLSession")
     source = Implementation("golive.dialects.mysql.source:MySQLSource")
     target = Implementation("golive.dialects.mysql.target:MySQLTarget")

@@ -152,6 +152,28 @@ class MySQLSession(Session):
     def is_transient(self, exc: BaseException) -> bool:
         return is_transient(exc)
 
+    def begin(self, conn) -> None:
+        conn.begin()
+
+    def columns(self, conn, schema: str | None, table: str) -> list[str]:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                        "coalesce(%s, DATABASE()) AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (schema, table))
+            return [r[0] for r in cur.fetchall()]
+
+    def primary_key(self, conn, schema: str | None, table: str) -> list[str]:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = "
+                        "coalesce(%s, DATABASE()) AND TABLE_NAME = %s AND CONSTRAINT_NAME = 'PRIMARY' "
+                        "ORDER BY ORDINAL_POSITION", (schema, table))
+            return [r[0] for r in cur.fetchall()]
+
+    def has_table(self, conn, schema: str | None, table: str) -> bool:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = coalesce(%s, DATABASE()) "
+                        "AND TABLE_NAME = %s", (schema, table))
+            return cur.fetchone()[0] > 0
+
     def open(self, url: DatabaseURL, *, application: str = "golive", autocommit: bool = True,
              lock_timeout_s: float | None = None, statement_timeout_s: float | None = None, read_only: bool = False,
              role: str = "database"):

@@ -636,6 +636,16 @@ class MySQLSource(Source):
     def chunk_reader(self, url: DatabaseURL, plan, tp, *, snapshot: str | None = None):
         return ChunkReader(url, plan, tp, snapshot=snapshot)
 
+    def size(self, url: DatabaseURL) -> int:
+        conn = connect(url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
+                            "WHERE table_schema = DATABASE()")
+                return int(cur.fetchone()[0])
+        finally:
+            conn.close()
+
     def count_tables(self, url: DatabaseURL, plan, tables: list[str]) -> dict[str, int]:
         conn = connect(url)
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from golive.dialects.base import Session, StatementFailure, lock_key
+from golive.dialects.base import SNAPSHOT_LOST, Session, StatementFailure, lock_key
 from golive.errors import ConnectionFailed, GoliveError, TerminalError, TransientError
 from golive.urls import DatabaseURL, mask
 
@@ -93,6 +93,30 @@ def translate_error(exc: Exception, what: str) -> GoliveError:
     return TerminalError(f"{what}: {msg}")
 
 
+#: the sessions that read a migration source
+READ_SETTINGS = {"default_transaction_read_only": "on", "TimeZone": "UTC", "DateStyle": "ISO, YMD",
+                 "extra_float_digits": "1", "statement_timeout": "0", "idle_in_transaction_session_timeout": "0"}
+
+
+def connect_source(url: DatabaseURL, *, snapshot: str | None = None):
+    """A read-only session of a migration source, optionally inside the run's exported snapshot."""
+    conn = connect(url, settings=READ_SETTINGS, role="source")
+    if snapshot:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            conn.execute("SET TRANSACTION SNAPSHOT %s" % _lit(snapshot))
+        except Exception as exc:
+            conn.close()
+            if "invalid snapshot identifier" in str(exc):  # its exporting session is gone
+                raise TerminalError(SNAPSHOT_LOST.format(why=str(exc).strip().splitlines()[0])) from None
+            raise
+    return conn
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
 class PostgresSession(Session):
     """psycopg connections; errors sorted by SQLSTATE class."""
 
@@ -101,6 +125,26 @@ class PostgresSession(Session):
 
     def translate_error(self, exc: BaseException, what: str) -> GoliveError:
         return translate_error(exc, what)
+
+    def columns(self, conn, schema: str | None, table: str) -> list[str]:
+        with conn.cursor() as cur:
+            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                        "coalesce(%s, current_schema()) AND table_name = %s ORDER BY ordinal_position", (schema, table))
+            return [r[0] for r in cur.fetchall()]
+
+    def primary_key(self, conn, schema: str | None, table: str) -> list[str]:
+        with conn.cursor() as cur:
+            cur.execute("SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) "
+                        "WHERE i.indisprimary AND c.relname = %s AND n.nspname = coalesce(%s, current_schema())",
+                        (table, schema))
+            return [r[0] for r in cur.fetchall()]
+
+    def has_table(self, conn, schema: str | None, table: str) -> bool:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (qn(schema, table) if schema else qi(table),))
+            return bool(cur.fetchone()[0])
 
     def open(self, url: DatabaseURL, *, application: str = "golive", autocommit: bool = True,
              lock_timeout_s: float | None = None, statement_timeout_s: float | None = None, read_only: bool = False,

@@ -20,6 +20,11 @@ class SQLiteDialect(Dialect):
     # SQLite CHECKs and views are reported, not translated: they are written for SQLite's typeless values
     translates_checks = False
 
+    # https://docs.python.org/3/library/sqlite3.html#sqlite3-placeholders
+    paramstyle = "?"
+    # no row locks: BEGIN IMMEDIATE takes the database's write lock (https://www.sqlite.org/lang_transaction.html)
+    row_lock_clause = ""
+
     session = Implementation("golive.dialects.sqlite.session:SQLiteSession")
     source = Implementation("golive.dialects.sqlite.source:SQLiteSource")
     checksums = Implementation("golive.dialects.sqlite.checksums:SQLiteChecksums")

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from golive.dialects.base import Session
-from golive.errors import GoliveError, SourceError, TerminalError
+from golive.errors import ConfigError, ConnectionFailed, GoliveError, SourceError, TerminalError, TransientError
 from golive.urls import DatabaseURL
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -54,12 +54,50 @@ def connect(url: DatabaseURL, *, raw_text: bool = False, **_ignored) -> sqlite3.
 
 
 class SQLiteSession(Session):
-    """Read-only connections (``connect``); SQLite errors are about the file, never worth a retry."""
+    """Read-only connections (``connect``), and writable ones whose transactions golive manages
+    (``connect_for_update``: BEGIN IMMEDIATE takes the write lock)."""
 
     def connect(self, url: DatabaseURL, *, raw_text: bool = False, **kwargs) -> sqlite3.Connection:
         return connect(url, raw_text=raw_text)
 
+    def connect_for_update(self, url: DatabaseURL) -> sqlite3.Connection:
+        if url.path is None or not url.path.exists():
+            raise ConfigError(f"SQLite database {url.path} does not exist")
+        try:
+            return sqlite3.connect(url.path, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise ConnectionFailed(f"cannot open {url.path}: {exc}") from None
+
+    def begin(self, conn) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self, conn) -> None:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+    def rollback(self, conn) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    def _info(self, conn, schema: str | None, table: str) -> list[tuple]:
+        prefix = f"{qi(schema)}." if schema else ""
+        return list(conn.execute(f"PRAGMA {prefix}table_info({qi(table)})"))
+
+    def columns(self, conn, schema: str | None, table: str) -> list[str]:
+        return [r[1] for r in self._info(conn, schema, table)]
+
+    def primary_key(self, conn, schema: str | None, table: str) -> list[str]:
+        pk = [r[1] for r in sorted(self._info(conn, schema, table), key=lambda r: r[5]) if r[5]]
+        return pk or ["rowid"]  # a rowid table without a declared key still has one
+
+    def has_table(self, conn, schema: str | None, table: str) -> bool:
+        master = f"{qi(schema)}.sqlite_master" if schema else "sqlite_master"
+        return conn.execute(f"SELECT 1 FROM {master} WHERE type='table' AND name=?", (table,)).fetchone() is not None
+
     def translate_error(self, exc: BaseException, what: str) -> GoliveError:
+        """A locked or busy file is worth a retry (another writer holds it); anything else is about the file."""
         if isinstance(exc, GoliveError):
             return exc
-        return TerminalError(f"{what}: {exc}")
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        busy = isinstance(exc, sqlite3.OperationalError) and ("locked" in first or "busy" in first)
+        return (TransientError if busy else TerminalError)(f"{what}: {first}")

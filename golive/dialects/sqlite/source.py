@@ -29,6 +29,8 @@ class SQLiteSource(Source):
     what is stored (``types``); rows are rendered as wire lines by SQLite itself."""
 
     has_fingerprint = True
+    #: each chunk reads the file as it is (the app must be stopped): reading ahead is safe
+    shares_snapshot = False
 
     def connect(self, url: DatabaseURL) -> sqlite3.Connection:
         return connect(url)
@@ -269,6 +271,9 @@ class SQLiteSource(Source):
         return ChunkReader(url, plan, tp)
 
     # ------------------------------------------------------------------ sizes and chunks
+    def size(self, url: DatabaseURL) -> int:
+        return os.path.getsize(url.path)
+
     def count_tables(self, url: DatabaseURL, plan, tables: list[str]) -> dict[str, int]:
         conn = connect(url)
         try:
