@@ -7,6 +7,7 @@ import time
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table  # noqa: F401  (report table)
 
 from golive.cli import migrate_app
@@ -231,10 +232,14 @@ def show_plan(plan, existing: list[str], options: MigrateOptions) -> None:
         for c in tp.columns:
             name = c.source if c.source == c.target else f"{c.source} -> {c.target}"
             line = f"  {name}: {c.declared or '(no type)'} -> {c.sql_type}{' identity' if c.identity else ''}  ({c.reason})"
-            if c.notes:
+            notes = [n for n in c.notes if n != c.default_reason]  # the default's own line says it
+            if notes:
                 color = "red" if c.predicted_rejects else "yellow"
-                line += f" [{color}]{'; '.join(c.notes)}[/]"
+                line += f" [{color}]{'; '.join(notes)}[/]"
             echo(line, soft_wrap=True)
+            if c.default_source is not None and c.default_source.upper() != "NULL":
+                echo(f"    default {escape(c.default_source)} -> {escape(c.default_sql or 'none')}  "
+                     f"({escape(c.default_reason)})", soft_wrap=True)
         keys = [f"{ix.kind} {ix.name}({', '.join(ix.columns) or ix.expression_sql})" for ix in tp.indexes]
         fks = [f"{fk.name} -> {fk.ref_table}" for fk in tp.foreign_keys]
         if keys:

@@ -385,8 +385,9 @@ class Source(Concern):
         """The neutral type of one column, and why."""
         raise NotImplementedError
 
-    def read_default(self, t: "Table", c: "Column") -> tuple["Default | None", str | None]:
-        """The column's default in neutral form, or ``(None, note)`` when it has no faithful one."""
+    def read_default(self, t: "Table", c: "Column", options=None) -> tuple["Default | None", str | None]:
+        """The column's default in neutral form, or ``(None, note)`` when it has no faithful one (``options``: the
+        run's ``MigrateOptions``, e.g. MySQL's ``zero_dates`` choice)."""
         return None, None
 
     def identity(self, t: "Table") -> tuple[str | None, int | None]:

@@ -19,7 +19,7 @@ from golive.dialects import dialect_of
 from golive.dialects.base import translate_sql
 from golive.errors import ConfigError, PlanError
 from golive.migrate.copy import verify_committed
-from golive.model.defaults import coerce
+from golive.migrate.defaults import plan_default
 from golive.model.names import Namer
 from golive.model.plan import (CheckPlan, ColumnPlan, ForeignKeyPlan, IndexPlan, MigrationPlan, Skipped,
                                  TablePlan)
@@ -214,18 +214,9 @@ def _plan_table(ctx: _Context, t: Table, rows: int, profiles: dict) -> TablePlan
         notes = list(dec.notes)
         for w in dec.warnings:
             plan.warnings.append(f"{t.name}.{c.name}: {w}")
-        default_sql = None
+        default_sql, default_reason = None, ""
         if c.name != identity:
-            d, note = src.source.read_default(t, c)
-            if d is not None:
-                d, note = coerce(d, dec.type, c.default or "")
-                if d is not None and d.kind == "expr" and d.sql is not None and src.name != dst.name:
-                    translated, why = ctx.translate(d.sql)
-                    d = None if translated is None else type(d)("expr", sql=translated)
-                    note = None if translated is not None else f"default {c.default} not translated ({why})"
-                default_sql = dst.target.render_default(d, dec.type) if d is not None else None
-            elif note is None and c.default is not None and d is None and dec.default_note:
-                note = dec.default_note
+            default_sql, default_reason, note = plan_default(src, dst, t, c, dec.type, options, ctx.translate)
             if note:
                 notes.append(note)
                 plan.warnings.append(f"{t.name}.{c.name}: {note}")
@@ -248,7 +239,8 @@ def _plan_table(ctx: _Context, t: Table, rows: int, profiles: dict) -> TablePlan
         planned[c.name] = ColumnPlan(
             source=c.name, target="", declared=c.declared, type=dec.type, sql_type=dst.target.type_sql(dec.type),
             nullable=(c.nullable and c.pk_position == 0) if dec.nullable is None else dec.nullable,
-            default_sql=default_sql, identity=c.name == identity, generated_sql=generated_sql,
+            default_sql=default_sql, default_source=c.default if c.name != identity else None,
+            default_reason=default_reason, identity=c.name == identity, generated_sql=generated_sql,
             on_update="now" if c.on_update else None,
             source_expr=dec.source_expr, reason=dec.reason, notes=notes, predicted_rejects=predicted,
             values=getattr(p, "values", 0) if p is not None else 0)

@@ -7,13 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["literal", "now", "today", "time_now", "epoch_now", "uuid", "expr"]
+Kind = Literal["literal", "now", "today", "time_now", "epoch_now", "uuid", "expr", "zero_date"]
 
 
 @dataclass(frozen=True)
 class Default:
-    """A default value: a literal (``value``), a moment/date/time of "now", a new UUID, or an expression
-    already translated into the target's SQL (``sql``)."""
+    """A default value: a literal (``value``: text, number, bytes, bool, or a list of texts for a set/array), a
+    moment/date/time of "now", a new UUID, an expression in the source's SQL (``sql``, translated for the target by
+    the planner), or MySQL's zero date (``value`` as written, ``sql`` the run's ``--zero-dates`` choice)."""
 
     kind: Kind
     value: Any = None
@@ -52,7 +53,40 @@ def coerce(d: Default, t, raw: str) -> tuple[Default | None, str | None]:
         return None, f"default {raw} not translated for {ct.value}"
     if d.kind in ("uuid", "expr"):
         return d, None
+    if d.kind == "zero_date":
+        if ct == CT.NATIVE:  # MySQL to MySQL: the same column, the same default
+            return literal(d.value), None
+        if d.sql == "epoch":
+            value = "1970-01-01" if ct == CT.DATE else "1970-01-01 00:00:00"
+            return literal(value), f"default {raw} is a zero date: {value} (--zero-dates epoch)"
+        if d.sql == "reject":
+            return None, (f"default {raw} is a zero date, which the target cannot hold: dropped (--zero-dates reject); "
+                          "an INSERT that leaves the column out fails")
+        return None, f"default {raw} is a zero date: NULL (--zero-dates null)"
     v = d.value
+    if ct == CT.TEXT_ARRAY and isinstance(v, str):  # MySQL SET: 'a,b' names its members; '' none
+        v = [m for m in v.split(",") if m] if v else []
+    if isinstance(v, list):
+        if ct not in (CT.TEXT_ARRAY, CT.ARRAY, CT.NATIVE):
+            return None, f"default {raw} (a list) not translated for {ct.value}"
+        unknown = [m for m in v if t.values is not None and m not in t.values]
+        if unknown:
+            return None, f"default {raw} names {', '.join(map(repr, unknown))}, not a member: dropped"
+        return literal(v), None
+    if ct == CT.BITS:
+        bits = format(v, "b") if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else str(v).strip()
+        if not bits or set(bits) - {"0", "1"}:
+            return None, f"default {raw} is not a bit string"
+        return Default("literal", bits.zfill(t.length or len(bits)), sql="bits"), None
+    if ct == CT.ENUM and t.values is not None and str(v) not in t.values:
+        return None, f"default {raw} is not one of the labels: dropped"
+    if ct == CT.UUID and isinstance(v, str):
+        import uuid
+
+        try:
+            uuid.UUID(v)
+        except ValueError:
+            return None, f"default {raw} is not a UUID"
     if isinstance(v, bool):
         if ct == CT.BOOLEAN:
             return d, None

@@ -23,6 +23,8 @@ class ColumnPlan(BaseModel):
     sql_type: str = Field(description="Rendered target type, e.g. 'timestamptz'.")
     nullable: bool = True
     default_sql: str | None = None
+    default_source: str | None = Field(None, description="The source's default as its catalog shows it.")
+    default_reason: str = Field("", description="What became of the source's default, and why.")
     identity: bool = False
     generated_sql: str | None = Field(None, description="Target expression of a generated (computed) column.")
     on_update: str | None = Field(None, description="'now': set to the current moment by every UPDATE (MySQL "

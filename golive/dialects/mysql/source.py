@@ -237,14 +237,18 @@ def decide(t: Table, c: Column, p, *, parent, target, options, identity: bool) -
     return dec
 
 
-def read_default(t: Table, c: Column):
-    """A MySQL/MariaDB default into the neutral form."""
+def read_default(t: Table, c: Column, options=None):
+    """A MySQL/MariaDB default into the neutral form (every form ``COLUMN_DEFAULT`` shows: MariaDB quotes string
+    literals and writes ``current_timestamp()``; MySQL 8 does neither). A zero date follows ``--zero-dates``."""
     from golive.model.defaults import Default, literal
 
     raw = c.default
-    if raw is None or raw.upper() == "NULL":
+    if raw is None or raw.upper() == "NULL":  # NULL on a NOT NULL column (MySQL 5) means: no default
         return None, None
     s = raw.strip()
+    unquoted = s[1:-1] if len(s) >= 2 and s[0] == s[-1] == "'" else s
+    if mt.parse_type(c.declared).base in ("date", "datetime", "timestamp") and mt.is_zero_date(unquoted):
+        return Default("zero_date", unquoted, sql=getattr(options, "zero_dates", "null")), None
     if re.fullmatch(r"current_timestamp(\(\d*\))?|now\(\d*\)|localtimestamp(\(\d*\))?", s, re.I):
         return Default("now"), None
     if re.fullmatch(r"curdate\(\)|current_date(\(\))?", s, re.I):
@@ -598,8 +602,8 @@ class MySQLSource(Source):
     def decide(self, t, c, p, *, parent, target, options, identity: bool):
         return decide(t, c, p, parent=parent, target=target, options=options, identity=identity)
 
-    def read_default(self, t, c):
-        return read_default(t, c)
+    def read_default(self, t, c, options=None):
+        return read_default(t, c, options)
 
     def index_expressions(self, ix):
         return None  # functional key parts (MySQL 8) are reported: information_schema shows no expression

@@ -217,7 +217,24 @@ def decide(c: Column, t: MyType, p: MyProfile | None, *, options, json_check: bo
                     warnings=[f"type {t.text} copied as text"])
 
 
+_ZERO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T][\d:.]+)?")
+
+
+def is_zero_date(text: str | None) -> bool:
+    """``0000-00-00``, ``0000-00-00 00:00:00``, or a zero month or day (``2000-00-00``): dates MySQL stores in
+    non-strict mode and no other engine has."""
+    m = _ZERO_DATE.fullmatch((text or "").strip())
+    return bool(m) and (m.group(2) == "00" or m.group(3) == "00")
+
+
 def _zero(c: Column, p: MyProfile, options, t: TargetType, reason: str) -> Decision:
+    zero_default = is_zero_date((c.default or "").strip("'"))
+    if zero_default and not c.nullable and options.zero_dates == "null":
+        # an INSERT that leaves the column out gets the zero date in MySQL, written as NULL here: NULL must fit
+        return Decision(t, reason, nullable=True, warnings=[
+            f"default {c.default} is a zero date, written as NULL (--zero-dates null): the column is nullable in "
+            "the target (--zero-dates reject|epoch to keep it NOT NULL)"]
+            + ([f"{p.zero_dates} zero dates written as NULL"] if p.zero_dates else []))
     if not p.zero_dates:
         return Decision(t, reason)
     if c.nullable:
@@ -390,6 +407,12 @@ def render_default(d, t: TargetType) -> str | None:
         p = m.group(1) if m else ("0" if t.native else "6")
         return f"CURRENT_TIMESTAMP({p})" if p != "0" else "CURRENT_TIMESTAMP"
     v = d.value
+    if isinstance(v, list):  # a text array is JSON here
+        import json
+
+        return "('" + json.dumps(v, ensure_ascii=False).replace("\\", "\\\\").replace("'", "''") + "')"
+    if d.sql == "bits":
+        return f"b'{v}'"
     if isinstance(v, bool):
         return "1" if v else "0"
     if isinstance(v, bytes):

@@ -531,7 +531,7 @@ class PostgresSource(Source):
     def decide(self, t, c, p, *, parent, target, options, identity: bool):
         return decide(t, c, p, parent=parent, target=target, options=options, identity=identity)
 
-    def read_default(self, t, c):
+    def read_default(self, t, c, options=None):
         if c.default is None:
             return None, None
         if re.match(r"nextval\(", c.default):

@@ -50,8 +50,8 @@ def render_default(d, t: TargetType) -> str | None:
     ct = t.ct
     if d.kind == "expr":
         return d.sql
-    if d.kind == "uuid":
-        return "gen_random_uuid()"
+    if d.kind == "uuid":  # a new UUID; its text on a text column (MySQL's CHAR(36) DEFAULT (uuid()))
+        return "gen_random_uuid()" if ct in (CT.UUID, CT.NATIVE) else "(gen_random_uuid())::text"
     if d.kind == "epoch_now":
         return "(extract(epoch from now()))::bigint"
     if d.kind in ("now", "today", "time_now"):
@@ -64,6 +64,11 @@ def render_default(d, t: TargetType) -> str | None:
             return "LOCALTIME"
         return "CURRENT_TIMESTAMP"
     v = d.value
+    if isinstance(v, list):  # a text array: ARRAY['a','b'], or an empty one
+        items = ", ".join("'" + str(m).replace("'", "''") + "'" for m in v)
+        return f"ARRAY[{items}]::text[]" if v else "'{}'::text[]"
+    if d.sql == "bits":
+        return f"B'{v}'"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, bytes):

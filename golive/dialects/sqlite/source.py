@@ -222,7 +222,7 @@ class SQLiteSource(Source):
                                     "not the rowid): rejected; --null-keys rowid fills them from the rowid")
         return dec
 
-    def read_default(self, t: Table, c: Column):
+    def read_default(self, t: Table, c: Column, options=None):
         from golive.dialects.sqlite.types import parse_default
 
         return parse_default(c.default)
