@@ -1,18 +1,32 @@
-"""The manifest: what a backup holds and how to check it, as JSON next to its objects (``<ID>/manifest.json``).
+"""What a backup is, shared by ``golive.backup`` (the capability) and each engine's ``backup.py`` (the dialects).
 
-It is written **last**, after every object is stored and hashed, so a backup that failed half-way has no
-manifest and is never listed, restored or counted by retention. Verification rewrites it with its result.
+* The **manifest**: what a backup holds and how to check it, as JSON next to its objects (``<ID>/manifest.json``).
+  It is written **last**, after every object is stored and hashed, so a backup that failed half-way has no
+  manifest and is never listed, restored or counted by retention. Verification rewrites it with its result.
+* The **sink** an engine dumps into (``ObjectSink`` / ``ObjectWriter``): the capability passes one in
+  (``golive.backup.create.Sink``, writers from ``golive.backup.stream``), so engines never import the capability.
+* The errors both sides raise about a backup (``BackupCorrupt``, ``ScratchFull``), and two small helpers of the
+  engines' dumps (``pump``, ``first_line``).
+
+Neutral: no engine here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Literal
+import os
+import re
+import stat
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from golive.errors import TerminalError
+
 FORMAT = 1
+#: bytes per read when copying a dump into a writer (``pump``)
+READ = 1 << 20
 
 
 class ObjectEntry(BaseModel):
@@ -89,8 +103,6 @@ class Manifest(BaseModel):
 
     @classmethod
     def from_bytes(cls, data: bytes, where: str) -> "Manifest":
-        from golive.errors import TerminalError
-
         try:
             return cls.model_validate_json(data)
         except ValueError as exc:
@@ -103,3 +115,66 @@ class Manifest(BaseModel):
 
     def table_counts(self) -> dict[str, int]:
         return {t.name: t.rows for t in self.tables}
+
+
+# ---------------------------------------------------------------- errors
+
+
+class BackupCorrupt(TerminalError):
+    """A stored object is not what the manifest says (hash, size, or it does not decode)."""
+
+
+class ScratchFull(TerminalError):
+    """The scratch directory ran out of space."""
+
+
+# ---------------------------------------------------------------- where an engine's dump goes
+
+
+class ObjectWriter(Protocol):
+    """One object of a backup being stored: raw bytes in, its manifest entry out (compressed, encrypted, hashed
+    and uploaded on the way: ``golive.backup.stream.ObjectWriter``)."""
+
+    def write(self, data: bytes) -> None:
+        """Append raw bytes."""
+
+    def splice_from(self, fd: int) -> bool:
+        """Move everything from the pipe ``fd`` in without passing through Python; False when that cannot be done
+        here (then nothing was moved and ``write`` is the way)."""
+
+    def close(self) -> ObjectEntry:
+        """Finish the object: its manifest entry. Raises if anything failed (then call ``abort``)."""
+
+    def abort(self) -> None:
+        """Stop; nothing stays stored under the object's key."""
+
+
+class ObjectSink(Protocol):
+    """Where an engine's ``Backup.backup`` stores its objects (``golive.backup.create.Sink``): a failed backup
+    removes every object opened here."""
+
+    def open(self, name: str, kind: str, table: str | None = None) -> ObjectWriter:
+        """A writer for the object ``name`` (``db.dump``, ``tables/0001.tsv``) of ``kind`` (``ObjectEntry.kind``);
+        ``table``: the table whose rows it holds."""
+
+
+def pump(src, writer: ObjectWriter, size: int = READ) -> None:
+    """Copy a child process's stdout (or any binary file) into ``writer`` until EOF: spliced in the kernel
+    when ``src`` is a pipe going into zstd."""
+    try:
+        fd = src.fileno()
+        is_pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except (AttributeError, OSError, ValueError):
+        is_pipe = False
+    if is_pipe and writer.splice_from(fd):  # (src is read from its start: nothing sits in its buffer)
+        return
+    read = getattr(src, "read1", None) or src.read
+    while data := read(size):
+        writer.write(data)
+
+
+def first_line(text: str) -> str:
+    """The line of a tool's error output worth a one-line message: its last non-empty one (where pg_dump, zstd and
+    the MySQL clients put the cause)."""
+    lines = [ln for ln in re.split(r"[\r\n]+", text or "") if ln.strip()]
+    return lines[-1].strip() if lines else ""
