@@ -13,8 +13,10 @@ do the release and go-live features)::
 Layout of one backup (``<base>/<ID>/``): its objects (``db.dump.zst`` for PostgreSQL, ``database.sqlite.zst``
 for SQLite, ``schema.sql.zst`` + ``tables/NNNN.tsv.zst`` + ``post-schema.sql.zst`` for MySQL; ``.aes`` when
 encrypted) and ``manifest.json``, written last. Modules: ``naming`` (IDs, URLs), ``manifest``, ``store``,
-``stream`` (dump -> zstd -> upload), ``crypto``, one module per engine, ``create``, ``restore``, ``verify``,
-``retention``.
+``stream`` (dump -> zstd -> upload), ``crypto``, ``create``, ``restore``, ``checks``, ``verify``, ``retention``.
+No engine here: each engine's dump, restore, counts, fingerprint and scratch database are its dialect's
+``Backup`` concern (``golive/dialects/<engine>/backup.py``, declared in ``golive.dialects.base``), reached by
+``dialect_of(url).backup``; the models both sides share (manifest, sink, errors) are in ``golive.model.backup``.
 """
 
 from golive.backup.create import backup_database

@@ -8,21 +8,21 @@ import time
 
 from golive import __version__
 from golive.backup.crypto import key_id, parse_key
-from golive.backup.engines import check_connects, engine
 from golive.backup.manifest import Encryption, Manifest
 from golive.backup.naming import new_id, parse_location
 from golive.backup.options import BackupOptions, BackupResult
 from golive.backup.store import BackupStore
 from golive.backup.stream import Compression, ObjectWriter, parse_compression
-from golive.dialects import resolve
+from golive.dialects import dialect_of, resolve
 from golive.errors import GoliveError
-from golive.urls import secret, DatabaseURL, parse_url
+from golive.urls import DatabaseURL, as_url
 
 log = logging.getLogger(__name__)
 
 
 class Sink:
-    """Opens the object writers of one backup and remembers them, so a failure removes every one."""
+    """Opens the object writers of one backup and remembers them, so a failure removes every one (the
+    ``golive.model.backup.ObjectSink`` an engine's ``Backup.backup`` dumps into)."""
 
     def __init__(self, store: BackupStore, backup_id: str, compression: Compression, key: bytes | None,
                  part_size: int):
@@ -51,7 +51,8 @@ class Sink:
 
 
 def database_url(db_url) -> DatabaseURL:
-    return resolve(parse_url(secret(db_url), role="database"))
+    """The URL of the running database (parsed once; ``embedded://`` starts its server)."""
+    return resolve(as_url(db_url, role="database"))
 
 
 def backup_database(db_url, to: str, options: BackupOptions | None = None) -> BackupResult:
@@ -65,22 +66,20 @@ def backup_database(db_url, to: str, options: BackupOptions | None = None) -> Ba
     t0 = time.perf_counter()
     started = dt.datetime.now(dt.timezone.utc)
     url = database_url(db_url)
-    mod = engine(url.dialect)
+    dialect = dialect_of(url)
+    engine = dialect.backup
     loc = parse_location(to, want_backup=False)
     compression = parse_compression(options.compress)
     key = parse_key(options.encryption_key.get_secret_value()) if options.encryption_key else None
-    check_connects(url, "database")
+    engine.check_connects(url, "database")
     store = BackupStore(loc.base, options.storage)
     store.check(create=options.create_bucket)
-    name = options.name or (url.path.stem if url.dialect == "sqlite" else url.database) or "db"
+    name = options.name or engine.default_name(url) or "db"
     backup_id = new_id(name, started)
     sink = Sink(store, backup_id, compression, key, options.part_size_mb << 20)
     t_dump = time.perf_counter()
     try:
-        if url.dialect == "sqlite":
-            fields = mod.backup(url, sink, scratch_dir=options.scratch_dir)
-        else:
-            fields = mod.backup(url, sink)
+        fields = engine.backup(url, sink, scratch_dir=options.scratch_dir)
     except BaseException:
         sink.discard()
         raise
@@ -88,13 +87,11 @@ def backup_database(db_url, to: str, options: BackupOptions | None = None) -> Ba
     finished = dt.datetime.now(dt.timezone.utc)
     objects = fields.pop("objects")
     manifest = Manifest(
-        id=backup_id, name=name, engine=url.dialect, source=url.masked, started_at=started, finished_at=finished,
+        id=backup_id, name=name, engine=dialect.name, source=url.masked, started_at=started, finished_at=finished,
         duration_seconds=round(time.perf_counter() - t0, 3), raw_bytes=sum(o.raw_size for o in objects),
         stored_bytes=sum(o.size for o in objects), compression=str(compression),
         encryption=Encryption(key_id=key_id(key), frame_bytes=1 << 20) if key else None, objects=objects,
         golive_version=__version__, **fields)
-    if url.dialect == "mysql":
-        manifest.details["server"] = _server_url(url)
     try:
         store.write_manifest(manifest)  # from now on it is a backup
     except BaseException:
@@ -104,10 +101,3 @@ def backup_database(db_url, to: str, options: BackupOptions | None = None) -> Ba
     return BackupResult(id=backup_id, url=store.url(backup_id), manifest=manifest,
                         timings={"dump_and_upload": round(dump_seconds, 3), "total": round(time.perf_counter() - t0, 3)})
 
-
-def _server_url(url: DatabaseURL) -> str:
-    """The server a MySQL backup came from, without a password (the default scratch server of verify)."""
-    host = url.query.get("unix_socket")
-    where = f"{url.host or 'localhost'}:{url.port or 3306}"
-    q = f"?unix_socket={host}" if host else ""
-    return f"mysql://{url.user or 'root'}@{where}/{url.database}{q}"

@@ -14,16 +14,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from golive.backup.checks import check_restored
 from golive.backup.crypto import key_id, parse_key
-from golive.backup.engines import check_connects, check_restored, engine
 from golive.backup.manifest import Manifest
 from golive.backup.naming import parse_location
 from golive.backup.options import RestoreOptions, RestoreResult
 from golive.backup.store import BackupStore
 from golive.backup.stream import BackupCorrupt, ScratchFull, fetch, parse_compression
-from golive.dialects import resolve
+from golive.dialects import dialect_of, resolve
 from golive.errors import ConfigError, GoliveError
-from golive.urls import secret, parse_url
+from golive.urls import as_url, secret
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,14 @@ def restore_backup(from_url: str, to_db_url, options: RestoreOptions | None = No
     options = options or RestoreOptions()
     t0 = time.perf_counter()
     loc = parse_location(from_url, want_backup=True)
-    target = resolve(parse_url(secret(to_db_url), role="target"))
+    target = resolve(as_url(to_db_url, role="target"))
     store = BackupStore(loc.base, options.storage)
     manifest = store.resolve(loc)
     if manifest.engine != target.dialect:
         raise ConfigError(f"backup {manifest.id} is of a {manifest.engine} database; {target.masked} is {target.dialect}")
     key = encryption_key(manifest, options.encryption_key)
-    check_connects(target, "target")
+    engine = dialect_of(target).backup
+    engine.check_connects(target, "target")
     if options.checks:
         from golive.validation import gx_worker
 
@@ -106,13 +107,8 @@ def restore_backup(from_url: str, to_db_url, options: RestoreOptions | None = No
             raise ScratchFull(f"{exc}; nothing was restored, the scratch directory was removed") from None
         timings["download"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
-        mod = engine(manifest.engine)
-        kwargs = {"force": options.force}
-        if manifest.engine == "postgresql":
-            kwargs.update(jobs=options.jobs, no_owner=options.no_owner)
-        elif manifest.engine == "mysql":
-            kwargs.update(jobs=max(options.jobs, 3))  # loads are server-bound: one more than the cores
-        details = mod.restore(target, files, manifest, **kwargs)
+        details = engine.restore(target, files, manifest, force=options.force, jobs=options.jobs,
+                                 no_owner=options.no_owner)
         timings["restore"] = round(time.perf_counter() - t, 3)
         checks, problems = [], []
         if options.checks:

@@ -14,31 +14,22 @@ import hashlib
 import logging
 import os
 import queue
-import re
 import shutil
-import stat
 import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from golive.backup.crypto import Decryptor, Encryptor
-from golive.backup.manifest import ObjectEntry
 from golive.errors import ConfigError, GoliveError, TerminalError
+# the errors and helpers engines share live in the neutral model (imported here for the capability's callers)
+from golive.model.backup import BackupCorrupt, ObjectEntry, ScratchFull, first_line
 
 log = logging.getLogger(__name__)
 
 MiB = 1 << 20
 READ = 1 * MiB
 SPLICE = 1 * MiB  # bytes per splice() call and the pipe size asked for
-
-
-class BackupCorrupt(TerminalError):
-    """A stored object is not what the manifest says (hash, size, or it does not decode)."""
-
-
-class ScratchFull(TerminalError):
-    """The scratch directory ran out of space."""
 
 
 @dataclass(frozen=True)
@@ -254,21 +245,6 @@ class ObjectWriter:
                 log.warning("could not delete %s after a failed backup: %s", self.key, exc)
 
 
-def pump(src, writer: ObjectWriter, size: int = READ) -> None:
-    """Copy a child process's stdout (or any binary file) into ``writer`` until EOF: spliced in the kernel
-    when ``src`` is a pipe going into zstd."""
-    try:
-        fd = src.fileno()
-        is_pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
-    except (AttributeError, OSError, ValueError):
-        is_pipe = False
-    if is_pipe and writer.splice_from(fd):  # (src is read from its start: nothing sits in its buffer)
-        return
-    read = getattr(src, "read1", None) or src.read
-    while data := read(size):
-        writer.write(data)
-
-
 def fetch(store, key: str, entry: ObjectEntry, dest: Path, compression: Compression,
           enc_key: bytes | None) -> Path:
     """Download ``key`` into ``dest`` (decrypted, decompressed), checking its size and SHA-256.
@@ -350,6 +326,5 @@ def _full(dest: Path, entry: ObjectEntry) -> str:
             f"(it needs {entry.raw_size / MiB:.1f} MiB there)")
 
 
-def first_line(text: str) -> str:
-    lines = [ln for ln in re.split(r"[\r\n]+", text or "") if ln.strip()]
-    return lines[-1].strip() if lines else ""
+__all__ = ["BackupCorrupt", "ScratchFull", "Compression", "ObjectWriter", "fetch", "first_line",
+           "parse_compression", "zstd_path"]

@@ -114,7 +114,7 @@ def test_sqlite_round_trip_encrypted_and_rollback(sqlite_app, tmp_path):
 def test_mysql_ranges_by_text_keys_with_case_insensitive_collation(my_new, tmp_path, monkeypatch):
     """Ranges cut by a VARCHAR key compare in the column's own collation ('a' = 'A' = 'a '), so no row is read
     twice or skipped; tiny ranges force many of them."""
-    from golive.backup import mysql as engine
+    from golive.dialects.mysql import backup as engine
 
     monkeypatch.setattr(engine, "CHUNK_BYTES", 1)  # 100 rows a range
     src = my_new()

@@ -106,7 +106,7 @@ def test_cipher_round_trip_and_refusals():
 
 
 def test_no_new_enough_pg_dump_is_one_clear_line():
-    from golive.backup.postgresql import find_tool
+    from golive.dialects.postgresql.backup import find_tool
 
     with pytest.raises(ConfigError) as err:
         find_tool("pg_dump", 99)

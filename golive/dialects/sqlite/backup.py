@@ -5,10 +5,13 @@ and the copy is one consistent snapshot; row counts and the fingerprint are take
 snapshot by construction). The copy lives in the scratch directory only while it is compressed and uploaded.
 A restore goes the other way through the backup API *into* the target, which is safe while other
 connections have the file open (they see the restored content; a WAL file is handled by SQLite itself).
+A verification checks the downloaded file with ``PRAGMA integrity_check`` and restores it into a file in its
+scratch directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import shutil
@@ -16,11 +19,11 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from golive.backup.manifest import TableEntry, Tool
-from golive.backup.stream import pump
+from golive.dialects.base import Backup
 from golive.dialects.sqlite.session import qi
 from golive.errors import SourceError, TargetNotEmpty, TerminalError
-from golive.urls import DatabaseURL
+from golive.model.backup import BackupCorrupt, TableEntry, Tool, pump
+from golive.urls import DatabaseURL, parse_url
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +56,13 @@ def count_rows(conn) -> list[TableEntry]:
     return out
 
 
+_FINGERPRINT_SQL = ("SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master "
+                    "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name")
+
+
 def fingerprint(conn) -> str:
     h = hashlib.sha256()
-    for row in conn.execute("SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master "
-                            "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name"):
+    for row in conn.execute(_FINGERPRINT_SQL):
         h.update(("\x1f".join(row) + "\n").encode("utf-8"))
     return h.hexdigest()
 
@@ -142,3 +148,45 @@ def restore(url: DatabaseURL, files: dict[str, Path], manifest, *, force: bool) 
     finally:
         dst.close()
     return {}
+
+
+# ---------------------------------------------------------------- the concern
+
+
+class SQLiteBackup(Backup):
+    """The online backup API both ways; a file is checked by ``PRAGMA integrity_check``."""
+
+    def check_connects(self, url: DatabaseURL, role: str = "database") -> None:
+        """Nothing to log in to: the backup opens the file itself (saying so when it is missing), and a restore
+        target may not exist yet."""
+
+    def default_name(self, url: DatabaseURL) -> str | None:
+        return url.path.stem
+
+    def backup(self, url: DatabaseURL, sink, *, scratch_dir: str | None = None) -> dict:
+        return backup(url, sink, scratch_dir=scratch_dir)
+
+    def restore(self, url: DatabaseURL, files: dict[str, Path], manifest, *, force: bool, jobs: int = 2,
+                no_owner: bool = False) -> dict:
+        return restore(url, files, manifest, force=force)  # one file, copied page by page: no workers, no owners
+
+    def check_objects(self, files: dict[str, Path]) -> list[str]:
+        bad = integrity(files[DB_OBJECT])
+        if bad:
+            raise BackupCorrupt(f"{DB_OBJECT}: PRAGMA integrity_check: {bad[0]}")
+        return ["PRAGMA integrity_check: ok"]
+
+    def inspect(self, url: DatabaseURL, *, counts: bool = True) -> tuple[list[TableEntry], str]:
+        return inspect(url, counts=counts)
+
+    def schema_rows(self, url: DatabaseURL) -> list[tuple]:
+        conn = _open(url.path, readonly=True)
+        try:
+            return [tuple(r) for r in conn.execute(_FINGERPRINT_SQL)]
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def scratch_database(self, manifest, *, name: str, server: DatabaseURL | None, workdir: Path,
+                         notes: list[str]):
+        yield parse_url(f"sqlite:///{workdir / 'verify.sqlite'}")  # a file in the scratch directory, removed with it

@@ -1,45 +1,18 @@
-"""Which engine module handles a database URL, and the checks every restore ends with."""
+"""The checks every restore ends with: the restored database against its manifest."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from golive.errors import ConfigError
+from golive.dialects import get_dialect
 from golive.urls import DatabaseURL
-
-log = logging.getLogger(__name__)
-
-
-def engine(name: str):
-    if name == "postgresql":
-        from golive.backup import postgresql as mod
-    elif name == "mysql":
-        from golive.backup import mysql as mod
-    elif name == "sqlite":
-        from golive.backup import sqlite as mod
-    else:
-        raise ConfigError(f"no backups for {name} databases (PostgreSQL, MySQL/MariaDB and SQLite are supported)")
-    return mod
-
-
-def check_connects(url: DatabaseURL, role: str) -> None:
-    """A wrong password or host fails here, in one line, before anything is downloaded or dumped."""
-    if url.dialect == "postgresql":
-        from golive.backup.postgresql import connect
-    elif url.dialect == "mysql":
-        from golive.backup.mysql import connect
-    else:
-        return
-    connect(url, role=role).close()
 
 
 def check_restored(url: DatabaseURL, manifest, out_dir: Path, *, gx: bool = True) -> tuple[list[str], list[str]]:
     """Compare a restored database with its manifest: every table's row count (Great Expectations'
     ``expect_table_row_count_to_equal``) and the schema fingerprint. Returns (checks, problems)."""
-    mod = engine(manifest.engine)
     checks, problems = [], []
-    tables, fp = mod.inspect(url, counts=not gx)  # Great Expectations counts them
+    tables, fp = get_dialect(manifest.engine).backup.inspect(url, counts=not gx)  # Great Expectations counts them
     if fp == manifest.schema_fingerprint:
         checks.append("schema fingerprint matches")
     else:

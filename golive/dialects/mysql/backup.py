@@ -18,29 +18,29 @@ and foreign keys are dropped from the empty tables, every table is loaded with `
 its load, foreign keys last (not re-checked: the data is the backup's), then triggers, routines, events.
 LOAD DATA LOCAL behaves like IGNORE (bad values become warnings, not errors): golive reads the warnings and
 fails on any, and compares the rows loaded with the manifest, so nothing is ever changed silently.
+
+**Verify.** Into a temporary database on the server given to verify on, by default the backup's own server
+(the manifest keeps it, without the password).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-import os
 import queue
 import re
-import shutil
-import stat
 import subprocess
-import tempfile
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from golive.backup.manifest import TableEntry, Tool
-from golive.backup.stream import first_line
-from golive.dialects.mysql.dialect import MySQLDialect
-from golive.dialects.mysql.session import connect_kwargs, qi, translate_error
-from golive.errors import ConfigError, TargetNotEmpty, TerminalError
-from golive.urls import DatabaseURL, mask
+from golive.dialects.base import Backup
+from golive.dialects.mysql.session import connect as session_connect, qi, translate_error
+from golive.dialects.mysql.tools import OptionsFile, find_client
+from golive.errors import ConfigError, ConnectionFailed, TargetNotEmpty, TerminalError
+from golive.model.backup import TableEntry, Tool, first_line
+from golive.urls import DatabaseURL, mask, parse_url
 
 log = logging.getLogger(__name__)
 
@@ -60,49 +60,16 @@ def _s(v) -> str:
     return v.decode("utf-8", "surrogateescape") if isinstance(v, (bytes, bytearray)) else ("" if v is None else str(v))
 
 
-# ---------------------------------------------------------------- client tools
-
-def find_client(*names: str) -> Tool:
-    for name in names:
-        path = shutil.which(name)
-        if path:
-            try:
-                out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
-            except (OSError, subprocess.SubprocessError):
-                continue
-            return Tool(name=name, version=out.split("\n")[0][:120], path=path)
-    raise ConfigError(f"{' or '.join(names)} is not installed (apt-get install mariadb-client)")
-
-
-class OptionsFile:
-    """A private ``--defaults-extra-file`` with the connection (password included) for the client tools:
-    the password never appears on a command line or in the environment of other processes."""
-
-    def __init__(self, url: DatabaseURL):
-        kw = connect_kwargs(url)
-        lines = ["[client]", f"user={kw['user']}", f"password={kw['password']}"]
-        if kw.get("unix_socket"):
-            lines.append(f"socket={kw['unix_socket']}")
-        else:
-            lines += [f"host={kw['host']}", f"port={kw['port']}", "protocol=tcp"]
-        for k in ("ca", "cert", "key"):
-            if kw.get("ssl", {}).get(k):
-                lines.append(f"ssl-{k}={kw['ssl'][k]}")
-        self.dir = tempfile.mkdtemp(prefix="gbk-my-")
-        self.path = os.path.join(self.dir, "client.cnf")
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def connect(url: DatabaseURL, *, role: str = "database", local_infile: bool = False, database: bool = True):
-    return MySQLDialect().connect(url, autocommit=True, role=role, local_infile=local_infile, database=database)
+    return session_connect(url, autocommit=True, role=role, local_infile=local_infile, database=database)
+
+
+def server_url(url: DatabaseURL) -> str:
+    """The server a backup came from, without a password (the default scratch server of a verification)."""
+    host = url.query.get("unix_socket")
+    where = f"{url.host or 'localhost'}:{url.port or 3306}"
+    q = f"?unix_socket={host}" if host else ""
+    return f"mysql://{url.user or 'root'}@{where}/{url.database}{q}"
 
 
 # ---------------------------------------------------------------- schema facts
@@ -447,7 +414,8 @@ def backup(url: DatabaseURL, sink, *, jobs: int = DUMP_JOBS) -> dict:
                 "tool": Tool(name=f"golive consistent dump (schema by {dump_tool.name})", version=dump_tool.version,
                              path=dump_tool.path),
                 "details": {"charset": charset, "collation": collation, "tables": layout, "snapshot": how,
-                            "format": "LOAD DATA lines (tab, \\ escapes, \\N), raw bytes, one object per table"}}
+                            "format": "LOAD DATA lines (tab, \\ escapes, \\N), raw bytes, one object per table",
+                            "server": server_url(url)}}
     except Exception as exc:
         raise translate_error(exc, f"backup of {url.masked}") from None
     finally:
@@ -615,3 +583,57 @@ def _load_table(url: DatabaseURL, table: str, spec: dict, path: Path, expected: 
             cur.execute(f"ALTER TABLE {qi(table)} " + ", ".join(f"ADD {k}" for k in keys))
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------- verify's scratch database
+
+@contextlib.contextmanager
+def scratch_database(manifest, *, name: str, server: DatabaseURL | None):
+    """A temporary database ``name`` on ``server`` (default: the backup's own server), dropped afterwards."""
+    if server is None:
+        own = manifest.details.get("server")
+        if not own:
+            raise ConfigError("give the MySQL/MariaDB server to verify on: --scratch mysql://user:pass@host/db")
+        server = parse_url(own, role="scratch")
+    try:
+        conn = connect(server, role="scratch server", database=False)
+    except ConnectionFailed as exc:
+        raise ConnectionFailed(f"{exc} (give the scratch server with --scratch mysql://user:pass@host/db)") from None
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {qi(name)}")
+        yield server.with_database(name, role="scratch")
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {qi(name)}")
+        conn.close()
+
+
+# ---------------------------------------------------------------- the concern
+
+
+class MySQLBackup(Backup):
+    """golive's own consistent dump (two sessions of one snapshot), restored by parallel LOAD DATA."""
+
+    def backup(self, url: DatabaseURL, sink, *, scratch_dir: str | None = None) -> dict:
+        return backup(url, sink)  # streamed: nothing is copied locally
+
+    def restore(self, url: DatabaseURL, files: dict[str, Path], manifest, *, force: bool, jobs: int = 2,
+                no_owner: bool = False) -> dict:
+        # loads are bound by the server, not by this machine: one more table at a time than the cores
+        return restore(url, files, manifest, force=force, jobs=max(jobs, 3))
+
+    def inspect(self, url: DatabaseURL, *, counts: bool = True) -> tuple[list[TableEntry], str]:
+        return inspect(url, counts=counts)
+
+    def schema_rows(self, url: DatabaseURL) -> list[tuple]:
+        conn = connect(url)
+        try:
+            with conn.cursor() as cur:
+                return schema_rows(cur)
+        finally:
+            conn.close()
+
+    def scratch_database(self, manifest, *, name: str, server: DatabaseURL | None, workdir: Path,
+                         notes: list[str]):
+        return scratch_database(manifest, name=name, server=server)

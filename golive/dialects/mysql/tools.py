@@ -1,0 +1,55 @@
+"""MySQL's client programs (``mariadb-dump``/``mysqldump``, ``mariadb``/``mysql``): find one, and hand it the
+connection without leaking the password."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+
+from golive.dialects.mysql.session import connect_kwargs
+from golive.errors import ConfigError
+from golive.model.backup import Tool
+from golive.urls import DatabaseURL
+
+
+def find_client(*names: str) -> Tool:
+    """The first of ``names`` found on PATH, with its version line; ``ConfigError`` saying what to install."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            try:
+                out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
+            except (OSError, subprocess.SubprocessError):
+                continue
+            return Tool(name=name, version=out.split("\n")[0][:120], path=path)
+    raise ConfigError(f"{' or '.join(names)} is not installed (apt-get install mariadb-client)")
+
+
+class OptionsFile:
+    """A private ``--defaults-extra-file`` with the connection (password included) for the client tools:
+    the password never appears on a command line or in the environment of other processes."""
+
+    def __init__(self, url: DatabaseURL):
+        kw = connect_kwargs(url)
+        lines = ["[client]", f"user={kw['user']}", f"password={kw['password']}"]
+        if kw.get("unix_socket"):
+            lines.append(f"socket={kw['unix_socket']}")
+        else:
+            lines += [f"host={kw['host']}", f"port={kw['port']}", "protocol=tcp"]
+        for k in ("ca", "cert", "key"):
+            if kw.get("ssl", {}).get(k):
+                lines.append(f"ssl-{k}={kw['ssl'][k]}")
+        self.dir = tempfile.mkdtemp(prefix="gbk-my-")
+        self.path = os.path.join(self.dir, "client.cnf")
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)

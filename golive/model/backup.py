@@ -1,0 +1,180 @@
+"""What a backup is, shared by ``golive.backup`` (the capability) and each engine's ``backup.py`` (the dialects).
+
+* The **manifest**: what a backup holds and how to check it, as JSON next to its objects (``<ID>/manifest.json``).
+  It is written **last**, after every object is stored and hashed, so a backup that failed half-way has no
+  manifest and is never listed, restored or counted by retention. Verification rewrites it with its result.
+* The **sink** an engine dumps into (``ObjectSink`` / ``ObjectWriter``): the capability passes one in
+  (``golive.backup.create.Sink``, writers from ``golive.backup.stream``), so engines never import the capability.
+* The errors both sides raise about a backup (``BackupCorrupt``, ``ScratchFull``), and two small helpers of the
+  engines' dumps (``pump``, ``first_line``).
+
+Neutral: no engine here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import stat
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from golive.errors import TerminalError
+
+FORMAT = 1
+#: bytes per read when copying a dump into a writer (``pump``)
+READ = 1 << 20
+
+
+class ObjectEntry(BaseModel):
+    """One stored object of the backup."""
+
+    name: str = Field(description="What it is, e.g. db.dump or tables/0001.tsv")
+    stored_as: str = Field(description="Its key relative to the backup: the name plus .zst (compressed) and "
+                                       ".aes (encrypted)")
+    kind: str = Field(description="pg_dump, sqlite, schema, data, post-schema")
+    size: int = Field(description="Bytes stored (compressed, encrypted)")
+    raw_size: int = Field(description="Bytes before compression")
+    sha256: str = Field(description="SHA-256 of the stored bytes")
+    table: str | None = Field(None, description="The table whose rows it holds (MySQL data objects)")
+
+
+class TableEntry(BaseModel):
+    """A table's row count, counted in the backup's own snapshot."""
+
+    name: str = Field(description="Qualified for PostgreSQL (schema.table), plain otherwise")
+    schema_name: str | None = Field(None, description="PostgreSQL schema")
+    table: str
+    rows: int
+    raw_bytes: int | None = Field(None, description="Bytes of its data in the dump, where known")
+
+
+class Encryption(BaseModel):
+    algorithm: Literal["AES-256-GCM"] = "AES-256-GCM"
+    key_id: str = Field(description="Fingerprint of the key (not the key): a wrong key is refused by name")
+    frame_bytes: int
+
+
+class Tool(BaseModel):
+    name: str
+    version: str
+    path: str | None = None
+
+
+class Verification(BaseModel):
+    status: Literal["passed", "failed"]
+    at: dt.datetime
+    seconds: float
+    scratch: str = Field(description="Where it was restored (masked)")
+    checks: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+    golive_version: str
+
+
+class Manifest(BaseModel):
+    format: int = FORMAT
+    id: str
+    name: str
+    engine: Literal["postgresql", "mysql", "sqlite"]
+    server_version: str
+    database: str = Field(description="Database name (or SQLite file name)")
+    source: str = Field(description="The source URL, masked")
+    tool: Tool
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    duration_seconds: float
+    raw_bytes: int
+    stored_bytes: int
+    compression: str = Field(description="zstd:LEVEL or none")
+    encryption: Encryption | None = None
+    objects: list[ObjectEntry]
+    tables: list[TableEntry]
+    schema_fingerprint: str
+    golive_version: str
+    details: dict = Field(default_factory=dict, description="Engine specifics (charset, snapshot, ...)")
+    warnings: list[str] = Field(default_factory=list)
+    verification: Verification | None = None
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str) -> "Manifest":
+        try:
+            return cls.model_validate_json(data)
+        except ValueError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid"
+            raise TerminalError(f"{where}: the manifest is not readable ({first})") from None
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+    def table_counts(self) -> dict[str, int]:
+        return {t.name: t.rows for t in self.tables}
+
+
+# ---------------------------------------------------------------- errors
+
+
+class BackupCorrupt(TerminalError):
+    """A stored object is not what the manifest says (hash, size, or it does not decode)."""
+
+
+class ScratchFull(TerminalError):
+    """The scratch directory ran out of space."""
+
+
+# ---------------------------------------------------------------- where an engine's dump goes
+
+
+class ObjectWriter(Protocol):
+    """One object of a backup being stored: raw bytes in, its manifest entry out (compressed, encrypted, hashed
+    and uploaded on the way: ``golive.backup.stream.ObjectWriter``)."""
+
+    def write(self, data: bytes) -> None:
+        """Append raw bytes."""
+
+    def splice_from(self, fd: int) -> bool:
+        """Move everything from the pipe ``fd`` in without passing through Python; False when that cannot be done
+        here (then nothing was moved and ``write`` is the way)."""
+
+    def close(self) -> ObjectEntry:
+        """Finish the object: its manifest entry. Raises if anything failed (then call ``abort``)."""
+
+    def abort(self) -> None:
+        """Stop; nothing stays stored under the object's key."""
+
+
+class ObjectSink(Protocol):
+    """Where an engine's ``Backup.backup`` stores its objects (``golive.backup.create.Sink``): a failed backup
+    removes every object opened here."""
+
+    def open(self, name: str, kind: str, table: str | None = None) -> ObjectWriter:
+        """A writer for the object ``name`` (``db.dump``, ``tables/0001.tsv``) of ``kind`` (``ObjectEntry.kind``);
+        ``table``: the table whose rows it holds."""
+
+
+def pump(src, writer: ObjectWriter, size: int = READ) -> None:
+    """Copy a child process's stdout (or any binary file) into ``writer`` until EOF: spliced in the kernel
+    when ``src`` is a pipe going into zstd."""
+    try:
+        fd = src.fileno()
+        is_pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except (AttributeError, OSError, ValueError):
+        is_pipe = False
+    if is_pipe and writer.splice_from(fd):  # (src is read from its start: nothing sits in its buffer)
+        return
+    read = getattr(src, "read1", None) or src.read
+    while data := read(size):
+        writer.write(data)
+
+
+def first_line(text: str) -> str:
+    """The line of a tool's error output worth a one-line message: its last non-empty one (where pg_dump, zstd and
+    the MySQL clients put the cause)."""
+    lines = [ln for ln in re.split(r"[\r\n]+", text or "") if ln.strip()]
+    return lines[-1].strip() if lines else ""
