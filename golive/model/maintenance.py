@@ -141,7 +141,7 @@ class Deadline:
 class PlanContext:
     """What planners know besides the connection: the server, the options, what earlier tasks planned."""
 
-    engine: str
+    engine: str  # the dialect's registry name
     version_num: int
     dbname: str
     options: MaintenanceOptions
