@@ -20,7 +20,8 @@ from flows.foreground import model_params_flow
 from golive.health.report import parse_db
 from golive.maintenance.model import ActionResult, MaintenanceOptions, MaintenanceReport, markdown
 from golive.maintenance.runner import options_summary, write_report
-from golive.maintenance.safety import Deadline, MaintenanceLock
+from golive.maintenance.safety import MaintenanceLock
+from golive.model.maintenance import Deadline
 from golive.urls import mask
 from tasks.maintenance import plan_maintenance, run_action
 

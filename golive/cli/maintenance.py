@@ -164,9 +164,9 @@ def _known_tasks(tasks: list[str]) -> None:
     import difflib
 
     from golive.errors import ConfigError
-    from golive.maintenance.model import ENGINE_TASKS
+    from golive.maintenance.model import ALL_TASKS
 
-    known = sorted({t for ts in ENGINE_TASKS.values() for t in ts})
+    known = sorted(ALL_TASKS)
     for t in tasks:
         if t not in known:
             close = difflib.get_close_matches(t, known, n=1)

@@ -11,12 +11,15 @@ import datetime as dt
 import logging
 import time
 
-from golive.dialects import dialect_of
+from pydantic import SecretStr
+
+from golive.dialects import all_dialects, dialect_of, get_dialect, resolve
 from golive.errors import ConfigError, GoliveError
 from golive.health import history
-from golive.health.checks import Context, query, run_checks
+from golive.health.checks import run_checks
 from golive.health.model import DbReport, History, ReportOptions
-from golive.urls import DatabaseURL, mask, parse_url
+from golive.model.health import Context
+from golive.urls import DatabaseURL, as_url, mask
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +28,13 @@ STATEMENT_TIMEOUT_S = 30
 LOCK_TIMEOUT_S = 2
 
 
-def parse_db(db) -> DatabaseURL:
-    """A PostgreSQL or MySQL/MariaDB URL (``embedded://DIR`` starts the embedded PostgreSQL); else ConfigError."""
-    from golive.urls import secret
-    from golive.dialects import resolve
-
-    url = resolve(parse_url(secret(db), role="database"))
-    if url.dialect not in ("postgresql", "mysql"):
-        raise ConfigError(f"{url.masked}: golive reports on and maintains PostgreSQL and MySQL/MariaDB databases "
-                          f"(not {url.dialect})")
+def parse_db(db: DatabaseURL | str | SecretStr) -> DatabaseURL:
+    """The URL of a database golive reports on and maintains (``embedded://DIR`` starts the embedded PostgreSQL);
+    else ConfigError naming the engines that are."""
+    url = resolve(as_url(db, role="database"))
+    if not dialect_of(url).supports("health"):
+        engines = " and ".join(d.title for d in all_dialects() if d.supports("health"))
+        raise ConfigError(f"{url.masked}: golive reports on and maintains {engines} databases (not {url.dialect})")
     return url
 
 
@@ -49,37 +50,27 @@ def collect(db, options: ReportOptions | None = None) -> DbReport:
     url = parse_db(db)
     t0 = time.perf_counter()
     taken_at = dt.datetime.now(dt.timezone.utc)
+    dialect = dialect_of(url)
+    health = dialect.health
     conn = connect(url)
     try:
-        engine = url.dialect
-        if engine == "postgresql":
-            from golive.health import postgresql as eng
-
-            facts = query(conn, "SELECT current_database() AS db, current_setting('server_version') AS version, "
-                                "current_setting('server_version_num')::int AS num")[0]
-            version, num, dbname = facts["version"], facts["num"], facts["db"]
-        else:
-            from golive.health import mysql as eng
-
-            facts = query(conn, "SELECT DATABASE() AS db, VERSION() AS version")[0]
-            version, dbname = facts["version"], facts["db"]
-            num = eng.version_num(version)
-        total, sizes = eng.collect_sizes(conn)
+        dbname, version, num = health.facts(conn)
+        total, sizes = health.collect_sizes(conn)
         notes = []
         try:
-            previous_at, before = history.previous(conn, engine)
+            previous_at, before = history.previous(conn, health)
         except Exception as exc:  # unreadable history: report without growth
             previous_at, before = None, {}
             notes.append(f"history not readable ({_line(exc)}): no growth figures")
         for s in sizes:
             if (s.kind, s.name) in before:
                 s.previous_bytes, s.previous_at = before[(s.kind, s.name)], previous_at
-        ctx = Context(conn=conn, engine=engine, thresholds=options.thresholds, version_num=num, dbname=dbname,
-                      sizes=sizes, previous_at=previous_at, facts={"top": options.top})
-        results = run_checks(eng.CHECKS, ctx)
+        ctx = Context(conn=conn, engine=dialect.name, thresholds=options.thresholds, version_num=num, dbname=dbname,
+                      sizes=sizes, previous_at=previous_at, facts={"top": options.top}, title=dialect.title)
+        results = run_checks(health.checks(), ctx)
     finally:
         conn.close()
-    report = DbReport(database=url.masked, dbname=dbname, engine=engine, server_version=version,
+    report = DbReport(database=url.masked, dbname=dbname, engine=dialect.name, server_version=version,
                       taken_at=taken_at.isoformat(timespec="seconds"), checks=results, database_bytes=total,
                       sizes=sizes, notes=notes, fail_on=options.fail_on)
     if previous_at:
@@ -95,24 +86,25 @@ def keep_history(db, report: DbReport, options: ReportOptions | None = None) -> 
     read-only role) gets a note, not a failure."""
     options = options or ReportOptions()
     url = parse_db(db)
+    health = get_dialect(report.engine).health
     conn = connect(url, read_only=False)
     try:
         kept, note = False, ""
         if options.history:
             try:
-                n = history.record(conn, report.engine, dt.datetime.fromisoformat(report.taken_at),
+                n = history.record(conn, health, dt.datetime.fromisoformat(report.taken_at),
                                    report.database_bytes, report.dbname, report.sizes, options.history_days)
-                kept, note = True, f"{n} sizes recorded in {history.table_name(report.engine)}"
+                kept, note = True, f"{n} sizes recorded in {health.history_table}"
             except Exception as exc:  # read-only: the report itself stands
                 _rollback(conn)
-                note = f"sizes not recorded in {history.table_name(report.engine)}: {_line(exc)}"
+                note = f"sizes not recorded in {health.history_table}: {_line(exc)}"
                 report.notes.append(note)
         else:
             note = "history off: sizes not recorded"
         tables = [s.name for s in sorted((s for s in report.sizes if s.kind != "index"), key=lambda s: -s.bytes)][: options.top]
         indexes = [s.name for s in sorted((s for s in report.sizes if s.kind == "index"), key=lambda s: -s.bytes)][: options.top]
         try:
-            h = history.series(conn, report.engine, report.dbname, tables, indexes, options.history_days)
+            h = history.series(conn, health, report.dbname, tables, indexes, options.history_days)
         except Exception as exc:
             _rollback(conn)
             h = History(note=f"history not readable: {_line(exc)}")

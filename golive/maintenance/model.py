@@ -1,131 +1,26 @@
 """What maintenance is made of: its options, the plan (one action per object, with the numbers behind
-the decision), and the result of each action."""
+the decision), the result of each action, and the report. The options, actions and their results are shared with
+the engines (``golive.model.maintenance``) and re-exported here."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from golive.health.model import Thresholds
-from golive.units import human_duration, parse_duration
+from golive.model.maintenance import (ALL_TASKS, Action, ActionResult, MaintenanceOptions, StatementResult,
+                                      TaskName)
+from golive.units import human_duration
 
-TaskName = Literal["vacuum-analyze", "analyze", "reindex", "refresh-views", "purge-soft-deleted", "optimize",
-                   "vacuum-full"]
-
-#: which tasks each engine has, in the order they run
-ENGINE_TASKS: dict[str, tuple[str, ...]] = {
-    "postgresql": ("purge-soft-deleted", "vacuum-full", "vacuum-analyze", "analyze", "reindex", "refresh-views"),
-    "mysql": ("purge-soft-deleted", "optimize", "analyze"),
-}
-#: what runs when no task is named: the live-safe, threshold-driven ones (purging needs a table named,
-#: VACUUM FULL takes an exclusive lock and runs only when asked for by name)
-DEFAULT_TASKS: dict[str, tuple[str, ...]] = {
-    "postgresql": ("vacuum-analyze", "analyze", "reindex", "refresh-views"),
-    "mysql": ("optimize", "analyze"),
-}
-#: what to say when a task is asked of the other engine
-OTHER_ENGINE = {"vacuum-analyze": "on MySQL/MariaDB use analyze and optimize",
-                "reindex": "on MySQL/MariaDB use optimize (it rebuilds the table and its indexes online)",
-                "refresh-views": "MySQL/MariaDB have no materialized views",
-                "vacuum-full": "on MySQL/MariaDB use optimize",
-                "optimize": "on PostgreSQL use vacuum-analyze and reindex"}
-
-
-class MaintenanceOptions(BaseModel):
-    """How to maintain a database (its URL is passed separately, as a secret)."""
-
-    tasks: list[TaskName] = Field(default_factory=list, title="Tasks", description=(
-        "What to do, in this order whatever the order given: purge-soft-deleted, vacuum-full, vacuum-analyze, "
-        "analyze, reindex, refresh-views (PostgreSQL); purge-soft-deleted, optimize, analyze (MySQL/MariaDB). "
-        "Empty: the live-safe default set (PostgreSQL: vacuum-analyze, analyze, reindex, refresh-views; "
-        "MySQL/MariaDB: optimize, analyze)."))
-    dry_run: bool = Field(False, title="Dry run", description="Plan and print what would run and why; change nothing.")
-    lock_timeout: str = Field("5s", title="Lock timeout", description=(
-        "Longest wait for a lock, per statement (PostgreSQL lock_timeout; MySQL lock_wait_timeout and "
-        "innodb_lock_wait_timeout, in whole seconds). A statement that cannot get its lock in time is skipped "
-        "and reported, so the app's queries never queue behind it for longer."))
-    max_duration: str = Field("1h", title="Maximum duration", description=(
-        "The whole run stops by then: a running statement is cancelled (statement_timeout / max_statement_time) "
-        "and what has not started is reported as not done."))
-    lock_wait: str = Field("0s", title="Wait for another run", description=(
-        "When another maintenance run holds the database's maintenance lock, wait this long for it, then give up."))
-    thresholds: Thresholds = Field(default_factory=Thresholds, title="Thresholds",
-                                   description="The numbers behind each decision (shared with golive report db).")
-    purge_tables: list[str] = Field(default_factory=list, title="Purge: tables", description=(
-        "purge-soft-deleted: tables to purge (schema.table or table)."))
-    purge_column: str = Field("deleted_at", title="Purge: column",
-                              description="The soft-delete timestamp column (NULL = not deleted).")
-    older_than: str = Field("30d", title="Purge: older than",
-                            description="Rows soft-deleted longer ago than this are deleted for good.")
-    batch_size: int = Field(1000, ge=1, le=100_000, title="Purge: rows per batch",
-                            description="Rows deleted per transaction.")
-    pause: str = Field("100ms", title="Purge: pause", description=(
-        "Pause between batches, so replicas keep up and the app's transactions get the row locks in between."))
-    report_path: str | None = Field(None, title="Report file", description="Write the JSON report here.")
-
-    @field_validator("lock_timeout", "max_duration", "lock_wait", "older_than", "pause")
-    @classmethod
-    def _duration(cls, v, info):
-        parse_duration(v, name=info.field_name.replace("_", "-"))
-        return v
-
-    @field_validator("purge_tables", mode="before")
-    @classmethod
-    def _split(cls, v):
-        if isinstance(v, str):
-            v = [v]
-        return [s.strip() for item in v or [] for s in str(item).split(",") if s.strip()]
-
-    def seconds(self, name: str) -> float:
-        """A duration option in seconds (``lock_timeout``, ``max_duration``, ``lock_wait``, ``older_than``, ``pause``)."""
-        return parse_duration(getattr(self, name), name=name)
-
-
-class Action(BaseModel):
-    """One planned statement (or batch loop) on one object, and why."""
-
-    task: str
-    target: str = Field(description="The object, named as SQL.")
-    run: bool = Field(description="False: below the thresholds (listed so a dry run shows the numbers).")
-    reason: str
-    numbers: dict[str, Any] = Field(default_factory=dict)
-    sql: list[str] = Field(default_factory=list, description="What it runs.")
-    lock: str = Field("", description="What it locks, and what that means for the app.")
-    params: dict[str, Any] = Field(default_factory=dict, description="What the executor needs.")
-
-    @property
-    def key(self) -> str:
-        return f"{self.task}:{self.target}"
-
-
-class StatementResult(BaseModel):
-    sql: str
-    status: Literal["done", "lock-timeout", "timeout", "failed"]
-    seconds: float
-    message: str = ""
-    rows: int | None = Field(None, description="Rows the statement affected or returned, where it says.")
-
-
-class ActionResult(BaseModel):
-    """What happened to one action."""
-
-    task: str
-    target: str
-    status: Literal["done", "skipped", "failed"]
-    reason: str = ""
-    seconds: float = 0.0
-    statements: list[StatementResult] = Field(default_factory=list)
-    before: dict[str, Any] = Field(default_factory=dict)
-    after: dict[str, Any] = Field(default_factory=dict)
-
+__all__ = ["ALL_TASKS", "Action", "ActionResult", "MaintenanceOptions", "MaintenancePlan", "MaintenanceReport",
+           "StatementResult", "TaskName", "markdown"]
 
 class MaintenancePlan(BaseModel):
     """Every action of a run, decided on the numbers the database gave at ``planned_at``."""
 
     database: str
     dbname: str
-    engine: Literal["postgresql", "mysql"]
+    engine: str = Field(description="The dialect's registry name.")
     server_version: str
     server_version_num: int
     tasks: list[str]

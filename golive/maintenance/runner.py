@@ -12,65 +12,49 @@ import datetime as dt
 import logging
 import time
 
+from golive.dialects import dialect_of
+from golive.dialects.base import Maintenance
 from golive.errors import ConfigError
-from golive.health.checks import query
 from golive.health.report import parse_db
-from golive.maintenance import mysql as my
-from golive.maintenance import purge, reindex, vacuum, views
-from golive.maintenance.common import PlanContext, not_started
-from golive.maintenance.model import (DEFAULT_TASKS, ENGINE_TASKS, OTHER_ENGINE, Action, ActionResult,
-                                      MaintenanceOptions, MaintenancePlan, MaintenanceReport)
-from golive.maintenance.safety import Deadline, MaintenanceBusy, MaintenanceLock, connect, holder
+from golive.maintenance import purge
+from golive.maintenance.model import Action, ActionResult, MaintenanceOptions, MaintenancePlan, MaintenanceReport
+from golive.maintenance.safety import MaintenanceBusy, MaintenanceLock, connect, holder
+from golive.model.maintenance import Deadline, PlanContext, not_started
 
 log = logging.getLogger(__name__)
 
-PLANNERS = {
-    "postgresql": {**purge.PLANNERS, **vacuum.PLANNERS, **reindex.PLANNERS, **views.PLANNERS},
-    "mysql": {**purge.PLANNERS, **my.PLANNERS},
-}
-EXECUTORS = {
-    "postgresql": {**purge.EXECUTORS, **vacuum.EXECUTORS, **reindex.EXECUTORS, **views.EXECUTORS},
-    "mysql": {**purge.EXECUTORS, **my.EXECUTORS},
-}
 
-
-def resolve_tasks(engine: str, tasks: list[str]) -> list[str]:
+def resolve_tasks(m: Maintenance, tasks: list[str]) -> list[str]:
     """The tasks to run, in their engine's order; the default set when none is named. ConfigError for a task
     the engine does not have."""
     if not tasks:
-        return list(DEFAULT_TASKS[engine])
-    known = ENGINE_TASKS[engine]
+        return list(m.default_tasks)
+    known = m.tasks
     for t in tasks:
         if t not in known:
-            hint = OTHER_ENGINE.get(t, "")
-            name = "MySQL/MariaDB" if engine == "mysql" else "PostgreSQL"
+            hint = m.instead.get(t, "")
+            name = m.dialect.title
             raise ConfigError(f"{t} is not a {name} task and this database is {name}" + (f": {hint}" if hint else "")
                               + f" (its tasks: {', '.join(known)})")
     return [t for t in known if t in tasks]
 
 
-def server_facts(conn, engine: str) -> tuple[str, str, int]:
-    """(database name, server version, version number)."""
-    if engine == "postgresql":
-        r = query(conn, "SELECT current_database() AS db, current_setting('server_version') AS v, "
-                        "current_setting('server_version_num')::int AS n")[0]
-        return r["db"], r["v"], r["n"]
-    from golive.health.mysql import version_num
-
-    r = query(conn, "SELECT DATABASE() AS db, VERSION() AS v")[0]
-    return r["db"], r["v"], version_num(r["v"])
+def plan_task(conn, m: Maintenance, task: str, ctx: PlanContext) -> list[Action]:
+    """One task's actions: purge-soft-deleted is golive's own loop on every engine, the others the engine's."""
+    return purge.plan_purge(conn, m, ctx) if task == purge.TASK else m.plan(conn, task, ctx)
 
 
 def preflight(db, options: MaintenanceOptions) -> None:
     """Refuse bad input before anything starts: the URL, the connection, the tasks for this engine, the tables
     and columns to purge. Raises ConfigError / ConnectionFailed; changes nothing."""
     url = parse_db(db)
-    tasks = resolve_tasks(url.dialect, list(options.tasks))
+    m = dialect_of(url).maintenance
+    tasks = resolve_tasks(m, list(options.tasks))
     conn = connect(url, options)
     try:
-        if "purge-soft-deleted" in tasks:
-            dbname, _, num = server_facts(conn, url.dialect)
-            purge.check(conn, PlanContext(engine=url.dialect, version_num=num, dbname=dbname, options=options))
+        if purge.TASK in tasks:
+            dbname, _, num = m.facts(conn)
+            purge.check(conn, m, PlanContext(engine=m.dialect.name, version_num=num, dbname=dbname, options=options))
         busy = holder(conn, url) if not options.dry_run and not options.seconds("lock_wait") else ""
     finally:
         conn.close()
@@ -83,14 +67,15 @@ def plan(db, options: MaintenanceOptions) -> MaintenancePlan:
     """Decide every action of ``options.tasks`` (or the default set) on the database ``db``."""
     t0 = time.perf_counter()
     url = parse_db(db)
-    tasks = resolve_tasks(url.dialect, list(options.tasks))
+    m = dialect_of(url).maintenance
+    tasks = resolve_tasks(m, list(options.tasks))
     conn = connect(url, options)
     try:
-        dbname, version, num = server_facts(conn, url.dialect)
-        ctx = PlanContext(engine=url.dialect, version_num=num, dbname=dbname, options=options)
+        dbname, version, num = m.facts(conn)
+        ctx = PlanContext(engine=m.dialect.name, version_num=num, dbname=dbname, options=options)
         actions: list[Action] = []
         for task in tasks:
-            got = PLANNERS[url.dialect][task](conn, ctx)
+            got = plan_task(conn, m, task, ctx)
             ctx.planned[task] = {a.target for a in got if a.run}
             actions += got
         if options.dry_run:
@@ -103,7 +88,7 @@ def plan(db, options: MaintenanceOptions) -> MaintenancePlan:
                                  "wait for it (--lock-wait) or give up")
     finally:
         conn.close()
-    return MaintenancePlan(database=url.masked, dbname=dbname, engine=url.dialect, server_version=version,
+    return MaintenancePlan(database=url.masked, dbname=dbname, engine=m.dialect.name, server_version=version,
                            server_version_num=num, tasks=tasks, actions=actions, notes=ctx.notes,
                            planned_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                            seconds=round(time.perf_counter() - t0, 3))
@@ -115,10 +100,12 @@ def execute(db, action: Action, options: MaintenanceOptions, deadline_at: float)
     deadline = Deadline(deadline_at, options.seconds("max_duration"))
     if deadline.expired():
         return not_started(action, deadline)
-    autocommit = action.task != "purge-soft-deleted"  # VACUUM, REINDEX CONCURRENTLY need autocommit; purge batches not
+    m = dialect_of(url).maintenance
+    autocommit = action.task != purge.TASK  # VACUUM, REINDEX CONCURRENTLY need autocommit; purge batches not
     conn = connect(url, options, autocommit=autocommit)
     try:
-        result = EXECUTORS[url.dialect][action.task](conn, action, options, deadline)
+        result = (purge.execute(conn, m, action, options, deadline) if action.task == purge.TASK
+                  else m.execute(conn, action, options, deadline))
     finally:
         conn.close()
     log.info("%s %s: %s%s", action.task, action.target, result.status, f" ({result.reason})" if result.reason else "")

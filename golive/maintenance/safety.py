@@ -2,9 +2,10 @@
 
 * **Every statement has a lock timeout** (PostgreSQL ``lock_timeout``; MySQL ``lock_wait_timeout`` and
   ``innodb_lock_wait_timeout``). A statement that waits for a lock makes every later query on that table
-  queue behind it; with the timeout it gives up instead, and ``run_sql`` reports it as skipped.
-* **A global deadline** (``--max-duration``): every statement runs with the time left as its
-  ``statement_timeout`` (MariaDB ``max_statement_time``), and nothing starts once it has passed.
+  queue behind it; with the timeout it gives up instead, and ``golive.model.maintenance.run_sql`` reports it as
+  skipped.
+* **A global deadline** (``--max-duration``, ``golive.model.maintenance.Deadline``): every statement runs with the
+  time left as its ``statement_timeout`` (MariaDB ``max_statement_time``), and nothing starts once it has passed.
 * **One run at a time per database**: ``MaintenanceLock`` holds ``pg_try_advisory_lock`` (PostgreSQL) or
   ``GET_LOCK`` (MySQL) on a session of its own for the whole run; the lock ends with that session, so a
   killed run never leaves it behind.
@@ -17,9 +18,9 @@ from __future__ import annotations
 import logging
 import time
 
-from golive.dialects import dialect_of, get_dialect
+from golive.dialects import dialect_of
 from golive.errors import GoliveError
-from golive.maintenance.model import MaintenanceOptions, StatementResult
+from golive.model.maintenance import MaintenanceOptions
 from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
@@ -35,89 +36,11 @@ class MaintenanceBusy(GoliveError):
     exit_code = 1
 
 
-class Deadline:
-    """The end of the run (``time.time()`` seconds), so it can be handed to a task as a number."""
-
-    def __init__(self, at: float, max_seconds: float) -> None:
-        self.at = at
-        self.max_seconds = max_seconds
-
-    @classmethod
-    def start(cls, max_seconds: float) -> "Deadline":
-        return cls(time.time() + max_seconds, max_seconds)
-
-    def remaining(self) -> float:
-        return self.at - time.time()
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0
-
-    def reason(self) -> str:
-        from golive.units import human_duration
-
-        return f"max duration ({human_duration(self.max_seconds)}) reached"
-
-
 def connect(url: DatabaseURL, options: MaintenanceOptions, *, autocommit: bool = True):
     """A maintenance session: the lock timeout for every statement, the application name, and the check that stops
     work once its client is gone (``Session.open``)."""
     return dialect_of(url).session.open(url, application=APPLICATION_NAME, autocommit=autocommit,
                                         lock_timeout_s=options.seconds("lock_timeout"))
-
-
-def run_sql(conn, engine: str, sql: str, params=None, *, deadline: Deadline | None = None,
-            fetch: bool = False) -> tuple[StatementResult, list]:
-    """Run one statement under the lock timeout and what is left of the deadline.
-
-    Returns its result (``done``, ``lock-timeout``: it could not get its lock in time and gave up,
-    ``timeout``: the deadline cancelled it, ``failed``) and, with ``fetch``, its rows. Never raises for
-    those; a lost connection raises ``TransientError``.
-    """
-    t0 = time.perf_counter()
-    rows: list = []
-    count = None
-    if deadline is not None and deadline.expired():
-        return StatementResult(sql=sql, status="timeout", seconds=0.0, message=deadline.reason()), rows
-    try:
-        if deadline is not None:
-            get_dialect(engine).session.set_statement_timeout(conn, max(deadline.remaining(), 0.001))
-        with conn.cursor() as cur:
-            cur.execute(sql, params) if params is not None else cur.execute(sql)
-            if fetch and cur.description is not None:
-                rows = cur.fetchall()
-            count = cur.rowcount if cur.rowcount is not None and cur.rowcount >= 0 else None
-        status, message = "done", ""
-    except Exception as exc:
-        status, message = classify(exc, engine, deadline)
-        _rollback(conn)
-    took = round(time.perf_counter() - t0, 3)
-    log.info("%s: %s (%.2f s)%s", status, sql, took, f" {message}" if message else "")
-    return StatementResult(sql=sql, status=status, seconds=took, message=message, rows=count), rows
-
-
-def classify(exc: BaseException, engine: str, deadline: Deadline | None) -> tuple[str, str]:
-    """(status, one-line message) of a failed statement; a lost connection is raised as TransientError."""
-    failure = get_dialect(engine).session.classify(exc)
-    if failure.kind == "lock":
-        return "lock-timeout", f"could not get its lock within the lock timeout: skipped ({failure.message})"
-    if failure.kind == "timeout":  # cancelled: by the deadline (its statement timeout), or by someone else
-        if deadline is None:
-            return "timeout", "time limit: cancelled"
-        if deadline.remaining() <= 0.5:
-            return "timeout", f"{deadline.reason()}: cancelled"
-        return "failed", failure.message
-    if failure.kind == "lost":
-        from golive.errors import TransientError
-
-        raise TransientError(f"connection lost: {failure.message}") from None
-    return "failed", failure.message
-
-
-def _rollback(conn) -> None:
-    try:  # a no-op on an autocommit session
-        conn.rollback()
-    except Exception:
-        pass
 
 
 class AdvisoryLock:

@@ -16,7 +16,7 @@ from maintenance.scenario import OLD_SOFT_DELETED, SMALL, build_pg
 
 from golive.health import render as renderer
 from golive.health.model import ReportOptions
-from golive.health.postgresql import SLOW_QUERIES_SQL
+from golive.dialects.postgresql.health import SLOW_QUERIES_SQL
 from golive.health.report import build_report, collect
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -7,8 +7,8 @@ import pytest
 
 from golive.errors import ConfigError
 from golive.health import charts, render
-from golive.health.mysql import redundant_indexes
-from golive.health.postgresql import duplicate_indexes
+from golive.dialects.mysql.health import redundant_indexes
+from golive.dialects.postgresql.health import duplicate_indexes
 from golive.maintenance.model import MaintenanceOptions
 from golive.units import human_duration, parse_duration, parse_size
 

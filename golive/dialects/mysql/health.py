@@ -1,4 +1,5 @@
-"""MySQL / MariaDB checks, as data: see ``checks.py``.
+"""MySQL / MariaDB's side of ``golive report db``: its checks, as data (``golive.model.health.Check``), sizes, and
+the history table.
 
 They read ``information_schema`` and the server status only. Table names are the database's own (the
 URL names the database); fixes quote them with backticks. InnoDB's figures in ``information_schema.tables``
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import re
 
+import datetime as dt
+
+from golive.dialects.base import Health
 from golive.dialects.mysql.session import qi
-from golive.health.checks import Check, Context, esc, pct, query
-from golive.health.model import Finding, TableSize
-from golive.health.postgresql import read_index_sizes
+from golive.model.health import (SOFT_DELETE_CAP, Check, Context, Finding, ServerFacts, TableSize, esc, pct, query,
+                                 read_index_sizes, soft_delete_finding)
 from golive.units import human_bytes, human_count, human_duration
 
 #: (signed, unsigned) maximum of each integer type
@@ -219,8 +222,6 @@ def _read_connections(rows, ctx: Context) -> list[Finding]:
 
 
 def _read_soft_deleted(rows, ctx: Context) -> list[Finding]:
-    from golive.health.postgresql import SOFT_DELETE_CAP, soft_delete_finding
-
     out = []
     secs = int(ctx.thresholds.soft_delete_days * 86400)
     for r in rows:
@@ -310,3 +311,41 @@ ORDER BY trx_started LIMIT 50""", _read_long_transactions, fix="KILL {id};  -- e
           fix="-- a connection pool in the app (or ProxySQL), or a higher limit:\nSET GLOBAL max_connections = {suggested};",
           doc="Threads connected against max_connections."),
 ]
+
+
+#: sizes over time, in the database itself (MySQL has no schemas inside a database)
+HISTORY_TABLE = "_golive_report_history"
+HISTORY_DDL = f"""
+CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
+  taken_at DATETIME(6) NOT NULL COMMENT 'UTC',
+  kind VARCHAR(16) NOT NULL,
+  name VARCHAR(255) NOT NULL,
+  bytes BIGINT NOT NULL,
+  row_count BIGINT NULL,
+  PRIMARY KEY (kind, name, taken_at)
+) ENGINE=InnoDB COMMENT='golive report db: sizes over time'"""
+
+
+class MySQLHealth(Health):
+    history_table = HISTORY_TABLE
+    history_ddl = HISTORY_DDL
+
+    def facts(self, conn) -> ServerFacts:
+        r = query(conn, "SELECT DATABASE() AS db, VERSION() AS version")[0]
+        return ServerFacts(r["db"], r["version"], version_num(r["version"]))
+
+    def checks(self) -> list[Check]:
+        return CHECKS
+
+    def collect_sizes(self, conn) -> tuple[int, list[TableSize]]:
+        return collect_sizes(conn)
+
+    def history_exists(self, conn) -> bool:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() "
+                        "AND table_name = %s", (HISTORY_TABLE,))
+            return bool(cur.fetchone()[0])
+
+    def history_stamp(self, moment: dt.datetime) -> dt.datetime:
+        # DATETIME has no time zone: the table holds UTC (its column comment says so)
+        return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)

@@ -1,4 +1,6 @@
-"""PostgreSQL table and B-tree index bloat, estimated from the catalog and ``pg_stats`` (no table is read).
+"""What PostgreSQL's tables and indexes weigh and how much of it is waste: sizes, dead tuples, rows changed since the
+last ANALYZE, and table and B-tree index bloat estimated from the catalog and ``pg_stats`` (no table is read). These
+are the numbers both the report's checks (``health.py``) and maintenance's plans (``maintenance.py``) decide on.
 
 The estimate is the classic one (PgHero, check_postgres, pgexperts): from the average width of the
 columns (``pg_stats.avg_width``, ``null_frac``) and the number of live rows, how many pages would the
@@ -17,6 +19,9 @@ from __future__ import annotations
 import math
 
 from pydantic import BaseModel
+
+from golive.model.health import Context, Finding, TableSize, pct, query
+from golive.units import human_bytes, human_count
 
 #: schemas whose objects are the database's own business, not the app's
 SYSTEM_SCHEMAS_SQL = ("n.nspname NOT IN ('pg_catalog', 'information_schema', '_golive') "
@@ -164,3 +169,111 @@ def _dicts(conn, sql: str, params: dict | None = None) -> list[dict]:
         cur.execute(sql, params or {})
         cols = [d.name for d in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+
+# ------------------------------------------------------------------ dead tuples and stale statistics
+
+TABLE_ACTIVITY_SQL = """
+SELECT s.relid AS oid, format('%%I.%%I', s.schemaname, s.relname) AS "table", s.n_live_tup, s.n_dead_tup,
+       s.n_mod_since_analyze, s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze,
+       c.reltuples::float8 AS reltuples, pg_relation_size(s.relid) AS bytes, c.relkind::text AS relkind
+FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+WHERE s.schemaname <> '_golive' AND s.schemaname NOT LIKE 'pg\\_temp%%' AND c.relkind IN ('r', 'm')
+ORDER BY s.n_dead_tup DESC, 2
+"""
+
+
+def needs_vacuum(row: dict, t) -> str | None:
+    """Why ``row`` (of ``TABLE_ACTIVITY_SQL``) needs a VACUUM under thresholds ``t``, or None."""
+    dead, live = row["n_dead_tup"] or 0, row["n_live_tup"] or 0
+    ratio = dead / (dead + live) if dead + live else 0.0
+    if dead and dead >= t.min_dead_tuples and ratio >= t.dead_ratio:
+        return (f"{human_count(dead)} dead tuples ({pct(ratio)} of {human_count(dead + live)}; thresholds "
+                f"{human_count(t.min_dead_tuples)} and {pct(t.dead_ratio)})")
+    return None
+
+
+def needs_analyze(row: dict, t) -> str | None:
+    """Why ``row`` needs an ANALYZE (rows changed since the last one), or None."""
+    changes = row["n_mod_since_analyze"] or 0
+    rows = max(row["n_live_tup"] or 0, int(row["reltuples"] or 0), 0)
+    if changes and changes >= t.min_changes and changes >= t.analyze_ratio * rows:
+        never = row["last_analyze"] is None and row["last_autoanalyze"] is None
+        return (f"{human_count(changes)} rows changed since the last ANALYZE"
+                f"{' (never analyzed)' if never else ''}, {pct(changes / rows) if rows else 'all'} of "
+                f"{human_count(rows)} (thresholds {human_count(t.min_changes)} and {pct(t.analyze_ratio)})")
+    return None
+
+
+# ------------------------------------------------------------------ sizes, and bloat as findings
+
+SIZES_SQL = f"""
+SELECT format('%%I.%%I', n.nspname, c.relname) AS name, CASE c.relkind WHEN 'm' THEN 'matview' ELSE 'table' END AS kind,
+       pg_total_relation_size(c.oid) AS bytes, pg_relation_size(c.oid) AS table_bytes,
+       pg_indexes_size(c.oid) AS index_bytes, coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0) AS toast_bytes,
+       CASE WHEN coalesce(s.n_live_tup, 0) > 0 THEN s.n_live_tup ELSE greatest(c.reltuples, 0)::bigint END AS row_count
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+WHERE c.relkind IN ('r', 'm') AND {SYSTEM_SCHEMAS_SQL}
+UNION ALL
+SELECT format('%%I.%%I', n.nspname, ci.relname), 'index', pg_relation_size(ci.oid), 0, 0, 0, NULL
+FROM pg_index x JOIN pg_class ci ON ci.oid = x.indexrelid JOIN pg_namespace n ON n.oid = ci.relnamespace
+WHERE {SYSTEM_SCHEMAS_SQL}
+"""
+INDEX_TABLES_SQL = f"""
+SELECT format('%%I.%%I', n.nspname, ci.relname) AS name, format('%%I.%%I', tn.nspname, ct.relname) AS "table"
+FROM pg_index x JOIN pg_class ci ON ci.oid = x.indexrelid JOIN pg_namespace n ON n.oid = ci.relnamespace
+JOIN pg_class ct ON ct.oid = x.indrelid JOIN pg_namespace tn ON tn.oid = ct.relnamespace
+WHERE {SYSTEM_SCHEMAS_SQL}
+"""
+
+
+def collect_sizes(conn) -> tuple[int, list[TableSize]]:
+    """The database's size and that of every user table, materialized view and index."""
+    total = query(conn, "SELECT pg_database_size(current_database()) AS b")[0]["b"]
+    owner = {r["name"]: r["table"] for r in query(conn, INDEX_TABLES_SQL)}
+    return total, [TableSize(**r, table=owner.get(r["name"]) if r["kind"] == "index" else None)
+                   for r in query(conn, SIZES_SQL)]
+
+
+def read_table_sizes(rows, ctx: Context) -> list[Finding]:
+    """The largest tables (with their indexes and TOAST) and their growth, from the collected sizes."""
+    out = []
+    tables = sorted((s for s in ctx.sizes if s.kind != "index"), key=lambda s: -s.bytes)[: ctx.facts.get("top", 10)]
+    for s in tables:
+        growth = s.growth
+        grew = "" if growth is None else f", {'+' if growth >= 0 else '-'}{human_bytes(abs(growth))} since {s.previous_at}"
+        out.append(ctx.finding("info", s.name, f"{human_bytes(s.bytes)} (table {human_bytes(s.table_bytes)}, indexes "
+                               f"{human_bytes(s.index_bytes)}, TOAST {human_bytes(s.toast_bytes)}), "
+                               f"~{human_count(s.row_count or 0)} rows{grew}",
+                               {**s.model_dump(), "growth_bytes": growth}))
+    return out
+
+
+def read_table_bloat(rows, ctx: Context) -> list[Finding]:
+    """Tables over the table-bloat thresholds (the rule of ``golive maintenance vacuum-full``)."""
+    t = ctx.thresholds
+    out = []
+    for b in table_bloat(ctx.conn):
+        if b.estimated and b.ratio >= t.table_bloat_ratio and b.wasted_bytes >= t.min_table_bloat_bytes:
+            out.append(ctx.finding("warning", b.name, f"~{human_bytes(b.wasted_bytes)} of {human_bytes(b.bytes)} "
+                                   f"wasted ({pct(b.ratio)}, estimated for {human_count(b.rows)} rows)",
+                                   {"table": b.name, **b.model_dump(include={"bytes", "expected_bytes", "wasted_bytes",
+                                                                             "ratio", "rows"})}))
+    return out
+
+
+def read_index_bloat(rows, ctx: Context) -> list[Finding]:
+    """Valid B-tree indexes over the bloat thresholds (the rule of ``golive maintenance reindex``)."""
+    t = ctx.thresholds
+    out = []
+    for b in index_bloat(ctx.conn):
+        if b.valid and b.estimated and b.ratio >= t.bloat_ratio and b.wasted_bytes >= t.min_bloat_bytes:
+            fix = (f"REINDEX INDEX CONCURRENTLY {b.name};  -- or: golive maintenance reindex" if ctx.version_num >= 120000
+                   else f"-- PostgreSQL < 12: CREATE INDEX CONCURRENTLY a copy of {b.name}, then DROP INDEX CONCURRENTLY "
+                        "the old one (plain REINDEX blocks writes)")
+            out.append(ctx.finding("warning", b.name, f"~{human_bytes(b.wasted_bytes)} of {human_bytes(b.bytes)} wasted "
+                                   f"({pct(b.ratio)}, estimated for {human_count(b.rows)} rows) on {b.table}",
+                                   {"index": b.name, **b.model_dump(include={"table", "bytes", "expected_bytes",
+                                                                             "wasted_bytes", "ratio", "rows"})},
+                                   fix=fix))
+    return out

@@ -1,4 +1,5 @@
-"""PostgreSQL checks (PgHero's set as the floor, and more), as data: see ``checks.py``.
+"""PostgreSQL's side of ``golive report db``: its checks (PgHero's set as the floor, and more), as data
+(``golive.model.health.Check``); sizes and bloat are measured in ``bloat.py``.
 
 Every check reads the catalog and the statistics views only, in a read-only session with a short
 ``lock_timeout`` and ``statement_timeout`` (``golive.health.report``). Objects are named as SQL
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import re
 
-from golive.health import bloat
-from golive.health.checks import Check, Context, esc, pct
-from golive.health.model import Finding, TableSize
+from golive.dialects.base import Health
+from golive.dialects.postgresql.bloat import (SYSTEM_SCHEMAS_SQL, TABLE_ACTIVITY_SQL, collect_sizes, needs_analyze,
+                                              needs_vacuum, read_index_bloat, read_table_bloat, read_table_sizes)
+from golive.model.health import (SOFT_DELETE_CAP, Check, Context, Finding, ServerFacts, TableSize, esc, pct, query,
+                                 read_index_sizes, soft_delete_finding)
 from golive.units import human_bytes, human_count, human_duration
 
-USER = bloat.SYSTEM_SCHEMAS_SQL
+USER = SYSTEM_SCHEMAS_SQL
 INT_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
 INT_MIN = {"smallint": -32768, "integer": -2147483648, "bigint": -9223372036854775808}
 #: a leftover of an interrupted REINDEX CONCURRENTLY (https://www.postgresql.org/docs/current/sql-reindex.html)
@@ -65,39 +68,7 @@ def _read_connections(rows, ctx: Context) -> list[Finding]:
                         suggested=max(r["max_connections"] * 2, 100))]
 
 
-# ------------------------------------------------------------------ vacuum, analyze, wraparound
-
-TABLE_ACTIVITY_SQL = """
-SELECT s.relid AS oid, format('%%I.%%I', s.schemaname, s.relname) AS "table", s.n_live_tup, s.n_dead_tup,
-       s.n_mod_since_analyze, s.last_vacuum, s.last_autovacuum, s.last_analyze, s.last_autoanalyze,
-       c.reltuples::float8 AS reltuples, pg_relation_size(s.relid) AS bytes, c.relkind::text AS relkind
-FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-WHERE s.schemaname <> '_golive' AND s.schemaname NOT LIKE 'pg\\_temp%%' AND c.relkind IN ('r', 'm')
-ORDER BY s.n_dead_tup DESC, 2
-"""
-
-
-def needs_vacuum(row: dict, t) -> str | None:
-    """Why ``row`` (of ``TABLE_ACTIVITY_SQL``) needs a VACUUM under thresholds ``t``, or None."""
-    dead, live = row["n_dead_tup"] or 0, row["n_live_tup"] or 0
-    ratio = dead / (dead + live) if dead + live else 0.0
-    if dead and dead >= t.min_dead_tuples and ratio >= t.dead_ratio:
-        return (f"{human_count(dead)} dead tuples ({pct(ratio)} of {human_count(dead + live)}; thresholds "
-                f"{human_count(t.min_dead_tuples)} and {pct(t.dead_ratio)})")
-    return None
-
-
-def needs_analyze(row: dict, t) -> str | None:
-    """Why ``row`` needs an ANALYZE (rows changed since the last one), or None."""
-    changes = row["n_mod_since_analyze"] or 0
-    rows = max(row["n_live_tup"] or 0, int(row["reltuples"] or 0), 0)
-    if changes and changes >= t.min_changes and changes >= t.analyze_ratio * rows:
-        never = row["last_analyze"] is None and row["last_autoanalyze"] is None
-        return (f"{human_count(changes)} rows changed since the last ANALYZE"
-                f"{' (never analyzed)' if never else ''}, {pct(changes / rows) if rows else 'all'} of "
-                f"{human_count(rows)} (thresholds {human_count(t.min_changes)} and {pct(t.analyze_ratio)})")
-    return None
-
+# ------------------------------------------------------------------ vacuum, analyze, wraparound (the numbers: bloat.py)
 
 def _last(*stamps) -> str:
     got = [s for s in stamps if s is not None]
@@ -161,90 +132,6 @@ def _read_wraparound(rows, ctx: Context) -> list[Finding]:
         age = db[0]["xid_age"] if db else 0
         out.append(ctx.finding("ok", ctx.dbname, f"oldest unfrozen XID is {human_count(age)} transactions old "
                                f"({pct(age / 2146483648)} of the way to wraparound)", {"xid_age": age}, fix=""))
-    return out
-
-
-# ------------------------------------------------------------------ sizes and bloat
-
-SIZES_SQL = f"""
-SELECT format('%%I.%%I', n.nspname, c.relname) AS name, CASE c.relkind WHEN 'm' THEN 'matview' ELSE 'table' END AS kind,
-       pg_total_relation_size(c.oid) AS bytes, pg_relation_size(c.oid) AS table_bytes,
-       pg_indexes_size(c.oid) AS index_bytes, coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0) AS toast_bytes,
-       CASE WHEN coalesce(s.n_live_tup, 0) > 0 THEN s.n_live_tup ELSE greatest(c.reltuples, 0)::bigint END AS row_count
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
-WHERE c.relkind IN ('r', 'm') AND {USER}
-UNION ALL
-SELECT format('%%I.%%I', n.nspname, ci.relname), 'index', pg_relation_size(ci.oid), 0, 0, 0, NULL
-FROM pg_index x JOIN pg_class ci ON ci.oid = x.indexrelid JOIN pg_namespace n ON n.oid = ci.relnamespace
-WHERE {USER}
-"""
-INDEX_TABLES_SQL = f"""
-SELECT format('%%I.%%I', n.nspname, ci.relname) AS name, format('%%I.%%I', tn.nspname, ct.relname) AS "table"
-FROM pg_index x JOIN pg_class ci ON ci.oid = x.indexrelid JOIN pg_namespace n ON n.oid = ci.relnamespace
-JOIN pg_class ct ON ct.oid = x.indrelid JOIN pg_namespace tn ON tn.oid = ct.relnamespace
-WHERE {USER}
-"""
-
-
-def collect_sizes(conn) -> tuple[int, list[TableSize]]:
-    """The database's size and that of every user table, materialized view and index."""
-    from golive.health.checks import query
-
-    total = query(conn, "SELECT pg_database_size(current_database()) AS b")[0]["b"]
-    owner = {r["name"]: r["table"] for r in query(conn, INDEX_TABLES_SQL)}
-    return total, [TableSize(**r, table=owner.get(r["name"]) if r["kind"] == "index" else None)
-                   for r in query(conn, SIZES_SQL)]
-
-
-def _read_table_sizes(rows, ctx: Context) -> list[Finding]:
-    out = []
-    tables = sorted((s for s in ctx.sizes if s.kind != "index"), key=lambda s: -s.bytes)[: ctx.facts.get("top", 10)]
-    for s in tables:
-        growth = s.growth
-        grew = "" if growth is None else f", {'+' if growth >= 0 else '-'}{human_bytes(abs(growth))} since {s.previous_at}"
-        out.append(ctx.finding("info", s.name, f"{human_bytes(s.bytes)} (table {human_bytes(s.table_bytes)}, indexes "
-                               f"{human_bytes(s.index_bytes)}, TOAST {human_bytes(s.toast_bytes)}), "
-                               f"~{human_count(s.row_count or 0)} rows{grew}",
-                               {**s.model_dump(), "growth_bytes": growth}))
-    return out
-
-
-def read_index_sizes(rows, ctx: Context) -> list[Finding]:
-    """The largest indexes and their growth (PostgreSQL and MySQL alike: from the collected sizes)."""
-    out = []
-    for s in sorted((s for s in ctx.sizes if s.kind == "index"), key=lambda s: -s.bytes)[: ctx.facts.get("top", 10)]:
-        growth = s.growth
-        grew = "" if growth is None else f", {'+' if growth >= 0 else '-'}{human_bytes(abs(growth))} since {s.previous_at}"
-        out.append(ctx.finding("info", s.name, f"{human_bytes(s.bytes)}{' on ' + s.table if s.table else ''}{grew}",
-                               {**s.model_dump(), "growth_bytes": growth}))
-    return out
-
-
-def _read_table_bloat(rows, ctx: Context) -> list[Finding]:
-    t = ctx.thresholds
-    out = []
-    for b in bloat.table_bloat(ctx.conn):
-        if b.estimated and b.ratio >= t.table_bloat_ratio and b.wasted_bytes >= t.min_table_bloat_bytes:
-            out.append(ctx.finding("warning", b.name, f"~{human_bytes(b.wasted_bytes)} of {human_bytes(b.bytes)} "
-                                   f"wasted ({pct(b.ratio)}, estimated for {human_count(b.rows)} rows)",
-                                   {"table": b.name, **b.model_dump(include={"bytes", "expected_bytes", "wasted_bytes",
-                                                                             "ratio", "rows"})}))
-    return out
-
-
-def _read_index_bloat(rows, ctx: Context) -> list[Finding]:
-    t = ctx.thresholds
-    out = []
-    for b in bloat.index_bloat(ctx.conn):
-        if b.valid and b.estimated and b.ratio >= t.bloat_ratio and b.wasted_bytes >= t.min_bloat_bytes:
-            fix = (f"REINDEX INDEX CONCURRENTLY {b.name};  -- or: golive maintenance reindex" if ctx.version_num >= 120000
-                   else f"-- PostgreSQL < 12: CREATE INDEX CONCURRENTLY a copy of {b.name}, then DROP INDEX CONCURRENTLY "
-                        "the old one (plain REINDEX blocks writes)")
-            out.append(ctx.finding("warning", b.name, f"~{human_bytes(b.wasted_bytes)} of {human_bytes(b.bytes)} wasted "
-                                   f"({pct(b.ratio)}, estimated for {human_count(b.rows)} rows) on {b.table}",
-                                   {"index": b.name, **b.model_dump(include={"table", "bytes", "expected_bytes",
-                                                                             "wasted_bytes", "ratio", "rows"})},
-                                   fix=fix))
     return out
 
 
@@ -516,16 +403,6 @@ def _read_replication(rows, ctx: Context) -> list[Finding]:
 
 #: column names apps use for "soft-deleted at" (Rails paranoia/discard, Laravel, Django safedelete, ...)
 SOFT_DELETE_RE = "^(deleted|removed|archived|discarded|trashed)_(at|on|date|time)$"
-SOFT_DELETE_CAP = 1_000_000  # counting stops there: a report must not scan a huge table to the end
-
-
-def soft_delete_finding(ctx: Context, r: dict, old: int, sql_delete: str) -> Finding:
-    days = ctx.thresholds.soft_delete_days
-    many = f"more than {human_count(SOFT_DELETE_CAP)}" if old > SOFT_DELETE_CAP else human_count(old)
-    return ctx.finding("info", r["table"], f"{many} rows soft-deleted ({r['column_name']}) more than {days:g} days ago "
-                       "are still stored", {**r, "old_rows": min(old, SOFT_DELETE_CAP), "days": days},
-                       fix=f"-- in batches, live-safe:\n-- golive maintenance --db URL purge-soft-deleted --table "
-                           f"{r['table']} --column {r['column_name']} --older-than {days:g}d\n{sql_delete}")
 
 
 def _read_soft_deleted(rows, ctx: Context) -> list[Finding]:
@@ -620,17 +497,17 @@ SELECT current_setting('autovacuum') AS autovacuum, current_setting('track_count
     Check("analyze-needed", "postgresql", "Tables needing ANALYZE", TABLE_ACTIVITY_SQL, _read_analyze,
           fix="ANALYZE {table};  -- or: golive maintenance analyze",
           doc="Rows changed since the last ANALYZE over min_changes and analyze_ratio.", ok="statistics are fresh"),
-    Check("table-sizes", "postgresql", "Largest tables", None, _read_table_sizes,
+    Check("table-sizes", "postgresql", "Largest tables", None, read_table_sizes,
           doc="Size of the largest tables (with their indexes and TOAST) and growth since the previous report."),
     Check("index-sizes", "postgresql", "Largest indexes", None, read_index_sizes,
           doc="Size of the largest indexes and growth since the previous report.", ok="no index"),
-    Check("table-bloat", "postgresql", "Table bloat (estimate)", None, _read_table_bloat,
+    Check("table-bloat", "postgresql", "Table bloat (estimate)", None, read_table_bloat,
           fix="-- VACUUM makes the space reusable (the file does not shrink):\nVACUUM (ANALYZE) {table};\n"
               "-- to give it back to the OS without blocking writes use pg_repack; VACUUM FULL rewrites the table "
               "under an ACCESS EXCLUSIVE lock (golive maintenance vacuum-full):\n-- VACUUM (FULL, ANALYZE) {table};",
           doc="Wasted space estimated from column statistics (" + "table_bloat_ratio, min_table_bloat_bytes).",
           ok="no table over the bloat thresholds"),
-    Check("index-bloat", "postgresql", "Index bloat (estimate)", None, _read_index_bloat,
+    Check("index-bloat", "postgresql", "Index bloat (estimate)", None, read_index_bloat,
           doc="B-tree indexes whose estimated waste is over bloat_ratio and min_bloat_bytes: the same rule as "
               "golive maintenance reindex.", ok="no index over the bloat thresholds"),
     Check("unused-indexes", "postgresql", "Unused indexes", """
@@ -747,3 +624,38 @@ ORDER BY 1, 2 LIMIT 50""", _read_soft_deleted,
           doc="Materialized views: populated or not, and whether they can be refreshed CONCURRENTLY.",
           ok="no materialized view"),
 ]
+
+
+#: sizes over time, in the schema golive's migration bookkeeping also uses
+HISTORY_TABLE = "_golive.report_history"
+HISTORY_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS _golive;
+CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
+  taken_at timestamptz NOT NULL,
+  kind text NOT NULL,
+  name text NOT NULL,
+  bytes bigint NOT NULL,
+  row_count bigint,
+  PRIMARY KEY (kind, name, taken_at)
+)"""
+
+
+class PostgresHealth(Health):
+    history_table = HISTORY_TABLE
+    history_ddl = HISTORY_DDL
+
+    def facts(self, conn) -> ServerFacts:
+        r = query(conn, "SELECT current_database() AS db, current_setting('server_version') AS version, "
+                        "current_setting('server_version_num')::int AS num")[0]
+        return ServerFacts(r["db"], r["version"], r["num"])
+
+    def checks(self) -> list[Check]:
+        return CHECKS
+
+    def collect_sizes(self, conn) -> tuple[int, list[TableSize]]:
+        return collect_sizes(conn)
+
+    def history_exists(self, conn) -> bool:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (HISTORY_TABLE,))
+            return bool(cur.fetchone()[0])
