@@ -371,8 +371,8 @@ class Source(Concern):
         """How every reader sees one moment of the source (or why not), for the plan."""
         raise NotImplementedError
 
-    def copy_options(self, options) -> dict:
-        """The options the copy itself needs, stored with the plan (zero dates, text fallback, …)."""
+    def copy_options(self, options, schema: "SourceSchema | None" = None) -> dict:
+        """The options the copy itself needs, stored with the plan (zero dates, text fallback, the schemas read…)."""
         return {}
 
     def profile(self, url: "DatabaseURL", tables: list["Table"], *, deep: bool, workers: int, options=None,
@@ -779,12 +779,18 @@ def rename_sql(ctx, sql: str) -> str:
     from golive.model.names import snake_case
 
     if ctx.plan.identifiers != "snake" and all(k == v for k, v in ctx.table_names.items()):
-        return sql
+        return sql  # nothing renamed
     tree = sqlglot.parse_one(sql, read=ctx.dst.sqlglot_name)
 
     def fix(node):
-        if isinstance(node, exp.Table) and node.name in ctx.table_names:
-            node.set("this", exp.to_identifier(ctx.table_names[node.name], quoted=True))
+        if isinstance(node, exp.Table):
+            qualified = f"{node.db}.{node.name}" if node.db else node.name
+            if qualified in ctx.table_names:  # a schema-qualified name, maybe into a target without schemas
+                node.set("this", exp.to_identifier(ctx.table_names[qualified], quoted=True))
+                if not ctx.dst.has_schemas:
+                    node.set("db", None)
+            elif node.name in ctx.table_names:
+                node.set("this", exp.to_identifier(ctx.table_names[node.name], quoted=True))
         elif isinstance(node, exp.Identifier) and ctx.plan.identifiers == "snake":
             node.set("this", snake_case(node.name))
         return node
@@ -799,6 +805,9 @@ def plan_views_and_others(ctx, schema: "SourceSchema", selected: set[str]) -> No
 
     plan = ctx.plan
     for v in schema.views:
+        if v.name in (ctx.options.exclude or []):
+            plan.skipped.append(Skipped(kind="view", name=v.name, reason="excluded by --exclude"))
+            continue
         sql, why = ctx.translate(v.select, kind="select")
         if sql is None:
             plan.skipped.append(Skipped(kind="view", name=v.name, reason=f"its SQL does not translate: {why}"))
@@ -807,7 +816,10 @@ def plan_views_and_others(ctx, schema: "SourceSchema", selected: set[str]) -> No
             sql = rename_sql(ctx, sql)
         except Exception as exc:  # noqa: BLE001 - an odd query: created as translated, or reported by the target
             log.debug("view %s: names not rewritten: %s", v.name, exc)
-        plan.views.append(ViewPlan(source=v.name, target=ctx.relations(v.name), select=sql, materialized=v.materialized))
+        local = v.name.split(".", 1)[1] if v.schema_name and v.name.startswith(v.schema_name + ".") else None
+        named = (ctx.relations(v.name, base=local, why=f"{ctx.dst.title} has no schemas")
+                 if local and not ctx.dst.has_schemas else ctx.relations(v.name))
+        plan.views.append(ViewPlan(source=v.name, target=named, select=sql, materialized=v.materialized))
     for tr in schema.triggers:
         if tr.table in selected:
             plan.skipped.append(Skipped(kind="trigger", name=tr.name, reason=(

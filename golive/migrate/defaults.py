@@ -19,6 +19,8 @@ def plan_default(src, dst, t, c, type_, options, translate) -> tuple[str | None,
     if d is None:
         return None, note or "no default (the source has none)", note
     read = d
+    if src.name == dst.name and d.sql is not None and d.kind != "zero_date":  # the same engine: as written
+        return dst.target.render_default(type(d)("expr", sql=d.sql), type_), "kept as it is", None
     d, note = coerce(d, type_, c.default or "")
     if d is not None and d.kind == "expr" and d.sql is not None and src.name != dst.name:
         translated, why = translate(d.sql)

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 def select_tables(schema: SourceSchema, only: list[str] | None, exclude: list[str]) -> list[Table]:
     names = [t.name for t in schema.tables]
-    for wanted in (only or []) + list(exclude):
+    views = {v.name for v in schema.views}
+    for wanted in (only or []) + [x for x in exclude if x not in views]:  # --exclude may name a view too
         if wanted not in names:
             close = difflib.get_close_matches(wanted, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -100,7 +101,7 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
         plan = MigrationPlan(
             run_key=key, source=source.masked, target=target.masked, source_dialect=src.name,
             target_dialect=dst.name, target_schema=options.target_schema, identifiers=options.identifiers,
-            source_fingerprint=src.source.fingerprint(source), options=src.source.copy_options(options),
+            source_fingerprint=src.source.fingerprint(source), options=src.source.copy_options(options, schema),
         )
         plan.consistency = src.source.consistency(source, conn, options)
         selected = {t.name for t in tables}
@@ -114,7 +115,7 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
         limit, chars = dst.max_identifier_length, dst.identifier_unit == "characters"
         fold = dst.target.folds_case(target)
         relations = Namer(options.identifiers, "table", plan.renamed, limit, chars=chars, fold=fold)
-        table_names = {t.name: relations(t.name) for t in tables}
+        table_names = {t.name: relations(t.name, **_unqualified(t, tables, dst)) for t in tables}
         decided: dict[tuple[str, str], TargetType] = {}
         constraint_names = Namer(options.identifiers, "constraint", plan.renamed, limit, chars=chars)
         if dst.indexes_share_table_namespace:
@@ -148,6 +149,16 @@ def _resumed(src, source: DatabaseURL, stored: dict, options: MigrateOptions, t0
     plan.resumed = True
     plan.planned_seconds = round(time.perf_counter() - t0, 3)
     return plan
+
+
+def _unqualified(t: Table, tables: list[Table], dst) -> dict:
+    """Into a target without schemas (MySQL), a table of a source schema keeps its own name, or
+    ``schema_name`` where two schemas hold tables of that name."""
+    if dst.has_schemas or not t.local_name or t.local_name == t.name:
+        return {}
+    twins = sum(1 for x in tables if x.local_name == t.local_name)
+    base = t.local_name if twins == 1 else f"{t.schema_name}_{t.local_name}"
+    return {"base": base, "why": f"{dst.title} has no schemas"}
 
 
 def changed_since(src, url: DatabaseURL, plan: MigrationPlan, stored: dict) -> str | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["literal", "now", "today", "time_now", "epoch_now", "uuid", "expr", "zero_date"]
+Kind = Literal["literal", "now", "today", "time_now", "epoch_now", "uuid", "expr", "zero_date", "sequence"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ def coerce(d: Default, t, raw: str) -> tuple[Default | None, str | None]:
     from golive.model.types import CT, INT_TYPES
 
     ct = t.ct
+    if ct == CT.NATIVE and d.sql and d.kind != "zero_date":  # the same engine: the default exactly as written
+        return Default("expr", sql=d.sql), None
+    if d.kind == "sequence":
+        return None, (f"default {raw} (a sequence) has no equivalent in the target: dropped; the values are copied, "
+                      "and a new row needs one (a table's one identity column keeps its AUTO_INCREMENT)")
     if d.kind in ("now", "today", "time_now"):
         if ct in (CT.TIMESTAMP_TZ, CT.TIMESTAMP, CT.DATE, CT.TIME, CT.TEXT, CT.VARCHAR, CT.NATIVE):
             return d, None

@@ -45,11 +45,14 @@ class Namer:
     def _key(self, name: str) -> str:
         return name.lower() if self.fold else name
 
-    def __call__(self, source: str, *, derived: bool = False) -> str:
-        want = snake_case(source) if self.mode == "snake" and not derived else source
+    def __call__(self, source: str, *, derived: bool = False, base: str | None = None, why: str = "") -> str:
+        """The target name of ``source`` (``base``: the name to start from when it is not ``source`` itself, and
+        ``why``: the reason, e.g. a schema-qualified name into a target without schemas)."""
+        start = base if base is not None else source
+        want = snake_case(start) if self.mode == "snake" and not derived else start
         name = fit_identifier(want, self.limit, chars=self.chars)
-        reason = []
-        if want != source and not derived:
+        reason = [why] if why and start != source else []
+        if want != start and not derived:
             reason.append("snake_case")
         if name != want:
             reason.append(f"longer than {self.limit} {'characters' if self.chars else 'bytes'}")

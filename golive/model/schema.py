@@ -93,6 +93,7 @@ class Trigger(BaseModel):
 
 
 class SourceSchema(BaseModel):
+    schemas: list[str] = Field(default_factory=list, description="The schemas read (PostgreSQL), in order.")
     tables: list[Table] = Field(default_factory=list)
     views: list[View] = Field(default_factory=list)
     triggers: list[Trigger] = Field(default_factory=list)

@@ -32,6 +32,10 @@ def _long(c) -> bool:
 
 def adjust_table(tp: TablePlan, plan: MigrationPlan) -> None:
     """Fit a planned table to MySQL: indexable text, key lengths, the row size limit. Every change is reported."""
+    pk = next((ix for ix in tp.indexes if ix.kind == "primary"), None)
+    if tp.identity and pk is not None and pk.columns[0] != tp.identity:
+        plan.warnings.append(f"{tp.source}.{tp.identity}: the identity column does not lead the primary key; MySQL's "
+                             "AUTO_INCREMENT must lead a key, so a key on it is added")
     from golive.model.plan import ColumnPlan
     from golive.model.types import TargetType
 
@@ -174,7 +178,7 @@ def create_table_sql(tp: TablePlan, collation: str) -> str:
     pk = next((ix for ix in tp.indexes if ix.kind == "primary"), None)
     if pk is not None:
         cols.append(f"PRIMARY KEY ({', '.join(_key_part(tp, c) for c in pk.columns)})")
-    elif tp.identity:  # AUTO_INCREMENT must be a key
+    if tp.identity and (pk is None or pk.columns[0] != tp.identity):  # AUTO_INCREMENT must lead a key
         cols.append(f"KEY ({qi(tp.identity)})")
     body = ",\n  ".join(cols)
     return (f"CREATE TABLE {qi(tp.target)} (\n  {body}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}")

@@ -592,7 +592,7 @@ class MySQLSource(Source):
     def consistency(self, url: DatabaseURL, conn, options) -> str:
         return consistency(url, conn, options)
 
-    def copy_options(self, options) -> dict:
+    def copy_options(self, options, schema=None) -> dict:
         return {"snapshot": options.snapshot, "zero_dates": options.zero_dates, "datetime_as": options.datetime_as,
                 "source_time_zone": options.source_time_zone, "uuid_binary": options.uuid_binary}
 

@@ -16,21 +16,72 @@ from golive.urls import DatabaseURL
 log = logging.getLogger(__name__)
 
 
+#: golive's own bookkeeping (a database golive migrated into): never the app's data
+OWN_SCHEMAS = ("_golive",)
+
+
 def schemas_of(options) -> list[str]:
+    """The schemas the user named (``--source-schema``), else just public (``user_schemas`` reads them all)."""
     return list(getattr(options, "source_schemas", None) or ["public"])
+
+
+def user_schemas(conn) -> list[str]:
+    """Every schema holding the app's tables, views or sequences, as ``pg_dump`` dumps them: not the system's, not
+    an extension's, not golive's own; public when there is nothing at all."""
+    rows = conn.execute(
+        "SELECT DISTINCT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
+        "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> ALL(%s) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = n.oid AND d.deptype = 'e') "
+        "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e') "
+        "ORDER BY 1", (list(OWN_SCHEMAS),)).fetchall()
+    found = [r[0] for r in rows]
+    return found or ["public"]
+
+
+def outside_references(conn, schemas: list[str]) -> list[tuple[str, str, str]]:
+    """What in the copied schemas reads a schema that is not copied (views, materialized views, foreign keys,
+    sequence defaults): ``(what, object, what it reads)``. Empty when the set is closed."""
+    out = []
+    for obj, kind, ref in conn.execute(
+            "SELECT DISTINCT vn.nspname || '.' || v.relname, v.relkind, rn.nspname || '.' || r.relname "
+            "FROM pg_rewrite w JOIN pg_class v ON v.oid = w.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace "
+            "JOIN pg_depend d ON d.objid = w.oid AND d.classid = 'pg_rewrite'::regclass "
+            "AND d.refclassid = 'pg_class'::regclass JOIN pg_class r ON r.oid = d.refobjid "
+            "JOIN pg_namespace rn ON rn.oid = r.relnamespace "
+            "WHERE vn.nspname = ANY(%s) AND rn.nspname <> ALL(%s) AND rn.nspname NOT IN ('pg_catalog', "
+            "'information_schema') AND r.oid <> v.oid ORDER BY 1, 3", (schemas, schemas)).fetchall():
+        out.append(("materialized view" if kind == "m" else "view", obj, ref))
+    for obj, ref in conn.execute(
+            "SELECT DISTINCT n.nspname || '.' || c.relname, rn.nspname || '.' || r.relname FROM pg_constraint k "
+            "JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_class r ON r.oid = k.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace "
+            "WHERE k.contype = 'f' AND n.nspname = ANY(%s) AND rn.nspname <> ALL(%s) ORDER BY 1, 2",
+            (schemas, schemas)).fetchall():
+        out.append(("a foreign key of", obj, ref))
+    for obj, col, ref in conn.execute(
+            "SELECT n.nspname || '.' || c.relname, a.attname, sn.nspname || '.' || s.relname FROM pg_attrdef ad "
+            "JOIN pg_class c ON c.oid = ad.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum "
+            "JOIN pg_depend d ON d.objid = ad.oid AND d.classid = 'pg_attrdef'::regclass "
+            "AND d.refclassid = 'pg_class'::regclass JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S' "
+            "JOIN pg_namespace sn ON sn.oid = s.relnamespace "
+            "WHERE n.nspname = ANY(%s) AND sn.nspname <> ALL(%s) ORDER BY 1, 2", (schemas, schemas)).fetchall():
+        out.append((f"the default of column {col} of", obj, ref))
+    return out
 
 
 # ---------------------------------------------------------------------- introspection
 
 
 def introspect(conn, url: DatabaseURL, options) -> SourceSchema:
-    schemas = schemas_of(options)
+    schemas = list(getattr(options, "source_schemas", None) or user_schemas(conn))
     found = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (schemas,))}
     missing = [s for s in schemas if s not in found]
     if missing:
         raise ConfigError(f"source {url.masked} has no schema {', '.join(map(repr, missing))}")
     qualify = len(schemas) > 1
-    out = SourceSchema()
+    out = SourceSchema(schemas=schemas)
     rels = conn.execute(
         "SELECT c.oid, n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition "
@@ -60,13 +111,16 @@ def introspect(conn, url: DatabaseURL, options) -> SourceSchema:
 
 def _table(conn, oid: int, nsp: str, name: str, label: str, qualify: bool) -> Table:
     cols = []
-    for attname, typ, notnull, default, identity, generated, typname, typtype, attnum, base, basetyp, labels in \
-            conn.execute(
+    domain_checks = []
+    for attname, typ, notnull, default, identity, generated, typname, typtype, attnum, base, basetyp, labels, \
+            dchecks in conn.execute(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), "
             "a.attidentity, a.attgenerated, t.typname, t.typtype, a.attnum, "
             "CASE WHEN t.typtype = 'd' THEN bt.typname END, "
             "CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END, "
-            "ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) "
+            "ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder), "
+            "ARRAY(SELECT k.conname || chr(31) || pg_get_constraintdef(k.oid) FROM pg_constraint k "
+            "WHERE k.contypid = t.oid AND k.contype = 'c' ORDER BY k.conname) "
             "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type bt ON bt.oid = t.typbasetype "
             "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
             "WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum", (oid,)).fetchall():
@@ -75,6 +129,11 @@ def _table(conn, oid: int, nsp: str, name: str, label: str, qualify: bool) -> Ta
                            generated_sql=default if generated else None,
                            native=f"{typname}:{typtype}:{base or ''}:{basetyp or ''}", auto_increment=bool(identity),
                            comment="\x1f".join(labels) if typtype == "e" else None))
+        for entry in dchecks or []:  # a domain's CHECK, on this column (another engine has no domains)
+            dname, _, definition = entry.partition("\x1f")
+            m = re.match(r"CHECK \((.*)\)( NOT VALID)?$", definition, re.S)
+            expr = re.sub(r"\bVALUE\b", qi(attname).replace("\\", "\\\\"), m.group(1) if m else definition)
+            domain_checks.append((f"{name}_{attname}_{dname}", expr))
     cons = conn.execute(
         "SELECT c.conname, c.contype, pg_get_constraintdef(c.oid), "
         "ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY u(n, i) JOIN pg_attribute a "
@@ -114,6 +173,9 @@ def _table(conn, oid: int, nsp: str, name: str, label: str, qualify: bool) -> Ta
             continue
         indexes.append(Index(name=iname, columns=[] if has_exprs else list(keycols), unique=unique, origin="c",
                              sql=definition, kind="index", expressions=has_exprs, where=pred))
+    for cname, expr in domain_checks:
+        checks.append(expr)
+        check_names.append(cname)
     for c in cols:
         if c.name in pk:
             c.pk_position = pk.index(c.name) + 1
@@ -147,8 +209,9 @@ def server_major(conn) -> int:
     return int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
 
 
-def pre_data(url: DatabaseURL, conn, schemas: list[str]) -> tuple[str, str]:
-    """The source's pre-data script (pg_dump) and which pg_dump made it."""
+def pre_data(url: DatabaseURL, conn, schemas: list[str], exclude: list[str] = ()) -> tuple[str, str]:
+    """The source's pre-data script (pg_dump) and which pg_dump made it (``exclude``: tables and views left out,
+    by their plan names)."""
     from golive.dialects.postgresql import tools as pgtools
 
     path, version = pgtools.find("pg_dump", server_major(conn))
@@ -157,6 +220,9 @@ def pre_data(url: DatabaseURL, conn, schemas: list[str]) -> tuple[str, str]:
            "--no-subscriptions", "--no-security-labels", "--no-tablespaces", "--quote-all-identifiers"]
     for s in schemas:
         cmd += ["-n", s]
+    for name in exclude:
+        nsp, _, rel = name.rpartition(".") if len(schemas) > 1 else (schemas[0], ".", name)
+        cmd += ["-T", '"' + nsp.replace('"', '""') + '"."' + rel.replace('"', '""') + '"']
     proc = subprocess.run(cmd + args, capture_output=True, text=True, env=env, timeout=600)
     if proc.returncode:
         raise SourceError(f"pg_dump --section=pre-data failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")

@@ -30,8 +30,8 @@ from golive.errors import ConfigError, PlanError, TerminalError, TransientError
 from golive.model.schema import Column, SourceSchema, Table
 from golive.model.types import CT, TargetType
 from golive.model.defaults import Default
-from golive.dialects.postgresql.schema import (_partition_own_keys, final_statements, introspect, pre_data, relation,
-                                              schemas_of)
+from golive.dialects.postgresql.schema import (_partition_own_keys, final_statements, introspect, outside_references,
+                                              pre_data, relation, schemas_of)
 from golive.model.results import key_value
 from golive.urls import DatabaseURL
 
@@ -118,8 +118,8 @@ def _decide_neutral(c: Column, p, typname: str, typtype: str, base: str, basetyp
     """The neutral type of a PostgreSQL column for another engine (sizes by the measured lengths)."""
     declared = c.declared
     warnings = []
-    if typtype == "d":  # a domain: its base type (its CHECK stays behind)
-        warnings.append(f"domain {typname} copied as its base type {basetype} (the domain's CHECK is not carried)")
+    if typtype == "d":  # a domain: its base type, and its CHECK on the column (schema.py)
+        warnings.append(f"domain {typname} copied as its base type {basetype}, its CHECK on the column")
         typname, declared = base, basetype
     if parent is not None and typname in ("int2", "int4", "int8"):
         return Decision(parent, "foreign key: same type as the referenced column")
@@ -154,6 +154,39 @@ def _decide_neutral(c: Column, p, typname: str, typtype: str, base: str, basetyp
     if typname == "money":
         return Decision(TargetType(ct=CT.DECIMAL, precision=19, scale=2), "money", warnings=warnings)
     return Decision(TargetType(ct=ct), "declared type", warnings=warnings)
+
+
+#: PostgreSQL's spellings of "now", and of a new UUID
+_NOW = {"now()": "now", "current_timestamp": "now", "localtimestamp": "now", "statement_timestamp()": "now",
+        "transaction_timestamp()": "now", "clock_timestamp()": "now", "current_date": "today",
+        "current_time": "time_now", "localtime": "time_now", "gen_random_uuid()": "uuid",
+        "uuid_generate_v4()": "uuid"}
+
+
+def read_default(raw: str | None):
+    """A PostgreSQL default (``pg_get_expr``'s text) in neutral form: a literal with its cast (``'ok'::mood``,
+    ``'x'::character varying``, ``(0)::numeric``) is the literal, keeping the text for a PostgreSQL target; now(),
+    CURRENT_DATE, gen_random_uuid() and their kin are their neutral kinds; ``nextval(…)`` is a sequence; anything
+    else an expression sqlglot translates."""
+    if raw is None:
+        return None, None
+    s = raw.strip()
+    if s.lower().startswith("nextval("):
+        return Default("sequence", sql=s), None
+    bare = re.sub(r"\((\d+)\)", r"\1", s.lower())
+    bare = re.sub(r"::[a-z ]+(\(\d+(,\d+)?\))?$", "", bare).strip()
+    if bare in _NOW:
+        return Default(_NOW[bare], sql=s), None
+    m = re.fullmatch(r"'((?:[^']|'')*)'(?:::[\w\s.\"\[\]]+(?:\(\d+(?:,\d+)?\))?)?", s, re.S)
+    if m:
+        return Default("literal", m.group(1).replace("''", "'"), sql=s), None
+    m = re.fullmatch(r"\(?([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\)?(?:::[\w\s]+(?:\(\d+(?:,\d+)?\))?)?", s)
+    if m:
+        n = m.group(1)
+        return Default("literal", int(n) if re.fullmatch(r"[-+]?\d+", n) else n, sql=s), None
+    if s.lower() in ("true", "false"):
+        return Default("literal", s.lower() == "true", sql=s), None
+    return Default("expr", sql=s), None
 
 
 def value_sql(col: str, t: TargetType, typname: str) -> str:
@@ -426,6 +459,19 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
     from golive.dialects.base import plan_views_and_others
 
     plan = ctx.plan
+    schemas = plan.options.get("source_schemas") or schemas_of(ctx.options)
+    qualify = len(schemas) > 1
+    excluded = set(ctx.options.exclude or [])
+    outside = [(kind, obj if qualify else obj.split(".", 1)[1], ref)
+               for kind, obj, ref in outside_references(ctx.conn, schemas)]
+    outside = [o for o in outside if o[1] not in excluded]
+    if outside:  # the target would refuse these objects half-way: say so before anything is written
+        shown = "; ".join(f"{kind} {obj} reads {ref}" for kind, obj, ref in outside[:5])
+        more = f" (and {len(outside) - 5} more)" if len(outside) > 5 else ""
+        needed = sorted({ref.split(".", 1)[0] for _, _, ref in outside})
+        objects = sorted({obj for _, obj, _ in outside})
+        raise PlanError(f"{shown}{more}: add --source-schema {','.join(schemas + needed)}, or --exclude "
+                        f"{','.join(objects)}")
     if ctx.dst.name != "postgresql":
         plan_views_and_others(ctx, schema, selected)
         for t in schema.tables:
@@ -435,13 +481,12 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
         return
     if plan.identifiers != "preserve":
         raise PlanError("PostgreSQL to PostgreSQL keeps every name as it is: --identifiers snake is not supported")
-    schemas = schemas_of(ctx.options)
     if ctx.options.target_schema not in ("public", *schemas) or (len(schemas) == 1 and schemas[0] != "public"
                                                                 and ctx.options.target_schema != "public"
                                                                 and ctx.options.target_schema != schemas[0]):
         raise PlanError("PostgreSQL to PostgreSQL keeps schema names (choose them with --source-schema); "
                         f"--schema {ctx.options.target_schema} is not supported")
-    plan.pre_data_sql, made_by = pre_data(ctx.source_url, ctx.conn, schemas)
+    plan.pre_data_sql, made_by = pre_data(ctx.source_url, ctx.conn, schemas, list(ctx.options.exclude or []))
     plan.consistency += f"; schema from {made_by}"
     tables = {t.name: t for t in schema.tables if t.name in selected}
     for tp in plan.tables:
@@ -522,8 +567,9 @@ class PostgresSource(Source):
             return "none: each chunk reads its own moment (--snapshot none): the source must be quiet during the copy"
         return "snapshot: every reader starts in one exported snapshot (pg_export_snapshot); the app may keep writing"
 
-    def copy_options(self, options) -> dict:
-        return {"snapshot": options.snapshot, "source_schemas": schemas_of(options)}
+    def copy_options(self, options, schema=None) -> dict:
+        return {"snapshot": options.snapshot,
+                "source_schemas": schema.schemas if schema is not None and schema.schemas else schemas_of(options)}
 
     def profile(self, url, tables, *, deep: bool, workers: int, options=None, lengths: bool = False):
         return profile(url, tables, deep=deep, workers=workers, options=options, lengths=lengths)
@@ -532,11 +578,7 @@ class PostgresSource(Source):
         return decide(t, c, p, parent=parent, target=target, options=options, identity=identity)
 
     def read_default(self, t, c, options=None):
-        if c.default is None:
-            return None, None
-        if re.match(r"nextval\(", c.default):
-            return None, None  # a sequence: the target's identity (or its own sequence) takes over
-        return Default("expr", sql=c.default), None
+        return read_default(c.default)
 
     def index_expressions(self, ix):
         return index_expressions(ix)

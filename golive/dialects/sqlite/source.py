@@ -175,7 +175,7 @@ class SQLiteSource(Source):
         return ("each chunk reads the SQLite file as it is when the chunk starts: stop the app's writes during the "
                 "copy; rows per table are counted again at the end and a difference is reported")
 
-    def copy_options(self, options) -> dict:
+    def copy_options(self, options, schema=None) -> dict:
         out = {}
         if getattr(options, "text_encoding_fallback", None):
             out["text_encoding_fallback"] = options.text_encoding_fallback
