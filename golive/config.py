@@ -32,6 +32,13 @@ class MigrateOptions(BaseModel):
     text_encoding_fallback: str | None = Field(None, title="Text encoding fallback (SQLite)", description=(
         "SQLite: decode text that is not valid UTF-8 from this legacy encoding (e.g. cp1252) instead of "
         "rejecting the row; every decoded value is counted in the report."))
+    invalid_text: str = Field("reject", title="Text that is not UTF-8 (SQLite)", description=(
+        "SQLite: text that is not valid UTF-8 is rejected (reject, the default), decoded from a legacy encoding "
+        "(cp1252, latin-1, gbk, ...: every decoded value counted), or kept byte for byte (bytes: such a column "
+        "becomes binary)."))
+    type_mismatch: Literal["reject", "widen"] = Field("reject", title="Text in numeric columns (SQLite)", description=(
+        "SQLite: text in an INTEGER or NUMERIC column is rejected (reject, the default), or the column becomes text "
+        "so every value arrives as it is (widen)."))
     null_keys: Literal["reject", "rowid"] = Field("reject", title="NULLs in primary keys (SQLite)", description=(
         "SQLite: NULLs in a primary key that is not the rowid are rejected, or filled from the rowid."))
     zero_dates: Literal["null", "reject", "epoch"] = Field("null", title="Zero dates (MySQL)", description=(
@@ -48,6 +55,27 @@ class MigrateOptions(BaseModel):
         "PostgreSQL sources: the schemas to copy (default: public); each keeps its name in the target."))
     uuid_binary: bool = Field(False, title="BINARY(16) as uuid (MySQL)",
                               description="MySQL: BINARY(16) columns become uuid instead of bytea.")
+
+    @field_validator("invalid_text")
+    @classmethod
+    def _invalid_text(cls, v: str) -> str:
+        if v in ("reject", "bytes"):
+            return v
+        import codecs
+
+        try:
+            codecs.lookup(v)
+        except LookupError:
+            raise ValueError(f"--invalid-text must be reject, bytes or an encoding (cp1252, latin-1, gbk, ...), "
+                             f"not {v!r}") from None
+        return v
+
+    def text_fallback(self) -> str | None:
+        """The legacy encoding text that is not UTF-8 is decoded from, if any (``--invalid-text ENCODING``, or the
+        older ``--text-encoding-fallback``)."""
+        if self.text_encoding_fallback:
+            return self.text_encoding_fallback
+        return None if self.invalid_text in ("reject", "bytes") else self.invalid_text
 
     @field_validator("tables", "exclude", "source_schemas", mode="before")
     @classmethod

@@ -41,6 +41,11 @@ def migrate_db(
     validate: bool = typer.Option(True, "--validate/--no-validate", help="Validate the copy at the end."),
     text_encoding_fallback: Optional[str] = typer.Option(None, "--text-encoding-fallback", help=(
         "SQLite: decode text that is not UTF-8 from this legacy encoding (e.g. cp1252) instead of rejecting it.")),
+    invalid_text: str = typer.Option("reject", "--invalid-text", help=(
+        "SQLite: text that is not UTF-8: reject, an encoding to decode it from (cp1252, ...), or bytes (kept byte "
+        "for byte: the column becomes binary).")),
+    type_mismatch: str = typer.Option("reject", "--type-mismatch", help=(
+        "SQLite: text in an INTEGER/NUMERIC column: reject, or widen (the column becomes text).")),
     null_keys: str = typer.Option("reject", "--null-keys", help="SQLite: NULLs in a non-rowid primary key: reject or rowid."),
     zero_dates: str = typer.Option("null", "--zero-dates", help="MySQL: zero dates in NOT NULL columns: null, reject or epoch."),
     datetime_as: str = typer.Option("timestamp", "--datetime-as", help="MySQL DATETIME: timestamp (wall clock) or timestamptz."),
@@ -58,7 +63,8 @@ def migrate_db(
     choices = {"--identifiers": (identifiers, ("preserve", "snake")), "--runner": (runner, ("thread", "dask")),
                "--null-keys": (null_keys, ("reject", "rowid")), "--zero-dates": (zero_dates, ("null", "reject", "epoch")),
                "--datetime-as": (datetime_as, ("timestamp", "timestamptz")),
-               "--snapshot": (snapshot, ("auto", "lock", "none"))}
+               "--snapshot": (snapshot, ("auto", "lock", "none")),
+               "--type-mismatch": (type_mismatch, ("reject", "widen"))}
     for opt, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{opt} must be {' or '.join(allowed)}, not {value!r}")
@@ -70,13 +76,21 @@ def migrate_db(
         except LookupError:
             raise ConfigError(f"--text-encoding-fallback: unknown encoding {text_encoding_fallback!r} "
                               "(e.g. cp1252, latin-1, gbk, shift_jis)") from None
+    if invalid_text not in ("reject", "bytes"):
+        import codecs
+
+        try:
+            codecs.lookup(invalid_text)
+        except LookupError:
+            raise ConfigError(f"--invalid-text must be reject, bytes or an encoding (cp1252, latin-1, gbk, ...), "
+                              f"not {invalid_text!r}") from None
     options = MigrateOptions(tables=tables, exclude=exclude or [], target_schema=schema, dry_run=dry_run,
                              drop_existing=drop_existing, max_rejects=max_rejects, workers=workers,
                              identifiers=identifiers, chunk_rows=chunk_rows, report=report, rejects=rejects,
                              validate_after=validate, text_encoding_fallback=text_encoding_fallback,
                              null_keys=null_keys, zero_dates=zero_dates, datetime_as=datetime_as,
                              source_time_zone=source_time_zone, snapshot=snapshot, source_schemas=source_schema,
-                             uuid_binary=uuid_binary)
+                             uuid_binary=uuid_binary, invalid_text=invalid_text, type_mismatch=type_mismatch)
     # Fail fast on bad input, before any orchestration starts (the target's connection is checked by
     # the plan, which runs while Prefect starts up).
     src, dst = commands.database_urls(resolve_block(source), resolve_block(target))

@@ -465,6 +465,12 @@ class Target(Concern):
     def adjust_table(self, tp: "TablePlan", plan: "MigrationPlan") -> None:
         """What the engine's own limits require of a planned table (MySQL: key lengths, row size)."""
 
+    def check_ddl(self, url: "DatabaseURL", plan: "MigrationPlan") -> None:
+        """Try every planned table's DDL on the target without keeping anything (a rolled-back transaction, temporary
+        tables), so nothing fails later that the plan could have known: a default the target refuses is dropped
+        with a warning, a CHECK or an index it refuses is reported as skipped, a table it refuses is a
+        ``PlanError`` naming the table, the statement and what to do (``fit_table_ddl``)."""
+
     def not_empty(self, plan: "MigrationPlan", existing: list[str], run: dict | None) -> TargetNotEmpty:
         """The refusal for planned tables that already exist, saying what to do."""
         return target_not_empty(plan, existing, run, has_schemas=self.dialect.has_schemas)
@@ -732,6 +738,50 @@ class Capture(Concern):
 
 
 # ---------------------------------------------------------------------- shared by several engines
+
+
+def fit_table_ddl(plan: "MigrationPlan", tp: "TablePlan", *, table, column, check, index) -> None:
+    """Fit one planned table to what the target accepts, by trying its DDL (``Target.check_ddl``).
+
+    Args:
+        table: ``tp -> error or None``: create the table (no keys but the primary key, no CHECKs).
+        column: ``(column plan, with_default) -> error or None``: create a table of that one column.
+        check: ``(tp, check plan) -> error or None``; index: ``(tp, index plan) -> error or None``: on the created
+            table.
+    """
+    from golive.errors import PlanError
+    from golive.model.plan import Skipped
+
+    def first(err: str) -> str:
+        return (err.strip().splitlines() or ["?"])[0][:200]
+
+    err = table(tp)
+    if err:
+        for c in tp.columns:
+            if c.default_sql is not None and not c.generated_sql and column(c, True) and not column(c, False):
+                why = f"the target refuses it ({first(column(c, True))}): dropped"
+                plan.warnings.append(f"{tp.source}.{c.source}: default {c.default_source} -> {c.default_sql}: {why}")
+                c.default_sql, c.default_reason = None, why
+        err = table(tp)
+    if err:
+        bad = next((c for c in tp.columns if not c.generated_sql and column(c, False)), None)
+        what = f" (column {bad.source} as {bad.sql_type})" if bad else ""
+        raise PlanError(f"table {tp.source}: the target refuses its definition{what}: {first(err)}. --exclude "
+                        f"{tp.source} copies the rest; --dry-run shows the plan")
+    for ck in list(tp.checks):
+        err = check(tp, ck)
+        if err:
+            tp.checks.remove(ck)
+            plan.skipped.append(Skipped(kind="check", name=ck.name, reason=(
+                f"CHECK ({ck.source_sql or ck.sql}) on {tp.source}: the target refuses it ({first(err)})")))
+    for ix in list(tp.indexes):
+        if ix.kind == "primary":  # part of the table's own definition, tried above
+            continue
+        err = index(tp, ix)
+        if err:
+            tp.indexes.remove(ix)
+            plan.skipped.append(Skipped(kind="index", name=ix.source_name or ix.name, reason=(
+                f"index on {tp.source}: the target refuses it ({first(err)})")))
 
 
 def target_not_empty(plan: "MigrationPlan", existing: list[str], run: dict | None, *, has_schemas: bool

@@ -59,7 +59,7 @@ def coerce(d: Default, t, raw: str) -> tuple[Default | None, str | None]:
     if d.kind in ("uuid", "expr"):
         return d, None
     if d.kind == "zero_date":
-        if ct == CT.NATIVE:  # MySQL to MySQL: the same column, the same default
+        if ct == CT.NATIVE or t.native:  # MySQL to MySQL: the same column, the same default
             return literal(d.value), None
         if d.sql == "epoch":
             value = "1970-01-01" if ct == CT.DATE else "1970-01-01 00:00:00"
@@ -69,7 +69,7 @@ def coerce(d: Default, t, raw: str) -> tuple[Default | None, str | None]:
                           "an INSERT that leaves the column out fails")
         return None, f"default {raw} is a zero date: NULL (--zero-dates null)"
     v = d.value
-    if ct == CT.TEXT_ARRAY and isinstance(v, str):  # MySQL SET: 'a,b' names its members; '' none
+    if ct == CT.TEXT_ARRAY and isinstance(v, str) and not t.native:  # MySQL SET: 'a,b' names its members; '' none
         v = [m for m in v.split(",") if m] if v else []
     if isinstance(v, list):
         if ct not in (CT.TEXT_ARRAY, CT.ARRAY, CT.NATIVE):

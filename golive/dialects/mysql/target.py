@@ -25,12 +25,12 @@ import time
 import uuid
 from contextlib import contextmanager
 
-from golive.dialects.base import Target, target_not_empty
+from golive.dialects.base import Target, fit_table_ddl, target_not_empty
 from golive.dialects.mysql import types as mt
 from golive.dialects.mysql.bookkeeping import MySQLBookkeeping
-from golive.dialects.mysql.ddl import adjust_table, create_table_sql, foreign_key_sql, index_clause
+from golive.dialects.mysql.ddl import adjust_table, column_sql, create_table_sql, foreign_key_sql, index_clause
 from golive.dialects.mysql.session import connect as open_session, qi, translate_error
-from golive.errors import GoliveError, PlanError
+from golive.errors import GoliveError, PlanError, TerminalError
 from golive.model.plan import ChunkPlan, ForeignKeyPlan, MigrationPlan, TablePlan
 from golive.model.results import ChunkResult, PrepareResult, Refused, StepResult
 from golive.model.types import CT
@@ -52,7 +52,10 @@ def _settings(plan: MigrationPlan) -> dict:
 
 
 def connect(url: DatabaseURL, plan: MigrationPlan | None = None, **kw):
-    settings = _settings(plan) if plan is not None else {"time_zone": "+00:00", "sql_mode": STRICT}
+    """A session of the target: a chunk's load in the plan's strict mode; the DDL sessions after the load (keys,
+    foreign keys, views) keep zero dates, so an ALTER TABLE of a table with a zero-date default (MySQL to MySQL)
+    is not refused (no row is written in them)."""
+    settings = _settings(plan) if plan is not None else {"time_zone": "+00:00", "sql_mode": STRICT_KEEP_ZERO}
     return open_session(url, settings=settings, role="target", **kw)
 
 
@@ -407,13 +410,62 @@ def prepare(target: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
                     cur.execute(f"DROP TABLE IF EXISTS {qi(name)}")
                 result.dropped = list(existing)
             for t in plan.tables:
-                cur.execute(create_table_sql(t, coll))
+                sql = create_table_sql(t, coll)
+                try:
+                    cur.execute(sql)
+                except Exception as exc:  # noqa: BLE001 - the statement and the object named, then the way out
+                    msg = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+                    stmt = " ".join(sql.split())
+                    raise TerminalError(
+                        f"creating table {t.source} failed: {msg}. The statement: {stmt[:300]}"
+                        f"{'…' if len(stmt) > 300 else ''}. The tables this run created are dropped when the same "
+                        "command runs again; --dry-run shows the plan, and --exclude leaves a table out") from None
                 result.created_tables.append(t.target)
         book.set_status(plan.run_key, "copying")
         conn.commit()
         return result
     except Exception as exc:
         raise translate_error(exc, "preparing the target database") from None
+    finally:
+        conn.close()
+
+
+def check_ddl(target: DatabaseURL, plan: MigrationPlan) -> None:
+    """Every planned table tried as a TEMPORARY table of one session (MySQL's DDL commits at once, but temporary
+    tables are the session's own and go with it: nothing another session sees, nothing stays)."""
+    conn = connect(target, plan)
+    try:
+        coll = collation(conn)
+
+        def attempt(sql: str) -> str | None:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(sql)
+                return None
+            except Exception as exc:  # noqa: BLE001 - the server's refusal, as its message
+                return str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+
+        def scratch(t: TablePlan) -> str:
+            return "_golive_check_" + str(abs(hash(t.target)))[:12]
+
+        def table(t: TablePlan) -> str | None:
+            attempt(f"DROP TEMPORARY TABLE IF EXISTS {qi(scratch(t))}")
+            sql = create_table_sql(t, coll).replace(f"CREATE TABLE {qi(t.target)}",
+                                                    f"CREATE TEMPORARY TABLE {qi(scratch(t))}", 1)
+            return attempt(sql)
+
+        def column(c, with_default: bool) -> str | None:
+            one = c if with_default else c.model_copy(update={"default_sql": None})
+            attempt("DROP TEMPORARY TABLE IF EXISTS `_golive_check_column`")
+            return attempt(f"CREATE TEMPORARY TABLE `_golive_check_column` ({column_sql(one)}"
+                           + (", KEY (" + qi(c.target) + "))" if c.identity else ")"))
+
+        for tp in plan.tables:
+            fit_table_ddl(plan, tp, table=table, column=column,
+                          check=lambda t, ck: attempt(f"ALTER TABLE {qi(scratch(t))} ADD CONSTRAINT {qi(ck.name)} "
+                                                      f"CHECK ({ck.sql})"),
+                          index=lambda t, ix: attempt(f"ALTER TABLE {qi(scratch(t))} {index_clause(t, ix)}"))
+            attempt(f"DROP TEMPORARY TABLE IF EXISTS {qi(scratch(tp))}")
     finally:
         conn.close()
 
@@ -618,6 +670,9 @@ class MySQLTarget(Target):
 
     def adjust_table(self, tp: TablePlan, plan: MigrationPlan) -> None:
         adjust_table(tp, plan)
+
+    def check_ddl(self, url: DatabaseURL, plan: MigrationPlan) -> None:
+        check_ddl(url, plan)
 
     def chunk_writer(self, url: DatabaseURL, plan: MigrationPlan, tp: TablePlan, chunk: ChunkPlan) -> ChunkWriter:
         return ChunkWriter(url, plan, tp, chunk)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from contextlib import contextmanager
 
-from golive.dialects.base import Target, target_not_empty
+from golive.dialects.base import Target, fit_table_ddl, target_not_empty
 from golive.dialects.postgresql import types as pt
 from golive.dialects.postgresql.bookkeeping import PostgresBookkeeping as Bookkeeping
 from golive.dialects.postgresql.session import connect, is_data_error, qi, qn, translate_error
-from golive.errors import PlanError
+from golive.errors import PlanError, TerminalError
 from golive.model.plan import ChunkPlan, ColumnPlan, ForeignKeyPlan, IndexPlan, MigrationPlan, TablePlan
 from golive.model.results import ChunkResult, PrepareResult, Refused, StepResult
 from golive.urls import DatabaseURL
@@ -212,7 +213,8 @@ def prepare(target: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
                     result.warnings = _run_script(conn, plan.pre_data_sql)
                 for t in plan.tables:
                     if not t.native:
-                        conn.execute(create_table_sql(plan.schema_of(t), t))
+                        ddl(conn, create_table_sql(plan.schema_of(t), t), f"table {t.source}",
+                            "nothing of this run was kept (the tables are created in one transaction)")
                     result.created_tables.append(t.target)
                 book.start_run(plan.run_key, schema, plan.model_dump_json(), plan.source_fingerprint)
             return result
@@ -290,8 +292,30 @@ def _run_script(conn, script: str) -> list[str]:
             if code in _EXISTS and not re.match(r"CREATE TABLE", stmt, re.I):
                 kept.append(f"kept the target's existing {exc.diag.message_primary}")
                 continue
-            raise
+            raise DDLFailed(exc, "the source's own schema (pg_dump's pre-data)", stmt,
+                            "nothing of this run was kept (the schema is created in one transaction)") from None
     return kept
+
+
+class DDLFailed(TerminalError):
+    """A statement of the target's schema failed anyway: which object, which statement, and what to do."""
+
+    def __init__(self, exc: BaseException, what: str, sql: str, state: str) -> None:
+        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        stmt = " ".join(sql.split())
+        super().__init__(f"creating {what} failed: {msg}. The statement: {stmt[:300]}{'…' if len(stmt) > 300 else ''}"
+                         f". {state}; --dry-run shows the plan, and --exclude leaves an object out")
+
+
+def ddl(conn, sql: str, what: str, state: str) -> None:
+    """Run one statement of the schema; a failure names the object, the statement and the way out."""
+    import psycopg
+
+    try:
+        with conn.transaction():
+            conn.execute(sql)
+    except psycopg.Error as exc:
+        raise DDLFailed(exc, what, sql, state) from None
 
 
 # ---------------------------------------------------------------------- after the copy
@@ -494,6 +518,50 @@ def chunks_of_run(target: DatabaseURL, run_key: str) -> dict:
         return Bookkeeping(conn).chunks_of_run(run_key)
 
 
+# ---------------------------------------------------------------------- the plan's DDL, tried before anything is written
+
+
+def check_ddl(target: DatabaseURL, plan: MigrationPlan) -> None:
+    """Every table golive creates itself (not the source's own DDL: PostgreSQL to PostgreSQL) tried in a scratch
+    schema of one transaction that is rolled back (PostgreSQL's DDL is transactional: nothing stays)."""
+    import psycopg
+
+    tables = [t for t in plan.tables if not t.native]
+    if not tables:
+        return
+    scratch = f"_golive_check_{uuid.uuid4().hex[:10]}"
+    with connect(target, role="target") as conn:
+        with conn.transaction(force_rollback=True):
+            conn.execute(f"CREATE SCHEMA {qi(scratch)}")
+
+            def attempt(sql: str) -> str | None:
+                try:
+                    with conn.transaction():  # a savepoint: one failure does not end the others
+                        conn.execute(sql)
+                    return None
+                except psycopg.Error as exc:
+                    return str(exc)
+
+            for tp in tables:
+                def table(t: TablePlan) -> str | None:
+                    conn.execute(f"DROP TABLE IF EXISTS {qn(scratch, t.target)}")
+                    err = attempt(create_table_sql(scratch, t))
+                    if err is None:
+                        pk = next((ix for ix in t.indexes if ix.kind == "primary"), None)
+                        err = attempt(index_sql(scratch, t.target, pk)) if pk else None
+                    return err
+
+                def column(c: ColumnPlan, with_default: bool) -> str | None:
+                    one = c if with_default else c.model_copy(update={"default_sql": None})
+                    return attempt(f"CREATE TEMPORARY TABLE {qi('_golive_column_' + uuid.uuid4().hex[:8])} "
+                                   f"({column_sql(one)})")
+
+                fit_table_ddl(plan, tp, table=table, column=column,
+                              check=lambda t, ck: attempt(f"ALTER TABLE {qn(scratch, t.target)} ADD CONSTRAINT "
+                                                          f"{qi(ck.name)} CHECK ({ck.sql})"),
+                              index=lambda t, ix: attempt(index_sql(scratch, t.target, ix)))
+
+
 # ---------------------------------------------------------------------- DDL (plain functions of plan objects: testable without a database)
 
 
@@ -563,6 +631,9 @@ class PostgresTarget(Target):
 
     def render_default(self, d, t) -> str | None:
         return pt.render_default(d, t)
+
+    def check_ddl(self, url: DatabaseURL, plan: MigrationPlan) -> None:
+        check_ddl(url, plan)
 
     def chunk_writer(self, url: DatabaseURL, plan: MigrationPlan, tp: TablePlan, chunk: ChunkPlan) -> ChunkWriter:
         return ChunkWriter(url, plan, tp, chunk)

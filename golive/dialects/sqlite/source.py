@@ -18,6 +18,7 @@ from golive.dialects.base import Decision, Source
 from golive.dialects.sqlite.session import connect, qi
 from golive.errors import SourceError
 from golive.model.schema import Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
+from golive.model.types import CT, TargetType
 from golive.model.results import key_value
 from golive.urls import DatabaseURL
 
@@ -177,8 +178,9 @@ class SQLiteSource(Source):
 
     def copy_options(self, options, schema=None) -> dict:
         out = {}
-        if getattr(options, "text_encoding_fallback", None):
-            out["text_encoding_fallback"] = options.text_encoding_fallback
+        fallback = options.text_fallback() if options is not None else None
+        if fallback:
+            out["text_encoding_fallback"] = fallback
         return out
 
     def profile(self, url: DatabaseURL, tables: list[Table], *, deep: bool, workers: int, options=None,
@@ -190,7 +192,8 @@ class SQLiteSource(Source):
             conn = connect(url)
             try:
                 rows = self.count_rows(conn, t.name)
-                return t.name, rows, st.profile_table(conn, t, deep=deep, rowid_keyed=rowid_keyed, lengths=lengths)
+                return t.name, rows, st.profile_table(conn, t, deep=deep, rowid_keyed=rowid_keyed, lengths=lengths,
+                                                      utf8=getattr(options, "invalid_text", "reject") == "bytes")
             finally:
                 conn.close()
 
@@ -207,7 +210,13 @@ class SQLiteSource(Source):
         from golive.dialects.sqlite import types as st
 
         d = st.classify(c.declared)
-        dec = st.decide(c, d, p, rowid_pk=identity, parent=parent)
+        dec = st.decide(c, d, p, rowid_pk=identity, parent=parent,
+                        widen=getattr(options, "type_mismatch", "reject") == "widen")
+        if p is not None and p.not_utf8 and getattr(options, "invalid_text", "reject") == "bytes":
+            return Decision(TargetType(ct=CT.BINARY), f"{p.not_utf8} values are not UTF-8 text: kept byte for byte "
+                            "(--invalid-text bytes)", warnings=[
+                                f"{p.not_utf8} values are not UTF-8: the column is binary in the target, every value "
+                                "its bytes (--invalid-text bytes)"])
         if p is not None and p.null_keys and len(t.primary_key) == 1 and t.has_rowid:
             mode = getattr(options, "null_keys", "reject")
             if mode == "rowid" and not p.fill_collisions:

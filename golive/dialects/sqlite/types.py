@@ -120,6 +120,7 @@ class ColumnProfile:
     null_keys: int = 0  # NULLs in a primary key column that is not the rowid
     fill_collisions: int = 0  # of those rows, how many have a rowid another row uses as its key
     max_bytes: int | None = None  # the longest value in bytes (measured when the target sizes types by it)
+    not_utf8: int = 0  # text values that are not valid UTF-8 (measured with --invalid-text bytes)
     # deep (dry-run) predictions
     predicted_rejects: int = 0
     predicted_reason: str = ""
@@ -209,15 +210,19 @@ def read_profile(col: Column, d: Declared, agg: dict[str, object]) -> ColumnProf
     p.fractional = int(agg.get("fractional") or 0)
     p.fractional_example = agg.get("fractional_example")
     p.null_keys = int(agg.get("null_keys") or 0)
+    p.not_utf8 = int(agg.get("not_utf8") or 0)
     p.max_bytes = int(agg["max_bytes"]) if agg.get("max_bytes") is not None else (0 if "max_bytes" in agg else None)
     p.predicted_rejects = int(agg.get("bad") or 0)
     return p
 
 
-def profile_table(conn, t, *, deep: bool, rowid_keyed: dict | None = None, lengths: bool = False
-                  ) -> dict[str, ColumnProfile]:
-    """Profile every column of ``t`` in one scan (two for very wide tables) and return ``{column: profile}``."""
+def profile_table(conn, t, *, deep: bool, rowid_keyed: dict | None = None, lengths: bool = False,
+                  utf8: bool = False) -> dict[str, ColumnProfile]:
+    """Profile every column of ``t`` in one scan (two for very wide tables) and return ``{column: profile}``
+    (``utf8``: also count the text values that are not valid UTF-8, a Python check of every text value)."""
     rowid_keyed = rowid_keyed or {}
+    if utf8:
+        conn.create_function("golive_not_utf8", 1, _not_utf8, deterministic=True)
     keys, exprs, decls = [], [], {}
     # a column referencing a rowid key takes the key's type (bigint): its own range does not matter
     rowid_children = {fk.columns[0] for fk in t.foreign_keys
@@ -232,6 +237,9 @@ def profile_table(conn, t, *, deep: bool, rowid_keyed: dict | None = None, lengt
         for key, sql in profile_sql(c, d, deep=deep, lengths=lengths):
             keys.append((c.name, key))
             exprs.append(sql)
+        if utf8 and d.kind in ("text", "varchar", "untyped", "other", "json", "uuid", "date", "datetime", "time"):
+            keys.append((c.name, "not_utf8"))
+            exprs.append(f"sum(typeof({qi(c.name)}) = 'text' AND golive_not_utf8(CAST({qi(c.name)} AS BLOB)))")
     values = {}
     if exprs:
         # SQLite allows up to 2000 result columns by default: split very wide tables
@@ -261,6 +269,16 @@ def profile_table(conn, t, *, deep: bool, rowid_keyed: dict | None = None, lengt
     return out
 
 
+def _not_utf8(b) -> int:
+    if not isinstance(b, bytes):
+        return 0
+    try:
+        b.decode("utf-8")
+        return 0
+    except UnicodeDecodeError:
+        return 1
+
+
 def _show(v) -> str:
     if isinstance(v, bytes):
         try:
@@ -273,9 +291,14 @@ def _show(v) -> str:
 
 # ---------------------------------------------------------------------- decisions
 
-def decide(col: Column, d: Declared, p: ColumnProfile, *, rowid_pk: bool, parent: TargetType | None) -> Decision:
-    """Choose the target type of one column. See the module docstring for the rule."""
+def decide(col: Column, d: Declared, p: ColumnProfile, *, rowid_pk: bool, parent: TargetType | None,
+           widen: bool = False) -> Decision:
+    """Choose the target type of one column. See the module docstring for the rule (``widen``: a numeric column
+    holding text becomes text, ``--type-mismatch widen``)."""
     k = d.kind
+    if widen and not rowid_pk and p.has_non_numeric and k in ("smallint", "int", "bigint", "decimal"):
+        why = f"{d.text or k} column holding text: widened to text, every value as it is (--type-mismatch widen)"
+        return Decision(TargetType(ct=CT.TEXT), why, warnings=[why])
     if rowid_pk:
         return Decision(TargetType(ct=CT.BIGINT), "INTEGER PRIMARY KEY aliases the 64-bit rowid: identity column")
     if parent is not None and k in ("smallint", "int", "bigint", "untyped", "other") and parent.ct in (
