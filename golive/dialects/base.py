@@ -499,7 +499,8 @@ class Release(Concern):
 
     # the neutral models this contract speaks in (golive.model.release: no engine, no capability)
     import datetime as dt
-    from golive.model.release import Check, Hit, LongTransaction, Rule, ServerInfo, SqlSyntax, TableInfo, TableKey
+    from golive.model.release import (Check, Hit, LintFacts, LongTransaction, Rule, ServerInfo, SqlSyntax, TableInfo,
+                                      TableKey)
 
     #: how migration SQL reads: comments, quotes, statement terminators, the case of unquoted names
     syntax: SqlSyntax = SqlSyntax()
@@ -576,9 +577,15 @@ class Release(Concern):
         """The rule hits of a CREATE INDEX on ``table`` (``concurrently``: it does not block writes)."""
         return []
 
-    def alter_hits(self, action: str, table: TableKey, statement: str, facts) -> list[Hit]:
-        """The rule hits of one action of an ALTER TABLE on ``table`` (``statement``: the whole ALTER, comment-free;
-        ``facts``: a ``golive.model.release.LintFacts`` reading the live database)."""
+    def alter_hits(self, action: str, table: TableKey, statement: str, facts: LintFacts) -> list[Hit]:
+        """The rule hits of one action of an ALTER TABLE (which forms lock, rewrite or copy the table here).
+
+        Args:
+            action: one action of the ALTER TABLE's list (``ADD COLUMN …``, ``MODIFY …``).
+            table: the altered table.
+            statement: the whole ALTER TABLE, comment-free (``ALGORITHM=INPLACE`` may sit in another action).
+            facts: the live database as the rules may read it (column types, the server's version).
+        """
         return []
 
     def estimate_rows(self, conn, sql: str) -> int | None:
@@ -601,12 +608,21 @@ class Release(Concern):
     # --- golive's tables
 
     def timestamp(self, value: dt.datetime, *, digits: int = 6) -> dt.datetime:
-        """A moment as this engine's timestamp columns take it (``digits``: fractional digits a DATETIME(n) keeps)."""
+        """A moment (zone-aware) as this engine's timestamp columns take it; by default as it is (timestamptz).
+
+        Args:
+            digits: the fractional digits of the column, where the engine's columns keep fewer than microseconds.
+        """
         return value
 
     def record_migration(self, conn, kind: str, version: str, name: str, checksum: str, *, success: bool,
                          release_id: str, applied_at: dt.datetime, execution_ms: int | None) -> None:
-        """Insert or update a migration's row in golive's history table (``history_table``)."""
+        """Insert or update a migration's row in golive's history table (``history_table``, key: kind and version).
+
+        Args:
+            kind: the migration tool (``sql``, ``alembic``).
+            success: False while a migration that commits statement by statement runs (a crash leaves it so).
+        """
         raise NotImplementedError
 
     def schema_rows(self, conn, bookkeeping: tuple[str, ...]) -> list[tuple]:
@@ -618,6 +634,10 @@ class Release(Concern):
 
     def try_prisma_lock(self, conn) -> bool:
         """Take Prisma Migrate's own advisory lock on ``conn`` without waiting (False: someone holds it)."""
+        raise NotImplementedError
+
+    def sqlalchemy_url(self, url: "DatabaseURL") -> str:
+        """The database as a SQLAlchemy URL (driver included), for the app's Alembic env.py (``sqlalchemy.url``)."""
         raise NotImplementedError
 
     def alembic_session(self, dbapi_conn, *, lock_timeout_ms: int, statement_timeout_ms: int) -> None:

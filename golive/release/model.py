@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
-from golive.backup.store import StorageOptions
+from golive.backup import StorageOptions
 from golive.errors import GoliveError
 from golive.model.release import Check, TableKey
 

@@ -256,7 +256,7 @@ def _backup_destination(state: ReleaseState, checks: list[Check]) -> tuple[int |
     o = state.options
     if not o.backup_to:
         return None, None
-    from golive.backup.retention import list_backups
+    from golive.backup import list_backups
 
     try:
         from golive.backup.store import BackupStore
@@ -344,7 +344,7 @@ def _interrupted_backup(state: ReleaseState, row) -> tuple[str, bool]:
     if not row.backup_to:
         return "it had not started its backup", False
     try:
-        from golive.backup.retention import list_backups
+        from golive.backup import list_backups
 
         listing = list_backups(row.backup_to, state.options.storage)
     except GoliveError:

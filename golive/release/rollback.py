@@ -117,7 +117,7 @@ def restore(state: ReleaseState) -> ReleaseState:
     before_restore(state)
     o = state.options
     try:
-        result = bk.restore_backup(state.report.backup.url, state.url.raw, bk.RestoreOptions(
+        result = bk.restore_backup(state.report.backup.url, state.url, bk.RestoreOptions(
             force=True, storage=o.storage, encryption_key=o.encryption_key))
     except GoliveError as exc:
         return restored(state, False, [], [], str(exc))

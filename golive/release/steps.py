@@ -75,7 +75,7 @@ def backup(state: ReleaseState) -> ReleaseState:
     o = state.options
     state.event("backup", "start", f"backing up to {o.backup_to}")
     try:
-        result = bk.backup_database(state.url.raw, o.backup_to, bk.BackupOptions(
+        result = bk.backup_database(state.url, o.backup_to, bk.BackupOptions(
             name=backup_name(state), storage=o.storage, encryption_key=o.encryption_key))
         verified = None
         if o.verify_backup:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from urllib.parse import quote, urlencode
 
 from golive.dialects.base import Release
+from golive.dialects.mysql.session import connect_kwargs
 from golive.model.release import (Check, Hit, LongTransaction, Rule, ServerInfo, SqlSyntax, TableInfo, TableKey, fail,
                                   ok, text_of, utc)
+from golive.urls import DatabaseURL
 
 #: what the migrations and a rollback by restore need on the database
 DDL_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX", "REFERENCES")
@@ -306,6 +309,18 @@ class MySQLRelease(Release):
         with conn.cursor() as cur:
             cur.execute("SELECT GET_LOCK(%s, 0)", (PRISMA_LOCK,))
             return bool(cur.fetchone()[0])
+
+    def sqlalchemy_url(self, url: DatabaseURL) -> str:
+        # PyMySQL is golive's MySQL driver; the URL carries what connect_kwargs reads (socket, charset)
+        kw = connect_kwargs(url)
+        auth = quote(kw["user"], safe="") + (":" + quote(kw["password"], safe="") if kw["password"] else "")
+        query = {"charset": kw["charset"]}
+        if kw.get("unix_socket"):
+            query["unix_socket"] = kw["unix_socket"]
+            hostport = "localhost"
+        else:
+            hostport = f"{kw['host']}:{kw['port']}"
+        return f"mysql+pymysql://{auth}@{hostport}/{quote(kw['database'], safe='')}?{urlencode(query)}"
 
     def alembic_session(self, dbapi_conn, *, lock_timeout_ms: int, statement_timeout_ms: int) -> None:
         cur = dbapi_conn.cursor()

@@ -9,6 +9,7 @@ import re
 from golive.dialects.base import Release
 from golive.model.release import (Check, Hit, LongTransaction, Rule, ServerInfo, SqlSyntax, TableInfo, TableKey, fail,
                                   ok, warn)
+from golive.urls import DatabaseURL
 
 #: golive's own tables live in a schema of their own
 GOLIVE_SCHEMA = "_golive"
@@ -355,6 +356,10 @@ class PostgresRelease(Release):
         with conn.cursor() as cur:
             cur.execute("SELECT pg_try_advisory_lock(%s)", (PRISMA_LOCK,))
             return bool(cur.fetchone()[0])
+
+    def sqlalchemy_url(self, url: DatabaseURL) -> str:
+        # psycopg 3 is golive's PostgreSQL driver, so SQLAlchemy gets it too
+        return "postgresql+psycopg://" + url.libpq().split("://", 1)[1]
 
     def alembic_session(self, dbapi_conn, *, lock_timeout_ms: int, statement_timeout_ms: int) -> None:
         # psycopg and psycopg2 alike: set_config outside any transaction, then the connection as env.py made it

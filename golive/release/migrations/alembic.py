@@ -95,10 +95,8 @@ class AlembicSource(MigrationSource):
 
     def driver(self) -> Driver:
         if self._driver is None:
-            from golive.validation.gx import sqlalchemy_url_any
-
             self._driver = Driver(self.ini)
-            reply = self._driver.call("init", ini=str(self.ini), url=sqlalchemy_url_any(self.url),
+            reply = self._driver.call("init", ini=str(self.ini), url=self.release.sqlalchemy_url(self.url),
                                       dialect=self.dialect.name)
             if not reply["ok"]:
                 raise ConfigError(f"alembic:{self.ini}: Alembic could not read the scripts: {reply['error']}")
