@@ -29,6 +29,11 @@ def text_of(value) -> str:
     return "" if value is None else str(value)
 
 
+def utc(value: dt.datetime) -> dt.datetime:
+    """``value`` as UTC wall-clock time without a zone (a DATETIME column)."""
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
 # ---------------------------------------------------------------- how migration SQL reads
 
 
@@ -149,8 +154,3 @@ class LintFacts(Protocol):
 
     def column(self, text: str) -> str:
         """A column name as written in the SQL, as the server resolves it (quotes removed, case folded)."""
-
-
-def utc(value: dt.datetime) -> dt.datetime:
-    """``value`` as UTC wall-clock time without a zone (a DATETIME column)."""
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)

@@ -5,6 +5,9 @@ other release running: the advisory lock is taken here and held to the end), ``p
 interrupted one left), ``migrations`` (pending listed), ``drift``, ``history`` (the tool's own refusals:
 failed migrations, out of order, not baselined), ``privileges``, ``long-transactions``, ``disk-server``,
 ``disk-backup``, ``disk-scratch``, ``backup-destination``, ``rollback``, ``health-before``.
+
+What a line reads of the server is the dialect's (``Release.server_info``, ``privileges``, ``long_transactions``,
+``data_directory``, …); here the lines are judged, and ``precheck`` is the step that runs them.
 """
 
 from __future__ import annotations
@@ -25,8 +28,6 @@ from golive.release.model import Migration, SourceStatus
 from golive.release.state import ReleaseBusy, ReleaseLock, ReleaseState, runtime
 from golive.units import human_bytes, human_duration
 from golive.urls import DatabaseURL
-
-__all__ = ["ok", "warn", "fail", "precheck"]
 
 
 # ---------------------------------------------------------------- the lines

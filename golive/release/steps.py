@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Callable
 
 from golive.errors import GoliveError
+from golive.model.release import fail
 from golive.release import db, journal, rollback
 from golive.release.lint import lint_step
 from golive.release.migrations.base import run_record
 from golive.release.model import BackupRef, Failure, Migration, ReleaseReport, Rollback
-from golive.release.precheck import fail, precheck
+from golive.release.precheck import precheck
 from golive.release.report import conclude as conclude_report
 from golive.release.state import ReleaseState, close, executor, reconnect, runtime, write_journal
 from golive.urls import mask, secret
