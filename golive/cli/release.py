@@ -154,18 +154,18 @@ def _plain_db(db: str) -> str:
 
 
 def _check_input(db: str, settings, storage: dict) -> None:
-    from golive.release.runner import Release
+    from golive.release.state import close, runtime, start
 
     if db.strip().startswith("block:"):
         from golive.release.migrations import parse_spec
 
         parse_spec(settings.migrations)
         return
-    rel = Release(db, _engine_options(settings, storage))
+    state = start(db, _engine_options(settings, storage))
     try:
-        rel.source.load()
+        runtime(state).source.load()
     finally:
-        rel.close()
+        close(state)
 
 
 def _preview(db: str, settings, storage: dict):

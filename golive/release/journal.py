@@ -1,6 +1,7 @@
 """The release journal: one row per release in the database's own golive table, updated at every step.
 
-PostgreSQL: ``_golive.releases`` (the schema golive's migrations use too); MySQL/MariaDB: ``_golive_releases``.
+The table is the dialect's ``Release.journal_table`` (PostgreSQL: ``_golive.releases``, the schema golive's
+migrations use too; MySQL/MariaDB: ``_golive_releases``), created by its ``journal_ddl``.
 The row is written before the backup (so the backup holds it too), moves through the steps (``backup``,
 ``migrate``, ``validate``, ``health``, ``rollback-*``) with the migration in progress and the ones applied,
 and ends with the final state and the report. A release killed in the middle leaves its row at the step it
@@ -21,30 +22,9 @@ import socket
 from pydantic import BaseModel, Field
 
 from golive import __version__
+from golive.dialects.base import Dialect
 
 log = logging.getLogger(__name__)
-
-PG_SCHEMA = "_golive"
-PG_TABLE = "_golive.releases"
-MY_TABLE = "_golive_releases"
-
-_PG_DDL = [
-    "CREATE SCHEMA IF NOT EXISTS _golive",
-    """CREATE TABLE IF NOT EXISTS _golive.releases (
-        id text PRIMARY KEY, started_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
-        finished_at timestamptz, state text NOT NULL, step text NOT NULL, detail text,
-        kind text NOT NULL, source text NOT NULL, pending jsonb NOT NULL DEFAULT '[]',
-        applied jsonb NOT NULL DEFAULT '[]', backup_to text, backup_url text, host text, pid integer,
-        golive_version text, statement text, report jsonb)""",
-]
-_MY_DDL = [
-    """CREATE TABLE IF NOT EXISTS _golive_releases (
-        id VARCHAR(64) NOT NULL PRIMARY KEY, started_at DATETIME(6) NOT NULL, updated_at DATETIME(6) NOT NULL,
-        finished_at DATETIME(6) NULL, state VARCHAR(32) NOT NULL, step VARCHAR(64) NOT NULL, detail TEXT,
-        kind VARCHAR(16) NOT NULL, source TEXT NOT NULL, pending LONGTEXT NOT NULL, applied LONGTEXT NOT NULL,
-        backup_to TEXT, backup_url TEXT, host VARCHAR(255), pid INT, golive_version VARCHAR(32), statement TEXT,
-        report LONGTEXT) DEFAULT CHARACTER SET utf8mb4""",
-]
 
 
 class JournalRow(BaseModel):
@@ -69,41 +49,34 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _ts(dialect: str, value: dt.datetime | None):
-    if value is None or dialect == "postgresql":
-        return value
-    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)  # DATETIME holds UTC wall-clock time
+def table(dialect: Dialect) -> str:
+    """The journal table, quoted for SQL."""
+    return dialect.qualified(*dialect.release.journal_table)
 
 
-def table(dialect: str) -> str:
-    return PG_TABLE if dialect == "postgresql" else MY_TABLE
-
-
-def ensure(conn, dialect: str) -> None:
-    """Create the journal table (and PostgreSQL's ``_golive`` schema) when missing."""
+def ensure(conn, dialect: Dialect) -> None:
+    """Create the journal table (and the schema it lives in) when missing."""
     with conn.cursor() as cur:
-        for stmt in (_PG_DDL if dialect == "postgresql" else _MY_DDL):
+        for stmt in dialect.release.journal_ddl:
             cur.execute(stmt)
 
 
-def exists(conn, dialect: str) -> bool:
-    from golive.release.db import table_exists
-
-    return table_exists(conn, dialect, PG_SCHEMA, "releases") if dialect == "postgresql" else table_exists(
-        conn, dialect, None, MY_TABLE)
+def exists(conn, dialect: Dialect) -> bool:
+    return dialect.release.table_exists(conn, *dialect.release.journal_table)
 
 
-def begin(conn, dialect: str, row: JournalRow) -> None:
+def begin(conn, dialect: Dialect, row: JournalRow) -> None:
+    ts = dialect.release.timestamp
     with conn.cursor() as cur:
         cur.execute(f"INSERT INTO {table(dialect)} (id, started_at, updated_at, state, step, detail, kind, source, "
                     "pending, applied, backup_to, host, pid, golive_version) VALUES "
                     "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (row.id, _ts(dialect, row.started_at), _ts(dialect, _now()), row.state, row.step, row.detail,
+                    (row.id, ts(row.started_at), ts(_now()), row.state, row.step, row.detail,
                      row.kind, row.source, json.dumps(row.pending), json.dumps(row.applied), row.backup_to,
                      socket.gethostname()[:255], os.getpid(), __version__))
 
 
-def update(conn, dialect: str, release_id: str, **fields) -> None:
+def update(conn, dialect: Dialect, release_id: str, **fields) -> None:
     """Set the given columns of the release's row (lists as JSON); ``updated_at`` always."""
     fields["updated_at"] = _now()
     sets, values = [], []
@@ -111,7 +84,7 @@ def update(conn, dialect: str, release_id: str, **fields) -> None:
         if k in ("pending", "applied", "report"):
             v = None if v is None else json.dumps(v, default=str)
         elif isinstance(v, dt.datetime):
-            v = _ts(dialect, v)
+            v = dialect.release.timestamp(v)
         sets.append(f"{k} = %s")
         values.append(v)
     with conn.cursor() as cur:
@@ -120,7 +93,7 @@ def update(conn, dialect: str, release_id: str, **fields) -> None:
             log.warning("release %s has no journal row to update (it was not restored with the backup?)", release_id)
 
 
-def unfinished(conn, dialect: str) -> list[JournalRow]:
+def unfinished(conn, dialect: Dialect) -> list[JournalRow]:
     """Rows of releases that never reached a final state (newest first)."""
     if not exists(conn, dialect):
         return []

@@ -12,8 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
-from golive.backup.store import StorageOptions
+from golive.backup import StorageOptions
 from golive.errors import GoliveError
+from golive.model.release import Check, TableKey
 
 #: the exit code of each final state (the issue's contract)
 EXIT_CODES = {"released": 0, "nothing-to-release": 0, "dry-run": 0, "lint-only": 0, "rolled-back": 1,
@@ -139,16 +140,30 @@ class SourceStatus(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+class Touch(BaseModel):
+    """How the pending SQL touches the tables: the ones it changes, creates, drops, renames, and whose row
+    counts it changes on purpose (INSERT/DELETE/TRUNCATE)."""
+
+    changed: list[TableKey] = Field(default_factory=list, description="In the order the migrations first touch them")
+    created: set[TableKey] = Field(default_factory=set)
+    dropped: set[TableKey] = Field(default_factory=set)
+    renamed: list[tuple[TableKey, TableKey]] = Field(default_factory=list, description="(old, new)")
+    rows_change: set[TableKey] = Field(default_factory=set)
+    extensions: list[str] = Field(default_factory=list)
+
+    def change(self, key: TableKey) -> None:
+        if key not in self.changed:
+            self.changed.append(key)
+
+    def rename(self, old: TableKey, new: TableKey) -> None:
+        self.renamed = [(o, n) for o, n in self.renamed if o != old] + [(old, new)]
+
+    def now_named(self, key: TableKey) -> TableKey:
+        """The table's name after the migrations (a renamed table's new name)."""
+        return dict(self.renamed).get(key, key)
+
+
 # ---------------------------------------------------------------- steps
-
-class Check(BaseModel):
-    """One pre-check line."""
-
-    id: str
-    status: Literal["pass", "warn", "fail"]
-    message: str
-    details: dict = Field(default_factory=dict)
-
 
 class Finding(BaseModel):
     """One lint finding."""

@@ -2,7 +2,8 @@
 
 A target is ``[KIND+]URL``: a plain ``https://…``/``http://…`` URL gets the generic JSON; ``slack+``,
 ``feishu+``, ``lark+``, ``dingtalk+``, ``wecom+`` get their robot's shape. The URL part may be
-``env:VAR`` (the variable holds it) or, in the Prefect flow, ``block:NAME`` (a Secret block holds it).
+``env:VAR`` (the variable holds it) or ``block:NAME`` (a Prefect Secret block holds it, read when the release
+notifies: ``resolve_blocks``).
 Feishu/Lark and DingTalk robots with signing enabled take their secret as a ``secret=`` query parameter of
 the URL, which golive removes before sending and uses to sign (Feishu/Lark: ``timestamp`` and ``sign`` in
 the body; DingTalk: in the query). Webhook URLs carry tokens: they are printed as scheme and host only.
@@ -81,7 +82,7 @@ def parse_target(value: str, env: dict | None = None) -> Target:
     """A target from ``[KIND+]URL`` with ``env:VAR`` resolved (``block:`` must be resolved by the caller)."""
     kind, rest = split_kind(value.strip())
     if rest.startswith("block:"):
-        raise ConfigError(f"--notify {kind}+block:…: Prefect Secret blocks are resolved inside the release flow")
+        raise ConfigError(f"--notify {kind}+block:…: the Prefect Secret block is read first (resolve_blocks)")
     if rest.startswith("env:"):
         var = rest[4:].strip()
         got = (env if env is not None else os.environ).get(var)
@@ -215,6 +216,21 @@ def send(target: Target, summary: Summary, timeout: float = 10.0) -> NotifyResul
         time.sleep(attempt)
     log.warning("notification to %s failed: %s", target.label, detail)
     return NotifyResult(target=target.label, kind=target.kind, ok=False, detail=detail)
+
+
+def resolve_blocks(values: list[str]) -> list[str]:
+    """The notify values with ``block:NAME`` URL parts read from their Prefect Secret blocks (never stored)."""
+    from golive.credentials import resolve_secret
+
+    out = []
+    for raw in values:
+        raw = raw.strip()
+        kind, rest = split_kind(raw)
+        if rest.startswith("block:"):
+            rest = resolve_secret(rest)
+            raw = rest if kind == "json" else f"{kind}+{rest}"
+        out.append(raw)
+    return out
 
 
 def notify_all(values: list[str], report: ReleaseReport) -> list[NotifyResult]:

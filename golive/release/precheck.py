@@ -5,61 +5,32 @@ other release running: the advisory lock is taken here and held to the end), ``p
 interrupted one left), ``migrations`` (pending listed), ``drift``, ``history`` (the tool's own refusals:
 failed migrations, out of order, not baselined), ``privileges``, ``long-transactions``, ``disk-server``,
 ``disk-backup``, ``disk-scratch``, ``backup-destination``, ``rollback``, ``health-before``.
+
+What a line reads of the server is the dialect's (``Release.server_info``, ``privileges``, ``long_transactions``,
+``data_directory``, …); here the lines are judged, and ``precheck`` is the step that runs them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
-from golive.release.model import Check, Migration, SourceStatus
+from golive.dialects import dialect_of
+from golive.dialects.base import Dialect
+from golive.errors import GoliveError
+from golive.model.release import Check, ServerInfo, TableKey, fail, label, ok, warn
+from golive.release import db, journal
+from golive.release.lint import touches
+from golive.release.model import Migration, SourceStatus
+from golive.release.state import ReleaseBusy, ReleaseLock, ReleaseState, runtime
 from golive.units import human_bytes, human_duration
 from golive.urls import DatabaseURL
 
-MYSQL_DDL_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX", "REFERENCES")
 
-
-def ok(id: str, message: str, **details) -> Check:
-    return Check(id=id, status="pass", message=message, details=details)
-
-
-def warn(id: str, message: str, **details) -> Check:
-    return Check(id=id, status="warn", message=message, details=details)
-
-
-def fail(id: str, message: str, **details) -> Check:
-    return Check(id=id, status="fail", message=message, details=details)
-
-
-def server_version(info: dict, dialect: str) -> Check:
-    v = info["version"]
-    if dialect == "postgresql":
-        num = info["version_num"]
-        if num < 110000:
-            return warn("server-version", f"PostgreSQL {v}: before 11, ADD COLUMN with any default rewrites the table")
-        if num < 120000:
-            return warn("server-version", f"PostgreSQL {v}: before 12, REINDEX CONCURRENTLY and SET NOT NULL via a "
-                                          "validated CHECK are not available")
-        return ok("server-version", f"PostgreSQL {v}")
-    name = "MariaDB" if info.get("mariadb") else "MySQL"
-    return ok("server-version", f"{name} {v.split('-')[0]}")
-
-
-def extensions(conn, dialect: str, wanted: list[str]) -> Check | None:
-    if dialect != "postgresql" or not wanted:
-        return None
-    with conn.cursor() as cur:
-        cur.execute("SELECT name, installed_version FROM pg_available_extensions WHERE name = ANY(%s)", (wanted,))
-        found = {r[0]: r[1] for r in cur.fetchall()}
-    missing = [e for e in wanted if e not in found]
-    if missing:
-        return fail("extensions", f"the migrations create extension(s) {', '.join(missing)}, which this server does not "
-                                  "have (install the package on the server first)")
-    return ok("extensions", "; ".join(f"{e} {'installed ' + found[e] if found[e] else 'available'}" for e in wanted))
-
+# ---------------------------------------------------------------- the lines
 
 def migrations(status: SourceStatus) -> list[Check]:
     out = []
@@ -81,100 +52,20 @@ def migrations(status: SourceStatus) -> list[Check]:
     return out
 
 
-def privileges(conn, dialect: str, info: dict, tables: list[tuple[str | None, str]]) -> list[Check]:
-    with conn.cursor() as cur:
-        if dialect == "postgresql":
-            if info.get("superuser"):
-                return [ok("privileges", f"{info['user']} is a superuser")]
-            cur.execute("SELECT has_database_privilege(current_database(), 'CREATE'), "
-                        "has_schema_privilege(current_schema(), 'CREATE')")
-            db_create, schema_create = cur.fetchone()
-            names = [f"{s}.{t}" for s, t in tables]
-            cur.execute("SELECT n.nspname || '.' || c.relname, pg_get_userbyid(c.relowner) FROM pg_class c JOIN "
-                        "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname || '.' || c.relname = ANY(%s) AND NOT "
-                        "pg_has_role(current_user, c.relowner, 'USAGE')", (names,))
-            not_owned = cur.fetchall()
-            cur.execute("SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND "
-                        "nspname NOT LIKE 'pg\\_%' AND NOT pg_has_role(current_user, nspowner, 'USAGE')")
-            other_schemas = [r[0] for r in cur.fetchall()]
-            out = []
-            problems = []
-            if not schema_create:
-                problems.append(f"no CREATE on schema {info['schema']}")
-            if not_owned:
-                problems.append("ALTER needs the owner: " + ", ".join(f"{t} (owned by {o})" for t, o in not_owned))
-            if problems:
-                out.append(fail("privileges", f"{info['user']}: " + "; ".join(problems)))
-            else:
-                out.append(ok("privileges", f"{info['user']} may create in {info['schema']} and owns the "
-                                            f"{len(tables)} table(s) the migrations change"
-                              + ("" if db_create else " (no CREATE on the database: the _golive schema must exist)")))
-            if other_schemas:
-                out.append(warn("privileges", f"a rollback by restore drops every schema; {info['user']} does not own "
-                                              f"{', '.join(other_schemas)}"))
-            return out
-        cur.execute("SHOW GRANTS FOR CURRENT_USER()")
-        grants = [str(r[0]) for r in cur.fetchall()]
-    have = set()
-    db = info["database"]
-    for g in grants:
-        m = re.match(r"GRANT (.+?) ON (\S+) TO", g, re.I)
-        if not m:
-            continue
-        target = m.group(2).replace("`", "")
-        if target not in ("*.*", f"{db}.*"):
-            continue
-        privs = m.group(1).upper()
-        if privs.startswith("ALL"):
-            have.update(MYSQL_DDL_PRIVILEGES)
-        have.update(p.strip() for p in privs.split(","))
-    missing = [p for p in MYSQL_DDL_PRIVILEGES if p not in have]
-    if missing:
-        return [fail("privileges", f"{info['user']} lacks {', '.join(missing)} on {db}.* (the migrations and the "
-                                   "rollback need them)")]
-    return [ok("privileges", f"{info['user']} has {', '.join(MYSQL_DDL_PRIVILEGES)} on {db}")]
-
-
-def long_transactions(conn, dialect: str, tables: set, threshold_s: float) -> Check:
+def long_transactions(conn, dialect: Dialect, tables: set[TableKey], threshold_s: float) -> Check:
     """Old transactions: listed (warn); one holding a lock on a table the migrations change fails (the DDL would
     wait for it, and the app behind the DDL)."""
-    with conn.cursor() as cur:
-        if dialect == "postgresql":
-            cur.execute("SELECT a.pid, a.usename, a.application_name, a.state, "
-                        "extract(epoch FROM now() - a.xact_start)::float8, left(a.query, 120), "
-                        "(SELECT array_agg(DISTINCT n.nspname || '.' || c.relname) FROM pg_locks l JOIN pg_class c ON "
-                        "c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace WHERE l.pid = a.pid AND "
-                        "l.granted) FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> "
-                        "pg_backend_pid() AND a.xact_start IS NOT NULL AND a.backend_type = 'client backend' AND "
-                        "now() - a.xact_start > make_interval(secs => %s) ORDER BY a.xact_start", (threshold_s,))
-            rows = [(r[0], f"{r[1]}/{r[2] or '-'} {r[3]}", r[4], r[5], set(r[6] or [])) for r in cur.fetchall()]
-            wanted = {f"{s}.{t}" for s, t in tables}
-        else:
-            cur.execute("SELECT t.trx_mysql_thread_id, p.USER, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), "
-                        "LEFT(COALESCE(t.trx_query, p.INFO, ''), 120) FROM information_schema.INNODB_TRX t LEFT JOIN "
-                        "information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE t.trx_started < NOW() - "
-                        "INTERVAL %s SECOND AND t.trx_mysql_thread_id <> CONNECTION_ID()", (int(threshold_s),))
-            rows = [(r[0], str(r[1]), float(r[2] or 0), str(r[3] or ""), set()) for r in cur.fetchall()]
-            wanted = {t for _, t in tables}
-            try:  # who holds metadata locks on the tables (performance_schema, when enabled)
-                cur.execute("SELECT t.PROCESSLIST_ID, m.OBJECT_NAME FROM performance_schema.metadata_locks m JOIN "
-                            "performance_schema.threads t ON t.THREAD_ID = m.OWNER_THREAD_ID WHERE m.OBJECT_SCHEMA = "
-                            "DATABASE() AND m.LOCK_STATUS = 'GRANTED'")
-                held: dict = {}
-                for pid, obj in cur.fetchall():
-                    held.setdefault(pid, set()).add(str(obj))
-                rows = [(p, w, s, q, held.get(p, set())) for p, w, s, q, _ in rows]
-            except Exception:  # noqa: BLE001 - performance_schema off
-                pass
+    rows = dialect.release.long_transactions(conn, threshold_s)
     if not rows:
         return ok("long-transactions", f"no transaction open longer than {human_duration(threshold_s)}")
-    blocking = [r for r in rows if r[4] & wanted]
-    listed = "; ".join(f"{'pid' if dialect == 'postgresql' else 'connection'} {p} ({who}, open "
-                       f"{human_duration(secs)}: {q.strip() or '-'})" for p, who, secs, q, _ in (blocking or rows)[:3])
+    wanted = {label(k) for k in tables}
+    blocking = [r for r in rows if r.tables & wanted]
+    listed = "; ".join(f"{r.name} ({r.who}, open {human_duration(r.seconds)}: {r.query.strip() or '-'})"
+                       for r in (blocking or rows)[:3])
     if blocking:
         return fail("long-transactions", f"{len(blocking)} transaction(s) hold locks on tables the migrations change, "
                                          f"so the DDL would wait for them (and the app behind it): {listed}",
-                    sessions=[r[0] for r in blocking])
+                    sessions=[r.session for r in blocking])
     return warn("long-transactions", f"{len(rows)} transaction(s) open longer than {human_duration(threshold_s)} "
                                      f"(not on the tables the migrations change): {listed}")
 
@@ -184,21 +75,13 @@ def _is_local(url: DatabaseURL) -> bool:
     return host in (None, "", "localhost", "127.0.0.1", "::1") or (host or "").startswith("/")
 
 
-def disk(conn, url: DatabaseURL, info: dict, rewrite_bytes: int, backup_to: str | None,
+def disk(conn, url: DatabaseURL, info: ServerInfo, rewrite_bytes: int, backup_to: str | None,
          expected_backup: int | None, expected_raw: int | None) -> list[Check]:
     """Free space: the server's data volume (when this machine can see it), the backup's folder (file://), and
     the scratch space a rollback by restore downloads into."""
     out = []
-    size = info["bytes"]
-    data_dir = None
-    with conn.cursor() as cur:
-        try:
-            cur.execute("SELECT current_setting('data_directory')" if url.dialect == "postgresql" else "SELECT @@datadir")
-            data_dir = str(cur.fetchone()[0])
-        except Exception:  # noqa: BLE001 - PostgreSQL: needs pg_read_all_settings
-            from golive.release.db import _rollback
-
-            _rollback(conn)
+    size = info.bytes
+    data_dir = dialect_of(url).release.data_directory(conn)
     if data_dir and _is_local(url) and os.path.isdir(data_dir):
         try:
             free = shutil.disk_usage(data_dir).free
@@ -242,7 +125,7 @@ def disk(conn, url: DatabaseURL, info: dict, rewrite_bytes: int, backup_to: str 
     return out
 
 
-def rollback_plan(method: str, pending: list[Migration], dialect: str, conn) -> Check:
+def rollback_plan(method: str, pending: list[Migration], dialect: Dialect, conn) -> Check:
     out_msg = []
     if method == "down":
         missing = [m.label for m in pending if not m.has_down]
@@ -252,12 +135,9 @@ def rollback_plan(method: str, pending: list[Migration], dialect: str, conn) -> 
         out_msg.append("down-migrations for every pending migration (a half-applied one is restored from the backup)")
     else:
         out_msg.append("restore the backup")
-    if dialect == "mysql":
-        with conn.cursor() as cur:
-            cur.execute("SELECT @@local_infile")
-            if not int(cur.fetchone()[0] or 0):
-                return fail("rollback", "the server has local_infile=OFF, so the backup could not be restored (golive "
-                                        "loads tables with LOAD DATA LOCAL INFILE): SET GLOBAL local_infile = 1")
+    refusal = dialect.release.restore_refusal(conn)
+    if refusal:
+        return fail("rollback", refusal)
     return ok("rollback", "on failure: " + "; ".join(out_msg))
 
 
@@ -280,3 +160,201 @@ def health_before(urls: list[str], cmd: str | None) -> Check | None:
         return warn("health-before", "not healthy before the release (a failing health check afterwards will roll "
                                      "back): " + "; ".join(bad))
     return ok("health-before", f"healthy before the release ({len(urls) + (1 if cmd else 0)} check(s))")
+
+
+# ---------------------------------------------------------------- the step
+
+def precheck(state: ReleaseState) -> ReleaseState:
+    """Connectivity, version, the release lock (held to the end), the migrations and an interrupted earlier
+    release, then (unless only linting) extensions, privileges, long transactions, the backup destination, disk,
+    the rollback plan and the app's health before."""
+    from golive.release.lint import largest_rewrite
+
+    rt = runtime(state)
+    checks = state.report.prechecks
+    state.event("precheck", "start", f"pre-check of {state.url.masked} ({state.options.migrations})")
+    release = state.dialect.release
+    try:
+        rt.conn = db.connect(state.url, lock_timeout_s=state.lock_timeout_s or 5)
+        state.info = info = release.server_info(rt.conn)
+    except GoliveError as exc:
+        checks.append(fail("connectivity", str(exc)))
+        state.event("precheck", "failed", str(exc))
+        return state
+    state.report.dbname, state.report.engine = info.database, state.dialect.name
+    state.report.server_version = info.version
+    checks.append(ok("connectivity", f"connected to {info.database} as {info.user}"))
+    checks.append(release.server_version(info))
+    if not state.options.lint_only:
+        _take_lock(state, checks)
+    try:
+        state.status = rt.source.status(rt.conn)
+    except GoliveError as exc:
+        checks.append(fail("migrations", str(exc)))
+        state.event("precheck", "failed", str(exc))
+        return state
+    checks.extend(migrations(state.status))
+    if rt.lock is not None and rt.lock.conn is not None:
+        found = _previous_release(state)
+        if found is not None:
+            checks.append(found)
+    state.touch = touches(state.pending, state.dialect, info.schema_name)
+    state.existing = list(release.table_info(rt.conn, list(state.touch.changed)).values())
+    if state.options.lint_only:
+        return _done(state)
+    ext = release.extensions(rt.conn, state.touch.extensions)
+    if ext:
+        checks.append(ext)
+    keys = [t.key for t in state.existing]
+    checks.extend(release.privileges(rt.conn, info, keys))
+    checks.append(long_transactions(rt.conn, state.dialect, set(keys), state.long_tx_s))
+    expected = _backup_destination(state, checks)
+    checks.extend(disk(rt.conn, state.url, info, largest_rewrite(state), state.options.backup_to, *expected))
+    checks.append(rollback_plan(state.options.rollback, state.pending, state.dialect, rt.conn))
+    health = health_before(state.options.health_urls, state.options.health_cmd)
+    if health:
+        checks.append(health)
+    return _done(state)
+
+
+def _done(state: ReleaseState) -> ReleaseState:
+    bad = [c for c in state.report.prechecks if c.status == "fail"]
+    warns = [c for c in state.report.prechecks if c.status == "warn"]
+    if bad:
+        state.event("precheck", "failed", "; ".join(f"{c.id}: {c.message}" for c in bad))
+    else:
+        state.event("precheck", "ok", f"{len(state.report.prechecks)} checks, {len(warns)} warning(s); "
+                                      f"{len(state.pending)} migration(s) pending")
+    return state
+
+
+def _take_lock(state: ReleaseState, checks: list[Check]) -> None:
+    rt = runtime(state)
+    lock = ReleaseLock(state.url)
+    try:
+        lock.__enter__()
+    except ReleaseBusy as exc:
+        checks.append(fail("release-lock", str(exc)))
+        return
+    except GoliveError as exc:
+        checks.append(fail("release-lock", f"could not take the release lock: {exc}"))
+        return
+    rt.lock = lock
+    msg = "no other release running (the release lock is held until the end)"
+    if rt.source.kind == "prisma":
+        if not rt.source.take_tool_lock(lock.conn):
+            checks.append(fail("release-lock", "Prisma Migrate's advisory lock is held: prisma migrate deploy "
+                                               "(or dev) is running against this database now"))
+            return
+        msg += "; Prisma Migrate's lock is held too"
+    if state.options.dry_run:
+        msg = "no other release running"
+    checks.append(ok("release-lock", msg))
+
+
+def _backup_destination(state: ReleaseState, checks: list[Check]) -> tuple[int | None, int | None]:
+    """Check the backup destination; (stored, raw) bytes of its newest backup, when there is one."""
+    o = state.options
+    if not o.backup_to:
+        return None, None
+    from golive.backup import list_backups
+
+    try:
+        from golive.backup.store import BackupStore
+
+        store = BackupStore(o.backup_to, o.storage)
+        store.check(create=False)
+        listing = list_backups(o.backup_to, o.storage)
+    except GoliveError as exc:
+        checks.append(fail("backup-destination", f"{o.backup_to}: {exc}"))
+        return None, None
+    mine = [b for b in listing.backups if b.database == state.info.database] or listing.backups
+    if mine:
+        newest = mine[-1]
+        checks.append(ok("backup-destination", f"{o.backup_to} is reachable; newest backup there: {newest.id}"))
+        return newest.stored_bytes, newest.raw_bytes
+    checks.append(ok("backup-destination", f"{o.backup_to} is reachable (no backups there yet)"))
+    return None, None
+
+
+def _previous_release(state: ReleaseState) -> Check | None:
+    """What an interrupted release left (its journal row says running, yet nobody holds the lock)."""
+    rt = runtime(state)
+    try:
+        rows = journal.unfinished(rt.conn, state.dialect)
+    except Exception as exc:  # noqa: BLE001
+        return warn("previous-release", f"could not read the release journal: {exc}")
+    if not rows:
+        return None
+    row = rows[0]
+    state.interrupted = row
+    by_version = {m.version: m for m in state.status.migrations}
+    applied, half, clean_in_progress = [], [], None
+    for v in row.pending:
+        m = by_version.get(v)
+        if m is None:
+            continue
+        found = rt.source.probe(rt.conn, m)
+        if found == "applied":
+            applied.append(m.label)
+        elif found == "failed":
+            half.append(f"{m.label} is recorded as started but not finished (it stopped half-way)")
+    step = row.step
+    if step == "migrate" and row.detail:
+        m = next((x for x in state.status.migrations if x.label == row.detail), None)
+        if m is not None and m.label not in applied and not any(h.startswith(m.label) for h in half):
+            if m.transactional:
+                clean_in_progress = (f"{m.label} was being applied and left nothing (PostgreSQL rolled its "
+                                     "transaction back when the session ended)")
+            else:
+                half.append(f"{m.label} was being applied and may be half-applied (its statements commit one by one)")
+    when = row.started_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    parts = [f"release {row.id} (started {when} on {row.host or '?'}, pid {row.pid or '?'}) was interrupted during "
+             f"{step}" + (f" ({row.detail})" if row.detail else "")]
+    uncertain = False
+    if step == "backup":
+        text, uncertain = _interrupted_backup(state, row)
+        parts.append(text)
+    if step.startswith("rollback"):
+        parts.append("it was rolling back; the database may be partly restored")
+    parts.append(f"of its migrations, {'applied now: ' + ', '.join(applied) if applied else 'none is applied'}")
+    if clean_in_progress:
+        parts.append(clean_in_progress)
+    parts += half
+    if row.backup_url:
+        parts.append(f"its backup {row.backup_url} holds the database as it was before it")
+    text = "; ".join(parts)
+    clean = not applied and not half and not uncertain and not step.startswith("rollback")
+    state.report.found = text
+    if clean:
+        state.resolve_interrupted = True
+        return warn("previous-release", text + ": the database is as it was before it, so this release goes on")
+    backup_url = row.backup_url or state.found_backup
+    restore = (f"golive restore --from {backup_url} --to <the database> --force" if backup_url else
+               "restore your latest backup")
+    if state.options.resolve_interrupted and not step.startswith("rollback"):
+        state.resolve_interrupted = True
+        return warn("previous-release", text + ": accepted with --resolve-interrupted; this release continues from "
+                                               "the state above")
+    return fail("previous-release", text + f". Choose: roll it back ({restore}), or accept this state and continue "
+                                           "with --resolve-interrupted")
+
+
+def _interrupted_backup(state: ReleaseState, row) -> tuple[str, bool]:
+    """(what is known about its backup, whether the database may not be as before)."""
+    if not row.backup_to:
+        return "it had not started its backup", False
+    try:
+        from golive.backup import list_backups
+
+        listing = list_backups(row.backup_to, state.options.storage)
+    except GoliveError:
+        return f"whether its backup finished is unknown ({row.backup_to} cannot be listed)", True
+    done = [b for b in listing.backups if dt.datetime.fromisoformat(b.started_at.replace("Z", "+00:00")) >=
+            row.started_at]
+    if done:
+        state.found_backup = done[0].url
+        return (f"a backup finished after it started ({done[0].url}): it stopped right after its backup, or during "
+                "a rollback that restored it (the journal row then is the backup's; the restore may be "
+                "incomplete)"), True
+    return "it stopped during its backup (no finished backup after its start); no migration had run", False

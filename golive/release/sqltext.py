@@ -1,16 +1,23 @@
 """Migration SQL as statements: split a script, strip its comments, read the names it touches.
 
-A small scanner rather than a parser: it knows the lexical rules that decide where a statement ends in
-PostgreSQL and MySQL/MariaDB (quotes, doubled quotes, backslash escapes, ``--``/``#``/``/* */`` comments,
-PostgreSQL dollar quoting, the MySQL client's ``DELIMITER`` directive), which is all splitting needs. The
-lint rules then read each statement with regular expressions over its comment-free, whitespace-collapsed
-text (``Statement.clean``).
+A small scanner rather than a parser: it knows the lexical rules that decide where a statement ends (quotes,
+doubled quotes, ``--`` and ``/* */`` comments) and reads the rest from the engine's ``Release.syntax``
+(``golive.model.release.SqlSyntax``: ``#`` comments, backslash escapes, dollar quoting, the client's ``DELIMITER``
+directive, the case of unquoted names), which is all splitting needs. The lint rules then read each statement with
+regular expressions over its comment-free, whitespace-collapsed text (``Statement.clean``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from golive.dialects import get_dialect
+from golive.model.release import SqlSyntax
+
+if TYPE_CHECKING:
+    from golive.dialects.base import Dialect
 
 _DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _DELIMITER = re.compile(r"^[ \t]*DELIMITER[ \t]+(\S+)[ \t]*$", re.I | re.M)
@@ -38,30 +45,29 @@ class Statement:
         return one if len(one) <= n else one[: n - 1] + "…"
 
 
-@dataclass
-class _Scan:
-    sql: str
-    dialect: str
-    statements: list[Statement] = field(default_factory=list)
+def syntax_of(dialect: "Dialect | str") -> SqlSyntax:
+    """How migration SQL reads on ``dialect`` (a dialect, or its registry name)."""
+    return (get_dialect(dialect) if isinstance(dialect, str) else dialect).release.syntax
 
 
-def split(sql: str, dialect: str = "postgresql") -> list[Statement]:
+def split(sql: str, dialect: "Dialect | str") -> list[Statement]:
     """The statements of ``sql`` (empty ones and comment-only ones dropped), each with its first line."""
+    syntax = syntax_of(dialect)
     out: list[Statement] = []
     delimiter = ";"
     i, n = 0, len(sql)
     start = 0
-    mysql = dialect == "mysql"
+    hashes = syntax.hash_comments
 
     def emit(end: int) -> None:
         text = sql[start:end].strip()
         if text and clean(text):
-            line = sql.count("\n", 0, _first_code(sql, start, end, mysql)) + 1
+            line = sql.count("\n", 0, _first_code(sql, start, end, hashes)) + 1
             out.append(Statement(text=text, line=line, index=len(out) + 1))
 
     while i < n:
         ch = sql[i]
-        if mysql and (i == 0 or sql[i - 1] == "\n"):
+        if syntax.delimiter_directive and (i == 0 or sql[i - 1] == "\n"):
             m = _DELIMITER.match(sql, i)
             if m:
                 emit(i)
@@ -74,7 +80,7 @@ def split(sql: str, dialect: str = "postgresql") -> list[Statement]:
             i += len(delimiter)
             start = i
             continue
-        if ch == "-" and sql.startswith("--", i) or (mysql and ch == "#"):
+        if ch == "-" and sql.startswith("--", i) or (hashes and ch == "#"):
             j = sql.find("\n", i)
             i = n if j < 0 else j + 1
             continue
@@ -83,9 +89,10 @@ def split(sql: str, dialect: str = "postgresql") -> list[Statement]:
             i = n if j < 0 else j + 2
             continue
         if ch in ("'", '"', "`"):
-            i = _skip_quoted(sql, i, backslash=mysql and ch != "`" or (ch == "'" and _is_e_string(sql, i)))
+            escapes = syntax.backslash_escapes and ch != "`" or (ch == "'" and _is_e_string(sql, i))
+            i = _skip_quoted(sql, i, backslash=escapes)
             continue
-        if ch == "$" and not mysql:
+        if ch == "$" and syntax.dollar_quotes:
             m = _DOLLAR.match(sql, i)
             if m and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
                 tag = m.group(0)
@@ -97,12 +104,12 @@ def split(sql: str, dialect: str = "postgresql") -> list[Statement]:
     return out
 
 
-def _first_code(sql: str, i: int, end: int, mysql: bool) -> int:
+def _first_code(sql: str, i: int, end: int, hashes: bool) -> int:
     """The position of the first character in sql[i:end] that is neither whitespace nor a comment."""
     while i < end:
         if sql[i].isspace():
             i += 1
-        elif sql.startswith("--", i) or (mysql and sql[i] == "#"):
+        elif sql.startswith("--", i) or (hashes and sql[i] == "#"):
             j = sql.find("\n", i)
             i = end if j < 0 else j + 1
         elif sql.startswith("/*", i) and not sql.startswith("/*!", i):
@@ -181,10 +188,12 @@ QUALIFIED = rf"{_IDENT}(?:\s*\.\s*{_IDENT})*"
 _IDENT_RE = re.compile(_IDENT)
 
 
-def parse_name(text: str, dialect: str, default_schema: str | None = None) -> tuple[str | None, str]:
+def parse_name(text: str, dialect: "Dialect | str", default_schema: str | None = None) -> tuple[str | None, str]:
     """(schema, name) of a possibly qualified identifier as the server resolves it: unquoted names fold to
-    lower case in PostgreSQL; MySQL keeps them (table names are case-sensitive on Linux)."""
-    parts = [_unquote(p, dialect) for p in _IDENT_RE.findall(text)]
+    lower case where the engine folds them (PostgreSQL); else they are kept (MySQL table names are case-sensitive
+    on Linux)."""
+    folds = syntax_of(dialect).folds_unquoted
+    parts = [_unquote(p, folds) for p in _IDENT_RE.findall(text)]
     if not parts:
         return default_schema, ""
     if len(parts) == 1:
@@ -192,12 +201,12 @@ def parse_name(text: str, dialect: str, default_schema: str | None = None) -> tu
     return parts[-2], parts[-1]
 
 
-def _unquote(ident: str, dialect: str) -> str:
+def _unquote(ident: str, folds: bool) -> str:
     if ident.startswith('"'):
         return ident[1:-1].replace('""', '"')
     if ident.startswith("`"):
         return ident[1:-1].replace("``", "`")
-    return ident.lower() if dialect == "postgresql" else ident
+    return ident.lower() if folds else ident
 
 
 def split_top_level(text: str, sep: str = ",") -> list[str]:

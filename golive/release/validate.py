@@ -17,9 +17,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from golive.dialects import dialect_of
+from golive.dialects.base import Dialect
+from golive.model.release import label
 from golive.release import db
-from golive.release.lint import Touch
 from golive.release.migrations.base import BOOKKEEPING
+from golive.release.model import Touch
 from golive.release.sqltext import parse_name, split
 from golive.urls import DatabaseURL, mask
 
@@ -28,14 +31,10 @@ log = logging.getLogger(__name__)
 CHECK_TIMEOUT_MS = 60_000
 
 
-def label(key) -> str:
-    return f"{key[0]}.{key[1]}" if key[0] else key[1]
-
-
 def run_check_sql(url: DatabaseURL, path: str) -> tuple[list[str], list[str]]:
     """(checks passed, problems) of the queries in ``path``."""
     text = Path(path).read_text(encoding="utf-8")
-    queries = split(text, url.dialect)
+    queries = split(text, dialect_of(url))
     checks, problems = [], []
     conn = db.connect(url, lock_timeout_s=5)
     try:
@@ -47,7 +46,7 @@ def run_check_sql(url: DatabaseURL, path: str) -> tuple[list[str], list[str]]:
                     rows = cur.fetchmany(3) if cur.description is not None else []
                     more = bool(rows) and cur.fetchone() is not None if len(rows) == 3 else False
             except Exception as exc:  # noqa: BLE001 - a check that cannot run is a failed check
-                db._rollback(conn)
+                db.rollback(conn)
                 problems.append(f"check {q.index} (line {q.line}) could not run: {db.classify(exc, url).message}")
                 continue
             if rows:
@@ -61,7 +60,7 @@ def run_check_sql(url: DatabaseURL, path: str) -> tuple[list[str], list[str]]:
     return checks, problems
 
 
-def counted_tables(touch: Touch, existing: set, rows_may_change: list[str], dialect: str,
+def counted_tables(touch: Touch, existing: set, rows_may_change: list[str], dialect: Dialect,
                    default_schema: str | None) -> tuple[list, list[str]]:
     """(tables to count before the migrations, notes on the ones left out)."""
     declared = {parse_name(t, dialect, default_schema) for t in rows_may_change}
@@ -80,13 +79,19 @@ def counted_tables(touch: Touch, existing: set, rows_may_change: list[str], dial
     return out, notes
 
 
+def counted(state) -> tuple[list, list[str]]:
+    """``counted_tables`` of a release: the tables its SQL changes that exist, less the declared ones."""
+    return counted_tables(state.touch, {t.key for t in state.existing}, state.options.rows_may_change, state.dialect,
+                          state.info.schema_name if state.info else None)
+
+
 def row_counts(url: DatabaseURL, before: dict, touch: Touch, out_dir: Path) -> tuple[list[str], list[str]]:
     """Great Expectations: each counted table has as many rows as before (renamed tables under the new name)."""
     if not before:
         return [], []
     tables = []
     for key, rows in before.items():
-        now = touch.renamed.get(key, key)
+        now = touch.now_named(key)
         tables.append({"name": label(now), "schema": now[0], "table": now[1], "rows": rows})
     from golive.validation import gx_worker
 
@@ -102,25 +107,14 @@ def row_counts(url: DatabaseURL, before: dict, touch: Touch, out_dir: Path) -> t
 # ---------------------------------------------------------------- schema before/after
 
 def schema_rows(url: DatabaseURL) -> list[tuple]:
-    """The schema as the backup's fingerprint sees it, without golive's and the migration tools' bookkeeping."""
-    if url.dialect == "postgresql":
-        from golive.backup.postgresql import connect, schema_rows as rows
-
-        conn = connect(url)
-        try:
-            found = rows(conn)
-        finally:
-            conn.close()
-        return [r for r in found if r[0] != "_golive" and not str(r[1]).startswith(BOOKKEEPING)]
-    from golive.backup.mysql import connect, schema_rows as rows
-
-    conn = connect(url)
+    """The schema as the dialect lists it (the rows of the backup's fingerprint), without golive's and the
+    migration tools' bookkeeping."""
+    dialect = dialect_of(url)
+    conn = dialect.connect(url, autocommit=True)
     try:
-        with conn.cursor() as cur:
-            found = rows(cur)
+        return dialect.release.schema_rows(conn, BOOKKEEPING)
     finally:
         conn.close()
-    return [r for r in found if not any(str(v).startswith(BOOKKEEPING) for v in r[1:3])]
 
 
 def schema_diff(before: list[tuple], after: list[tuple]) -> list[str]:

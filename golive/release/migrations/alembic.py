@@ -3,8 +3,8 @@
 * Pending revisions: from the database's ``alembic_version`` (Alembic's own history) up to the single head.
   Linear histories only: several heads or merge revisions are refused with the command that fixes them.
 * Lint: the SQL each pending revision would run, from Alembic's offline mode (``upgrade A:B --sql``).
-* Apply: ``upgrade <rev>`` one revision at a time, so every revision is its own step (and, on PostgreSQL
-  with Alembic's default transactional DDL, its own transaction: a lock timeout is retried with backoff,
+* Apply: ``upgrade <rev>`` one revision at a time, so every revision is its own step (and, on an engine with
+  transactional DDL such as PostgreSQL, with Alembic's default ``transactional_ddl``, its own transaction: a lock timeout is retried with backoff,
   a failure leaves nothing). After each, golive reads ``alembic_version`` itself: an env.py that migrated
   another database (one that ignores ``sqlalchemy.url``) is caught there.
 * Drift: Alembic keeps no checksums, so golive records the SHA-256 of each revision file it applies in its
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from golive.errors import ConfigError, TransientError
-from golive.release import db
+from golive.model.release import text_of
 from golive.release.migrations.base import (Executor, MigrationSource, delete_history, ensure_history, read_history,
                                             record_history, sha256_file)
 from golive.release.model import Applied, LockTimeout, Migration, MigrationFailed, SourceStatus
@@ -95,10 +95,9 @@ class AlembicSource(MigrationSource):
 
     def driver(self) -> Driver:
         if self._driver is None:
-            from golive.validation.gx import sqlalchemy_url_any
-
             self._driver = Driver(self.ini)
-            reply = self._driver.call("init", ini=str(self.ini), url=sqlalchemy_url_any(self.url), dialect=self.dialect)
+            reply = self._driver.call("init", ini=str(self.ini), url=self.release.sqlalchemy_url(self.url),
+                                      dialect=self.dialect.name)
             if not reply["ok"]:
                 raise ConfigError(f"alembic:{self.ini}: Alembic could not read the scripts: {reply['error']}")
             self._init = reply["result"]
@@ -130,17 +129,17 @@ class AlembicSource(MigrationSource):
             slug = re.sub(r"[^a-z0-9]+", "_", (r["doc"] or path.stem).lower()).strip("_")[:60] or r["revision"]
             out.append(Migration(kind="alembic", version=r["revision"], name=slug, path=str(path),
                                  checksum=sha256_file(path), has_down=r["has_downgrade"],
-                                 transactional=self.dialect == "postgresql" and not r["autocommit"],
+                                 transactional=self.dialect.transactional_ddl and not r["autocommit"],
                                  notes=["uses autocommit_block(): runs outside a transaction"] if r["autocommit"] else []))
         self._chain = out
         return out
 
     def current(self, conn) -> list[str]:
-        if not db.table_exists(conn, self.dialect, None, "alembic_version"):
+        if not self.release.table_exists(conn, None, "alembic_version"):
             return []
         with conn.cursor() as cur:
             cur.execute("SELECT version_num FROM alembic_version")
-            return [db._s(r[0]) for r in cur.fetchall()]
+            return [text_of(r[0]) for r in cur.fetchall()]
 
     def status(self, conn) -> SourceStatus:
         chain = self.load()

@@ -8,9 +8,11 @@ database URL travels on stdin, never on the command line.
 
 golive sets ``sqlalchemy.url`` of the config to the release's database (the generic env.py reads it), and
 ``DATABASE_URL`` / ``GOLIVE_DATABASE_URL`` in this process's environment for env.py files that read those.
-Every connection SQLAlchemy opens here gets the release's ``lock_timeout`` and statement timeout
-(PostgreSQL; MySQL ``lock_wait_timeout`` / ``innodb_lock_wait_timeout``, MariaDB ``max_statement_time``),
-whatever engine env.py builds; statements are counted so a failure can tell whether it left anything.
+Every connection SQLAlchemy opens here gets the release's lock timeout and statement timeout, as the
+database's dialect spells them (``Release.alembic_session``: PostgreSQL ``lock_timeout``; MySQL
+``lock_wait_timeout`` / ``innodb_lock_wait_timeout``, MariaDB ``max_statement_time``), whatever driver env.py
+builds; statements are counted so a failure can tell whether it left anything. Errors are sorted by SQLSTATE or
+server error code alone, so any driver's exceptions read the same (``describe``).
 
 Requests: ``init`` (the revisions, linear order and heads), ``sql`` (offline ``--sql`` output of revision
 ranges, for the lint), ``upgrade`` / ``downgrade`` (one target revision).
@@ -37,30 +39,10 @@ def _install_events() -> None:
         s = STATE["settings"]
         if not s:
             return
-        if STATE["dialect"] == "postgresql":
-            prev = dbapi_conn.autocommit
-            dbapi_conn.autocommit = True
-            cur = dbapi_conn.cursor()
-            cur.execute("SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false), "
-                        "set_config('application_name', 'golive-release-alembic', false)",
-                        (f"{s['lock_timeout_ms']}ms", f"{s.get('statement_timeout_ms') or 0}ms"))
-            try:
-                cur.execute("SELECT set_config('client_connection_check_interval', '1s', false)")
-            except Exception:  # noqa: BLE001 - before PostgreSQL 14
-                pass
-            cur.close()
-            dbapi_conn.autocommit = prev
-        else:
-            cur = dbapi_conn.cursor()
-            whole = max(1, -(-int(s["lock_timeout_ms"]) // 1000))
-            cur.execute(f"SET SESSION lock_wait_timeout = {whole}")
-            cur.execute(f"SET SESSION innodb_lock_wait_timeout = {whole}")
-            if s.get("statement_timeout_ms"):
-                try:
-                    cur.execute(f"SET SESSION max_statement_time = {s['statement_timeout_ms'] / 1000:.3f}")
-                except Exception:  # noqa: BLE001 - MySQL has no max_statement_time
-                    pass
-            cur.close()
+        from golive.dialects import get_dialect
+
+        get_dialect(STATE["dialect"]).release.alembic_session(dbapi_conn, lock_timeout_ms=int(s["lock_timeout_ms"]),
+                                                              statement_timeout_ms=s.get("statement_timeout_ms") or 0)
 
     @event.listens_for(Engine, "after_cursor_execute")
     def _count(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001

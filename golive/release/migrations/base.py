@@ -2,8 +2,8 @@
 
 ``Executor`` runs a migration's statements under the release's timeouts:
 
-* **Transactional** (PostgreSQL, unless a statement cannot run in a transaction block): every statement in
-  one transaction; a lock timeout rolls it back and the whole migration is tried again after a pause
+* **Transactional** (an engine with transactional DDL, ``Dialect.transactional_ddl``: PostgreSQL, unless a
+  statement cannot run in a transaction block): every statement in one transaction; a lock timeout rolls it back and the whole migration is tried again after a pause
   (1 s, 2 s, 4 s … up to ``lock_retries`` times, within the overall timeout); any other error rolls it back
   and nothing of it is left.
 * **Non-transactional** (MySQL/MariaDB, where DDL commits on its own, and PostgreSQL's ``CONCURRENTLY``
@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from golive.dialects import dialect_of
+from golive.dialects.base import Dialect
+from golive.model.release import text_of
 from golive.release import db
 from golive.release.model import Applied, LockTimeout, Migration, MigrationFailed, MigrationRun, SourceStatus
 from golive.release.sqltext import Statement
@@ -47,7 +50,7 @@ class Executor:
     def __init__(self, url: DatabaseURL, *, lock_timeout_s: float, lock_retries: int, deadline: db.Deadline,
                  on_event: Callable[[str, str], None] | None = None) -> None:
         self.url = url
-        self.dialect = url.dialect
+        self.dialect = dialect_of(url)
         self.lock_timeout_s = lock_timeout_s
         self.lock_retries = lock_retries
         self.deadline = deadline
@@ -83,7 +86,7 @@ class Executor:
         self._check_time(what)
         conn = self.session()
         try:
-            if transactional and self.dialect == "postgresql":
+            if transactional and self.dialect.transactional_ddl:
                 return self._run_transaction(conn, statements, what, after)
             return self._run_each(conn, statements, what, after)
         finally:
@@ -153,8 +156,8 @@ class Executor:
         return done
 
     def run_script(self, script: str, *, what: str, atomic: bool) -> None:
-        """PostgreSQL: send ``script`` as one simple query, as Prisma does (several statements run in one
-        implicit transaction). ``atomic``: nothing is left when it fails."""
+        """Send ``script`` as one query, as Prisma does where the engine runs it whole (``runs_whole_scripts``:
+        several statements in one implicit transaction). ``atomic``: nothing is left when it fails."""
         self._check_time(what)
         conn = self.session()
         attempt = 0
@@ -193,7 +196,8 @@ class MigrationSource:
     def __init__(self, path: Path, url: DatabaseURL) -> None:
         self.path = path
         self.url = url
-        self.dialect = url.dialect
+        self.dialect: Dialect = dialect_of(url)
+        self.release = self.dialect.release
 
     def describe(self) -> str:
         return f"{self.kind}:{self.path}"
@@ -229,39 +233,26 @@ class MigrationSource:
 
 
 # ---------------------------------------------------------------- golive's own history table
-
-HISTORY_PG = "_golive.migrations"
-HISTORY_MY = "_golive_migrations"
-_HISTORY_DDL = {
-    "postgresql": ["CREATE SCHEMA IF NOT EXISTS _golive",
-                   "CREATE TABLE IF NOT EXISTS _golive.migrations (kind text NOT NULL, version text NOT NULL, "
-                   "name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), "
-                   "execution_ms integer, success boolean NOT NULL, release_id text, "
-                   "installed_by text NOT NULL DEFAULT current_user, PRIMARY KEY (kind, version))"],
-    "mysql": ["CREATE TABLE IF NOT EXISTS _golive_migrations (kind VARCHAR(16) NOT NULL, version VARCHAR(191) NOT NULL, "
-              "name VARCHAR(255) NOT NULL, checksum CHAR(64) NOT NULL, applied_at DATETIME(6) NOT NULL, "
-              "execution_ms INT, success BOOLEAN NOT NULL, release_id VARCHAR(64), installed_by VARCHAR(255) NOT NULL "
-              "DEFAULT '', PRIMARY KEY (kind, version)) DEFAULT CHARACTER SET utf8mb4"],
-}
+# The table is the dialect's ``Release.history_table`` (PostgreSQL ``_golive.migrations``, MySQL
+# ``_golive_migrations``), created by its ``history_ddl``.
 
 
-def history_table(dialect: str) -> str:
-    return HISTORY_PG if dialect == "postgresql" else HISTORY_MY
+def history_table(dialect: Dialect) -> str:
+    """golive's history table, quoted for SQL."""
+    return dialect.qualified(*dialect.release.history_table)
 
 
-def ensure_history(conn, dialect: str) -> None:
+def ensure_history(conn, dialect: Dialect) -> None:
     with conn.cursor() as cur:
-        for stmt in _HISTORY_DDL[dialect]:
+        for stmt in dialect.release.history_ddl:
             cur.execute(stmt)
 
 
-def history_exists(conn, dialect: str) -> bool:
-    if dialect == "postgresql":
-        return db.table_exists(conn, dialect, "_golive", "migrations")
-    return db.table_exists(conn, dialect, None, HISTORY_MY)
+def history_exists(conn, dialect: Dialect) -> bool:
+    return dialect.release.table_exists(conn, *dialect.release.history_table)
 
 
-def read_history(conn, dialect: str, kind: str) -> list[tuple[Applied, bool]]:
+def read_history(conn, dialect: Dialect, kind: str) -> list[tuple[Applied, bool]]:
     """(applied, success) rows of ``kind`` in golive's history table, in version order of application."""
     if not history_exists(conn, dialect):
         return []
@@ -273,32 +264,19 @@ def read_history(conn, dialect: str, kind: str) -> list[tuple[Applied, bool]]:
     for version, name, checksum, at, success in rows:
         if isinstance(at, dt.datetime) and at.tzinfo is None:
             at = at.replace(tzinfo=dt.timezone.utc)
-        out.append((Applied(version=db._s(version), name=db._s(name), checksum=db._s(checksum), applied_at=at,
+        out.append((Applied(version=text_of(version), name=text_of(name), checksum=text_of(checksum), applied_at=at,
                             finished=bool(success)), bool(success)))
     return out
 
 
-def record_history(conn, dialect: str, kind: str, m: Migration, *, success: bool, release_id: str,
+def record_history(conn, dialect: Dialect, kind: str, m: Migration, *, success: bool, release_id: str,
                    execution_ms: int | None = None) -> None:
     """Insert or update ``m``'s row in golive's history table."""
-    table = history_table(dialect)
-    at = now() if dialect == "postgresql" else now().replace(tzinfo=None)
-    with conn.cursor() as cur:
-        if dialect == "postgresql":
-            cur.execute(f"INSERT INTO {table} (kind, version, name, checksum, applied_at, execution_ms, success, release_id) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (kind, version) DO UPDATE SET "
-                        "name = EXCLUDED.name, checksum = EXCLUDED.checksum, applied_at = EXCLUDED.applied_at, "
-                        "execution_ms = EXCLUDED.execution_ms, success = EXCLUDED.success, release_id = EXCLUDED.release_id",
-                        (kind, m.version, m.name, m.checksum, at, execution_ms, success, release_id))
-        else:
-            cur.execute(f"INSERT INTO {table} (kind, version, name, checksum, applied_at, execution_ms, success, release_id, "
-                        "installed_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, CURRENT_USER()) ON DUPLICATE KEY UPDATE "
-                        "name = VALUES(name), checksum = VALUES(checksum), applied_at = VALUES(applied_at), "
-                        "execution_ms = VALUES(execution_ms), success = VALUES(success), release_id = VALUES(release_id)",
-                        (kind, m.version, m.name, m.checksum, at, execution_ms, success, release_id))
+    dialect.release.record_migration(conn, kind, m.version, m.name, m.checksum, success=success, release_id=release_id,
+                                     applied_at=now(), execution_ms=execution_ms)
 
 
-def delete_history(conn, dialect: str, kind: str, version: str, *, only_failed: bool = False) -> None:
+def delete_history(conn, dialect: Dialect, kind: str, version: str, *, only_failed: bool = False) -> None:
     with conn.cursor() as cur:
         cur.execute(f"DELETE FROM {history_table(dialect)} WHERE kind = %s AND version = %s"
                     + (" AND NOT success" if only_failed else ""), (kind, version))

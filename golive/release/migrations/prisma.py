@@ -4,8 +4,8 @@ without Prisma's CLI or Node.
 The same semantics, read from prisma-engines (``schema-engine/core/src/commands/apply_migrations.rs`` and
 ``sql_migration_persistence.rs``):
 
-* ``migration_lock.toml``'s provider must be the database's (``postgresql`` / ``mysql``).
-* ``_prisma_migrations`` is created exactly as Prisma creates it when missing, and only in an empty schema
+* ``migration_lock.toml``'s provider must be the database's (``Release.prisma_provider``: ``postgresql`` / ``mysql``).
+* ``_prisma_migrations`` is created exactly as Prisma creates it when missing (``Release.prisma_table_ddl``), and only in an empty schema
   (else Prisma's P3005: a database with tables but no migration history needs a baseline first). golive's own
   bookkeeping tables do not count.
 * A row with ``finished_at`` and ``rolled_back_at`` both NULL is a failed migration: nothing new is applied
@@ -17,8 +17,8 @@ The same semantics, read from prisma-engines (``schema-engine/core/src/commands/
   error ``logs`` gets the error and the row stays unfinished.
 * Checksums compare as Prisma's ``script_matches_checksum`` does (LF and CRLF endings alike, and the old
   checksums without zero padding); a changed applied migration is drift, and golive refuses it.
-* Prisma's own advisory lock (PostgreSQL ``72707369``, MySQL ``GET_LOCK('prisma_migrate')``) is held by the
-  release, so ``prisma migrate deploy`` cannot run beside it.
+* Prisma's own advisory lock (``Release.try_prisma_lock``: PostgreSQL ``72707369``, MySQL
+  ``GET_LOCK('prisma_migrate')``) is held by the release, so ``prisma migrate deploy`` cannot run beside it.
 
 Down-migrations: a ``down.sql`` next to ``migration.sql`` (what ``prisma migrate diff … --script > down.sql``
 produces, as Prisma's docs suggest); rolling one back sets the row's ``rolled_back_at``, which is how Prisma
@@ -33,39 +33,12 @@ import uuid
 from pathlib import Path
 
 from golive.errors import ConfigError
-from golive.release import db
+from golive.model.release import text_of
 from golive.release.migrations.base import BOOKKEEPING, Executor, MigrationSource, now, sha256_file
 from golive.release.model import Applied, Migration, MigrationFailed, SourceStatus
 from golive.release.sqltext import split
 
 TABLE = "_prisma_migrations"
-PG_LOCK = 72707369
-MY_LOCK = "prisma_migrate"
-
-CREATE_TABLE = {
-    "postgresql": """CREATE TABLE _prisma_migrations (
-    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
-    checksum                VARCHAR(64) NOT NULL,
-    finished_at             TIMESTAMPTZ,
-    migration_name          VARCHAR(255) NOT NULL,
-    logs                    TEXT,
-    rolled_back_at          TIMESTAMPTZ,
-    started_at              TIMESTAMPTZ NOT NULL DEFAULT now(),
-    applied_steps_count     INTEGER NOT NULL DEFAULT 0
-);
-""",
-    "mysql": """CREATE TABLE _prisma_migrations (
-    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
-    checksum                VARCHAR(64) NOT NULL,
-    finished_at             DATETIME(3),
-    migration_name          VARCHAR(255) NOT NULL,
-    logs                    TEXT,
-    rolled_back_at          DATETIME(3),
-    started_at              DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
-    applied_steps_count     INTEGER UNSIGNED NOT NULL DEFAULT 0
-) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-""",
-}
 
 
 def checksum(script: str) -> str:
@@ -109,7 +82,7 @@ class PrismaSource(MigrationSource):
     def load(self) -> list[Migration]:
         mdir = migrations_dir(self.path)
         provider = lock_provider(mdir)
-        wanted = {"postgresql": "postgresql", "mysql": "mysql"}[self.dialect]
+        wanted = self.release.prisma_provider
         if provider is not None and provider != wanted:
             # Prisma's P3019: the migrations were made for another database
             raise ConfigError(f"prisma:{mdir}: migration_lock.toml says provider {provider!r}, but the database is "
@@ -129,24 +102,16 @@ class PrismaSource(MigrationSource):
         return out
 
     def _atomic(self, script: str) -> bool:
-        """PostgreSQL runs a multi-statement simple query in one implicit transaction (unless it manages its own);
-        MySQL commits each DDL statement."""
-        if self.dialect != "postgresql":
+        """Does the script run in one implicit transaction (PostgreSQL's multi-statement simple query, unless it
+        manages its own)? Where the engine commits each DDL statement (MySQL), never."""
+        if not self.release.runs_whole_scripts:
             return False
-        statements = split(script, "postgresql")
-        own = any(re.match(r"^(BEGIN|COMMIT|START TRANSACTION|END|ROLLBACK)\b", s.upper) for s in statements)
-        concurrently = any("CONCURRENTLY" in s.upper for s in statements)
-        return not own and not (concurrently and len(statements) > 1)
+        return self.release.script_is_atomic([s.upper for s in split(script, self.dialect)])
 
     # ------------------------------------------------------------ history
 
     def _exists(self, conn) -> bool:
-        return db.table_exists(conn, self.dialect, self._schema(conn), TABLE)
-
-    def _schema(self, conn) -> str | None:
-        if self.dialect != "postgresql":
-            return None
-        return conn.execute("SELECT current_schema()").fetchone()[0] or "public"
+        return self.release.table_exists(conn, self.release.current_schema(conn), TABLE)
 
     def rows(self, conn) -> list[dict]:
         if not self._exists(conn):
@@ -155,19 +120,11 @@ class PrismaSource(MigrationSource):
             cur.execute(f"SELECT id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, "
                         f"applied_steps_count FROM {TABLE} ORDER BY started_at")
             cols = [c[0] for c in cur.description]
-            return [{k: db._s(v) if isinstance(v, (bytes, bytearray)) else v for k, v in zip(cols, r)}
+            return [{k: text_of(v) if isinstance(v, (bytes, bytearray)) else v for k, v in zip(cols, r)}
                     for r in cur.fetchall()]
 
     def _other_tables(self, conn) -> list[str]:
-        with conn.cursor() as cur:
-            if self.dialect == "postgresql":
-                cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                            "WHERE c.relkind = 'r' AND n.nspname = current_schema()")
-            else:
-                cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                            "AND TABLE_TYPE = 'BASE TABLE'")
-            names = [db._s(r[0]) for r in cur.fetchall()]
-        return [n for n in names if not n.startswith(BOOKKEEPING)]
+        return [n for n in self.release.list_tables(conn) if not n.startswith(BOOKKEEPING)]
 
     def status(self, conn) -> SourceStatus:
         migrations = self.load()
@@ -211,11 +168,10 @@ class PrismaSource(MigrationSource):
     def prepare(self, conn) -> None:
         if not self._exists(conn):
             with conn.cursor() as cur:
-                cur.execute(CREATE_TABLE[self.dialect])
+                cur.execute(self.release.prisma_table_ddl)
 
     def _ts(self):
-        t = now()
-        return t if self.dialect == "postgresql" else t.replace(tzinfo=None, microsecond=t.microsecond // 1000 * 1000)
+        return self.release.timestamp(now(), digits=3)  # the columns are DATETIME(3) where they are DATETIME
 
     def apply(self, ex: Executor, m: Migration, release_id: str) -> int:
         conn = ex.session()
@@ -227,11 +183,7 @@ class PrismaSource(MigrationSource):
                             (mid, m.checksum, self._ts(), m.version))
             what = f"migration {m.version}"
             try:
-                if self.dialect == "postgresql":
-                    ex.run_script(m.sql or "", what=what, atomic=m.transactional)
-                    n = len(split(m.sql or "", "postgresql"))
-                else:
-                    n = ex.run(split(m.sql or "", "mysql"), transactional=False, what=what)
+                n = self._run(ex, m.sql or "", what=what, atomic=m.transactional)
             except MigrationFailed as exc:
                 self._failed(conn, mid, m, exc)
                 raise
@@ -244,6 +196,14 @@ class PrismaSource(MigrationSource):
             return n
         finally:
             conn.close()
+
+    def _run(self, ex: Executor, script: str, *, what: str, atomic: bool) -> int:
+        """Run a script as Prisma does: whole, as one query, where the engine runs it so; else statement by
+        statement. Returns the statements it holds."""
+        if self.release.runs_whole_scripts:
+            ex.run_script(script, what=what, atomic=atomic)
+            return len(split(script, self.dialect))
+        return ex.run(split(script, self.dialect), transactional=False, what=what)
 
     def _failed(self, conn, mid: str, m: Migration, exc: BaseException) -> None:
         code = exc.context.get("code", "") if hasattr(exc, "context") else ""
@@ -259,11 +219,7 @@ class PrismaSource(MigrationSource):
     def down(self, ex: Executor, m: Migration) -> int:
         script = Path(m.down_path).read_text(encoding="utf-8")
         what = f"down-migration of {m.version}"
-        if self.dialect == "postgresql":
-            ex.run_script(script, what=what, atomic=self._atomic(script))
-            n = len(split(script, "postgresql"))
-        else:
-            n = ex.run(split(script, "mysql"), transactional=False, what=what)
+        n = self._run(ex, script, what=what, atomic=self._atomic(script))
         conn = ex.session()
         try:
             with conn.cursor() as cur:  # mark_migration_rolled_back_by_id
@@ -289,12 +245,7 @@ class PrismaSource(MigrationSource):
 
     def take_tool_lock(self, lock_conn) -> bool:
         """Take Prisma Migrate's advisory lock on the release's lock session (False: someone holds it)."""
-        with lock_conn.cursor() as cur:
-            if self.dialect == "postgresql":
-                cur.execute("SELECT pg_try_advisory_lock(%s)", (PG_LOCK,))
-            else:
-                cur.execute("SELECT GET_LOCK(%s, 0)", (MY_LOCK,))
-            return bool(cur.fetchone()[0])
+        return self.release.try_prisma_lock(lock_conn)
 
 
-__all__ = ["PrismaSource", "checksum", "matches", "CREATE_TABLE", "sha256_file"]
+__all__ = ["PrismaSource", "checksum", "matches", "sha256_file"]

@@ -17,6 +17,7 @@ import re
 import time
 from pathlib import Path
 
+from golive.dialects.base import Dialect
 from golive.errors import ConfigError
 from golive.release.migrations.base import (Executor, MigrationSource, delete_history, ensure_history, read_history,
                                             record_history, sha256_file)
@@ -24,15 +25,14 @@ from golive.release.model import Migration, SourceStatus
 from golive.release.sqltext import directive, split
 
 FILE_RE = re.compile(r"^(?P<version>\d+)_(?P<name>.+?)(?P<down>\.down)?\.sql$")
-#: statements PostgreSQL refuses inside a transaction block
-NON_TRANSACTIONAL = re.compile(r"\b(CONCURRENTLY|VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM|"
-                               r"CREATE\s+TABLESPACE|DROP\s+TABLESPACE)\b", re.I)
 
 
-def transactional(sql: str, dialect: str) -> bool:
-    if dialect != "postgresql" or directive(sql, "no-transaction"):
+def transactional(sql: str, dialect: Dialect) -> bool:
+    """Can the file run in one transaction: the engine's DDL is transactional, no ``-- golive:no-transaction``
+    line, and no statement the engine refuses in a transaction block?"""
+    if not dialect.transactional_ddl or directive(sql, "no-transaction"):
         return False
-    return not any(NON_TRANSACTIONAL.search(st.clean) for st in split(sql, dialect))
+    return not any(dialect.release.needs_autocommit(st.clean) for st in split(sql, dialect))
 
 
 class SqlSource(MigrationSource):
