@@ -128,8 +128,8 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
             _plan_foreign_keys(t, plan, table_names, constraint_names, src)
         for tp in plan.tables:  # what the target's own limits require (MySQL: key lengths, row size)
             dst.target.adjust_table(tp, plan)
-        dst.target.check_ddl(target, plan)  # nothing fails later that trying the DDL now would show
         src.source.plan_objects(ctx, schema, selected)
+        dst.target.check_ddl(target, plan)  # nothing fails later that trying the DDL now would show
     finally:
         conn.close()
     plan.planned_seconds = round(time.perf_counter() - t0, 3)
