@@ -2,20 +2,21 @@
 
 Two kinds of checks, run side by side:
 
-* **content** (``content``): per key range, digests of every value on both sides (SQLite and
-  PostgreSQL compute them in SQL; the dialect-specific canonical SQL is in
-  ``golive.dialects.sqlite.checksums`` / ``postgresql_checksums``); a differing range is narrowed down by
-  bisection to the differing keys;
+* **content** (``content``, on the specs of ``specs``): per key range, digests of every value on both sides,
+  each side from its engine's ``Checksums`` (``golive/dialects/<engine>/checksums.py``: the canonical SQL, the
+  value streams, how the engine runs and judges them); a differing range is narrowed down by bisection to the
+  differing keys;
 * **expectations** (``suites`` + ``gx``): Great Expectations suites per table, stored under
-  ``expectations/``: row counts, primary keys, NOT NULL, UNIQUE, orphan foreign keys.
+  ``expectations/``: row counts, primary keys, NOT NULL, UNIQUE, orphan foreign keys, in the target's SQL.
 
 ``prepare`` gathers what both need (the migration's plan and rejects, source counts), ``report``
 assembles the result. ``validate`` runs everything with threads; the Prefect flow
 ``flows/validate.py`` runs the same steps as tasks. Nothing here imports Prefect; Great Expectations is
-imported only when the suites run.
+imported only when the suites run. Nothing here names an engine.
 
-Adding a source or target dialect: provide its canonical SQL (``<dialect>_checksums.py``: the value
-streams and the canonical text of one value) and, for a target, its Great Expectations datasource in ``gx``.
+Adding a dialect: implement ``golive.dialects.base.Checksums`` in its package (a ``Checksums.Side``: its
+canonical SQL, the value streams and the canonical text of one value; for a target, its Great Expectations
+datasource and the suites' queries).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from golive.urls import DatabaseURL
-from golive.validation.model import RangeCheck, TableSpec, ValidationResult
+from golive.model.validation import RangeCheck, TableSpec, ValidationResult
 from golive.validation.options import ValidateOptions
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def run_expectations(target: DatabaseURL, setup, *, data_docs: bool = True, in_p
     """Run every table's suite with Great Expectations, in the helper process (``gx_worker``) unless ``in_process``."""
     from pathlib import Path
 
-    from golive.validation.model import ExpectationOutcome
+    from golive.model.validation import ExpectationOutcome
 
     tables = {s.source: [s.schema_name, s.target] for s in setup.specs}
     out_dir = Path(setup.output_dir) / "gx"
