@@ -28,7 +28,7 @@ from pathlib import Path
 
 from golive.dialects import dialect_of
 from golive.model.validation import ExpectationOutcome
-from golive.urls import DatabaseURL, mask
+from golive.urls import DatabaseURL, as_url, mask
 from golive.validation.suites import ROW_COUNT_PARAMETER
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def _case_sensitive_columns() -> None:
     prep.quote = quote
 
 
-def run_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], tables: dict[str, str],
+def run_suites(target: DatabaseURL | str, schema: str, suites: dict[str, dict], tables: dict[str, str],
                expected_rows: dict[str, int], out_dir: Path, *, data_docs: bool = True) -> dict:
     """Validate the suites and build the Data Docs (see ``validate_suites``)."""
     out, ctx = validate_suites(target, schema, suites, tables, expected_rows, out_dir, data_docs=data_docs)
@@ -129,7 +129,7 @@ def build_docs(ctx, out: dict) -> float:
     return round(time.perf_counter() - t0, 3)
 
 
-def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], tables: dict[str, str],
+def validate_suites(target: DatabaseURL | str, schema: str, suites: dict[str, dict], tables: dict[str, str],
                     expected_rows: dict[str, int], out_dir: Path, *, data_docs: bool = True) -> tuple[dict, object]:
     """Validate each table of ``suites`` (source name -> suite JSON) in the target.
 
@@ -141,6 +141,7 @@ def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], t
     Returns ``{"outcomes": [ExpectationOutcome...], "results": {table: path}, "data_docs": path|None,
     "seconds": {...}}``. Failures to run an expectation are outcomes too (never silent).
     """
+    target = as_url(target, role="target")
     gx = import_gx()
     from great_expectations.core import ExpectationSuite
 
@@ -291,8 +292,9 @@ def _safe(name: str) -> str:
 
 # ---------------------------------------------------------------- row counts on any engine (backups)
 
-def sqlalchemy_url_any(url: DatabaseURL) -> str:
+def sqlalchemy_url_any(url: DatabaseURL | str) -> str:
     """A SQLAlchemy URL for GX's generic SQL datasource on any engine (its ``Checksums.sqlalchemy_url``)."""
+    url = as_url(url)
     return dialect_of(url).checksums.sqlalchemy_url(url)
 
 
@@ -300,7 +302,7 @@ def _quoted(url: DatabaseURL, name: str) -> str:
     return dialect_of(url).quote(name)
 
 
-def validate_row_counts(target: DatabaseURL, tables: list[dict], out_dir: Path,
+def validate_row_counts(target: DatabaseURL | str, tables: list[dict], out_dir: Path,
                         labels: tuple[str, str] = ("the restored table", "the backup's manifest")) -> dict:
     """``expect_table_row_count_to_equal`` for each table of ``tables`` (``{"name", "schema", "table", "rows"}``)
     on PostgreSQL, MySQL/MariaDB or SQLite; the results go to ``out_dir/results``. ``labels`` name the observed
@@ -309,6 +311,7 @@ def validate_row_counts(target: DatabaseURL, tables: list[dict], out_dir: Path,
     A separate, additive path next to ``validate_suites`` (migrations), used by backups to prove
     a restore. Returns ``{"outcomes": [ExpectationOutcome...], "results": {table: path}, "seconds": {...}}``.
     """
+    target = as_url(target, role="target")
     gx = import_gx()
     from great_expectations.core import ExpectationSuite
 

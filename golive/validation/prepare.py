@@ -22,7 +22,7 @@ from golive.migrate import planning
 from golive.model.plan import ForeignKeyPlan, MigrationPlan, TablePlan
 from golive.model.results import key_value
 from golive.model.validation import Difference, ExpectationOutcome, TableSpec
-from golive.urls import DatabaseURL
+from golive.urls import DatabaseURL, as_url
 from golive.validation import suites as gs
 from golive.validation.options import ValidateOptions
 from golive.validation.specs import INT_MAX, INT_MIN, build_spec, key_ranges
@@ -57,11 +57,11 @@ class Setup(BaseModel):
 _prefetched: dict[str, Setup] = {}
 
 
-def _key(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> str:
-    return "|".join([src.raw, dst.raw, options.model_dump_json()])
+def _key(src: DatabaseURL | str, dst: DatabaseURL | str, options: ValidateOptions) -> str:
+    return "|".join([as_url(src).raw, as_url(dst).raw, options.model_dump_json()])
 
 
-def prefetch(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> Setup:
+def prefetch(src: DatabaseURL | str, dst: DatabaseURL | str, options: ValidateOptions) -> Setup:
     """Prepare now and keep the result for the flow's prepare task in this process.
 
     The CLI prepares while Prefect starts up (they overlap) and refuses bad input (an unknown table)
@@ -72,7 +72,7 @@ def prefetch(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> Se
     return setup
 
 
-def take_prefetched(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> Setup | None:
+def take_prefetched(src: DatabaseURL | str, dst: DatabaseURL | str, options: ValidateOptions) -> Setup | None:
     return _prefetched.pop(_key(src, dst, options), None)
 
 
@@ -99,13 +99,14 @@ def rejects_of_run(dst: DatabaseURL, run_key: str) -> dict[str, list[dict]]:
     return out
 
 
-def prepare(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions, *, plan: MigrationPlan | None = None,
-            run_key: str | None = None) -> Setup:
+def prepare(src: DatabaseURL | str, dst: DatabaseURL | str, options: ValidateOptions, *,
+            plan: MigrationPlan | None = None, run_key: str | None = None) -> Setup:
     """Plan, rejects, source counts, key ranges, the source's orphans and the suites.
 
     Args:
         plan: the migration's plan when the caller has it (the migration flow); else found or planned.
     """
+    src, dst = as_url(src, role="source"), as_url(dst, role="target")
     t0 = time.perf_counter()
     schema = options.target_schema
     if plan is None:

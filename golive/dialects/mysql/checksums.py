@@ -1,11 +1,14 @@
-"""MySQL / MariaDB side of the content checksums: every value as its canonical text, in SQL on the server.
+"""MySQL / MariaDB side of the content checksums, as a source or a target: every value as its canonical text,
+in SQL on the server.
 
-The canonical text of a value is what PostgreSQL prints for its copy (``postgresql_checksums``): trailing
+The canonical text of a value is what PostgreSQL prints for its copy (``postgresql/checksums.py``): trailing
 zeros of fractions trimmed (``2024-01-02 03:04:05.12``, numeric ``5.5``), ``true``/``false``, lowercase hex,
-``+00`` after a moment. The value streams have the same layout as SQLite's (``sqlite_checksums.streams``):
+``+00`` after a moment. The value streams have the same layout as SQLite's (``sqlite/checksums.streams``):
 comma-joined canonical texts (``\\N`` for NULL), text values back to back plus their byte lengths (UTF-8,
 as PostgreSQL counts them), doubles as their exact text (read into IEEE 754 bytes by Python). MySQL
-concatenates each stream of a key range (``GROUP_CONCAT … ORDER BY`` the key) and Python hashes it.
+concatenates each stream of a key range (``GROUP_CONCAT … ORDER BY`` the key) and Python hashes it. A source
+side reads the source's declared types (``TableSpec.natives``), a target side the target's (``sql_type``): the
+SQL is the same. JSON comes back as stored and is normalised in Python (MariaDB keeps JSON text as sent).
 """
 
 from __future__ import annotations

@@ -1,10 +1,15 @@
-"""PostgreSQL side of the content checksums: each value as its output text, in the value streams of
-``sqlite_checksums`` (canonical texts joined by commas, ``\\N`` for NULL; text values back to back plus
-their byte lengths).
+"""PostgreSQL side of the content checksums, as a source or a target (the same SQL): each value as its output
+text, in the value streams of ``sqlite/checksums.streams`` (canonical texts joined by commas, ``\\N`` for NULL;
+text values back to back plus their byte lengths).
 
-A range's checksum is one ``sha256(string_agg(...))`` per value stream over an index range scan in key
-order, so only digests leave the server. The session settings below fix every output format the canonical text
-depends on (time zone, date style, float digits), whatever the server's defaults.
+A range's checksum is one ``sha256(string_agg(...))`` per value stream over a scan in key order, so only digests
+leave the server. The session settings below fix every output format the canonical text depends on (time zone,
+date style, float digits), whatever the server's defaults. JSON is compared as ``jsonb`` prints it; a source's
+JSON lines from another engine are normalised here (``normalise_json_sql``), and a value the canonical forms
+disagree on is judged by parsing the text the copy sent (``parsed_canonical_sql``).
+
+As a target it also answers Great Expectations (datasource, the suites' SQL: catalog short-cuts for unique
+indexes and validated foreign keys) and keeps the source's orphans in ``_golive.source_orphans``.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ log = logging.getLogger(__name__)
 
 TEXT_TYPES = (CT.TEXT, CT.VARCHAR)
 
-#: session settings for checksum queries (output formats must match ``sqlite_checksums``)
+#: session settings for checksum queries (output formats must match the other engines' canonical SQL)
 SESSION = {
     "TimeZone": "UTC",
     "DateStyle": "ISO, YMD",
@@ -65,7 +70,7 @@ def canonical_sql(expr: str, t: TargetType) -> str | None:
 
 
 def streams(columns: list[tuple[str, TargetType, bool]], alias: str = "") -> list[str]:
-    """Aggregates hashing the value streams of ``sqlite_checksums.streams`` (same order), one SHA-256 each.
+    """Aggregates hashing the value streams of ``sqlite/checksums.streams`` (same order), one SHA-256 each.
 
     ``columns`` holds ``(name, type, nullable in the source)``. SHA-256 rather than md5: with the CPU's
     SHA instructions (OpenSSL on both sides) it is the faster of the two.
@@ -152,7 +157,8 @@ class PostgresSide(Checksums.Side):
 
     def __init__(self, url, spec, role: str, *, json_in_sql: bool = False):
         super().__init__(spec, role, json_in_sql=json_in_sql)
-        self.conn = connect(url, autocommit=True, settings=SESSION, role=role)
+        # canonical texts need the session's output formats; a side on the database only reads keys and counts
+        self.conn = connect(url, autocommit=True, settings=SESSION if spec is not None else None, role=role)
         self.label = spec.source if spec is not None else "validation"
         self._scan_chosen = False
         if spec is None:

@@ -1,22 +1,23 @@
-"""SQLite side of the content checksums: every stored value as the text PostgreSQL prints for its copy.
+"""SQLite's side of the content checksums: every stored value as the text PostgreSQL prints for its copy.
 
-The copy sends each SQLite value through ``sqlite_types.value_sql`` to PostgreSQL, which parses it into a
-typed column. To prove a chunk arrived intact, both sides render each row as *canonical text* in SQL and
-the texts are hashed (``SQLiteSide``, compared by ``golive.validation.content``). The canonical text of a value is what PostgreSQL's
-output function prints for it with the session settings of ``postgresql_checksums.SESSION``: e.g. the
-SQLite text ``'2024-01-02T03:04:05Z'`` and the PostgreSQL ``timestamptz`` it became both read
+The copy sends each SQLite value through ``types.value_sql`` to the target, which parses it into a typed
+column. To prove a chunk arrived intact, both sides render each row as *canonical text* in SQL and the texts
+are hashed (``SQLiteSide``; the comparer is ``golive.validation.content``). The canonical text of a value is
+what PostgreSQL's output function prints for it with the session settings of ``postgresql/checksums.SESSION``:
+e.g. the SQLite text ``'2024-01-02T03:04:05Z'`` and the PostgreSQL ``timestamptz`` it became both read
 ``2024-01-02 03:04:05+00``.
 
 The expressions here cover the common shapes cheaply (one ``printf`` per row). A value they cannot
 canonicalise (an unusual date format, a float needing 16 digits in exponent form, ...) renders
 differently from its copy; that is never hidden, only *noticed*: the chunk is narrowed down to the row
-and PostgreSQL itself parses the value the copy sent (``value_sql``) and compares (see
-``postgresql_checksums.parsed_canonical_sql``). So a gap here costs time, never a wrong answer.
+and the target side itself reads the value the copy sent (``rendered_sql``) and compares
+(``Checksums.Side.same_after_parsing``). So a gap here costs time, never a wrong answer.
 
 Values are hashed column by column in key order (``streams``): the canonical texts of a column joined
 by commas (``\\N`` for NULL), or for a text column its values back to back plus a stream of their byte
-lengths, so no content can imitate a boundary. JSON is left to PostgreSQL: it normalises ``jsonb`` (key
-order, spaces), so the source's JSON text is shipped to the target side and normalised there (``json_digest``).
+lengths, so no content can imitate a boundary. JSON is left to the target: PostgreSQL normalises ``jsonb``
+(key order, spaces), so the source's JSON text is shipped to the target side and normalised there
+(``json_digest``).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def streams(columns: list[tuple[str, TargetType, bool]]) -> list[tuple[str, str,
     sent (17 significant digits), which Python reads into the IEEE 754 bytes PostgreSQL holds (encoding
     ``float8``: bit-exact, and free of the difference between the two systems' shortest forms); any
     other column gives its canonical texts separated by commas, ``\\N`` for NULL. JSON columns are left
-    out (see ``json_sql``). The order matches ``postgresql_checksums.streams``.
+    out (see ``json_sql``). The order matches ``postgresql/checksums.streams``.
     """
     out = []
     for name, t, nullable in columns:
