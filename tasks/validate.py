@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from golive import commands
 from golive.model.plan import MigrationPlan
 from golive.validation import check_range, prepare as vprepare, report as vreport, run_expectations as run_gx
-from golive.validation.model import RangeCheck, TableSpec, ValidationResult
+from golive.model.validation import RangeCheck, TableSpec, ValidationResult
 from golive.validation.options import ValidateOptions
 from tasks import retry_only_transient
 

@@ -168,10 +168,10 @@ def _plan_for_suites(source: str, target: str | None, options):
     from golive.urls import parse_url
     from golive.validation import prepare
 
-    src = commands.parse_source(source)
-    from golive.dialects.sqlite.dialect import SQLiteDialect
+    from golive.dialects import dialect_of
 
-    SQLiteDialect().check(src)
+    src = commands.parse_source(source)
+    dialect_of(src).check(src)
     plan = None
     if target:
         src, dst = commands.database_urls(source, target)

@@ -2,20 +2,21 @@
 
 Two kinds of checks, run side by side:
 
-* **content** (``content``): per key range, digests of every value on both sides (SQLite and
-  PostgreSQL compute them in SQL; the dialect-specific canonical SQL is in
-  ``golive.dialects.sqlite.checksums`` / ``postgresql_checksums``); a differing range is narrowed down by
-  bisection to the differing keys;
+* **content** (``content``, on the specs of ``specs``): per key range, digests of every value on both sides,
+  each side from its engine's ``Checksums`` (``golive/dialects/<engine>/checksums.py``: the canonical SQL, the
+  value streams, how the engine runs and judges them); a differing range is narrowed down by bisection to the
+  differing keys;
 * **expectations** (``suites`` + ``gx``): Great Expectations suites per table, stored under
-  ``expectations/``: row counts, primary keys, NOT NULL, UNIQUE, orphan foreign keys.
+  ``expectations/``: row counts, primary keys, NOT NULL, UNIQUE, orphan foreign keys, in the target's SQL.
 
 ``prepare`` gathers what both need (the migration's plan and rejects, source counts), ``report``
 assembles the result. ``validate`` runs everything with threads; the Prefect flow
 ``flows/validate.py`` runs the same steps as tasks. Nothing here imports Prefect; Great Expectations is
-imported only when the suites run.
+imported only when the suites run. Nothing here names an engine.
 
-Adding a source or target dialect: provide its canonical SQL (``<dialect>_checksums.py``: the value
-streams and the canonical text of one value) and, for a target, its Great Expectations datasource in ``gx``.
+Adding a dialect: implement ``golive.dialects.base.Checksums`` in its package (a ``Checksums.Side``: its
+canonical SQL, the value streams and the canonical text of one value; for a target, its Great Expectations
+datasource and the suites' queries).
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from golive.urls import DatabaseURL
-from golive.validation.model import RangeCheck, TableSpec, ValidationResult
+from pydantic import SecretStr
+
+from golive.urls import DatabaseURL, as_url
+from golive.model.validation import RangeCheck, TableSpec, ValidationResult
 from golive.validation.options import ValidateOptions
 
 log = logging.getLogger(__name__)
@@ -47,20 +50,24 @@ def jobs(setup) -> list[tuple[str, int]]:
     return [(t, i) for _, t, i in sorted(out, key=lambda x: -x[0])]
 
 
-def check_range(source: DatabaseURL, target: DatabaseURL, spec: TableSpec, range_no: int, limit: int = 10) -> RangeCheck:
+URL = DatabaseURL | str | SecretStr
+
+
+def check_range(source: URL, target: URL, spec: TableSpec, range_no: int, limit: int = 10) -> RangeCheck:
     """Compare one key range of one table (one retryable unit)."""
     from golive.validation.content import Comparer
 
-    with Comparer(source, target, spec, limit=limit) as cmp:
+    with Comparer(as_url(source, role="source"), as_url(target, role="target"), spec, limit=limit) as cmp:
         return cmp.check(range_no)
 
 
-def run_expectations(target: DatabaseURL, setup, *, data_docs: bool = True, in_process: bool = False) -> dict:
+def run_expectations(target: URL, setup, *, data_docs: bool = True, in_process: bool = False) -> dict:
     """Run every table's suite with Great Expectations, in the helper process (``gx_worker``) unless ``in_process``."""
     from pathlib import Path
 
-    from golive.validation.model import ExpectationOutcome
+    from golive.model.validation import ExpectationOutcome
 
+    target = as_url(target, role="target")
     tables = {s.source: [s.schema_name, s.target] for s in setup.specs}
     out_dir = Path(setup.output_dir) / "gx"
     if in_process:
@@ -77,14 +84,16 @@ def run_expectations(target: DatabaseURL, setup, *, data_docs: bool = True, in_p
     return out
 
 
-def validate(source: DatabaseURL, target: DatabaseURL, options: ValidateOptions | None = None, *,
+def validate(source: URL, target: URL, options: ValidateOptions | None = None, *,
              plan=None, run_key: str | None = None) -> ValidationResult:
     """Validate without Prefect: content comparisons in a thread pool, Great Expectations alongside.
 
     Great Expectations runs in its helper process, started first, so its import overlaps the work.
     """
+    from golive.dialects import resolve
     from golive.validation import gx_worker, prepare, report
 
+    source, target = resolve(as_url(source, role="source")), resolve(as_url(target, role="target"))
     options = options or ValidateOptions()
     t0 = time.perf_counter()
     gx_worker.prestart()

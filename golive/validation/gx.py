@@ -8,8 +8,9 @@ the results and the Data Docs site go to the run's output directory:
     <output>/gx/results/<suite>.json     one validation result per table (GX JSON)
     <output>/gx/data_docs/index.html     the Data Docs static site
 
-The datasource is a SQL datasource on the target PostgreSQL, one table asset per table, whole-table
-batches. The connection URL (which may hold a password) lives only in memory.
+The datasource is a SQL datasource on the target (its SQLAlchemy URL and engine options from the target's
+``Checksums``), one table asset per table, whole-table batches. The connection URL (which may hold a password)
+lives only in memory.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ import types
 import warnings
 from pathlib import Path
 
-from golive.urls import DatabaseURL, mask
-from golive.validation.model import ExpectationOutcome
+from golive.dialects import dialect_of
+from golive.model.validation import ExpectationOutcome
+from golive.urls import DatabaseURL, as_url, mask
 from golive.validation.suites import ROW_COUNT_PARAMETER
 
 log = logging.getLogger(__name__)
@@ -107,11 +109,7 @@ def _case_sensitive_columns() -> None:
     prep.quote = quote
 
 
-def sqlalchemy_url(target: DatabaseURL) -> str:
-    return "postgresql+psycopg://" + target.libpq().split("://", 1)[1]
-
-
-def run_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], tables: dict[str, str],
+def run_suites(target: DatabaseURL | str, schema: str, suites: dict[str, dict], tables: dict[str, str],
                expected_rows: dict[str, int], out_dir: Path, *, data_docs: bool = True) -> dict:
     """Validate the suites and build the Data Docs (see ``validate_suites``)."""
     out, ctx = validate_suites(target, schema, suites, tables, expected_rows, out_dir, data_docs=data_docs)
@@ -131,7 +129,7 @@ def build_docs(ctx, out: dict) -> float:
     return round(time.perf_counter() - t0, 3)
 
 
-def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], tables: dict[str, str],
+def validate_suites(target: DatabaseURL | str, schema: str, suites: dict[str, dict], tables: dict[str, str],
                     expected_rows: dict[str, int], out_dir: Path, *, data_docs: bool = True) -> tuple[dict, object]:
     """Validate each table of ``suites`` (source name -> suite JSON) in the target.
 
@@ -143,6 +141,7 @@ def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], t
     Returns ``{"outcomes": [ExpectationOutcome...], "results": {table: path}, "data_docs": path|None,
     "seconds": {...}}``. Failures to run an expectation are outcomes too (never silent).
     """
+    target = as_url(target, role="target")
     gx = import_gx()
     from great_expectations.core import ExpectationSuite
 
@@ -159,11 +158,10 @@ def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], t
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         })
-    # plain serial plans: the catalog short-circuits would otherwise still start parallel workers
     # a generic SQL datasource: GX's PostgreSQL one refuses URLs without a host (a local socket)
-    kwargs = {"connect_args": {"options": "-c max_parallel_workers_per_gather=0 -c jit=off",
-                               "application_name": "golive-gx"}} if target.dialect == "postgresql" else {}
-    ds = ctx.data_sources.add_sql("target", connection_string=sqlalchemy_url_any(target), kwargs=kwargs)
+    dialect = dialect_of(target)
+    ds = ctx.data_sources.add_sql("target", connection_string=sqlalchemy_url_any(target),
+                                  kwargs=dialect.checksums.gx_engine_kwargs())
     outcomes: list[ExpectationOutcome] = []
     paths = {}
     setup = time.perf_counter() - t0
@@ -179,7 +177,7 @@ def validate_suites(target: DatabaseURL, schema: str, suites: dict[str, dict], t
             # schema_name in favour of the connection's search_path, which would not keep names apart
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                extra = {"schema_name": _schema(table_schema)} if target.dialect == "postgresql" else {}
+                extra = {"schema_name": _schema(table_schema)} if dialect.has_schemas else {}
                 asset = ds.add_table_asset(name, table_name=_quoted(target, target_table), **extra)
             batch = asset.add_batch_definition_whole_table("whole table")
             body = {k: v for k, v in suite_json.items() if k != "id"}
@@ -294,44 +292,26 @@ def _safe(name: str) -> str:
 
 # ---------------------------------------------------------------- row counts on any engine (backups)
 
-def sqlalchemy_url_any(url: DatabaseURL) -> str:
-    """A SQLAlchemy URL for GX's generic SQL datasource on PostgreSQL, MySQL/MariaDB or SQLite."""
-    if url.dialect == "postgresql":
-        return sqlalchemy_url(url)
-    if url.dialect == "sqlite":
-        return f"sqlite:///{url.path.resolve()}"
-    if url.dialect == "mysql":
-        from urllib.parse import quote, urlencode
-
-        from golive.dialects.mysql.session import connect_kwargs
-
-        kw = connect_kwargs(url)
-        auth = quote(kw["user"], safe="") + (":" + quote(kw["password"], safe="") if kw["password"] else "")
-        query = {"charset": kw["charset"]}
-        if kw.get("unix_socket"):
-            query["unix_socket"] = kw["unix_socket"]
-            hostport = "localhost"
-        else:
-            hostport = f"{kw['host']}:{kw['port']}"
-        return f"mysql+pymysql://{auth}@{hostport}/{quote(kw['database'], safe='')}?{urlencode(query)}"
-    raise ValueError(f"no Great Expectations datasource for {url.dialect}")
+def sqlalchemy_url_any(url: DatabaseURL | str) -> str:
+    """A SQLAlchemy URL for GX's generic SQL datasource on any engine (its ``Checksums.sqlalchemy_url``)."""
+    url = as_url(url)
+    return dialect_of(url).checksums.sqlalchemy_url(url)
 
 
 def _quoted(url: DatabaseURL, name: str) -> str:
-    if url.dialect == "mysql":
-        return "`" + name.replace("`", "``") + "`"
-    return '"' + name.replace('"', '""') + '"'
+    return dialect_of(url).quote(name)
 
 
-def validate_row_counts(target: DatabaseURL, tables: list[dict], out_dir: Path,
+def validate_row_counts(target: DatabaseURL | str, tables: list[dict], out_dir: Path,
                         labels: tuple[str, str] = ("the restored table", "the backup's manifest")) -> dict:
     """``expect_table_row_count_to_equal`` for each table of ``tables`` (``{"name", "schema", "table", "rows"}``)
     on PostgreSQL, MySQL/MariaDB or SQLite; the results go to ``out_dir/results``. ``labels`` name the observed
     and the expected side in a failure's detail (releases: the table after the migrations, before them).
 
-    A separate, additive path next to ``validate_suites`` (PostgreSQL migrations), used by backups to prove
+    A separate, additive path next to ``validate_suites`` (migrations), used by backups to prove
     a restore. Returns ``{"outcomes": [ExpectationOutcome...], "results": {table: path}, "seconds": {...}}``.
     """
+    target = as_url(target, role="target")
     gx = import_gx()
     from great_expectations.core import ExpectationSuite
 
@@ -340,11 +320,8 @@ def validate_row_counts(target: DatabaseURL, tables: list[dict], out_dir: Path,
     ctx.variables.progress_bars = {"globally": False}
     results_dir = out_dir / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
-    kwargs = {}
-    if target.dialect == "postgresql":
-        kwargs = {"connect_args": {"options": "-c max_parallel_workers_per_gather=0 -c jit=off",
-                                   "application_name": "golive-gx"}}
-    ds = ctx.data_sources.add_sql("restored", connection_string=sqlalchemy_url_any(target), kwargs=kwargs)
+    ds = ctx.data_sources.add_sql("restored", connection_string=sqlalchemy_url_any(target),
+                                  kwargs=dialect_of(target).checksums.gx_engine_kwargs())
     outcomes: list[ExpectationOutcome] = []
     paths = {}
     for i, t in enumerate(tables):

@@ -1,15 +1,14 @@
 """Before comparing: find the migration's plan and rejects, count the source, record the source's orphans, load the suites.
 
-The plan comes from the target's ``_golive.runs`` (the run whose key matches this source, target and
-schema), so validation compares exactly what the migration decided (types, names, key ranges); a target
-without such a record is planned afresh from the source. Rejected rows come from ``_golive.chunks``.
+The plan comes from the target's bookkeeping (the run whose key matches this source, target and schema), so
+validation compares exactly what the migration decided (types, names, key ranges); a target without such a record
+is planned afresh from the source. Rejected rows come from the same bookkeeping (the run's chunks).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 import logging
 import time
 from pathlib import Path
@@ -17,32 +16,18 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from golive.config import MigrateOptions
-from golive.dialects.postgresql import bookkeeping as state
+from golive.dialects import dialect_of
+from golive.errors import ConfigError
 from golive.migrate import planning
-from golive.model.results import key_value
-from golive.dialects.postgresql.dialect import PostgresDialect
-from golive.dialects.postgresql.session import qi as pqi, qn
-from golive.dialects.sqlite.dialect import SQLiteDialect
-from golive.dialects.sqlite.session import qi as sqi
-from golive.errors import ConfigError, TerminalError
 from golive.model.plan import ForeignKeyPlan, MigrationPlan, TablePlan
-from golive.urls import DatabaseURL
+from golive.model.results import key_value
+from golive.model.validation import Difference, ExpectationOutcome, TableSpec
+from golive.urls import DatabaseURL, as_url
 from golive.validation import suites as gs
-from golive.validation.content import INT_MAX, INT_MIN, build_spec, key_ranges
-from golive.validation.model import Difference, ExpectationOutcome, TableSpec
 from golive.validation.options import ValidateOptions
+from golive.validation.specs import INT_MAX, INT_MIN, build_spec, key_ranges
 
 log = logging.getLogger(__name__)
-
-ORPHANS_DDL = f"""
-CREATE SCHEMA IF NOT EXISTS {state.STATE_SCHEMA};
-CREATE TABLE IF NOT EXISTS {gs.SOURCE_ORPHANS} (
-  fk text NOT NULL,
-  ref jsonb NOT NULL,
-  rows bigint NOT NULL,
-  PRIMARY KEY (fk, ref)
-);
-"""
 
 
 class Setup(BaseModel):
@@ -72,11 +57,11 @@ class Setup(BaseModel):
 _prefetched: dict[str, Setup] = {}
 
 
-def _key(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> str:
-    return "|".join([src.raw, dst.raw, options.model_dump_json()])
+def _key(src: DatabaseURL | str, dst: DatabaseURL | str, options: ValidateOptions) -> str:
+    return "|".join([as_url(src).raw, as_url(dst).raw, options.model_dump_json()])
 
 
-def prefetch(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> Setup:
+def prefetch(src: DatabaseURL | str, dst: DatabaseURL | str, options: ValidateOptions) -> Setup:
     """Prepare now and keep the result for the flow's prepare task in this process.
 
     The CLI prepares while Prefect starts up (they overlap) and refuses bad input (an unknown table)
@@ -87,7 +72,7 @@ def prefetch(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> Se
     return setup
 
 
-def take_prefetched(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions) -> Setup | None:
+def take_prefetched(src: DatabaseURL | str, dst: DatabaseURL | str, options: ValidateOptions) -> Setup | None:
     return _prefetched.pop(_key(src, dst, options), None)
 
 
@@ -114,13 +99,14 @@ def rejects_of_run(dst: DatabaseURL, run_key: str) -> dict[str, list[dict]]:
     return out
 
 
-def prepare(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions, *, plan: MigrationPlan | None = None,
-            run_key: str | None = None) -> Setup:
+def prepare(src: DatabaseURL | str, dst: DatabaseURL | str, options: ValidateOptions, *,
+            plan: MigrationPlan | None = None, run_key: str | None = None) -> Setup:
     """Plan, rejects, source counts, key ranges, the source's orphans and the suites.
 
     Args:
         plan: the migration's plan when the caller has it (the migration flow); else found or planned.
     """
+    src, dst = as_url(src, role="source"), as_url(dst, role="target")
     t0 = time.perf_counter()
     schema = options.target_schema
     if plan is None:
@@ -137,9 +123,8 @@ def prepare(src: DatabaseURL, dst: DatabaseURL, options: ValidateOptions, *, pla
     counts = _count(src, plan, tables)
     specs = [key_ranges(src, build_spec(tp, schema, rejects.get(tp.source, []), plan), options.chunk_rows)
              for tp in tables]
-    uncomparable = _odd_keys(src, dst, specs) if src.dialect == "sqlite" and dst.dialect == "postgresql" else []
-    if dst.dialect == "postgresql":
-        _settle_visibility(dst, specs)
+    uncomparable = _odd_keys(src, dst, specs) if dialect_of(src).checksums.loose_keys else []
+    dialect_of(dst).checksums.settle(dst, specs)
     _record_source_orphans(src, dst, plan, tables, rejects)
     out_dir = Path(options.output_dir or _default_output(dst, schema))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -168,35 +153,6 @@ def expectations_dir(src: DatabaseURL, options: ValidateOptions) -> Path:
     return Path(options.expectations_dir or gs.DEFAULT_DIR) / gs.source_key(src)
 
 
-def _settle_visibility(dst: DatabaseURL, specs: list[TableSpec]) -> None:
-    """VACUUM the target tables compared in key order whose pages are not yet all-visible.
-
-    Right after a load, concurrent copies keep VACUUM (and autovacuum) from marking pages all-visible;
-    a key range of a table whose physical order is not its key order (a composite key, say) then costs
-    a pass over most of the heap plus a sort, once per range. After a VACUUM the key's index answers
-    each range alone (an index-only scan), and the app's own queries benefit the same way. VACUUM
-    changes no data; without the rights to run it (not the owner) it is skipped with PostgreSQL's warning.
-    """
-    import psycopg
-
-    wanted = [qn(s.schema_name, s.target) for s in specs if s.kind in ("intkey", "sorted")]
-    if not wanted:
-        return
-    pg = PostgresDialect()
-    try:
-        with pg.connect(dst, autocommit=True) as conn:
-            rows = conn.execute("SELECT t, c.relpages, c.relallvisible FROM unnest(%s::text[]) AS t "
-                                "JOIN pg_class c ON c.oid = to_regclass(t)", (wanted,)).fetchall()
-            for table, pages, visible in rows:
-                if pages > 0 and visible < 0.9 * pages:
-                    t0 = time.perf_counter()
-                    conn.execute(f"VACUUM {table}")
-                    log.info("VACUUM %s (%d pages, %d all-visible): %.2f s", table, pages, visible,
-                             time.perf_counter() - t0)
-    except psycopg.Error as exc:  # an optimisation only: the comparison works without it
-        log.warning("could not VACUUM the target tables before comparing: %s", str(exc).strip().splitlines()[0])
-
-
 def _select(plan: MigrationPlan, only: list[str] | None) -> list[TablePlan]:
     if not only:
         return list(plan.tables)
@@ -216,34 +172,40 @@ def _default_output(dst: DatabaseURL, schema: str) -> str:
 
 
 def _odd_keys(src: DatabaseURL, dst: DatabaseURL, specs: list[TableSpec]) -> list[Difference]:
-    """Rows the key ranges cannot reach: a NULL or non-integer first key column (intkey tables only)."""
+    """Rows the key ranges cannot reach: a NULL or non-integer first key column (intkey tables only), on a
+    source whose columns hold values of any type (``Checksums.loose_keys``)."""
     out = []
     todo = [s for s in specs if s.kind == "intkey"]
     if not todo:
         return out
-    sd, pg = SQLiteDialect(), PostgresDialect()
-    sq = sd.connect(src)
+    source = dialect_of(src).checksums.side(src, None, "source")
     try:
-        with pg.connect(dst, autocommit=True) as conn:
+        target = dialect_of(dst).checksums.side(dst, None, "target")
+        try:
             for s in todo:
-                exprs = {c.source: c.source_expr or sqi(c.source) for c in s.columns}  # as the copy read them
-                k = exprs.get(s.key[0].source, sqi(s.key[0].source))
+                q = source.quote
+                exprs = {c.source: c.source_expr or q(c.source) for c in s.columns}  # as the copy read them
+                k = exprs.get(s.key[0].source, q(s.key[0].source))
                 keys = [k2.source for k2 in s.key]
-                rows = sq.execute(f"SELECT {', '.join(exprs.get(x, sqi(x)) for x in keys)} FROM {sqi(s.source)} "
-                                  f"WHERE {k} IS NULL OR {k} > {INT_MAX} OR {k} < {INT_MIN} LIMIT 1000").fetchall()
+                rows = source.run(f"SELECT {', '.join(exprs.get(x, q(x)) for x in keys)} "
+                                  f"FROM {source.relation(s.source_schema, s.source_name or s.source)} "
+                                  f"WHERE {k} IS NULL OR {k} > {INT_MAX} OR {k} < {INT_MIN} LIMIT 1000", [])
                 rejected = {tuple(r.get(x) for x in keys) for r in s.rejected}
                 left = [r for r in rows if tuple(key_value(v) for v in r) not in rejected]
                 if left:
-                    out.append(Difference(table=s.source, kind="uncomparable", key=dict(zip(keys, map(key_value, left[0]))),
+                    example = dict(zip(keys, map(key_value, left[0])))
+                    out.append(Difference(table=s.source, kind="uncomparable", key=example,
                                           detail=f"{len(left)} source rows have a NULL or non-integer {s.key[0].source} "
-                                                 f"and were not rejected (e.g. key {dict(zip(keys, map(key_value, left[0])))})"))
-                n = conn.execute(f"SELECT count(*) FROM {qn(s.schema_name, s.target)} "
-                                 f"WHERE {pqi(s.key[0].target)} IS NULL").fetchone()[0]
+                                                 f"and were not rejected (e.g. key {example})"))
+                n = target.run(f"SELECT count(*) FROM {target.relation(s.schema_name, s.target)} "
+                               f"WHERE {target.quote(s.key[0].target)} IS NULL", [])[0][0]
                 if n:
                     out.append(Difference(table=s.source, kind="uncomparable",
                                           detail=f"{n} target rows have a NULL {s.key[0].target} (part of the key)"))
+        finally:
+            target.close()
     finally:
-        sq.close()
+        source.close()
     return out
 
 
@@ -254,119 +216,32 @@ def _record_source_orphans(src: DatabaseURL, dst: DatabaseURL, plan: MigrationPl
                            rejects: dict[str, list[dict]]) -> None:
     """Record the dangling references the source already had, for the suites' foreign key checks.
 
-    Only foreign keys PostgreSQL has not validated need it (a validated key has no orphans to excuse),
-    and those whose parent lost rows to rejects (their children now dangle too, and rightly so).
+    The target decides which foreign keys need it (``Checksums.record_source_orphans``: PostgreSQL only those it
+    has not validated, and those whose parent lost rows to rejects); the source is read only for those.
     """
-    schema = plan.target_schema
     fks = [(tp, fk) for tp in tables for fk in tp.foreign_keys]
-    if dst.dialect == "mysql":
-        return _record_source_orphans_mysql(src, dst, plan, fks, rejects)
-    pg = PostgresDialect()
+    finder = _OrphanFinder(src, plan, rejects)
     try:
-        with pg.connect(dst, autocommit=True) as conn:
-            conn.execute(ORPHANS_DDL)
-            validated = {r[0] for r in conn.execute(
-                "SELECT c.conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
-                "WHERE c.contype = 'f' AND c.convalidated AND n.nspname = %s", (schema,))}
-            labels = [f"{schema}.{fk.name}" for _, fk in fks]
-            conn.execute(f"DELETE FROM {gs.SOURCE_ORPHANS} WHERE fk = ANY(%s)", (labels,))
-            need = [(tp, fk) for tp, fk in fks if fk.name not in validated or rejects.get(fk.source_ref_table)]
-            if not need:
-                return
-            side = _OrphanSource(src, plan)
-            try:
-                rows = []
-                for tp, fk in need:
-                    parent = plan.table(fk.source_ref_table)
-                    for ref, n in side.orphans(tp, parent, fk, rejects.get(fk.source_ref_table, [])):
-                        rows.append((f"{schema}.{fk.name}", json.dumps(ref, default=str), n))
-            finally:
-                side.close()
-            if rows:
-                with conn.cursor() as cur:
-                    cur.executemany(f"INSERT INTO {gs.SOURCE_ORPHANS} (fk, ref, rows) VALUES (%s, %s::jsonb, %s) "
-                                    "ON CONFLICT (fk, ref) DO UPDATE SET rows = EXCLUDED.rows", rows)
-    except Exception as exc:
-        from golive.dialects.postgresql.session import translate_error
-
-        if isinstance(exc, TerminalError):
-            raise
-        raise translate_error(exc, "recording the source's orphan rows in _golive.source_orphans") from None
-
-
-MY_ORPHANS_DDL = ("CREATE TABLE IF NOT EXISTS _golive_source_orphans (fk VARCHAR(255) NOT NULL, ref JSON NOT NULL, "
-                  "rows_n BIGINT NOT NULL, ref_hash BINARY(32) AS (UNHEX(SHA2(ref, 256))) STORED, "
-                  "UNIQUE KEY (fk, ref_hash)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
-
-
-def _record_source_orphans_mysql(src, dst, plan, fks, rejects) -> None:
-    """The same for a MySQL target: every foreign key (MySQL has no validated/not-validated mark), in
-    ``_golive_source_orphans``."""
-    from golive.dialects.mysql.dialect import MySQLDialect
-    from golive.dialects.mysql.session import translate_error as my_error
-
-    try:
-        conn = MySQLDialect().connect(dst, autocommit=True, role="target")
-    except Exception:
-        raise
-    try:
-        with conn.cursor() as cur:
-            cur.execute(MY_ORPHANS_DDL)
-            names = [fk.name for _, fk in fks]
-            if names:
-                cur.execute("DELETE FROM _golive_source_orphans WHERE fk IN (" + ", ".join(["%s"] * len(names)) + ")",
-                            names)
-            if not fks:
-                return
-            side = _OrphanSource(src, plan)
-            try:
-                rows = []
-                for tp, fk in fks:
-                    parent = plan.table(fk.source_ref_table)
-                    for ref, n in side.orphans(tp, parent, fk, rejects.get(fk.source_ref_table, [])):
-                        rows.append((fk.name, json.dumps(ref, default=str, ensure_ascii=False), n))
-            finally:
-                side.close()
-            if rows:  # JSON_ARRAY(...) in the suites' queries builds the same text MariaDB stores for ref
-                cur.executemany("INSERT INTO _golive_source_orphans (fk, ref, rows_n) VALUES (%s, JSON_COMPACT(%s), %s) "
-                                "ON DUPLICATE KEY UPDATE rows_n = VALUES(rows_n)", rows)
-    except Exception as exc:
-        if isinstance(exc, TerminalError):
-            raise
-        raise my_error(exc, "recording the source's orphan rows in _golive_source_orphans") from None
+        dialect_of(dst).checksums.record_source_orphans(dst, plan.target_schema, fks, rejects, finder.orphans)
     finally:
-        conn.close()
+        finder.close()
 
 
-class _OrphanSource:
-    """The source's dangling references, in its own SQL (SQLite, MySQL or PostgreSQL)."""
+class _OrphanFinder:
+    """The source's dangling references, in its own SQL (a ``Checksums.Side`` on the source, opened on first use)."""
 
-    def __init__(self, src: DatabaseURL, plan: MigrationPlan):
-        self.dialect = src.dialect
-        if src.dialect == "sqlite":
-            self.conn, self.q, self.ph = SQLiteDialect().connect(src), sqi, "?"
-        elif src.dialect == "mysql":
-            from golive.dialects.mysql import checksums as myc
+    def __init__(self, src: DatabaseURL, plan: MigrationPlan, rejects: dict[str, list[dict]]):
+        self.src, self.plan, self.rejects = src, plan, rejects
+        self.side = None
 
-            self.conn, self.q, self.ph = myc.connect(src), myc.quote, "%s"
-        else:
-            self.conn, self.q, self.ph = PostgresDialect().connect(src, autocommit=True, role="source"), pqi, "%s"
-
-    def rel(self, tp: TablePlan) -> str:
-        if self.dialect == "postgresql":
-            return qn(tp.source_schema or "public", tp.source_name or tp.source)
-        return self.q(tp.source)
-
-    def run(self, sql: str, args: list):
-        if self.dialect == "sqlite":
-            return self.conn.execute(sql, args).fetchall()
-        with self.conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-
-    def orphans(self, child: TablePlan, parent: TablePlan, fk: ForeignKeyPlan, parent_rejects: list[dict]):
+    def orphans(self, child: TablePlan, fk: ForeignKeyPlan) -> list[tuple[list, int]]:
         """``(referenced values, rows)`` of the child's references with no parent row (rejected parents count as missing)."""
-        q, ph = self.q, self.ph
+        if self.side is None:
+            self.side = dialect_of(self.src).checksums.side(self.src, None, "source")
+        side = self.side
+        parent = self.plan.table(fk.source_ref_table)
+        parent_rejects = self.rejects.get(fk.source_ref_table, [])
+        q, ph = side.quote, side.ph
         by_target_c = {c.target: c.source for c in child.columns}
         by_target_p = {c.target: c.source for c in parent.columns}
         ccols = [by_target_c[c] for c in fk.columns]
@@ -376,20 +251,23 @@ class _OrphanSource:
         excl, args = "", []
         if parent_rejects:
             names = list(parent_rejects[0].keys())
-            if self.dialect == "sqlite" and (names == ["rowid"] or (parent.identity and len(names) == 1)):
+            if side.rowid and (names == ["rowid"] or (parent.identity and len(names) == 1)):
                 ids = [int(r[names[0]]) for r in parent_rejects if isinstance(r.get(names[0]), (int, float))]
-                excl = f" AND p.rowid NOT IN ({', '.join(map(str, ids))})" if ids else ""
+                excl = f" AND p.{side.rowid} NOT IN ({', '.join(map(str, ids))})" if ids else ""
             else:
                 one = "(" + ", ".join(ph for _ in names) + ")"
-                values = ", ".join(one for _ in parent_rejects)
-                excl = (f" AND ({', '.join('p.' + q(n) for n in names)}) NOT IN "
-                        + (f"(VALUES {values})" if self.dialect == "sqlite" else f"({values})"))
+                values = ("VALUES " if side.values_rows else "") + ", ".join(one for _ in parent_rejects)
+                excl = f" AND ({', '.join('p.' + q(n) for n in names)}) NOT IN ({values})"
                 args = [r.get(n) for r in parent_rejects for n in names]
         cols = ", ".join(f"c.{q(c)}" for c in ccols)
-        sql = (f"SELECT {cols}, count(*) FROM {self.rel(child)} c WHERE {notnull} AND NOT EXISTS "
-               f"(SELECT 1 FROM {self.rel(parent)} p WHERE {on}{excl}) GROUP BY {cols}")
-        for row in self.run(sql, args):
-            yield [key_value(v) for v in row[:-1]], row[-1]
 
-    def close(self):
-        self.conn.close()
+        def rel(tp: TablePlan) -> str:
+            return side.relation(tp.source_schema, tp.source_name or tp.source)
+
+        sql = (f"SELECT {cols}, count(*) FROM {rel(child)} c WHERE {notnull} AND NOT EXISTS "
+               f"(SELECT 1 FROM {rel(parent)} p WHERE {on}{excl}) GROUP BY {cols}")
+        return [([key_value(v) for v in row[:-1]], row[-1]) for row in side.run(sql, args)]
+
+    def close(self) -> None:
+        if self.side is not None:
+            self.side.close()

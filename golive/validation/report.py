@@ -6,7 +6,7 @@ from pathlib import Path
 
 from golive.report import write_json
 from golive.urls import mask
-from golive.validation.model import ExpectationOutcome, RangeCheck, TableResult, ValidationResult
+from golive.model.validation import ExpectationOutcome, RangeCheck, TableResult, ValidationResult
 
 
 def build(setup, checks: list[RangeCheck], gx: dict | None, *, source: str, target: str, seconds: float,

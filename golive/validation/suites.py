@@ -21,14 +21,17 @@ What a suite checks in the target (each maps to a rule of the issue "prove every
   with the number passed at run time as the parameter ``expected_row_count``: GX cannot count across
   databases, so golive counts the source);
 * primary key columns and NOT NULL-in-source columns hold no NULL (``expect_column_values_to_not_be_null``);
-* primary key and UNIQUE columns are unique (``unexpected_rows_expectation`` listing duplicates; answered
-  by PostgreSQL's catalog when a valid unique index on exactly those columns exists, because PostgreSQL
-  then guarantees it, else by grouping the rows);
-* no orphan foreign keys (``unexpected_rows_expectation`` with the anti-join; answered by the catalog
-  when PostgreSQL has validated the key and enforces it). SQLite does not enforce foreign keys, so a
+* primary key and UNIQUE columns are unique (``unexpected_rows_expectation`` listing duplicates; on
+  PostgreSQL answered by the catalog when a valid unique index on exactly those columns exists, because
+  PostgreSQL then guarantees it, else by grouping the rows);
+* no orphan foreign keys (``unexpected_rows_expectation`` with the anti-join; on PostgreSQL answered by the
+  catalog when it has validated the key and enforces it). SQLite does not enforce foreign keys, so a
   source may already hold orphans; the rule is: *every dangling reference in the target already
   dangled in the source, with no more rows than there*. The source's orphans (and references to rows
-  the copy rejected) are recorded by validation in ``_golive.source_orphans``; the query leaves them out.
+  the copy rejected) are recorded by validation in the target (``Checksums.record_source_orphans``); the
+  query leaves them out.
+
+The queries are in the target's SQL: its ``Checksums.unique_query`` / ``orphan_query``.
 """
 
 from __future__ import annotations
@@ -39,9 +42,8 @@ import logging
 import re
 from pathlib import Path
 
-from golive.dialects.mysql.session import qi as myqi
-from golive.dialects.postgresql.session import qi, qn
-from golive.model.plan import ForeignKeyPlan, MigrationPlan, TablePlan
+from golive.dialects import dialect_of, get_dialect
+from golive.model.plan import MigrationPlan, TablePlan
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,6 @@ GX_VERSION = "1.24.1"
 #: bumped whenever golive generates different expectations for the same table: old suites are regenerated
 SUITE_FORMAT = 3
 ROW_COUNT_PARAMETER = "expected_row_count"
-SOURCE_ORPHANS = "_golive.source_orphans"
-MY_SOURCE_ORPHANS = "_golive_source_orphans"
 
 
 #: where generated suites go unless ``--expectations DIR`` says otherwise (golive's state folder)
@@ -65,10 +65,11 @@ def source_key(source) -> str:
     """The folder naming the database a suite was made for: ``app-1a2b3c4d`` for ``/srv/app/app.db``
     (file name + 8 hex of the absolute path), ``mysql-db.internal-3306-shop`` for a server (no user, no
     password)."""
-    if getattr(source, "path", None) is not None and source.dialect == "sqlite":
+    dialect = dialect_of(source)
+    if dialect.file_based and source.path is not None:
         path = Path(source.path).resolve()
         return f"{_slug(path.stem)}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
-    port = source.port or {"postgresql": 5432, "mysql": 3306}.get(source.dialect, 0)
+    port = source.port or dialect.default_port or 0
     where = source.query.get("unix_socket") or source.query.get("host") or source.host or "localhost"
     return _slug(f"{source.dialect}-{where}-{port}-{source.database or ''}")
 
@@ -139,91 +140,10 @@ def _expectation(type_: str, kwargs: dict, check: str, description: str, **meta)
             "severity": "critical"}
 
 
-def unique_query(schema: str, table: str, columns: list[str]) -> str:
-    """Rows sharing a key, unless a valid unique index on exactly these columns already guarantees none.
-
-    NULLs are left out, as in a unique constraint. The index test is a one-time filter: with the index
-    in place PostgreSQL does not scan the table at all.
-    """
-    cols = ", ".join(qi(c) for c in columns)
-    notnull = " AND ".join(f"{qi(c)} IS NOT NULL" for c in columns)
-    rel = qn(schema, table).replace("'", "''")
-    guaranteed = (
-        "SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass('" + rel + "') AND i.indisunique "
-        "AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indnkeyatts = " + str(len(columns)) +
-        " AND ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = i.indrelid "
-        "AND a.attnum = ANY(i.indkey::int2[]) ORDER BY a.attname::text) = " + _names(sorted(columns)))
-    return (f"SELECT {cols}, count(*) AS copies FROM {{batch}} WHERE {notnull} AND NOT EXISTS ({guaranteed}) "
-            f"GROUP BY {cols} HAVING count(*) > 1")
-
-
-def _names(cols: list[str]) -> str:
-    return "ARRAY[" + ", ".join("'" + c.replace("'", "''") + "'" for c in cols) + "]::text[]"
-
-
-def enforced_fk_sql(schema: str, fk: ForeignKeyPlan) -> str:
-    """True when PostgreSQL has validated this foreign key and enforces it (its triggers are enabled)."""
-    child = qn(schema, fk.table).replace("'", "''")
-    parent = qn(fk.ref_schema or schema, fk.ref_table).replace("'", "''")
-    return (
-        "SELECT 1 FROM pg_constraint k WHERE k.contype = 'f' AND k.convalidated "
-        f"AND k.conrelid = to_regclass('{child}') AND k.confrelid = to_regclass('{parent}') "
-        "AND ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(n, i), pg_attribute a "
-        f"WHERE a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i) = {_names(fk.columns)} "
-        "AND ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY u(n, i), pg_attribute a "
-        f"WHERE a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i) = {_names(fk.ref_columns)} "
-        "AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgconstraint = k.oid AND t.tgenabled = 'D')")
-
-
-def orphan_query(schema: str, fk: ForeignKeyPlan, key: list[str]) -> str:
-    """Dangling references: values of the child's columns with no parent row, beyond the source's own.
-
-    A foreign key PostgreSQL has validated and enforces has none: the catalog answers and no row is read
-    (rows slipped in with triggers off by ``session_replication_role = replica`` are still caught by the
-    content checksums, as rows the source does not have).
-    """
-    child_cols = ", ".join(f"c.{qi(c)}" for c in fk.columns)
-    on = " AND ".join(f"p.{qi(r)} = c.{qi(c)}" for c, r in zip(fk.columns, fk.ref_columns))
-    notnull = " AND ".join(f"c.{qi(c)} IS NOT NULL" for c in fk.columns)
-    ex = qi(f"example_{key[0]}") if len(key) == 1 else ""
-    examples = (f", (array_agg(c.{qi(key[0])} ORDER BY c.{qi(key[0])}))[1:5]::text AS {ex}" if ex else "")
-    label = f"{schema}.{fk.name}".replace("'", "''")
-    outs = ", ".join(f"o.{qi(c)}" for c in fk.columns)
-    return (
-        f"SELECT {outs}, o.rows_in_target, coalesce(s.rows, 0) AS rows_in_source"
-        f"{', o.' + ex if ex else ''} FROM ("
-        f"SELECT {child_cols}, count(*) AS rows_in_target{examples} FROM {{batch}} c "
-        f"LEFT JOIN {qn(fk.ref_schema or schema, fk.ref_table)} p ON {on} WHERE {notnull} AND p.{qi(fk.ref_columns[0])} IS NULL "
-        f"AND NOT EXISTS ({enforced_fk_sql(schema, fk)}) "
-        f"GROUP BY {child_cols}) o LEFT JOIN {SOURCE_ORPHANS} s ON s.fk = '{label}' "
-        f"AND s.ref = jsonb_build_array({outs}) WHERE o.rows_in_target > coalesce(s.rows, 0)")
-
-
-def my_unique_query(table: str, columns: list[str]) -> str:
-    """MySQL: rows sharing a key (NULLs left out, as in a unique index)."""
-    cols = ", ".join(myqi(c) for c in columns)
-    notnull = " AND ".join(f"{myqi(c)} IS NOT NULL" for c in columns)
-    return f"SELECT {cols}, COUNT(*) AS copies FROM {{batch}} WHERE {notnull} GROUP BY {cols} HAVING COUNT(*) > 1"
-
-
-def my_orphan_query(fk: ForeignKeyPlan, key: list[str]) -> str:
-    """MySQL: dangling references beyond the source's own (``_golive_source_orphans``)."""
-    child_cols = ", ".join(f"c.{myqi(c)}" for c in fk.columns)
-    on = " AND ".join(f"p.{myqi(r)} = c.{myqi(c)}" for c, r in zip(fk.columns, fk.ref_columns))
-    notnull = " AND ".join(f"c.{myqi(c)} IS NOT NULL" for c in fk.columns)
-    outs = ", ".join(f"o.{myqi(c)}" for c in fk.columns)
-    label = fk.name.replace("'", "''")
-    return (f"SELECT {outs}, o.rows_in_target, COALESCE(s.rows_n, 0) AS rows_in_source FROM ("
-            f"SELECT {child_cols}, COUNT(*) AS rows_in_target FROM {{batch}} c LEFT JOIN {myqi(fk.ref_table)} p ON {on} "
-            f"WHERE {notnull} AND p.{myqi(fk.ref_columns[0])} IS NULL GROUP BY {child_cols}) o "
-            f"LEFT JOIN {MY_SOURCE_ORPHANS} s ON s.fk = '{label}' AND CAST(JSON_COMPACT(s.ref) AS BINARY) = CAST(JSON_COMPACT(JSON_ARRAY({outs})) AS BINARY) "
-            f"WHERE o.rows_in_target > COALESCE(s.rows_n, 0)")
-
-
 def generate_suite(plan: MigrationPlan, tp: TablePlan) -> dict:
     """The generated suite of one table (GX ``ExpectationSuite`` JSON), in the target's SQL."""
     schema = plan.schema_of(tp)
-    my = plan.target_dialect == "mysql"
+    checksums = get_dialect(plan.target_dialect).checksums
     by_source = {c.source: c for c in tp.columns}
     exps: list[dict] = [_expectation(
         "expect_table_row_count_to_equal", {"value": {"$PARAMETER": ROW_COUNT_PARAMETER}}, "row count",
@@ -238,7 +158,7 @@ def generate_suite(plan: MigrationPlan, tp: TablePlan) -> dict:
             exps.append(_expectation("expect_column_values_to_not_be_null", {"column": c.target}, "not null",
                                      f"{c.target} is NOT NULL in the source: no NULL in the target", column=c.source))
     def uq(cols):
-        return my_unique_query(tp.target, cols) if my else unique_query(schema, tp.target, cols)
+        return checksums.unique_query(schema, tp.target, cols)
 
     if pk_cols:
         exps.append(_expectation(
@@ -253,8 +173,7 @@ def generate_suite(plan: MigrationPlan, tp: TablePlan) -> dict:
     key_targets = [by_source[k].target for k in tp.key if k in by_source]
     for fk in tp.foreign_keys:
         exps.append(_expectation(
-            "unexpected_rows_expectation", {"unexpected_rows_query": (my_orphan_query(fk, key_targets) if my else
-                                                                      orphan_query(schema, fk, key_targets))},
+            "unexpected_rows_expectation", {"unexpected_rows_query": checksums.orphan_query(schema, fk, key_targets)},
             "foreign key", f"every {', '.join(fk.columns)} value exists in {fk.ref_table} "
                            f"(dangling references allowed only as far as the source already had them)",
             foreign_key=fk.name, parent=fk.ref_table, columns=fk.columns))

@@ -17,7 +17,7 @@ from golive.dialects.sqlite import checksums as sqc
 from golive.model.types import CT, TargetType
 from golive.urls import parse_url
 from golive.validation.content import Comparer
-from golive.validation.model import CheckColumn, KeyColumn, TableSpec
+from golive.model.validation import CheckColumn, KeyColumn, TableSpec
 
 SLOW = object()  # marks a value whose canonical forms differ: the row-by-row judge must settle it
 

@@ -1,22 +1,25 @@
-"""MySQL / MariaDB side of the content checksums: every value as its canonical text, in SQL on the server.
+"""MySQL / MariaDB side of the content checksums, as a source or a target: every value as its canonical text,
+in SQL on the server.
 
-The canonical text of a value is what PostgreSQL prints for its copy (``postgresql_checksums``): trailing
+The canonical text of a value is what PostgreSQL prints for its copy (``postgresql/checksums.py``): trailing
 zeros of fractions trimmed (``2024-01-02 03:04:05.12``, numeric ``5.5``), ``true``/``false``, lowercase hex,
-``+00`` after a moment. The value streams have the same layout as SQLite's (``sqlite_checksums.streams``):
+``+00`` after a moment. The value streams have the same layout as SQLite's (``sqlite/checksums.streams``):
 comma-joined canonical texts (``\\N`` for NULL), text values back to back plus their byte lengths (UTF-8,
 as PostgreSQL counts them), doubles as their exact text (read into IEEE 754 bytes by Python). MySQL
-concatenates each stream of a key range (``GROUP_CONCAT … ORDER BY`` the key) and Python hashes it.
+concatenates each stream of a key range (``GROUP_CONCAT … ORDER BY`` the key) and Python hashes it. A source
+side reads the source's declared types (``TableSpec.natives``), a target side the target's (``sql_type``): the
+SQL is the same. JSON comes back as stored and is normalised in Python (MariaDB keeps JSON text as sent).
 """
 
 from __future__ import annotations
 
-from golive.dialects.mysql.session import qi
-from golive.model.types import CT, TEXT_TYPES, TargetType
+import json
 
-FIELD_SEP = "\x1f"
-NULL = "\\N"
-HASH_IN_SQL = False  # the streams come back to Python, which hashes them (as for SQLite)
-PH = "%s"
+from golive.dialects.base import Checksums
+from golive.dialects.mysql.session import connect, connect_kwargs, qi, translate_error
+from golive.errors import TerminalError
+from golive.model.types import CT, TEXT_TYPES, TargetType
+from golive.model.validation import Checksum, TooBig, stream_digests
 
 
 def _trim(s: str) -> str:
@@ -130,14 +133,148 @@ def checksum_sql(table: str, where: str, order: str, streams_: list[tuple[str, s
     return f"SELECT COUNT(*), MIN({key}), MAX({key}), {js}{aggs} FROM {table} {where}"
 
 
+#: session settings of checksum queries: canonical texts in UTC, no strict mode (zero dates read as they are),
+#: a stream as long as a range needs (max_allowed_packet still caps the result: ``TooBig``)
 SESSION = {"time_zone": "+00:00", "sql_mode": "", "group_concat_max_len": 4294967295}
 
 
-def connect(url):
-    from golive.dialects.mysql.dialect import MySQLDialect
-
-    return MySQLDialect().connect(url, settings=SESSION, role="source")
+# ---------------------------------------------------------------------- one side of a comparison
 
 
-def quote(name: str) -> str:
-    return qi(name)
+class MySQLSide(Checksums.Side):
+    """A MySQL / MariaDB database's side: streams concatenated by ``GROUP_CONCAT`` in key order, hashed by Python.
+
+    As a target it reads the target's columns with their declared types (``CheckColumn.sql_type``), as a
+    source the source's: the canonical SQL is the same.
+    """
+
+    #: MySQL sends a range's streams in one packet (max_allowed_packet, 16 MB by default)
+    sub_range_rows = 12_000
+
+    def __init__(self, url, spec, role: str, *, json_in_sql: bool = False):
+        super().__init__(spec, role, json_in_sql=json_in_sql)
+        self.conn = connect(url, settings=SESSION, role=role)
+        if spec is not None:
+            self.table = qi(spec.source if role == "source" else spec.target)
+
+    def quote(self, name: str) -> str:
+        return qi(name)
+
+    def _key_native(self, k) -> str:
+        if self.role == "source":
+            return self.spec.natives.get(k.source, "")
+        col = next((c for c in self.spec.columns if c.source == k.source), None)
+        return col.sql_type if col is not None else ""
+
+    def _columns(self) -> list[tuple[str, TargetType]]:
+        return [(self.column(c), c.type) for c in self.spec.columns]
+
+    def keytext(self) -> str:
+        return key_text_sql([(self.key_expr(k), k.type, self._key_native(k)) for k in self.spec.key])
+
+    def canonical(self, c) -> str:
+        e = self.column(c)
+        return canonical_sql(e, c.type, native=self.spec.native(c, self.role)) or e
+
+    def rendered(self, c) -> str:
+        return rendered_sql(self.column(c), c.type, native=self.spec.native(c, self.role))
+
+    def rowtext(self) -> str:
+        return row_text_sql([(self.column(c), c.type, self.spec.native(c, self.role)) for c in self.spec.columns])
+
+    def order(self) -> str:
+        if self.spec.kind != "bag":
+            return order_sql([(self.key_expr(k), k.type) for k in self.spec.key])
+        return f"CAST({self.rowtext()} AS BINARY)"
+
+    def range_key(self) -> str | None:
+        return self.key_expr(self.spec.key[0]) if self.spec.kind in ("rowid", "intkey") else None
+
+    def checksum(self, where: str, args: list) -> Checksum:
+        streams_ = streams([(self.column(c), c.type, c.nullable, self.spec.native(c, self.role)) for c in self.spec.columns])
+        sql = checksum_sql(self.table, where, self.order(), streams_, json_sql(self._columns()),
+                           self.range_key() or "NULL")
+        row = self.run(sql, args)[0]
+        if row[0] and any(v is None for v in row[4:]):  # a result over max_allowed_packet comes back NULL
+            raise TooBig("a stream is longer than the server's max_allowed_packet")
+        return Checksum(row[0], row[1], row[2], row[3], stream_digests(row[4:], [enc for _, _, enc in streams_]))
+
+    def run(self, sql: str, args: list) -> list:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql.replace("%", "%%").replace("%%s", "%s"), args)
+                return cur.fetchall()
+        except Exception as exc:
+            what = self.spec.source if self.spec is not None else "validation"
+            raise translate_error(exc, f"{what}: reading the {self.role} for the checksum") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+#: the source's own dangling references, recorded by validation for the suites' foreign key checks
+SOURCE_ORPHANS = "_golive_source_orphans"
+ORPHANS_DDL = (f"CREATE TABLE IF NOT EXISTS {SOURCE_ORPHANS} (fk VARCHAR(255) NOT NULL, ref JSON NOT NULL, "
+               "rows_n BIGINT NOT NULL, ref_hash BINARY(32) AS (UNHEX(SHA2(ref, 256))) STORED, "
+               "UNIQUE KEY (fk, ref_hash)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+
+
+class MySQLChecksums(Checksums):
+    """MySQL / MariaDB as either side of a content comparison, and as the target of the suites."""
+
+    def side(self, url, spec, role: str, *, json_in_sql: bool = False) -> MySQLSide:
+        return MySQLSide(url, spec, role, json_in_sql=json_in_sql)
+
+    def sqlalchemy_url(self, url) -> str:
+        from urllib.parse import quote, urlencode
+
+        kw = connect_kwargs(url)
+        auth = quote(kw["user"], safe="") + (":" + quote(kw["password"], safe="") if kw["password"] else "")
+        query = {"charset": kw["charset"]}
+        if kw.get("unix_socket"):
+            query["unix_socket"] = kw["unix_socket"]
+            hostport = "localhost"
+        else:
+            hostport = f"{kw['host']}:{kw['port']}"
+        return f"mysql+pymysql://{auth}@{hostport}/{quote(kw['database'], safe='')}?{urlencode(query)}"
+
+    def unique_query(self, schema: str, table: str, columns: list[str]) -> str:
+        """Rows sharing a key (NULLs left out, as in a unique index)."""
+        cols = ", ".join(qi(c) for c in columns)
+        notnull = " AND ".join(f"{qi(c)} IS NOT NULL" for c in columns)
+        return f"SELECT {cols}, COUNT(*) AS copies FROM {{batch}} WHERE {notnull} GROUP BY {cols} HAVING COUNT(*) > 1"
+
+    def orphan_query(self, schema: str, fk, key: list[str]) -> str:
+        """Dangling references beyond the source's own (``_golive_source_orphans``)."""
+        child_cols = ", ".join(f"c.{qi(c)}" for c in fk.columns)
+        on = " AND ".join(f"p.{qi(r)} = c.{qi(c)}" for c, r in zip(fk.columns, fk.ref_columns))
+        notnull = " AND ".join(f"c.{qi(c)} IS NOT NULL" for c in fk.columns)
+        outs = ", ".join(f"o.{qi(c)}" for c in fk.columns)
+        label = fk.name.replace("'", "''")
+        return (f"SELECT {outs}, o.rows_in_target, COALESCE(s.rows_n, 0) AS rows_in_source FROM ("
+                f"SELECT {child_cols}, COUNT(*) AS rows_in_target FROM {{batch}} c LEFT JOIN {qi(fk.ref_table)} p "
+                f"ON {on} WHERE {notnull} AND p.{qi(fk.ref_columns[0])} IS NULL GROUP BY {child_cols}) o "
+                f"LEFT JOIN {SOURCE_ORPHANS} s ON s.fk = '{label}' AND CAST(JSON_COMPACT(s.ref) AS BINARY) = "
+                f"CAST(JSON_COMPACT(JSON_ARRAY({outs})) AS BINARY) WHERE o.rows_in_target > COALESCE(s.rows_n, 0)")
+
+    def record_source_orphans(self, url, schema: str, fks: list, rejects: dict, orphans_of) -> None:
+        """Every foreign key (MySQL has no mark of a validated key), in ``_golive_source_orphans``."""
+        conn = connect(url, autocommit=True, role="target")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(ORPHANS_DDL)
+                names = [fk.name for _, fk in fks]
+                if names:
+                    cur.execute(f"DELETE FROM {SOURCE_ORPHANS} WHERE fk IN (" + ", ".join(["%s"] * len(names)) + ")",
+                                names)
+                rows = [(fk.name, json.dumps(ref, default=str, ensure_ascii=False), n)
+                        for tp, fk in fks for ref, n in orphans_of(tp, fk)]
+                if rows:  # JSON_ARRAY(...) in the suites' queries builds the same text MariaDB stores for ref
+                    cur.executemany(f"INSERT INTO {SOURCE_ORPHANS} (fk, ref, rows_n) VALUES (%s, JSON_COMPACT(%s), %s) "
+                                    "ON DUPLICATE KEY UPDATE rows_n = VALUES(rows_n)", rows)
+        except Exception as exc:
+            if isinstance(exc, TerminalError):
+                raise
+            raise translate_error(exc, f"recording the source's orphan rows in {SOURCE_ORPHANS}") from None
+        finally:
+            conn.close()

@@ -1,31 +1,38 @@
-"""SQLite side of the content checksums: every stored value as the text PostgreSQL prints for its copy.
+"""SQLite's side of the content checksums: every stored value as the text PostgreSQL prints for its copy.
 
-The copy sends each SQLite value through ``sqlite_types.value_sql`` to PostgreSQL, which parses it into a
-typed column. To prove a chunk arrived intact, both sides render each row as *canonical text* in SQL and
-the texts are hashed (``golive.validation.content``). The canonical text of a value is what PostgreSQL's
-output function prints for it with the session settings of ``postgresql_checksums.SESSION``: e.g. the
-SQLite text ``'2024-01-02T03:04:05Z'`` and the PostgreSQL ``timestamptz`` it became both read
+The copy sends each SQLite value through ``types.value_sql`` to the target, which parses it into a typed
+column. To prove a chunk arrived intact, both sides render each row as *canonical text* in SQL and the texts
+are hashed (``SQLiteSide``; the comparer is ``golive.validation.content``). The canonical text of a value is
+what PostgreSQL's output function prints for it with the session settings of ``postgresql/checksums.SESSION``:
+e.g. the SQLite text ``'2024-01-02T03:04:05Z'`` and the PostgreSQL ``timestamptz`` it became both read
 ``2024-01-02 03:04:05+00``.
 
 The expressions here cover the common shapes cheaply (one ``printf`` per row). A value they cannot
 canonicalise (an unusual date format, a float needing 16 digits in exponent form, ...) renders
 differently from its copy; that is never hidden, only *noticed*: the chunk is narrowed down to the row
-and PostgreSQL itself parses the value the copy sent (``value_sql``) and compares (see
-``postgresql_checksums.parsed_canonical_sql``). So a gap here costs time, never a wrong answer.
+and the target side itself reads the value the copy sent (``rendered_sql``) and compares
+(``Checksums.Side.same_after_parsing``). So a gap here costs time, never a wrong answer.
 
 Values are hashed column by column in key order (``streams``): the canonical texts of a column joined
 by commas (``\\N`` for NULL), or for a text column its values back to back plus a stream of their byte
-lengths, so no content can imitate a boundary. JSON is left to PostgreSQL: it normalises ``jsonb`` (key
-order, spaces), so the source's JSON text is shipped there and normalised (``golive.validation.content``).
+lengths, so no content can imitate a boundary. JSON is left to the target: PostgreSQL normalises ``jsonb``
+(key order, spaces), so the source's JSON text is shipped to the target side and normalised there
+(``json_digest``).
 """
 
 from __future__ import annotations
 
-from golive.dialects.sqlite.types import value_sql
-from golive.model.types import CT, TargetType
+import sqlite3
 
-FIELD_SEP = "\x1f"
-NULL = "\\N"
+from golive.dialects.base import Checksums
+from golive.dialects.sqlite.session import connect, qi
+from golive.dialects.sqlite.types import value_sql
+from golive.errors import SourceError
+from golive.model.types import CT, TargetType
+from golive.model.validation import FIELD_SEP, NULL, Checksum, TooBig, as_text, float8_bytes, stream_digests
+
+__all__ = ["FIELD_SEP", "NULL", "TEXT_TYPES", "SQLiteChecksums", "SQLiteSide", "canonical_sql", "float8_bytes",
+           "json_sql", "key_text_sql", "rendered_sql", "row_text_sql", "streams"]
 
 #: canonical types whose values are text, hashed with their byte length in front
 TEXT_TYPES = (CT.TEXT, CT.VARCHAR)
@@ -116,7 +123,7 @@ def streams(columns: list[tuple[str, TargetType, bool]]) -> list[tuple[str, str,
     sent (17 significant digits), which Python reads into the IEEE 754 bytes PostgreSQL holds (encoding
     ``float8``: bit-exact, and free of the difference between the two systems' shortest forms); any
     other column gives its canonical texts separated by commas, ``\\N`` for NULL. JSON columns are left
-    out (see ``json_sql``). The order matches ``postgresql_checksums.streams``.
+    out (see ``json_sql``). The order matches ``postgresql/checksums.streams``.
     """
     out = []
     for name, t, nullable in columns:
@@ -140,37 +147,6 @@ def streams(columns: list[tuple[str, TargetType, bool]]) -> list[tuple[str, str,
             # NOT NULL is enforced by SQLite; a NULL there would only shorten the stream (and be noticed)
             out.append((f"coalesce({expr}, {_lit(NULL)})" if nullable else expr, "','", "text"))
     return out
-
-
-#: the 8 bytes standing for NULL in a ``float8`` stream: a NaN payload SQLite cannot produce
-FLOAT8_NULL = bytes.fromhex("7ff8000000000001")
-
-
-def float8_bytes(blob: bytes) -> bytes:
-    """The big-endian IEEE 754 bytes of the comma-separated numbers of a ``float8`` stream ('' = NULL).
-
-    A field Python cannot read as a number becomes 8 bytes that match nothing, so the range is compared
-    row by row (where PostgreSQL judges the value itself).
-    """
-    import struct
-
-    fields = blob.split(b",")
-    if b"" not in fields:  # no NULL: one C-level pass
-        try:
-            return struct.pack(f">{len(fields)}d", *map(float, fields))
-        except ValueError:
-            pass
-    out = bytearray()
-    pack = struct.Struct(">d").pack
-    for field in fields:
-        if not field:
-            out += FLOAT8_NULL
-            continue
-        try:
-            out += pack(float(field))
-        except ValueError:
-            out += b"\xff" * 8
-    return bytes(out)
 
 
 def json_sql(columns: list[tuple[str, TargetType]]) -> str | None:
@@ -198,3 +174,137 @@ def key_text_sql(names: list[tuple[str, TargetType]]) -> str:
 def rendered_sql(name: str, t: TargetType) -> str:
     """The text the copy sent for the value (careful rendering): what PostgreSQL parses to check a value."""
     return value_sql(name, t)
+
+
+# ---------------------------------------------------------------------- one side of a comparison
+
+
+class SQLiteSide(Checksums.Side):
+    """A SQLite database's side: streams concatenated by ``group_concat`` in key order, hashed by Python."""
+
+    ph = "?"
+    rowid = "rowid"
+    values_rows = True  # SQLite reads a list of row values only as VALUES (...), (...)
+
+    def __init__(self, url, spec, role: str, *, json_in_sql: bool = False):
+        super().__init__(spec, role, json_in_sql=json_in_sql)
+        self.conn = connect(url, raw_text=True)
+        #: text read as bytes and decoded here: the copy's fallback codec for text that is no UTF-8
+        self.fallback = spec.options.get("text_encoding_fallback") if spec is not None and role == "source" else None
+        #: a rowid table's ranges are rowid ranges, visited in rowid order (no sort)
+        self.by_rowid = spec is not None and spec.kind == "rowid" and role == "source"
+        if spec is None:
+            return
+        self.table = qi(spec.source if role == "source" else spec.target)
+        if self.fallback:
+            import codecs
+
+            fallback = self.fallback
+
+            def decode(v, _col):
+                if not isinstance(v, bytes):
+                    return v
+                try:
+                    return v.decode("utf-8")
+                except UnicodeDecodeError:
+                    try:
+                        return codecs.decode(v, fallback)
+                    except UnicodeDecodeError:
+                        return v
+
+            self.conn.create_function("golive_text", 2, decode, deterministic=True)
+
+    def quote(self, name: str) -> str:
+        return qi(name)
+
+    def column(self, c) -> str:
+        e = super().column(c)
+        if self.fallback and c.type.ct in TEXT_TYPES + (CT.JSON,):
+            return f"golive_text(CAST({e} AS BLOB), '')"
+        return e
+
+    def _columns(self) -> list[tuple[str, TargetType]]:
+        return [(self.column(c), c.type) for c in self.spec.columns]
+
+    def _streams(self) -> list[tuple[str, str, str]]:
+        return streams([(self.column(c), c.type, c.nullable) for c in self.spec.columns])
+
+    def _json(self) -> str:
+        return json_sql(self._columns()) or "NULL"
+
+    def key_expr(self, k) -> str:
+        if self.by_rowid and k.source == "rowid":
+            return "rowid"
+        col = next((c for c in self.spec.columns if c.source == k.source), None)
+        return self.column(col) if col is not None else qi(k.on(self.role))
+
+    def keytext(self) -> str:
+        return key_text_sql([(self.key_expr(k), k.type) for k in self.spec.key])
+
+    def canonical(self, c) -> str:
+        e = self.column(c)
+        return (canonical_sql(e, c.type) or e) if c.type.ct not in TEXT_TYPES else e
+
+    def rendered(self, c) -> str:
+        return f"CAST({rendered_sql(self.column(c), c.type)} AS TEXT)"
+
+    def rowtext(self) -> str:
+        return row_text_sql(self._columns())
+
+    def order(self) -> str:
+        if self.by_rowid:
+            return "rowid"
+        if self.spec.kind != "bag":
+            return ", ".join(self.key_expr(k) + (" COLLATE BINARY" if k.type.ct in TEXT_TYPES else "")
+                             for k in self.spec.key)
+        return f"{self.rowtext()}, {self._json()}"
+
+    def range_key(self) -> str | None:
+        if self.by_rowid:
+            return "rowid"
+        return self.key_expr(self.spec.key[0]) if self.spec.kind in ("rowid", "intkey") else None
+
+    def checksum(self, where: str, args: list) -> Checksum:
+        streams_ = self._streams()
+        if self.by_rowid:  # a rowid range is visited in rowid order: no subquery needed
+            aggs = "".join(f", group_concat({e}, {sep})" for e, sep, _ in streams_)
+            sql = (f"SELECT count(*), min(rowid), max(rowid), group_concat({self._json()}, char(10)){aggs} "
+                   f"FROM {self.table} {where}")
+        else:
+            k = self.range_key() or "NULL"
+            inner = ", ".join(f"{e} AS s{i}" for i, (e, _, _) in enumerate(streams_))
+            aggs = "".join(f", group_concat(s{i}, {sep})" for i, (_, sep, _) in enumerate(streams_))
+            sql = (f"SELECT count(*), min(k), max(k), group_concat(j, char(10)){aggs} FROM "
+                   f"(SELECT {k} AS k, {self._json()} AS j{', ' + inner if inner else ''} FROM {self.table} "
+                   f"{where} ORDER BY {self.order()})")
+        row = self.run(sql, args)[0]
+        return Checksum(row[0], row[1], row[2], row[3], stream_digests(row[4:], [enc for _, _, enc in streams_]))
+
+    def run(self, sql: str, args: list) -> list:
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.DataError as exc:  # string or blob too big
+            raise TooBig(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            what = self.spec.source if self.spec is not None else "validation"
+            raise SourceError(f"{what}: reading the {self.role} for the checksum failed: {exc}") from None
+
+    def rejected_filter(self, texts: set[str]) -> str:
+        """A Python function tests each row's key text (SQLite calls back into this process)."""
+        self.conn.create_function("golive_rejected", 1, lambda t: as_text(t) in texts, deterministic=True)
+        return f"golive_rejected({self.keytext()})"
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class SQLiteChecksums(Checksums):
+    """SQLite as a side of a content comparison (a source: SQLite is never a migration target)."""
+
+    loose_keys = True  # https://www.sqlite.org/datatype3.html: a column holds any type whatever it declares
+
+    def side(self, url, spec, role: str, *, json_in_sql: bool = False) -> SQLiteSide:
+        return SQLiteSide(url, spec, role, json_in_sql=json_in_sql)
+
+    def sqlalchemy_url(self, url) -> str:
+        return f"sqlite:///{url.path.resolve()}"
