@@ -1,0 +1,9 @@
+"""What online migration asks of an engine: change capture (``golive.go_live``)."""
+
+from __future__ import annotations
+
+from golive.dialects.base.dialect import Concern
+
+
+class Capture(Concern):
+    """Change capture for online migration (``golive.go_live``)."""
