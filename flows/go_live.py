@@ -99,7 +99,7 @@ def _config(config: GoLiveConfig | None, config_file: str | None) -> GoLiveConfi
 def resolve_config(cfg: GoLiveConfig) -> Resolved:
     """Load what the configuration's blocks hold (database URLs, bucket, keys), in this process only."""
     from golive.backup import StorageOptions
-    from golive.files.storage import StorageConfig
+    from golive.storage import StorageConfig
 
     from flows.credentials import s3_settings
 

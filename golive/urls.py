@@ -125,12 +125,6 @@ class DatabaseURL:
         parts = urlsplit(self.raw)
         return parse_url(urlunsplit(parts._replace(path="/" + name)), role=role)
 
-    def libpq(self) -> str:
-        """A URL for psycopg/libpq (drops SQLAlchemy-style driver suffixes)."""
-        if self.engine != "postgresql":
-            raise ConfigError(f"{self.masked} is not a PostgreSQL URL")
-        return re.sub(r"^[a-zA-Z0-9+.-]+://", "postgresql://", self.raw, count=1)
-
 
 def as_url(value, *, role: str = "database") -> DatabaseURL:
     """``value`` as a ``DatabaseURL``: an already parsed one as it is, a string or ``SecretStr`` parsed."""

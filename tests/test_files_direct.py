@@ -1,4 +1,4 @@
-"""Small PUTs signed and sent over boto3's HTTP session (golive.files.direct), through the fault-injecting
+"""Small PUTs signed and sent over boto3's HTTP session (golive.storage.direct), through the fault-injecting
 proxy in front of moto's S3 server: what goes on the wire, transient answers retried, a redirect handed to
 boto3, error answers raised as boto3 would raise them."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from golive.errors import ConnectionFailed
-from golive.files import storage as st
+from golive import storage as st
 from golive.files import sync
 
 
@@ -56,7 +56,7 @@ def test_puts_carry_content_md5_without_100_continue_or_a_payload_hash(tree, buc
 
 
 def test_transient_answers_are_retried_within_the_request(tree, bucket, proxy, tmp_path, monkeypatch):
-    from golive.files import direct
+    from golive.storage import direct
 
     monkeypatch.setattr(direct.time, "sleep", lambda s: None)
     proxy.add(method="PUT", path_re="readme", status=503, code="SlowDown", times=2)

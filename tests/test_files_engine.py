@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from golive.errors import ConfigError, SourceError
-from golive.files import storage as st
+from golive import storage as st
 from golive.files import sync
 from golive.files.manifest import Manifest
 from golive.files.scan import name_problem, scan_source

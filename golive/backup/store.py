@@ -1,4 +1,4 @@
-"""Where backups live: one storage (``golive.files.storage``) per base URL, backups as ``<ID>/`` under it."""
+"""Where backups live: one storage (``golive.storage``) per base URL, backups as ``<ID>/`` under it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from golive.backup.manifest import Manifest
 from golive.backup.naming import LATEST, MANIFEST, Location, id_time, is_id
 from golive.errors import ConfigError, TerminalError
-from golive.files.storage import StorageConfig, open_storage
+from golive.storage import StorageConfig, open_storage
 
 log = logging.getLogger(__name__)
 

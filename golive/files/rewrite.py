@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field, SecretStr
 from golive.errors import ConfigError
 from golive.files.db import PathDB, connect, translate_error
 from golive.files.manifest import Manifest, find_manifests
-from golive.files.storage import parse_dest
+from golive.storage import parse_dest
 from golive.files.sync import DEFAULT_STATE_DIR
 
 log = logging.getLogger(__name__)

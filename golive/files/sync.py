@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field, SecretStr
 from golive.errors import ConfigError, ConnectionFailed, GoliveError, SourceError, TerminalError, TransientError
 from golive.files.manifest import Entry, Manifest, manifest_path
 from golive.files.scan import Problem, human_bytes, scan_source
-from golive.files.storage import (S3_MAX_PUT, FileChanged, MiB, SourceUnreadable, Storage, StorageConfig,
+from golive.storage import (S3_MAX_PUT, FileChanged, MiB, SourceUnreadable, Storage, StorageConfig,
                                   content_type, multipart_etag, open_storage, parse_dest, part_size,
                                   read_source)
 

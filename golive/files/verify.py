@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pydantic import BaseModel
 
 from golive.files.scan import Problem, scan_source
-from golive.files.storage import MiB, multipart_etag, open_storage, parse_dest, part_size, read_source
+from golive.storage import MiB, multipart_etag, open_storage, parse_dest, part_size, read_source
 from golive.files.sync import UploadJob
 
 log = logging.getLogger(__name__)

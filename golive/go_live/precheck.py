@@ -53,7 +53,7 @@ class Resolved:
     target: SecretStr
     state_dir: Path
     bucket: str | None = None  # s3://bucket/prefix or file:///dir (a bucket block's, when one was named)
-    bucket_storage: object | None = None  # golive.files.storage.StorageConfig of the bucket
+    bucket_storage: object | None = None  # golive.storage.StorageConfig of the bucket
     backup_to: str | None = None
     backup_storage: object | None = None  # golive.backup.StorageOptions
     notes: list[str] = field(default_factory=list)
@@ -235,7 +235,7 @@ def _uploads(r: Resolved, out: PrecheckResult) -> None:
 def _bucket(r: Resolved, out: PrecheckResult, dry_run: bool) -> None:
     if not r.bucket_storage:
         return
-    from golive.files.storage import open_storage
+    from golive.storage import open_storage
 
     name = "bucket"
     create = r.config.files.create_bucket

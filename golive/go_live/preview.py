@@ -102,7 +102,7 @@ def _rewrite(r: Resolved, rw, plan) -> dict:
     """What ``rewrite-paths`` would do to one column, read from the source's table of that name."""
     from golive.files import rewrite as rwm
     from golive.files.db import connect
-    from golive.files.storage import parse_dest
+    from golive.storage import parse_dest
 
     out = {"table": rw.table, "column": rw.column, "scanned": 0, "would_rewrite": 0, "missing": 0, "other": 0,
            "samples": [], "missing_samples": [], "other_samples": []}

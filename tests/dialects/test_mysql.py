@@ -8,7 +8,7 @@ import pytest
 from golive.dialects.mysql import types as mt
 from golive.dialects.mysql.dialect import MySQLDialect
 from golive.dialects.mysql.ddl import adjust_table, create_table_sql, index_clause
-from golive.dialects.mysql.target import parse_wire
+from golive.dialects.mysql.load import parse_wire
 from golive.model.plan import ColumnPlan, IndexPlan, MigrationPlan, TablePlan
 from golive.model.names import Namer
 from golive.model.types import CT, TargetType

@@ -29,7 +29,7 @@ import threading
 from pathlib import Path
 
 from golive.dialects.base import Backup
-from golive.dialects.postgresql.session import connect as session_connect, qi, translate_error
+from golive.dialects.postgresql.session import connect as session_connect, libpq, qi, translate_error
 from golive.errors import ConfigError, TargetNotEmpty, TerminalError
 from golive.model.backup import ScratchFull, TableEntry, Tool, first_line, pump
 from golive.urls import DatabaseURL, mask, parse_url
@@ -64,7 +64,7 @@ def tool_major(tool: Tool) -> int:
 
 def libpq_dsn(url: DatabaseURL) -> tuple[str, dict]:
     """A connection URL without the password, and the environment that carries it (never the command line)."""
-    dsn = re.sub(r"^(postgresql://[^:/@?#]*):[^@/?#]*@", r"\1@", url.libpq())
+    dsn = re.sub(r"^(postgresql://[^:/@?#]*):[^@/?#]*@", r"\1@", libpq(url))
     env = dict(os.environ)
     if url.password is not None:
         env["PGPASSWORD"] = url.password_text

@@ -20,7 +20,7 @@ import time
 
 from golive.dialects.base import Checksums
 from golive.dialects.postgresql.bookkeeping import STATE_SCHEMA
-from golive.dialects.postgresql.session import connect, qi, qn, translate_error
+from golive.dialects.postgresql.session import connect, libpq, qi, qn, translate_error
 from golive.errors import TerminalError, TransientError
 from golive.model.types import CT, TargetType
 from golive.model.validation import FIELD_SEP, NULL, Checksum, TooBig
@@ -351,7 +351,7 @@ class PostgresChecksums(Checksums):
             log.warning("could not VACUUM the target tables before comparing: %s", str(exc).strip().splitlines()[0])
 
     def sqlalchemy_url(self, url) -> str:
-        return "postgresql+psycopg://" + url.libpq().split("://", 1)[1]
+        return "postgresql+psycopg://" + libpq(url).split("://", 1)[1]
 
     def gx_engine_kwargs(self) -> dict:
         # plain serial plans: the catalog short-circuits would otherwise still start parallel workers

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from golive.dialects.base import Dialect, Implementation, Wire
-from golive.dialects.postgresql.session import qi
+from golive.dialects.postgresql.session import libpq, qi
 from golive.urls import DatabaseURL
 
 
@@ -42,7 +42,7 @@ class PostgresDialect(Dialect):
         return qi(name)
 
     def check(self, url: DatabaseURL) -> None:
-        url.libpq()  # a PostgreSQL URL
+        libpq(url)  # a PostgreSQL URL
 
     def resolve(self, url: DatabaseURL) -> DatabaseURL:
         """``embedded://DIR``: start (or reuse) the embedded PostgreSQL kept in DIR and return its real URL."""

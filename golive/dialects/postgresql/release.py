@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+from golive.dialects.postgresql.session import libpq
 from golive.dialects.base import Release
 from golive.model.release import (Check, Hit, LongTransaction, Rule, ServerInfo, SqlSyntax, TableInfo, TableKey, fail,
                                   ok, warn)
@@ -359,7 +360,7 @@ class PostgresRelease(Release):
 
     def sqlalchemy_url(self, url: DatabaseURL) -> str:
         # psycopg 3 is golive's PostgreSQL driver, so SQLAlchemy gets it too
-        return "postgresql+psycopg://" + url.libpq().split("://", 1)[1]
+        return "postgresql+psycopg://" + libpq(url).split("://", 1)[1]
 
     def alembic_session(self, dbapi_conn, *, lock_timeout_ms: int, statement_timeout_ms: int) -> None:
         # psycopg and psycopg2 alike: set_config outside any transaction, then the connection as env.py made it

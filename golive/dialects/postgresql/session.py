@@ -5,8 +5,15 @@ from __future__ import annotations
 import re
 
 from golive.dialects.base import SNAPSHOT_LOST, Session, StatementFailure, lock_key
-from golive.errors import ConnectionFailed, GoliveError, TerminalError, TransientError
+from golive.errors import ConfigError, ConnectionFailed, GoliveError, TerminalError, TransientError
 from golive.urls import DatabaseURL, mask
+
+
+def libpq(url: DatabaseURL) -> str:
+    """The URL for psycopg/libpq (SQLAlchemy-style driver suffixes dropped: ``postgresql+psycopg://``)."""
+    if url.engine != "postgresql":
+        raise ConfigError(f"{url.masked} is not a PostgreSQL URL")
+    return re.sub(r"^[a-zA-Z0-9+.-]+://", "postgresql://", url.raw, count=1)
 
 
 def qi(name: str) -> str:
@@ -27,7 +34,7 @@ def connect(url: DatabaseURL, *, autocommit: bool = False, settings: dict | None
     if "connect_timeout" not in url.query:
         kwargs["connect_timeout"] = 10
     try:
-        conn = psycopg.connect(url.libpq(), **kwargs)
+        conn = psycopg.connect(libpq(url), **kwargs)
     except psycopg.OperationalError as exc:
         raise connection_error(exc, url, role) from None
     if settings:
