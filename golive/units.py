@@ -54,9 +54,11 @@ def parse_size(text: str | int, *, name: str = "size") -> int:
 
 def human_bytes(n: float) -> str:
     """``12.3 MB`` (powers of 1000, as the rest of golive prints sizes)."""
-    from golive.files.scan import human_bytes as _human
-
-    return _human(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
 
 
 def human_duration(seconds: float) -> str:

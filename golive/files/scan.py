@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from golive.units import human_bytes  # noqa: F401 (golive.files.scan.human_bytes, as before)
 from golive.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -53,14 +54,6 @@ class Scan:
     @property
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
 
 
 def name_problem(rel: str, key: str, max_key_bytes: int) -> str | None:

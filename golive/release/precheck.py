@@ -168,7 +168,7 @@ def precheck(state: ReleaseState) -> ReleaseState:
     """Connectivity, version, the release lock (held to the end), the migrations and an interrupted earlier
     release, then (unless only linting) extensions, privileges, long transactions, the backup destination, disk,
     the rollback plan and the app's health before."""
-    from golive.release.lint import largest_rewrite
+    from golive.release.review import largest_rewrite
 
     rt = runtime(state)
     checks = state.report.prechecks

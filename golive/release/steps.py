@@ -21,7 +21,7 @@ from typing import Callable
 from golive.errors import GoliveError
 from golive.model.release import fail
 from golive.release import db, journal, rollback
-from golive.release.lint import lint_step
+from golive.release.review import lint_step
 from golive.release.migrations.base import run_record
 from golive.release.model import BackupRef, Failure, Migration, ReleaseReport, Rollback
 from golive.release.precheck import precheck

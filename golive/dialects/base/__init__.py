@@ -22,7 +22,8 @@ format (``migrate.Wire``), so N sources and M targets need N + M pieces of code,
 from golive.dialects.base.backup import Backup
 from golive.dialects.base.capture import Capture
 from golive.dialects.base.checksums import Checksums
-from golive.dialects.base.dialect import Concern, Dialect, Implementation, Unsupported
+from golive.dialects.base.concern import Concern, Implementation, Unsupported
+from golive.dialects.base.dialect import Dialect
 from golive.dialects.base.health import Health
 from golive.dialects.base.maintenance import Maintenance
 from golive.dialects.base.migrate import (SNAPSHOT_LOST, Decision, Source, Target, Wire, fit_table_ddl,

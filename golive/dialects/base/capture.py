@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from golive.dialects.base.dialect import Concern
+from golive.dialects.base.concern import Concern
 
 
 class Capture(Concern):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from golive.dialects.base.dialect import Concern
+from golive.dialects.base.concern import Concern
 
 if TYPE_CHECKING:
     import datetime as dt

@@ -15,17 +15,18 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from golive.dialects.base.dialect import Concern
+from golive.dialects.base.concern import Concern
 from golive.errors import TargetNotEmpty
 from golive.model.types import TargetType
 
 if TYPE_CHECKING:
-    from golive.dialects.base.dialect import Dialect
     from golive.model.defaults import Default
     from golive.model.plan import ChunkPlan, MigrationPlan, TablePlan
     from golive.model.results import ChunkReader, ChunkWriter, PrepareResult, StepResult
     from golive.model.schema import Column, Index, SourceSchema, Table
     from golive.urls import DatabaseURL
+
+# ``Dialect`` in annotations is ``golive.dialects.base.dialect.Dialect``, not imported: it imports this module
 
 log = logging.getLogger(__name__)
 

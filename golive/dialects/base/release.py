@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from golive.dialects.base.dialect import Concern
+from golive.dialects.base.concern import Concern
 # the neutral models this contract speaks in (no engine, no capability)
 from golive.model.release import (Check, Hit, LintFacts, LongTransaction, Rule, ServerInfo, SqlSyntax, TableInfo,
                                   TableKey)

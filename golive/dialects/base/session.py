@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from golive.dialects.base.dialect import Concern
+from golive.dialects.base.concern import Concern
 from golive.errors import GoliveError
 
 if TYPE_CHECKING:
