@@ -70,7 +70,7 @@ def copy_chunk(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, tp
             try:
                 with writer.transaction():
                     written = writer.load(batches)
-                    if not getattr(reader, "counts_rows", True):
+                    if not reader.counts_rows:
                         # a complete binary stream (the reader checked its trailer) loaded all or nothing
                         read = written
                         progress.emit("rows", table=tp.source, rows=written)

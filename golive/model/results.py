@@ -45,6 +45,10 @@ class CountMismatch(Refused):
 class ChunkReader(Protocol):
     """A source's view of one table during the copy (one connection, in the run's snapshot)."""
 
+    #: ``batches`` counts the rows it yields; False for a complete stream the target counts (PostgreSQL's binary
+    #: COPY, which loads all of it or nothing)
+    counts_rows: bool = True
+
     def batches(self, chunk: ChunkPlan) -> Iterator[tuple[bytes, int]]:
         """``(wire bytes, rows)`` of the chunk, a few MB each, in key order."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from golive.dialects.base.concern import Concern
+from golive.errors import ConfigError
 
 if TYPE_CHECKING:
     from golive.urls import DatabaseURL
@@ -152,12 +153,12 @@ class Checksums(Concern):
 
     def unique_query(self, schema: str, table: str, columns: list[str]) -> str:
         """A suite's query (``{batch}``: the table) listing rows sharing a value of ``columns``, NULLs left out."""
-        raise NotImplementedError
+        raise ConfigError(f"golive validates no {self.dialect.title} target (it does not write one)")
 
     def orphan_query(self, schema: str, fk, key: list[str]) -> str:
         """A suite's query (``{batch}``: the child) listing references of ``fk`` with no parent row beyond the
         source's own (``record_source_orphans``)."""
-        raise NotImplementedError
+        raise ConfigError(f"golive validates no {self.dialect.title} target (it does not write one)")
 
     def record_source_orphans(self, url: "DatabaseURL", schema: str, fks: list, rejects: dict, orphans_of) -> None:
         """Record in the target the dangling references the source already had, for ``orphan_query``.
@@ -168,4 +169,4 @@ class Checksums(Concern):
             orphans_of: ``(TablePlan, ForeignKeyPlan) -> [(referenced values, rows)]``, the source's orphans;
                 called only for the keys the target cannot vouch for.
         """
-        raise NotImplementedError
+        raise ConfigError(f"golive validates no {self.dialect.title} target (it does not write one)")

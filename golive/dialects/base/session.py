@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from golive.dialects.base.concern import Concern
-from golive.errors import GoliveError
+from golive.errors import ConfigError, GoliveError
 
 if TYPE_CHECKING:
     from golive.urls import DatabaseURL
@@ -100,15 +100,15 @@ class Session(Concern):
     def try_lock(self, conn, name: str, database: str | None) -> bool:
         """Take the advisory lock ``name`` of the database on this session without waiting; it ends with the
         session, so a killed holder never leaves it behind."""
-        raise NotImplementedError
+        raise ConfigError(f"{self.dialect.title} has no advisory locks")
 
     def unlock(self, conn, name: str, database: str | None) -> None:
         """Release the advisory lock ``name``."""
-        raise NotImplementedError
+        raise ConfigError(f"{self.dialect.title} has no advisory locks")
 
     def lock_holder(self, conn, name: str, database: str | None) -> str:
         """Who holds the advisory lock ``name`` (session, application, since when), or ''."""
-        raise NotImplementedError
+        raise ConfigError(f"{self.dialect.title} has no advisory locks")
 
     def client(self, url: "DatabaseURL") -> str:
         """The shell command opening the engine's own client on ``url`` (shown to people; password included only

@@ -414,6 +414,8 @@ def consistency(url: DatabaseURL, conn, options) -> str:
 class ChunkReader:
     """One table's chunks, rendered on the server; a connection of the run's snapshot when there is one."""
 
+    counts_rows = True  # batches yield (lines, rows)
+
     def __init__(self, url: DatabaseURL, plan, tp, *, snapshot: str | None = None):
         self.tp, self.url, self.snapshot = tp, url, snapshot
         self.pool = _pools.get(snapshot) if snapshot else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from golive.dialects.base import Session
+from golive.dialects.base import Session, StatementFailure
 from golive.errors import ConfigError, ConnectionFailed, GoliveError, SourceError, TerminalError, TransientError
 from golive.urls import DatabaseURL
 
@@ -93,6 +93,42 @@ class SQLiteSession(Session):
     def has_table(self, conn, schema: str | None, table: str) -> bool:
         master = f"{qi(schema)}.sqlite_master" if schema else "sqlite_master"
         return conn.execute(f"SELECT 1 FROM {master} WHERE type='table' AND name=?", (table,)).fetchone() is not None
+
+    def open(self, url: DatabaseURL, *, application: str = "golive", autocommit: bool = True,
+             lock_timeout_s: float | None = None, statement_timeout_s: float | None = None, read_only: bool = False,
+             role: str = "database") -> sqlite3.Connection:
+        """The file opened for work: read-only when asked; a lock wait is SQLite's busy timeout (the file's write lock
+        is its only lock), a statement timeout a progress handler that interrupts it."""
+        if read_only:
+            conn = connect(url)
+        else:
+            conn = self.connect_for_update(url)
+            if not autocommit:
+                conn.isolation_level = "DEFERRED"
+        conn.execute(f"PRAGMA busy_timeout = {int((lock_timeout_s if lock_timeout_s else 30) * 1000)}")
+        if statement_timeout_s:
+            self.set_statement_timeout(conn, statement_timeout_s)
+        return conn
+
+    def set_statement_timeout(self, conn, seconds: float | None) -> None:
+        import time
+
+        if not seconds:
+            conn.set_progress_handler(None, 0)
+            return
+        deadline = time.monotonic() + seconds  # for the statements from now on, as a server's timeout would be
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+
+    def classify(self, exc: BaseException) -> StatementFailure:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in first or "busy" in first):
+            return StatementFailure("lock", first)
+        if isinstance(exc, sqlite3.OperationalError) and "interrupted" in first:
+            return StatementFailure("timeout", first)
+        return StatementFailure("error", first)
+
+    def client(self, url: DatabaseURL) -> str:
+        return f"sqlite3 '{url.path}'"
 
     def translate_error(self, exc: BaseException, what: str) -> GoliveError:
         """A locked or busy file is worth a retry (another writer holds it); anything else is about the file."""

@@ -343,6 +343,8 @@ CAREFUL_ROWS = 2000
 class ChunkReader:
     """Reads one table's chunks: SQLite renders the wire lines itself, Python moves megabytes, never fields."""
 
+    counts_rows = True  # batches yield (lines, rows)
+
     def __init__(self, url: DatabaseURL, plan, tp):
         self.tp = tp
         self.conn = connect(url, raw_text=True)
