@@ -462,14 +462,14 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
     schemas = plan.options.get("source_schemas") or schemas_of(ctx.options)
     qualify = len(schemas) > 1
     excluded = set(ctx.options.exclude or [])
-    outside = [(kind, obj if qualify else obj.split(".", 1)[1], ref)
+    outside = [(kind, obj, ref, obj if qualify else obj.split(".", 1)[1])  # the last: the name --exclude takes
                for kind, obj, ref in outside_references(ctx.conn, schemas)]
-    outside = [o for o in outside if o[1] not in excluded]
+    outside = [o for o in outside if o[3] not in excluded]
     if outside:  # the target would refuse these objects half-way: say so before anything is written
-        shown = "; ".join(f"{kind} {obj} reads {ref}" for kind, obj, ref in outside[:5])
+        shown = "; ".join(f"{kind} {obj} reads {ref}" for kind, obj, ref, _ in outside[:5])
         more = f" (and {len(outside) - 5} more)" if len(outside) > 5 else ""
-        needed = sorted({ref.split(".", 1)[0] for _, _, ref in outside})
-        objects = sorted({obj for _, obj, _ in outside})
+        needed = sorted({ref.split(".", 1)[0] for _, _, ref, _ in outside})
+        objects = sorted({label for _, _, _, label in outside})
         raise PlanError(f"{shown}{more}: add --source-schema {','.join(schemas + needed)}, or --exclude "
                         f"{','.join(objects)}")
     if ctx.dst.name != "postgresql":
