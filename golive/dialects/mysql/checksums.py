@@ -169,6 +169,16 @@ class MySQLSide(Checksums.Side):
     def _columns(self) -> list[tuple[str, TargetType]]:
         return [(self.column(c), c.type) for c in self.spec.columns]
 
+    def column(self, c) -> str:
+        """The column as it is read; a source's zero date in a NOT NULL column the copy wrote as 1970-01-01
+        (``--zero-dates epoch``) reads as that date (else it is NULL, as the copy wrote it)."""
+        e = super().column(c)
+        if (self.role == "source" and not c.nullable and self.spec.options.get("zero_dates") == "epoch"
+                and c.type.ct in (CT.DATE, CT.TIMESTAMP, CT.TIMESTAMP_TZ) and not c.type.native):
+            epoch = "DATE('1970-01-01')" if c.type.ct == CT.DATE else "TIMESTAMP('1970-01-01 00:00:00')"
+            return f"IF(MONTH({e}) = 0 OR DAYOFMONTH({e}) = 0, {epoch}, {e})"
+        return e
+
     def keytext(self) -> str:
         return key_text_sql([(self.key_expr(k), k.type, self._key_native(k)) for k in self.spec.key])
 
