@@ -26,6 +26,9 @@ class Bookkeeping:
     #: the tables' names, their DDL (idempotent), a lock serialising the DDL (or None), the run upsert, and "now"
     runs: str = ""
     chunks: str = ""
+    #: an online run's capture state (``golive.model.capture.CaptureState`` as JSON), and its upsert
+    capture: str = ""
+    upsert_capture: str = ""
     ddl: list[str] = []
     lock: str | None = None
     upsert_run: str = ""
@@ -108,6 +111,17 @@ class Bookkeeping:
                    "rejects, seconds, converted, digest) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                    (run_key, table, chunk_no, rows_read, rows_written, len(rejects),
                     json.dumps(rejects, default=str), seconds, json.dumps(converted or {}), digest))
+
+    def get_capture(self, run_key: str) -> dict | None:
+        """The online run's capture state, or None."""
+        if not self.exists():
+            return None
+        rows = self._rows(f"SELECT state FROM {self.capture} WHERE run_key = %s", (run_key,))
+        return self._json(rows[0][0]) if rows else None
+
+    def save_capture(self, run_key: str, state_json: str) -> None:
+        """Record the capture state (inside the applied batch's transaction, when there is one)."""
+        self._exec(self.upsert_capture, (run_key, state_json))
 
     def chunks_of_run(self, run_key: str) -> dict[tuple[str, int], dict]:
         rows = self._rows("SELECT table_name, chunk_no, rows_read, rows_written, rows_rejected, rejects, seconds, "

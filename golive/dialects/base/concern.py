@@ -7,7 +7,6 @@ import importlib
 
 from golive.errors import ConfigError
 
-# ``Dialect`` in annotations is ``golive.dialects.base.dialect.Dialect``, not imported: it imports this module
 
 
 class Implementation:
@@ -45,5 +44,5 @@ class Unsupported:
 class Concern:
     """Base of every implementation: it knows its dialect (settings, and the other concerns of its engine)."""
 
-    def __init__(self, dialect: "Dialect") -> None:
+    def __init__(self, dialect) -> None:  # a golive.dialects.base.dialect.Dialect
         self.dialect = dialect

@@ -20,13 +20,13 @@ from golive.errors import TargetNotEmpty
 from golive.model.types import TargetType
 
 if TYPE_CHECKING:
+    from golive.model.capture import CaptureState
     from golive.model.defaults import Default
     from golive.model.plan import ChunkPlan, MigrationPlan, TablePlan
     from golive.model.results import ChunkReader, ChunkWriter, PrepareResult, StepResult
     from golive.model.schema import Column, Index, SourceSchema, Table
     from golive.urls import DatabaseURL
 
-# ``Dialect`` in annotations is ``golive.dialects.base.dialect.Dialect``, not imported: it imports this module
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,9 @@ class Source(Concern):
         """Rows per table and a profile per column (``deep``: predict rejects; ``lengths``: longest values)."""
         raise NotImplementedError
 
-    def decide(self, t: "Table", c: "Column", p, *, parent: TargetType | None, target: "Dialect", options,
+    def decide(self, t: "Table", c: "Column", p, *, parent: TargetType | None, target, options,
                identity: bool) -> Decision:
-        """The neutral type of one column, and why."""
+        """The neutral type of one column, and why (``target``: the target's ``Dialect``)."""
         raise NotImplementedError
 
     def read_default(self, t: "Table", c: "Column", options=None) -> tuple["Default | None", str | None]:
@@ -167,6 +167,14 @@ class Source(Concern):
     def size(self, url: "DatabaseURL") -> int:
         """About how many bytes the source holds (a hint for disk checks; 0 when unknown)."""
         return 0
+
+    def read_keys(self, url: "DatabaseURL", plan: "MigrationPlan", tp: "TablePlan", keys: list[tuple]
+                  ) -> list[tuple[tuple, bytes]]:
+        """The rows of ``keys`` as the source has them now: ``(key, careful line)`` each, in the wire format the copy
+        renders; a key not returned was deleted. What online migration's catch-up applies.
+
+        ``keys`` are source values in ``tp.key``'s order."""
+        raise NotImplementedError
 
 
 class Target(Concern):
@@ -242,6 +250,28 @@ class Target(Concern):
 
     def chunks_of_run(self, url: "DatabaseURL", run_key: str) -> dict:
         """The committed chunks of a run, with their rejects."""
+        raise NotImplementedError
+
+    # --- online migration (golive.migrate.online)
+
+    def apply_changes(self, url: "DatabaseURL", plan: "MigrationPlan", rows: list[tuple["TablePlan", bytes, list]],
+                      state: "CaptureState") -> None:
+        """Apply one batch of captured changes in one transaction that also records ``state`` (its applied
+        position): per table, the rows' careful lines are upserted by key and ``deleted`` keys (source values)
+        deleted. Exactly once across crashes: the position and the rows commit together."""
+        raise NotImplementedError
+
+    def capture_state(self, url: "DatabaseURL", run_key: str) -> "CaptureState | None":
+        """The online run's state as the last applied batch recorded it (None: none)."""
+        raise NotImplementedError
+
+    def save_capture_state(self, url: "DatabaseURL", state: "CaptureState") -> None:
+        """Record ``state`` (outside a batch: begin, fence, cut-over, abort)."""
+        raise NotImplementedError
+
+    def reset_identities(self, url: "DatabaseURL", plan: "MigrationPlan") -> list[str]:
+        """Identities, sequences and AUTO_INCREMENT above the highest value now in each table (the cut-over:
+        rows the app inserted during the catch-up); returns what was set."""
         raise NotImplementedError
 
 

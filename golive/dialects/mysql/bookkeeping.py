@@ -34,7 +34,15 @@ class MySQLBookkeeping(Bookkeeping):
   done_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   PRIMARY KEY (run_key, table_name, chunk_no)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+        """CREATE TABLE IF NOT EXISTS _golive_capture (
+  run_key VARCHAR(64) PRIMARY KEY,
+  state LONGTEXT NOT NULL,
+  updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
     ]
+    capture = "_golive_capture"
+    upsert_capture = ("INSERT INTO _golive_capture (run_key, state) VALUES (%s, %s) ON DUPLICATE KEY UPDATE "
+                      "state = VALUES(state), updated_at = CURRENT_TIMESTAMP(6)")
     lock = None
     upsert_run = ("INSERT INTO {runs} (run_key, target_schema, status, plan, source_fingerprint) "
                   "VALUES (%s, %s, 'copying', %s, %s) ON DUPLICATE KEY UPDATE status = 'copying', "

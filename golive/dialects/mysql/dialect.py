@@ -46,6 +46,7 @@ class MySQLDialect(Dialect):
     health = Implementation("golive.dialects.mysql.health:MySQLHealth")
     maintenance = Implementation("golive.dialects.mysql.maintenance:MySQLMaintenance")
     release = Implementation("golive.dialects.mysql.release:MySQLRelease")
+    capture = Implementation("golive.dialects.mysql.capture:MySQLCapture")
 
     def quote(self, name: str) -> str:
         return qi(name)

@@ -120,10 +120,12 @@ _COL_RE = re.compile(r"column [`'\"]?(?:[^`'\"]+[`'\"]?\.[`'\"]?)*([^`'\".]+)[`'
 class ChunkWriter:
     """One chunk's session on MySQL: bookkeeping, LOAD DATA in one transaction, warnings as refusals."""
 
-    def __init__(self, target: DatabaseURL, plan: MigrationPlan, tp: TablePlan, chunk: ChunkPlan):
+    def __init__(self, target: DatabaseURL, plan: MigrationPlan, tp: TablePlan, chunk: ChunkPlan, conn=None):
+        """``conn``: a session of the caller's (opened with ``connect(…, local_infile=True)``), whose transaction
+        the caller manages (online migration's batches); else one of its own."""
         self.plan, self.tp, self.chunk = plan, tp, chunk
         self.what = f"copying {tp.source} chunk {chunk.no}"
-        self.conn = connect(target, plan, local_infile=True)
+        self.conn = conn if conn is not None else connect(target, plan, local_infile=True)
         self.book = MySQLBookkeeping(self.conn)
         self.cols, self.sets = column_list(tp)
         # MySQL to MySQL, an ENUM keeps its labels: the only value the load can truncate in it is the ENUM's ''

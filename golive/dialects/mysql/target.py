@@ -420,3 +420,25 @@ class MySQLTarget(Target):
 
     def chunks_of_run(self, url: DatabaseURL, run_key: str) -> dict:
         return chunks_of_run(url, run_key)
+
+    # --- online migration (mysql/online.py)
+
+    def apply_changes(self, url: DatabaseURL, plan: MigrationPlan, rows, state) -> None:
+        from golive.dialects.mysql.online import apply_changes
+
+        apply_changes(url, plan, rows, state)
+
+    def capture_state(self, url: DatabaseURL, run_key: str):
+        from golive.dialects.mysql.online import capture_state
+
+        return capture_state(url, run_key)
+
+    def save_capture_state(self, url: DatabaseURL, state) -> None:
+        from golive.dialects.mysql.online import save_capture_state
+
+        save_capture_state(url, state)
+
+    def reset_identities(self, url: DatabaseURL, plan: MigrationPlan) -> list[str]:
+        from golive.dialects.mysql.online import reset_identities
+
+        return reset_identities(url, plan)

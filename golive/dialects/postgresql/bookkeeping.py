@@ -36,7 +36,15 @@ class PostgresBookkeeping(Bookkeeping):
         # added later: runs recorded by an older golive keep working
         f"ALTER TABLE {STATE_SCHEMA}.chunks ADD COLUMN IF NOT EXISTS converted jsonb NOT NULL DEFAULT '{{}}'",
         f"ALTER TABLE {STATE_SCHEMA}.chunks ADD COLUMN IF NOT EXISTS digest text",
+        f"""CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.capture (
+  run_key text PRIMARY KEY,
+  state jsonb NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+)""",
     ]
+    capture = f"{STATE_SCHEMA}.capture"
+    upsert_capture = (f"INSERT INTO {STATE_SCHEMA}.capture (run_key, state) VALUES (%s, %s) ON CONFLICT (run_key) "
+                      "DO UPDATE SET state = EXCLUDED.state, updated_at = now()")
     lock = "SELECT pg_advisory_xact_lock(hashtext('golive-state'))"
     upsert_run = ("INSERT INTO {runs} (run_key, target_schema, status, plan, source_fingerprint) "
                   "VALUES (%s, %s, 'copying', %s, %s) ON CONFLICT (run_key) DO UPDATE SET status = 'copying', "

@@ -37,6 +37,7 @@ class PostgresDialect(Dialect):
     health = Implementation("golive.dialects.postgresql.health:PostgresHealth")
     maintenance = Implementation("golive.dialects.postgresql.maintenance:PostgresMaintenance")
     release = Implementation("golive.dialects.postgresql.release:PostgresRelease")
+    capture = Implementation("golive.dialects.postgresql.capture:PostgresCapture")
 
     def quote(self, name: str) -> str:
         return qi(name)

@@ -667,3 +667,25 @@ class PostgresTarget(Target):
 
     def chunks_of_run(self, url: DatabaseURL, run_key: str) -> dict:
         return chunks_of_run(url, run_key)
+
+    # --- online migration (postgresql/online.py)
+
+    def apply_changes(self, url: DatabaseURL, plan: MigrationPlan, rows, state) -> None:
+        from golive.dialects.postgresql.online import apply_changes
+
+        apply_changes(url, plan, rows, state)
+
+    def capture_state(self, url: DatabaseURL, run_key: str):
+        from golive.dialects.postgresql.online import capture_state
+
+        return capture_state(url, run_key)
+
+    def save_capture_state(self, url: DatabaseURL, state) -> None:
+        from golive.dialects.postgresql.online import save_capture_state
+
+        save_capture_state(url, state)
+
+    def reset_identities(self, url: DatabaseURL, plan: MigrationPlan) -> list[str]:
+        from golive.dialects.postgresql.online import reset_identities
+
+        return reset_identities(url, plan)

@@ -29,6 +29,7 @@ class SQLiteDialect(Dialect):
     source = Implementation("golive.dialects.sqlite.source:SQLiteSource")
     checksums = Implementation("golive.dialects.sqlite.checksums:SQLiteChecksums")
     backup = Implementation("golive.dialects.sqlite.backup:SQLiteBackup")
+    capture = Implementation("golive.dialects.sqlite.capture:SQLiteCapture")
 
     def quote(self, name: str) -> str:
         return qi(name)

@@ -283,6 +283,13 @@ class SQLiteSource(Source):
     def size(self, url: DatabaseURL) -> int:
         return os.path.getsize(url.path)
 
+    def read_keys(self, url: DatabaseURL, plan, tp, keys: list[tuple]) -> list[tuple[tuple, bytes]]:
+        reader = ChunkReader(url, plan, tp)
+        try:
+            return reader.by_keys(keys)
+        finally:
+            reader.close()
+
     def count_tables(self, url: DatabaseURL, plan, tables: list[str]) -> dict[str, int]:
         conn = connect(url)
         try:
@@ -370,6 +377,23 @@ class ChunkReader:
 
     def converted(self) -> dict[str, int]:
         return dict(self._converted)
+
+    def by_keys(self, keys: list[tuple]) -> list[tuple[tuple, bytes]]:
+        """``(key, careful line)`` of the rows of ``keys`` (the key columns' values) that exist."""
+        tp = self.tp
+        cols = ", ".join(qi(k) for k in tp.key)
+        out = []
+        for i in range(0, len(keys), 400):  # SQLite's default limit of bound parameters is 32766
+            part = keys[i:i + 400]
+            marks = ", ".join("(" + ", ".join("?" for _ in tp.key) + ")" for _ in part)
+            sql = (f"SELECT {cols}, {tp.careful_sql} FROM {qi(tp.source)} WHERE ({cols}) IN (VALUES {marks})"
+                   if len(tp.key) > 1 else
+                   f"SELECT {cols}, {tp.careful_sql} FROM {qi(tp.source)} WHERE {cols} IN ({', '.join('?' for _ in part)})")
+            for row in self.conn.execute(sql, [v for k in part for v in k]):
+                key = tuple(v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v for v in row[:-1])
+                line = row[-1] if isinstance(row[-1], bytes) else row[-1].encode("utf-8", "surrogateescape")
+                out.append((key, line))
+        return out
 
     def batches(self, chunk):
         """``(csv_bytes, rows)`` of the chunk, each about ``BATCH_BYTES`` long (adaptive rowid spans)."""

@@ -1,0 +1,171 @@
+"""Online migration: copy while the app keeps writing, catch up, then cut over in seconds.
+
+The engine of it, with no Prefect (the flow ``flows/migrate_online.py`` drives these steps as tasks):
+
+1. ``check``: what the source's change capture needs (settings, privileges, keys), each a one-line refusal.
+2. ``Capture.begin`` starts capturing at a moment the copy's snapshot is consistent with; the copy (chunks, keys,
+   foreign keys) runs as an offline one does, inside that snapshot.
+3. ``catch_up``: the changed rows, in the source's commit order, in batches: each row is re-read from the source
+   with the copy's own rendering and upserted (or deleted) in the target, in one transaction that also records the
+   position, so a crash never applies a batch twice or skips one.
+4. ``cut_over``: fence the source (every later write fails loudly), drain what was captured before the fence, set
+   identities above the highest value, compare the rows changed since the copy began, run the cut-over command
+   (the app switches), and record the write freeze (fence to command done) in seconds.
+
+Nothing here knows an engine: the source's ``Capture`` and ``Source.read_keys``, the target's ``apply_changes``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shlex
+import subprocess
+import time
+
+from golive.dialects import dialect_of
+from golive.errors import ConfigError, TerminalError
+from golive.model.capture import CaptureNotReady, CaptureState, Lag
+from golive.model.plan import MigrationPlan
+from golive.model.results import Refused
+from golive.urls import DatabaseURL
+
+log = logging.getLogger(__name__)
+
+#: changes per applied batch (one transaction in the target)
+BATCH = 5_000
+
+
+def check(source: DatabaseURL, plan: MigrationPlan, *, keyless: bool = False) -> None:
+    """Refuse, before anything is written, a source whose capture cannot work: every problem, one line each."""
+    problems = dialect_of(source).capture.check(source, plan, keyless=keyless)
+    if problems:
+        raise CaptureNotReady("online migration cannot start: " + "; ".join(problems))
+
+
+def load_state(target: DatabaseURL, run_key: str) -> CaptureState | None:
+    return dialect_of(target).target.capture_state(target, run_key)
+
+
+def save_state(target: DatabaseURL, state: CaptureState) -> None:
+    dialect_of(target).target.save_capture_state(target, state)
+
+
+def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, state: CaptureState, batch) -> int:
+    """Apply one batch: each changed row as the source has it now (a row not found was deleted), all tables in one
+    target transaction that also records the batch's position. A row the target refuses (as the copy would have
+    rejected it) is recorded as a reject with its key and reason, never dropped silently. Returns the rows applied."""
+    src, dst = dialect_of(source).source, dialect_of(target).target
+    by_table: dict[str, dict[tuple, None]] = {}
+    for ch in batch.changes:
+        by_table.setdefault(ch.table, {})[tuple(ch.key)] = None  # in order, once per key: the latest state wins
+    tables = []
+    applied = 0
+    for tp in plan.tables:  # parents before children
+        keys = list(by_table.pop(tp.source, {}))
+        if not keys:
+            continue
+        found = src.read_keys(source, plan, tp, keys)
+        present = {_norm(k) for k, _ in found}
+        gone = [k for k in keys if _norm(k) not in present]
+        tables.append((tp, found, gone))
+        applied += len(keys)
+    if by_table:  # a table the plan does not copy: its changes are not this run's
+        log.debug("changes of tables not copied: %s", ", ".join(sorted(by_table)))
+    state.applied = batch.position
+    try:
+        dst.apply_changes(target, plan, [(tp, b"".join(line for _, line in found), gone)
+                                         for tp, found, gone in tables], state)
+    except Refused:  # one row at a time, to name the ones refused
+        for tp, found, gone in tables:
+            for key, line in found:
+                try:
+                    dst.apply_changes(target, plan, [(tp, line, [])], state)
+                except Refused as exc:
+                    state.meta.setdefault("rejects", []).append(
+                        {"table": tp.source, "key": dict(zip(tp.key, map(_jsonable, key))), "reason": exc.reason})
+            if gone:
+                dst.apply_changes(target, plan, [(tp, b"", gone)], state)
+        dst.apply_changes(target, plan, [], state)  # the position, and the rejects, recorded
+    return applied
+
+
+def _norm(key) -> tuple:
+    return tuple(str(v) for v in key)
+
+
+def _jsonable(v):
+    return v if v is None or isinstance(v, (int, float, str, bool)) else str(v)
+
+
+def catch_up(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, state: CaptureState, *,
+             seconds: float | None = None, batch: int = BATCH, on_batch=None) -> Lag:
+    """Apply captured changes until caught up (a batch comes back empty), or for ``seconds`` at most. Returns the
+    lag left. ``on_batch(lag, applied)`` is told after each batch (progress, the UI)."""
+    cap = dialect_of(source).capture
+    t_end = None if seconds is None else time.monotonic() + seconds
+    while True:
+        b = cap.changes(source, state, state.applied, limit=batch)
+        if not b.changes:
+            if b.position and b.position != state.applied:
+                state.applied = b.position
+                save_state(target, state)
+            return Lag(pending=0, seconds=0.0, position=state.applied)
+        n = apply_batch(source, target, plan, state, b)
+        lag = Lag(pending=b.pending, seconds=max(0.0, time.time() - b.oldest_at) if b.oldest_at and b.pending else 0.0,
+                  position=state.applied)
+        if on_batch is not None:
+            on_batch(lag, n)
+        if t_end is not None and time.monotonic() >= t_end:
+            return lag
+
+
+def fence(source: DatabaseURL, target: DatabaseURL, state: CaptureState) -> float:
+    """Fence the source; returns the moment (``time.monotonic()``) writes stopped."""
+    dialect_of(source).capture.fence(source, state)
+    at = time.monotonic()
+    state.status = "fenced"
+    state.fenced_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    save_state(target, state)
+    return at
+
+
+def run_command(command: str, *, timeout: float = 300) -> None:
+    """The cut-over command (the app switches to the target); a failure is one line with its output."""
+    if not command:
+        return
+    try:
+        proc = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"--cutover-command: {exc.filename}: no such program") from None
+    except subprocess.TimeoutExpired:
+        raise TerminalError(f"the cut-over command did not finish within {timeout:g} s: {command}") from None
+    if proc.returncode:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+        raise TerminalError(f"the cut-over command failed (exit {proc.returncode}): {tail[0][:200]}")
+
+
+def cut_over(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, state: CaptureState, *,
+             command: str = "", on_batch=None) -> dict:
+    """Fence, drain, identities, the cut-over command; returns what happened, with the write freeze in seconds.
+
+    A failure after the fence leaves the source fenced and says so (the caller decides: the same command goes on,
+    ``--abort`` unfences)."""
+    t_fence = fence(source, target, state)
+    drained = catch_up(source, target, plan, state, on_batch=on_batch)
+    identities = dialect_of(target).target.reset_identities(target, plan)
+    run_command(command)
+    freeze = round(time.monotonic() - t_fence, 3)
+    state.status = "cut-over"
+    state.freeze_seconds = freeze
+    save_state(target, state)
+    return {"freeze_seconds": freeze, "drained_to": drained.position, "identities": identities}
+
+
+def abort(source: DatabaseURL, target: DatabaseURL | None, state: CaptureState) -> list[str]:
+    """Remove everything golive added to the source for this run (slot, triggers, change table, fence)."""
+    removed = dialect_of(source).capture.end(source, state)
+    state.status = "aborted"
+    if target is not None:
+        save_state(target, state)
+    return removed
