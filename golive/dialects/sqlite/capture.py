@@ -80,7 +80,9 @@ class SQLiteCapture(Capture):
         try:
             conn.execute("BEGIN IMMEDIATE")  # the app's writes wait for this short transaction, none is missed
             try:
-                conn.execute(f"CREATE TABLE IF NOT EXISTS {CHANGES} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                # ids grow with each change (the table is only ever appended to; no AUTOINCREMENT: that would leave
+                # a sqlite_sequence table behind in the app's file)
+                conn.execute(f"CREATE TABLE IF NOT EXISTS {CHANGES} (id INTEGER PRIMARY KEY, "
                              "tbl TEXT NOT NULL, key TEXT NOT NULL, op TEXT NOT NULL, at REAL NOT NULL)")
                 objects = [f"table {CHANGES}"]
                 for tp in plan.tables:

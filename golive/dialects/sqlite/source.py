@@ -378,6 +378,21 @@ class ChunkReader:
     def converted(self) -> dict[str, int]:
         return dict(self._converted)
 
+    def _bounds(self, chunk) -> tuple[int, int]:
+        """The chunk's rowid range; the table's first and last chunks reach the smallest and the largest rowid there
+        is when they are read, so rows inserted after planning (an online migration's app writing between the plan
+        and the start of capture) are copied, not lost beyond a boundary."""
+        lo, hi = chunk.lo, chunk.hi
+        chunks = self.tp.chunks
+        if chunks and (chunk.no == 0 or chunk.no == len(chunks) - 1):
+            r = self.tp.rowid_name
+            low, high = self.conn.execute(f"SELECT min({r}), max({r}) FROM {qi(self.tp.source)}").fetchone()
+            if chunk.no == 0 and low is not None:
+                lo = min(lo, low)
+            if chunk.no == len(chunks) - 1 and high is not None:
+                hi = max(hi, high)
+        return lo, hi
+
     def by_keys(self, keys: list[tuple]) -> list[tuple[tuple, bytes]]:
         """``(key, careful line)`` of the rows of ``keys`` (the key columns' values) that exist."""
         tp = self.tp
@@ -406,7 +421,7 @@ class ChunkReader:
                 return
             sql = (f"SELECT group_concat(line, ''), count(*) FROM "
                    f"(SELECT {tp.line_sql} AS line FROM {qi(tp.source)} WHERE {tp.rowid_name} BETWEEN ? AND ?)")
-            lo, hi = chunk.lo, chunk.hi
+            lo, hi = self._bounds(chunk)
             density = max(chunk.rows, 1) / max(hi - lo + 1, 1)
             span = max(1, int(256 / density))  # start small: rows may be huge
             a = lo
@@ -431,7 +446,7 @@ class ChunkReader:
         if tp.has_rowid:
             r = tp.rowid_name
             cur = self.conn.execute(f"SELECT {r}, {tp.careful_sql} FROM {qi(tp.source)} WHERE {r} BETWEEN ? AND ? "
-                                    f"ORDER BY {r}", (chunk.lo, chunk.hi))
+                                    f"ORDER BY {r}", self._bounds(chunk))
             while rows := cur.fetchmany(CAREFUL_ROWS):
                 yield [(x[0], x[1]) for x in rows]
         else:
