@@ -36,6 +36,10 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
             holding the URL, so no password is stored with the run).
         options: what to copy and how (tables, schema, dry run, workers, ...).
     """
+    if options.online:  # the app keeps writing: capture, copy, catch up, cut over (flows/migrate_online.py)
+        from flows.migrate_online import migrate_online
+
+        return migrate_online(source=source, target=target, options=options)
     t0 = time.perf_counter()
     source, target = resolve_url(source, "source"), resolve_url(target, "target")  # block:NAME: its URL, here only
     # 1. Plan: schema, value profile, type decisions, chunks (or the interrupted run's plan)

@@ -53,6 +53,20 @@ class MigrateOptions(BaseModel):
         "(MySQL: a short FLUSH TABLES WITH READ LOCK), else say the source must be quiet; lock: require it; none: don't."))
     source_schemas: list[str] | None = Field(None, title="Source schemas (PostgreSQL)", description=(
         "PostgreSQL sources: the schemas to copy (default: public); each keeps its name in the target."))
+    online: bool = Field(False, title="Online (the app keeps writing)", description=(
+        "Capture the source's changes from before the copy, catch up, then cut over in seconds (see "
+        "docs/migrate.md: what each engine needs)."))
+    cutover: Literal["auto", "manual"] = Field("auto", title="Cut-over", description=(
+        "Online: cut over as soon as the lag is within max_lag (auto), or when asked: `golive migrate cutover` "
+        "from another terminal, or Resume on the paused flow run in the Prefect UI (manual)."))
+    max_lag: str = Field("2s", title="Largest lag to cut over at", description=(
+        "Online, auto: the cut-over starts once the target is at most this far behind (e.g. 2s, 500ms)."))
+    cutover_command: str | None = Field(None, title="Cut-over command", description=(
+        "Online: run after the source is fenced and the target caught up (e.g. switch the app's DATABASE_URL and "
+        "restart it); the write freeze lasts until it is done."))
+    keyless: bool = Field(False, title="Accept tables without a key (online)", description=(
+        "Online: tables without a primary key are captured with their whole row as identity (PostgreSQL: "
+        "REPLICA IDENTITY FULL); else they are refused by name."))
     uuid_binary: bool = Field(False, title="BINARY(16) as uuid (MySQL)",
                               description="MySQL: BINARY(16) columns become uuid instead of bytea.")
 

@@ -57,7 +57,7 @@ def _register() -> None:
     # Each module adds its commands to the apps above when imported.
     import importlib
 
-    for name in ("db", "files", "validate", "demo", "backup", "maintenance", "server", "release", "go_live"):
+    for name in ("db", "files", "validate", "demo", "backup", "maintenance", "server", "release", "go_live", "online"):
         try:
             importlib.import_module(f"golive.cli.{name}")
         except ModuleNotFoundError as exc:  # a group not written yet

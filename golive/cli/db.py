@@ -53,6 +53,15 @@ def migrate_db(
     snapshot: str = typer.Option("auto", "--snapshot", help="MySQL/PostgreSQL sources: auto, lock or none (see README)."),
     source_schema: Optional[list[str]] = typer.Option(None, "--source-schema", help="PostgreSQL sources: schemas to copy (default public)."),
     uuid_binary: bool = typer.Option(False, "--uuid-binary", help="MySQL: BINARY(16) columns become uuid."),
+    online: bool = typer.Option(False, "--online", help=(
+        "The app keeps writing: capture its changes, copy, catch up, then cut over in seconds (docs/migrate.md).")),
+    cutover: str = typer.Option("auto", "--cutover", help=(
+        "--online: auto (once the lag is within --max-lag) or manual (`golive migrate cutover` says when).")),
+    max_lag: str = typer.Option("2s", "--max-lag", help="--online, auto: cut over once this close (2s, 500ms)."),
+    cutover_command: Optional[str] = typer.Option(None, "--cutover-command", help=(
+        "--online: run once the source is fenced and the target caught up (switch the app, restart it).")),
+    keyless: bool = typer.Option(False, "--keyless", help=(
+        "--online: capture tables without a primary key by their whole row (else they are refused).")),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's log lines."),
 ) -> None:
     """Migrate a database (SQLite, MySQL/MariaDB, PostgreSQL) into PostgreSQL or MySQL/MariaDB (schema, data, keys,
@@ -64,7 +73,7 @@ def migrate_db(
                "--null-keys": (null_keys, ("reject", "rowid")), "--zero-dates": (zero_dates, ("null", "reject", "epoch")),
                "--datetime-as": (datetime_as, ("timestamp", "timestamptz")),
                "--snapshot": (snapshot, ("auto", "lock", "none")),
-               "--type-mismatch": (type_mismatch, ("reject", "widen"))}
+               "--type-mismatch": (type_mismatch, ("reject", "widen")), "--cutover": (cutover, ("auto", "manual"))}
     for opt, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{opt} must be {' or '.join(allowed)}, not {value!r}")
@@ -90,7 +99,15 @@ def migrate_db(
                              validate_after=validate, text_encoding_fallback=text_encoding_fallback,
                              null_keys=null_keys, zero_dates=zero_dates, datetime_as=datetime_as,
                              source_time_zone=source_time_zone, snapshot=snapshot, source_schemas=source_schema,
-                             uuid_binary=uuid_binary, invalid_text=invalid_text, type_mismatch=type_mismatch)
+                             uuid_binary=uuid_binary, invalid_text=invalid_text, type_mismatch=type_mismatch,
+                             online=online, cutover=cutover, max_lag=max_lag, cutover_command=cutover_command,
+                             keyless=keyless)
+    if online:
+        from golive.units import parse_duration
+
+        parse_duration(max_lag, name="--max-lag")
+        if runner != "thread":
+            raise ConfigError("--online runs its copy in this process (the capture's snapshot): drop --runner dask")
     # Fail fast on bad input, before any orchestration starts (the target's connection is checked by
     # the plan, which runs while Prefect starts up).
     src, dst = commands.database_urls(resolve_block(source), resolve_block(target))
@@ -135,10 +152,11 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
             planned["error"] = exc
             return
         plan_ = planned["plan"]
-        if runner == "thread" and not plan_.resumed and not get_dialect(plan_.source_dialect).source.shares_snapshot \
+        if runner == "thread" and not plan_.resumed and not options.online \
+                and not get_dialect(plan_.source_dialect).source.shares_snapshot \
                 and os.environ.get("GOLIVE_READ_AHEAD", "1") != "0":
             # the first chunks' rows are read while Prefect is still starting (a core would idle); a server
-            # source reads in the flow's snapshot instead
+            # source reads in the flow's snapshot instead, and an online copy after its capture began
             try:
                 from golive.migrate.readahead import read_ahead
                 from golive.migrate.schedule import copy_order
@@ -156,6 +174,8 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
     if "error" in planned:
         raise planned["error"]
     flow = migrate_database if runner == "thread" else on_dask(dask_address, options.workers)
+    if options.online:
+        from flows.migrate_online import migrate_online as flow
     with _Progress(planned["plan"], by_chunk=runner == "dask") as bar:
         bar.started = t0
         try:
@@ -227,6 +247,20 @@ class _Progress:
             self.progress.advance(self.task, data["rows"])
         elif event == "phase" and self.task is not None:
             self.progress.update(self.task, description=f"Building {data['name']}")
+        elif event == "lag":
+            self.show_lag(**data)
+
+    def show_lag(self, pending: int, seconds: float, applied: int = 0) -> None:
+        """Online: the catch-up's lag, one line that updates (a line per round when not a terminal)."""
+        text = f"Catching up: {pending} changes pending, {seconds:.1f} s behind ({applied} applied)"
+        if not err_console.is_terminal:  # a log: a line when something moved, else one a minute
+            if text != getattr(self, "lag_text", None) or time.monotonic() - getattr(self, "lag_at", 0) >= 60:
+                note(text)
+                self.lag_text, self.lag_at = text, time.monotonic()
+            return
+        if getattr(self, "lag_task", None) is None:
+            self.lag_task = self.progress.add_task(text, total=None)
+        self.progress.update(self.lag_task, description=text)
 
     def __exit__(self, *exc):
         self.stop()
@@ -294,12 +328,31 @@ def show_report(rep: dict) -> None:
     if val is not None:
         echo(f"Validation: {'[green]passed[/]' if val.get('ok') else '[red]FAILED[/]'}"
              + (f" ({val['summary']})" if val.get("summary") else ""))
+    on = rep.get("online")
+    if on:
+        echo(f"Online: {on['changes_applied']} changed rows applied during the catch-up; write freeze "
+             f"{on['freeze_seconds']:.2f} s (fenced {on.get('fenced_at') or '-'})")
+        for r in on.get("rejects", [])[:20]:
+            echo(f"[red]refused[/] {r['table']} key {r['key']}: {r['reason']}")
+        if on.get("removed"):
+            echo("Removed from the source: " + summarize_objects(on["removed"]))
     where = f"{rep['target']} (schema {rep['schema']})"
     status = "[green]OK[/]" if rep["ok"] else "[red]FAILED[/]"
     echo(f"{status}: {rep['rows_written']} rows written to {where}, {rep['rows_rejected']} rejected, "
          f"in {rep['seconds']:.1f} s.")
     if rep.get("rejects"):
         echo(f"Rejected rows: {rep['rejects']}")
+
+
+def summarize_objects(names: list[str], limit: int = 6) -> str:
+    """``trigger a, trigger b, table c`` as is when short, else counted by kind (``33 triggers, 1 table``)."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    kinds: dict[str, int] = {}
+    for n in names:
+        kind = n.split(" ", 1)[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in kinds.items())
 
 
 def _list(title: str, items: list[str], limit: int = 30) -> None:

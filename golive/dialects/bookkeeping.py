@@ -119,6 +119,12 @@ class Bookkeeping:
         rows = self._rows(f"SELECT state FROM {self.capture} WHERE run_key = %s", (run_key,))
         return self._json(rows[0][0]) if rows else None
 
+    def captures(self) -> list[dict]:
+        """Every online run's capture state recorded in this target (``golive migrate status``)."""
+        if not self.exists():
+            return []
+        return [self._json(r[0]) for r in self._rows(f"SELECT state FROM {self.capture} ORDER BY run_key")]
+
     def save_capture(self, run_key: str, state_json: str) -> None:
         """Record the capture state (inside the applied batch's transaction, when there is one)."""
         self._exec(self.upsert_capture, (run_key, state_json))

@@ -22,12 +22,13 @@ import logging
 import shlex
 import subprocess
 import time
+from contextlib import contextmanager
 
 from golive.dialects import dialect_of
 from golive.errors import ConfigError, TerminalError
 from golive.model.capture import CaptureNotReady, CaptureState, Lag
 from golive.model.plan import MigrationPlan
-from golive.model.results import Refused
+from golive.model.results import ChunkResult, Refused
 from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,93 @@ def check(source: DatabaseURL, plan: MigrationPlan, *, keyless: bool = False) ->
         raise CaptureNotReady("online migration cannot start: " + "; ".join(problems))
 
 
+@contextmanager
+def begin(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, *, workers: int):
+    """Start capturing (``Capture.begin``) and record the run in the target; yields ``(snapshot, state)`` for the
+    copy, which runs inside the block (the snapshot is released when it ends; capture goes on)."""
+    clear_request(target, plan.run_key)
+    with dialect_of(source).capture.begin(source, plan, workers=workers) as (snapshot, state):
+        state.source, state.tables = source.masked, len(plan.tables)
+        save_state(target, state)
+        yield snapshot, state
+
+
+def start_over(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, options) -> CaptureState | None:
+    """Where an earlier run of this migration stands; with ``--drop-existing`` its capture is removed first (a new
+    run starts), and a run that already cut over is refused unless the user starts over."""
+    state = load_state(target, plan.run_key)
+    if state is None or state.status == "aborted":
+        return None
+    if options.drop_existing and not plan.resumed:
+        abort(source, target, state)
+        return None
+    if state.status == "cut-over" and not plan.resumed:
+        raise ConfigError(f"this online migration already cut over ({state.fenced_at}); the source is fenced. "
+                          "To move it again: `golive migrate abort` (the source takes writes again), then "
+                          "--drop-existing")
+    return state
+
+
 def load_state(target: DatabaseURL, run_key: str) -> CaptureState | None:
     return dialect_of(target).target.capture_state(target, run_key)
 
 
 def save_state(target: DatabaseURL, state: CaptureState) -> None:
     dialect_of(target).target.save_capture_state(target, state)
+
+
+def runs(target: DatabaseURL, source: DatabaseURL | None = None) -> list[CaptureState]:
+    """The online runs recorded in ``target`` (of ``source``, when given), oldest first; a cut-over request is not
+    a run."""
+    found = [s for s in dialect_of(target).target.capture_states(target) if not s.run_key.endswith(_REQUEST)]
+    return [s for s in found if source is None or s.source == source.masked]
+
+
+def active_run(target: DatabaseURL, source: DatabaseURL, run_key: str | None = None) -> CaptureState:
+    """The one online run of ``source`` into ``target`` still going (or ``run_key``): refused by name otherwise."""
+    found = runs(target, source)
+    if run_key:
+        found = [s for s in found if s.run_key == run_key]
+    else:
+        found = [s for s in found if s.status not in ("cut-over", "aborted")]
+    if not found:
+        raise ConfigError(f"no online migration of {source.masked} into {target.masked} is running"
+                          + (f" with run {run_key}" if run_key else "") + ": `golive migrate status` lists them")
+    if len(found) > 1:
+        raise ConfigError(f"{len(found)} online migrations of {source.masked} are running into {target.masked} "
+                          f"({', '.join(s.run_key for s in found)}): name one with --run")
+    return found[0]
+
+
+#: the cut-over request is recorded beside the run's state, never inside it (a batch saving the state would
+#: overwrite a flag set from another terminal)
+_REQUEST = "/cutover"
+
+
+def request_cutover(target: DatabaseURL, state: CaptureState) -> None:
+    """Ask the running ``--cutover manual`` migration to cut over (from another terminal, CI, or a flow)."""
+    save_state(target, CaptureState(run_key=state.run_key + _REQUEST, engine=state.engine, status="requested",
+                                    started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))
+
+
+def cutover_requested(target: DatabaseURL, run_key: str) -> bool:
+    got = load_state(target, run_key + _REQUEST)
+    return got is not None and got.status == "requested"
+
+
+def clear_request(target: DatabaseURL, run_key: str) -> None:
+    """A request is answered (the cut-over began) or stale (a new run of the same migration starts)."""
+    got = load_state(target, run_key + _REQUEST)
+    if got is not None and got.status == "requested":
+        got.status = "answered"
+        save_state(target, got)
+
+
+def copied_chunks(target: DatabaseURL, plan: MigrationPlan) -> list[dict]:
+    """The copy's chunks as the target recorded them (a run resumed after the copy reports them as they were)."""
+    done = dialect_of(target).target.chunks_of_run(target, plan.run_key)
+    return [ChunkResult(table=table, chunk=no, resumed=True, **{k: v for k, v in c.items() if k != "digest"}
+                        ).model_dump() for (table, no), c in sorted(done.items())]
 
 
 def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, state: CaptureState, batch) -> int:
@@ -73,6 +155,7 @@ def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, s
     if by_table:  # a table the plan does not copy: its changes are not this run's
         log.debug("changes of tables not copied: %s", ", ".join(sorted(by_table)))
     state.applied = batch.position
+    state.meta["changes_applied"] = state.meta.get("changes_applied", 0) + applied
     try:
         dst.apply_changes(target, plan, [(tp, b"".join(line for _, line in found), gone)
                                          for tp, found, gone in tables], state)
@@ -99,9 +182,10 @@ def _jsonable(v):
 
 
 def catch_up(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, state: CaptureState, *,
-             seconds: float | None = None, batch: int = BATCH, on_batch=None) -> Lag:
+             seconds: float | None = None, batch: int = BATCH, on_batch=None, wait: bool = False) -> Lag:
     """Apply captured changes until caught up (a batch comes back empty), or for ``seconds`` at most. Returns the
-    lag left. ``on_batch(lag, applied)`` is told after each batch (progress, the UI)."""
+    lag left. ``on_batch(lag, applied)`` is told after each batch (progress, the UI). ``wait``: caught up, keep
+    polling (every 0.2 s) until ``seconds`` pass (a manual cut-over waiting to be asked)."""
     cap = dialect_of(source).capture
     t_end = None if seconds is None else time.monotonic() + seconds
     while True:
@@ -110,6 +194,9 @@ def catch_up(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
             if b.position and b.position != state.applied:
                 state.applied = b.position
                 save_state(target, state)
+            if wait and t_end is not None and time.monotonic() < t_end:
+                time.sleep(0.2)
+                continue
             return Lag(pending=0, seconds=0.0, position=state.applied)
         n = apply_batch(source, target, plan, state, b)
         lag = Lag(pending=b.pending, seconds=max(0.0, time.time() - b.oldest_at) if b.oldest_at and b.pending else 0.0,
@@ -160,6 +247,27 @@ def cut_over(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
     state.freeze_seconds = freeze
     save_state(target, state)
     return {"freeze_seconds": freeze, "drained_to": drained.position, "identities": identities}
+
+
+def end(source: DatabaseURL, target: DatabaseURL, state: CaptureState, *, keep_fence: bool = True) -> list[str]:
+    """After the cut-over: remove the capture's objects (slot, triggers, change table); the fence stays (the app
+    moved: a write to the old database must still fail) unless ``keep_fence`` is False."""
+    removed = dialect_of(source).capture.end(source, state, keep_fence=keep_fence)
+    state.meta["removed"] = removed
+    save_state(target, state)
+    return removed
+
+
+def leftovers(source: DatabaseURL) -> list[str]:
+    """Capture objects any golive run left in ``source`` (slot, triggers, change table, fence), named."""
+    return dialect_of(source).capture.leftovers(source)
+
+
+def remove_leftovers(source: DatabaseURL) -> list[str]:
+    """Remove every capture object golive left in ``source`` (``golive migrate abort`` with no run recorded)."""
+    if not leftovers(source):
+        return []
+    return dialect_of(source).capture.end(source, CaptureState(run_key="", engine=dialect_of(source).name))
 
 
 def abort(source: DatabaseURL, target: DatabaseURL | None, state: CaptureState) -> list[str]:

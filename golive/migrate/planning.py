@@ -142,7 +142,8 @@ def _resumed(src, source: DatabaseURL, stored: dict, options: MigrateOptions, t0
         raise PlanError(
             f"an interrupted run of this migration used --identifiers {plan.identifiers}; re-run with the same "
             "options to resume it, or add --drop-existing to start over")
-    changed = changed_since(src, source, plan, stored)
+    # online, the source keeps changing by design: the capture holds every change since the copy began
+    changed = None if options.online else changed_since(src, source, plan, stored)
     if changed:
         raise PlanError(
             f"the source changed since the interrupted run started ({stored['started_at']:%Y-%m-%d %H:%M} UTC): "

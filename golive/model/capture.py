@@ -45,6 +45,8 @@ class CaptureState(BaseModel):
 
     run_key: str
     engine: str
+    source: str = Field("", description="The source, as printed (no password): which run this is.")
+    tables: int = 0
     started_at: str = Field("", description="Position the copy's snapshot is consistent with.")
     applied: str = Field("", description="Position applied to the target.")
     status: str = Field("capturing", description="capturing, copied, fenced, cut-over, aborted")

@@ -6,7 +6,13 @@ so each engine's capture is tested on its own; ``tests/online/test_cli.py`` runs
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import threading
+
+import pytest
+
+from conftest import CASES
 
 from golive.config import MigrateOptions
 from golive.dialects import dialect_of
@@ -37,6 +43,17 @@ def move_online(source: str, target: str, *, options: MigrateOptions | None = No
     online.catch_up(s, d, plan, state)
     result = online.cut_over(s, d, plan, state, command=command) if cut else None
     return plan, state, result
+
+
+@pytest.fixture
+def app(tmp_path):
+    """Chinook as an app's SQLite file, in WAL mode as apps run it."""
+    path = tmp_path / "app.db"
+    shutil.copy(CASES / "chinook" / "Chinook_Sqlite.sqlite", path)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.close()
+    return path
 
 
 class Writer:

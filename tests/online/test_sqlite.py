@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -14,23 +13,13 @@ import uuid
 import psycopg
 import pytest
 
-from conftest import CASES, ROOT
+from conftest import ROOT
 from golive.dialects import dialect_of
 from golive.migrate import online
 from golive.model.capture import CaptureNotReady, SchemaChanged
 from golive.urls import parse_url
 
 from .conftest import Writer, move_online
-
-
-@pytest.fixture
-def app(tmp_path):
-    path = tmp_path / "app.db"
-    shutil.copy(CASES / "chinook" / "Chinook_Sqlite.sqlite", path)
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.close()
-    return path
 
 
 def writes(path):

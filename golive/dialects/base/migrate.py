@@ -265,6 +265,10 @@ class Target(Concern):
         """The online run's state as the last applied batch recorded it (None: none)."""
         raise NotImplementedError
 
+    def capture_states(self, url: "DatabaseURL") -> "list[CaptureState]":
+        """Every online run recorded in this target (``golive migrate status``, ``cutover``, ``abort``)."""
+        raise NotImplementedError
+
     def save_capture_state(self, url: "DatabaseURL", state: "CaptureState") -> None:
         """Record ``state`` (outside a batch: begin, fence, cut-over, abort)."""
         raise NotImplementedError

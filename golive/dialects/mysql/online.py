@@ -75,6 +75,14 @@ def capture_state(url: DatabaseURL, run_key: str) -> CaptureState | None:
     return CaptureState.model_validate(got) if got else None
 
 
+def capture_states(url: DatabaseURL) -> list[CaptureState]:
+    conn = connect(url)
+    try:
+        return [CaptureState.model_validate(s) for s in MySQLBookkeeping(conn).captures()]
+    finally:
+        conn.close()
+
+
 def save_capture_state(url: DatabaseURL, state: CaptureState) -> None:
     conn = connect(url)
     try:

@@ -433,6 +433,11 @@ class MySQLTarget(Target):
 
         return capture_state(url, run_key)
 
+    def capture_states(self, url: DatabaseURL) -> list:
+        from golive.dialects.mysql.online import capture_states
+
+        return capture_states(url)
+
     def save_capture_state(self, url: DatabaseURL, state) -> None:
         from golive.dialects.mysql.online import save_capture_state
 

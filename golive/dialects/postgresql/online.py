@@ -81,6 +81,11 @@ def capture_state(url: DatabaseURL, run_key: str) -> CaptureState | None:
     return CaptureState.model_validate(got) if got else None
 
 
+def capture_states(url: DatabaseURL) -> list[CaptureState]:
+    with connect(url, autocommit=True) as conn:
+        return [CaptureState.model_validate(s) for s in Bookkeeping(conn).captures()]
+
+
 def save_capture_state(url: DatabaseURL, state: CaptureState) -> None:
     with connect(url) as conn:
         book = Bookkeeping(conn)

@@ -680,6 +680,11 @@ class PostgresTarget(Target):
 
         return capture_state(url, run_key)
 
+    def capture_states(self, url: DatabaseURL) -> list:
+        from golive.dialects.postgresql.online import capture_states
+
+        return capture_states(url)
+
     def save_capture_state(self, url: DatabaseURL, state) -> None:
         from golive.dialects.postgresql.online import save_capture_state
 

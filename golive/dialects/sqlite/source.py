@@ -41,7 +41,8 @@ class SQLiteSource(Source):
         try:
             objects = conn.execute(
                 "SELECT type, name, tbl_name, sql FROM sqlite_master "
-                "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid"
+                "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+                "AND name NOT LIKE '\\_golive\\_%' ESCAPE '\\' ORDER BY rowid"  # golive's own (capture, fence)
             ).fetchall()
         except sqlite3.DatabaseError as exc:
             raise SourceError(f"cannot read the source schema: {exc}") from None
