@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from golive import commands
+from golive import commands, validation
 from golive.migrate import online
 from golive.model.capture import CaptureState, Lag
 from golive.model.plan import MigrationPlan
@@ -34,10 +34,17 @@ def catch_up(source, target, plan: MigrationPlan, state: CaptureState, seconds: 
 
 @task(name="cut-over", **_COMMON)
 def cut_over(source, target, plan: MigrationPlan, state: CaptureState, command: str = "") -> dict:
-    """Fence the source, drain, identities, the cut-over command; the write freeze in seconds."""
+    """Fence the source, drain, identities, compare the changed rows, the cut-over command; the write freeze."""
     s, d = commands.parse_source(source), commands.parse_target(target)
     fresh = online.load_state(d, plan.run_key) or state
-    return online.cut_over(s, d, plan, fresh, command=command)
+    rejected: dict[str, list[dict]] = {}
+    for r in fresh.meta.get("rejects", []):
+        rejected.setdefault(r["table"], []).append(r["key"])
+
+    def check(keys):
+        return validation.check_keys(s, d, plan, keys, rejected)
+
+    return online.cut_over(s, d, plan, fresh, command=command, check=check)
 
 
 @task(name="end-capture", **_COMMON)

@@ -330,7 +330,8 @@ def show_report(rep: dict) -> None:
              + (f" ({val['summary']})" if val.get("summary") else ""))
     on = rep.get("online")
     if on:
-        echo(f"Online: {on['changes_applied']} changed rows applied during the catch-up; write freeze "
+        echo(f"Online: {on['changes_applied']} changed rows applied during the catch-up, "
+             f"{on.get('checked_rows', 0)} compared value by value before the switch; write freeze "
              f"{on['freeze_seconds']:.2f} s (fenced {on.get('fenced_at') or '-'})")
         for r in on.get("rejects", [])[:20]:
             echo(f"[red]refused[/] {r['table']} key {r['key']}: {r['reason']}")

@@ -35,6 +35,18 @@ log = logging.getLogger(__name__)
 
 #: changes per applied batch (one transaction in the target)
 BATCH = 5_000
+#: keys remembered for the cut-over's check, per run (beyond this the full validation after the switch checks)
+MAX_TRACKED = 2_000_000
+
+#: run_key -> {table: {key}}: the rows this process's catch-up applied (the cut-over compares them);
+#: run_key -> position tracking began at, when it began after the copy (a resumed run: the rest is checked after)
+_CHANGED: dict[str, dict[str, dict]] = {}
+_TRACKED_FROM: dict[str, str] = {}
+
+
+class CutoverCheckFailed(TerminalError):
+    """After the drain, rows changed since the copy began differ between source and target: the app is not
+    switched (the source stays fenced)."""
 
 
 def check(source: DatabaseURL, plan: MigrationPlan, *, keyless: bool = False) -> None:
@@ -52,6 +64,8 @@ def begin(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, *, work
     with dialect_of(source).capture.begin(source, plan, workers=workers) as (snapshot, state):
         state.source, state.tables = source.masked, len(plan.tables)
         save_state(target, state)
+        _CHANGED[state.run_key] = {}  # every change of this run passes through this process: all are checked
+        _TRACKED_FROM.pop(state.run_key, None)
         yield snapshot, state
 
 
@@ -152,6 +166,7 @@ def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, s
         gone = [k for k in keys if _norm(k) not in present]
         tables.append((tp, found, gone))
         applied += len(keys)
+        _track(state, tp.source, keys)
     if by_table:  # a table the plan does not copy: its changes are not this run's
         log.debug("changes of tables not copied: %s", ", ".join(sorted(by_table)))
     state.applied = batch.position
@@ -171,6 +186,23 @@ def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, s
                 dst.apply_changes(target, plan, [(tp, b"", gone)], state)
         dst.apply_changes(target, plan, [], state)  # the position, and the rejects, recorded
     return applied
+
+
+def _track(state: CaptureState, table: str, keys: list[tuple]) -> None:
+    if state.run_key not in _CHANGED:  # resumed in a new process: changes before this are checked after the switch
+        _CHANGED[state.run_key] = {}
+        _TRACKED_FROM[state.run_key] = state.applied
+    tracked = _CHANGED[state.run_key]
+    if sum(len(v) for v in tracked.values()) < MAX_TRACKED:
+        tracked.setdefault(table, {}).update(dict.fromkeys(keys))
+    else:
+        _TRACKED_FROM[state.run_key] = "*"
+
+
+def changed_keys(run_key: str) -> tuple[dict[str, list[tuple]], str | None]:
+    """The keys the catch-up applied in this process, per table, and where tracking began when it did not from
+    the copy's start (None: all of them)."""
+    return ({t: list(k) for t, k in _CHANGED.get(run_key, {}).items()}, _TRACKED_FROM.get(run_key))
 
 
 def _norm(key) -> tuple:
@@ -233,20 +265,33 @@ def run_command(command: str, *, timeout: float = 300) -> None:
 
 
 def cut_over(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, state: CaptureState, *,
-             command: str = "", on_batch=None) -> dict:
-    """Fence, drain, identities, the cut-over command; returns what happened, with the write freeze in seconds.
+             command: str = "", on_batch=None, check=None) -> dict:
+    """Fence, drain, identities, check the changed rows, the cut-over command; returns what happened, with the
+    write freeze in seconds.
 
-    A failure after the fence leaves the source fenced and says so (the caller decides: the same command goes on,
-    ``--abort`` unfences)."""
+    ``check(keys) -> (rows checked, differences)`` compares the rows the catch-up applied (per table) on both
+    sides; a difference stops the cut-over before the command: the app is not switched, the source stays fenced,
+    and the message says what to do. Any failure after the fence leaves the source fenced and says so (the same
+    command goes on; ``golive migrate abort`` lets the source take writes again)."""
     t_fence = fence(source, target, state)
     drained = catch_up(source, target, plan, state, on_batch=on_batch)
     identities = dialect_of(target).target.reset_identities(target, plan)
+    checked, partial = 0, None
+    if check is not None:
+        keys, partial = changed_keys(state.run_key)
+        checked, differences = check(keys)
+        if differences:
+            raise CutoverCheckFailed(
+                f"the cut-over stopped before the app switched: {len(differences)}+ changed rows differ after the "
+                f"drain ({differences[0]}); the source is fenced: `golive migrate abort` lets it take writes "
+                "again (the app stays on it), or investigate and run the same command")
     run_command(command)
     freeze = round(time.monotonic() - t_fence, 3)
     state.status = "cut-over"
     state.freeze_seconds = freeze
     save_state(target, state)
-    return {"freeze_seconds": freeze, "drained_to": drained.position, "identities": identities}
+    return {"freeze_seconds": freeze, "drained_to": drained.position, "identities": identities,
+            "checked_rows": checked, "checked_from": partial or state.started_at}
 
 
 def end(source: DatabaseURL, target: DatabaseURL, state: CaptureState, *, keep_fence: bool = True) -> list[str]:

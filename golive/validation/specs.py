@@ -106,3 +106,17 @@ def where(side, lo, hi, excluded: tuple[str, list] = ("", [])) -> tuple[str, lis
     if k is None or lo is None:
         return "WHERE 1=1" + cond, list(args)
     return f"WHERE {k} BETWEEN {side.ph} AND {side.ph}" + cond, [lo, hi] + list(args)
+
+
+def keys_where(side, spec: TableSpec, keys: list[tuple], excluded: tuple[str, list] = ("", [])) -> tuple[str, list]:
+    """``WHERE`` of the rows with these key values (source values, in the spec's key order) on one side."""
+    cond, args = excluded
+    ph = side.ph
+    if len(spec.key) == 1:
+        values = [k[0] for k in keys]
+        return (f"WHERE {side.key_expr(spec.key[0])} IN ({', '.join(ph for _ in values)})" + cond,
+                values + list(args))
+    one = "(" + ", ".join(ph for _ in spec.key) + ")"
+    cols = "(" + ", ".join(side.key_expr(k) for k in spec.key) + ")"
+    listed = ("VALUES " if side.values_rows else "") + ", ".join(one for _ in keys)
+    return f"WHERE {cols} IN ({listed})" + cond, [v for k in keys for v in k] + list(args)

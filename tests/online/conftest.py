@@ -14,6 +14,7 @@ import pytest
 
 from conftest import CASES
 
+from golive import validation
 from golive.config import MigrateOptions
 from golive.dialects import dialect_of
 from golive.migrate import copy as copying, online, planning, target as tgt
@@ -41,7 +42,10 @@ def move_online(source: str, target: str, *, options: MigrateOptions | None = No
             if tp.foreign_keys:
                 tgt.link_table(d, plan.schema_of(tp), tp.target, tp.foreign_keys)
     online.catch_up(s, d, plan, state)
-    result = online.cut_over(s, d, plan, state, command=command) if cut else None
+    def check(keys):  # the rows the catch-up applied, compared value by value before the switch
+        return validation.check_keys(s, d, plan, keys, {})
+
+    result = online.cut_over(s, d, plan, state, command=command, check=check) if cut else None
     return plan, state, result
 
 

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from conftest import ROOT
+from golive import validation
 from golive.dialects import dialect_of
 from golive.migrate import online
 from golive.model.capture import CaptureNotReady, SchemaChanged
@@ -161,3 +162,21 @@ def _schema(path) -> list[tuple]:
         return db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
     finally:
         db.close()
+
+
+def test_the_cutover_compares_the_changed_rows_before_the_app_switches(app, pg_url, tmp_path):
+    db = sqlite3.connect(app, isolation_level=None)
+    s, d = parse_url(f"sqlite:///{app}"), parse_url(pg_url)
+    plan, state, _ = move_online(s.raw, pg_url, cut=False, during_copy=lambda: db.execute(
+        'UPDATE "Album" SET "Title" = \'changed\' WHERE "AlbumId" = 7'))
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # something (not the app) changed the target meanwhile
+        conn.execute('UPDATE "Album" SET "Title" = \'tampered\' WHERE "AlbumId" = 7')
+    switched = tmp_path / "switched"
+    with pytest.raises(online.CutoverCheckFailed, match="AlbumId=7.*column Title"):
+        online.cut_over(s, d, plan, state, command=f"touch {switched}",
+                        check=lambda keys: validation.check_keys(s, d, plan, keys, {}))
+    assert not switched.exists()  # the app did not switch
+    with pytest.raises(sqlite3.DatabaseError, match="golive: this database has moved"):
+        db.execute('UPDATE "Album" SET "Title" = \'late\' WHERE "AlbumId" = 7')
+    online.abort(s, d, state)  # the app stays on its SQLite file, writable again
+    db.execute('UPDATE "Album" SET "Title" = \'late\' WHERE "AlbumId" = 7')
