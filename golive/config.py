@@ -64,6 +64,9 @@ class MigrateOptions(BaseModel):
     cutover_command: str | None = Field(None, title="Cut-over command", description=(
         "Online: run after the source is fenced and the target caught up (e.g. switch the app's DATABASE_URL and "
         "restart it); the write freeze lasts until it is done."))
+    cutover_check: Literal["changed", "full"] = Field("changed", title="Check at the cut-over", description=(
+        "Online: after the drain and before the cut-over command, compare the rows changed since the copy began "
+        "value by value (changed: seconds), or every row (full: the freeze grows with the database)."))
     keyless: bool = Field(False, title="Accept tables without a key (online)", description=(
         "Online: tables without a primary key are captured with their whole row as identity (PostgreSQL: "
         "REPLICA IDENTITY FULL); else they are refused by name."))

@@ -33,18 +33,20 @@ def catch_up(source, target, plan: MigrationPlan, state: CaptureState, seconds: 
 
 
 @task(name="cut-over", **_COMMON)
-def cut_over(source, target, plan: MigrationPlan, state: CaptureState, command: str = "") -> dict:
-    """Fence the source, drain, identities, compare the changed rows, the cut-over command; the write freeze."""
+def cut_over(source, target, plan: MigrationPlan, state: CaptureState, command: str = "", full: bool = False,
+             workers: int = 4, chunk_rows: int = 250_000, verify: bool = True) -> dict:
+    """Fence the source, drain, identities, compare the changed rows (``full``: every row), the cut-over command;
+    the write freeze."""
     s, d = commands.parse_source(source), commands.parse_target(target)
     fresh = online.load_state(d, plan.run_key) or state
-    rejected: dict[str, list[dict]] = {}
-    for r in fresh.meta.get("rejects", []):
-        rejected.setdefault(r["table"], []).append(r["key"])
+    rejected = online.refused_keys(d, plan, fresh)
 
     def check(keys):
+        if full:
+            return validation.check_all(s, d, plan, rejected, workers=workers, chunk_rows=chunk_rows)
         return validation.check_keys(s, d, plan, keys, rejected)
 
-    return online.cut_over(s, d, plan, fresh, command=command, check=check)
+    return online.cut_over(s, d, plan, fresh, command=command, check=check if verify else None)
 
 
 @task(name="end-capture", **_COMMON)

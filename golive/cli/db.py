@@ -60,6 +60,8 @@ def migrate_db(
     max_lag: str = typer.Option("2s", "--max-lag", help="--online, auto: cut over once this close (2s, 500ms)."),
     cutover_command: Optional[str] = typer.Option(None, "--cutover-command", help=(
         "--online: run once the source is fenced and the target caught up (switch the app, restart it).")),
+    cutover_check: str = typer.Option("changed", "--cutover-check", help=(
+        "--online: before the switch compare the rows changed since the copy began (changed), or all (full).")),
     keyless: bool = typer.Option(False, "--keyless", help=(
         "--online: capture tables without a primary key by their whole row (else they are refused).")),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's log lines."),
@@ -73,7 +75,8 @@ def migrate_db(
                "--null-keys": (null_keys, ("reject", "rowid")), "--zero-dates": (zero_dates, ("null", "reject", "epoch")),
                "--datetime-as": (datetime_as, ("timestamp", "timestamptz")),
                "--snapshot": (snapshot, ("auto", "lock", "none")),
-               "--type-mismatch": (type_mismatch, ("reject", "widen")), "--cutover": (cutover, ("auto", "manual"))}
+               "--type-mismatch": (type_mismatch, ("reject", "widen")), "--cutover": (cutover, ("auto", "manual")),
+               "--cutover-check": (cutover_check, ("changed", "full"))}
     for opt, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{opt} must be {' or '.join(allowed)}, not {value!r}")
@@ -101,6 +104,7 @@ def migrate_db(
                              source_time_zone=source_time_zone, snapshot=snapshot, source_schemas=source_schema,
                              uuid_binary=uuid_binary, invalid_text=invalid_text, type_mismatch=type_mismatch,
                              online=online, cutover=cutover, max_lag=max_lag, cutover_command=cutover_command,
+                             cutover_check=cutover_check,
                              keyless=keyless)
     if online:
         from golive.units import parse_duration

@@ -44,6 +44,26 @@ _CHANGED: dict[str, dict[str, dict]] = {}
 _TRACKED_FROM: dict[str, str] = {}
 
 
+#: "target|schema" -> what runs inside the freeze, after the check and before the cut-over command (the go-live's
+#: last uploads and path rewrite); registered in this process by whoever drives the run (``before_switch``)
+_BEFORE_SWITCH: dict[str, object] = {}
+
+_STOPPED = ("the source is fenced: `golive migrate abort` lets it take writes again (the app stays on it), or fix "
+            "the cause and run the same command")
+
+
+@contextmanager
+def before_switch(target: DatabaseURL, schema: str, fn):
+    """Run ``fn()`` (returning a summary dict) inside the freeze of the online migration into ``target``/``schema``
+    that runs in this process while the block is open: after the check, before the cut-over command."""
+    key = f"{target.masked}|{schema}"
+    _BEFORE_SWITCH[key] = fn
+    try:
+        yield
+    finally:
+        _BEFORE_SWITCH.pop(key, None)
+
+
 class CutoverCheckFailed(TerminalError):
     """After the drain, rows changed since the copy began differ between source and target: the app is not
     switched (the source stays fenced)."""
@@ -188,6 +208,16 @@ def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, s
     return applied
 
 
+def refused_keys(target: DatabaseURL, plan: MigrationPlan, state: CaptureState) -> dict[str, list[dict]]:
+    """Per table, the key columns of the rows the copy rejected and the catch-up refused: expected missing."""
+    out: dict[str, list[dict]] = {}
+    for (table, _), c in sorted(dialect_of(target).target.chunks_of_run(target, plan.run_key).items()):
+        out.setdefault(table, []).extend(r.get("key") or {} for r in c.get("rejects") or [])
+    for r in state.meta.get("rejects", []):
+        out.setdefault(r["table"], []).append(r["key"])
+    return out
+
+
 def _track(state: CaptureState, table: str, keys: list[tuple]) -> None:
     if state.run_key not in _CHANGED:  # resumed in a new process: changes before this are checked after the switch
         _CHANGED[state.run_key] = {}
@@ -282,16 +312,25 @@ def cut_over(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
         checked, differences = check(keys)
         if differences:
             raise CutoverCheckFailed(
-                f"the cut-over stopped before the app switched: {len(differences)}+ changed rows differ after the "
-                f"drain ({differences[0]}); the source is fenced: `golive migrate abort` lets it take writes "
-                "again (the app stays on it), or investigate and run the same command")
-    run_command(command)
+                f"the cut-over stopped before the app switched: {len(differences)}+ rows differ after the drain "
+                f"({differences[0]}); {_STOPPED}")
+    before = None
+    hook = _BEFORE_SWITCH.get(f"{target.masked}|{plan.target_schema}")
+    if hook is not None:
+        try:
+            before = hook()
+        except Exception as exc:  # noqa: BLE001 - the app has not switched: say so with the cause
+            raise TerminalError(f"the cut-over stopped before the app switched: {exc}; {_STOPPED}") from None
+    try:
+        run_command(command)
+    except TerminalError as exc:
+        raise TerminalError(f"{exc}; {_STOPPED}") from None
     freeze = round(time.monotonic() - t_fence, 3)
     state.status = "cut-over"
     state.freeze_seconds = freeze
     save_state(target, state)
     return {"freeze_seconds": freeze, "drained_to": drained.position, "identities": identities,
-            "checked_rows": checked, "checked_from": partial or state.started_at}
+            "checked_rows": checked, "checked_from": partial or state.started_at, "before_switch": before}
 
 
 def end(source: DatabaseURL, target: DatabaseURL, state: CaptureState, *, keep_fence: bool = True) -> list[str]:

@@ -86,6 +86,24 @@ def check_keys(source: URL, target: URL, plan, keys: dict[str, list[tuple]], rej
     return checked, found
 
 
+def check_all(source: URL, target: URL, plan, rejected: dict[str, list[dict]], *, workers: int = 4,
+              chunk_rows: int = 250_000, limit: int = 10) -> tuple[int, list[str]]:
+    """Every row of every planned table compared (content checksums, narrowed to the differing rows), without
+    the expectation suites: an online cut-over's full check (``--cutover-check full``), source fenced. Returns
+    ``(source rows compared, differences)``; ``rejected`` (per table, the key columns of each refused row) are
+    expected to be missing."""
+    from golive.validation.specs import build_spec, key_ranges
+
+    source, target = as_url(source), as_url(target)
+    specs = {tp.source: key_ranges(source, build_spec(tp, plan.target_schema, rejected.get(tp.source, []), plan),
+                                   chunk_rows) for tp in plan.tables}
+    setup = type("Specs", (), {"specs": list(specs.values())})()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        checks = list(pool.map(lambda job: check_range(source, target, specs[job[0]], job[1], limit), jobs(setup)))
+    found = [d.message() for c in checks for d in c.differences]
+    return sum(c.source_rows for c in checks), found[:limit]
+
+
 def run_expectations(target: URL, setup, *, data_docs: bool = True, in_process: bool = False) -> dict:
     """Run every table's suite with Great Expectations, in the helper process (``gx_worker``) unless ``in_process``."""
     from pathlib import Path

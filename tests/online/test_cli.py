@@ -32,13 +32,13 @@ def test_online_auto_cutover_runs_the_command_and_reports_the_freeze(golive, app
     switched = tmp_path / "switched"
     with Writer(writes(app)) as w:
         r = golive("migrate", "db", "-s", f"sqlite:///{app}", "-t", pg_url, "--online", "--max-lag", "1s",
-                   "--cutover-command", f"touch {switched}", "--report", tmp_path / "r.json")
+                   "--cutover-command", f"touch {switched}", "--cutover-check", "full", "--report", tmp_path / "r.json")
         time.sleep(0.2)
     assert r.code == 0, r
     assert switched.exists() and w.refused and "golive: this database has moved" in w.refused
     rep = json.loads((tmp_path / "r.json").read_text())
     assert rep["online"]["freeze_seconds"] < 5 and rep["online"]["changes_applied"] > 0, rep["online"]
-    assert rep["validation"]["ok"] and "write freeze" in r.all
+    assert rep["validation"]["ok"] and rep["online"]["checked_rows"] >= 15607 and "write freeze" in r.all
     same(app, pg_url)
     s = golive("migrate", "status", "-s", f"sqlite:///{app}", "-t", pg_url)
     assert s.code == 0 and "cut-over" in s.all, s
