@@ -67,6 +67,13 @@ def go_live(config: GoLiveConfig | None = None, config_file: str | None = None, 
         run.step("precheck", lambda: precheck_step(r))
         # 2. Back up the source (the backup-database flow: SQLite file, MySQL or PostgreSQL dump)
         run.step("backup", lambda: backup_step(r))
+        if cfg.migrate.online:
+            # 3. Online ([migrate] online): the files first, while the app writes; then the database, whose
+            #    cut-over uploads the files added since and rewrites the paths inside the write freeze
+            run.step("migrate-files", lambda: files_step(r))
+            run.step("migrate-db", lambda: migrate_step(r))
+            run.step("verify-files", lambda: verify_step(r))
+            return run.report()
         # 3. Migrate the database (the migrate-database flow; it resumes an interrupted copy)
         run.step("migrate-db", lambda: migrate_step(r))
         # 4. Validate the copy (the validate-migration flow: content checksums and GX suites)
@@ -247,13 +254,60 @@ def migrate_step(r: Resolved):
         get_run_logger().warning(message)
         progress.emit("go-live-note", message=message)
         options = options.model_copy(update={"drop_existing": True})
-    ok, rep, message = _state_result(migrate_database(r.source, r.target, options, return_state=True))
+    if options.online:
+        from golive import commands
+        from golive.migrate import online
+
+        with online.before_switch(commands.parse_target(r.target), options.target_schema, lambda: freeze_step(r)):
+            ok, rep, message = _state_result(migrate_database(r.source, r.target, options, return_state=True))
+    else:
+        ok, rep, message = _state_result(migrate_database(r.source, r.target, options, return_state=True))
     rep = rep or {}
     summary = {k: rep.get(k) for k in ("run_key", "rows_read", "rows_written", "rows_rejected", "resumed", "rejects",
                                        "seconds")}
+    if rep.get("online"):
+        on = rep["online"]
+        summary["online"] = {k: on.get(k) for k in ("freeze_seconds", "changes_applied", "checked_rows",
+                                                    "before_switch")}
     summary.update(tables=len(rep.get("tables", [])), report=str(r.run_dir() / "migration.json"),
                    errors=rep.get("errors", [])[:5])
     return ok and rep.get("ok", False), summary, message or "; ".join(rep.get("errors", [])[:3])
+
+
+def freeze_step(r: Resolved) -> dict:
+    """Inside an online go-live's write freeze (source fenced, database caught up and checked, app not yet
+    switched): upload the files added since the first pass, then rewrite the file paths. Plain golive calls (no
+    subflows: this runs inside the cut-over task); any problem stops the cut-over before the app switches."""
+    from golive.files import rewrite as rw, sync
+
+    out: dict = {}
+    if r.config.has_files():
+        c, st = r.config, r.bucket_storage
+        creds = {k: v.get_secret_value() for k, v in (("aws_access_key_id", st.access_key_id),
+                                                      ("aws_secret_access_key", st.secret_access_key),
+                                                      ("aws_session_token", st.session_token)) if v is not None}
+        t0 = time.perf_counter()
+        rep = sync.upload_folder(c.source.uploads, r.bucket, endpoint_url=st.endpoint_url, region=st.region,
+                                 addressing_style=st.addressing_style, workers=c.files.workers,
+                                 state_dir=r.state_dir, follow_symlinks=c.files.follow_symlinks,
+                                 credentials=creds or None, report_path=r.run_dir() / "files-delta.json")
+        if rep.exit_code:
+            raise RuntimeError(f"the last uploads: {len(rep.problems)} files not uploaded and verified "
+                               f"(see {r.run_dir() / 'files-delta.json'})")
+        out["files"] = {"uploaded": rep.uploaded, "unchanged": rep.unchanged,
+                        "seconds": round(time.perf_counter() - t0, 3)}
+    for x in r.config.rewrite:
+        t0 = time.perf_counter()
+        job = rw.make_rewrite_job(r.target.get_secret_value(), x.table, x.column, to=x.template,
+                                  strip_prefix=x.strip_prefix, dest=r.bucket, state_dir=str(r.state_dir),
+                                  batch_size=x.batch_size)
+        rep = rw.rewrite_paths(job)
+        if rep.missing and not x.allow_missing:
+            raise RuntimeError(f"rewrite {x.table}.{x.column}: {rep.missing} row(s) name a file that was not "
+                               "uploaded; they keep their value: restore the files, or set allow_missing = true")
+        out[f"rewrite {x.table}.{x.column}"] = {"rewritten": rep.rewritten, "already": rep.already,
+                                                "seconds": round(time.perf_counter() - t0, 3)}
+    return out
 
 
 def own_failed_migration(r: Resolved) -> dict | None:

@@ -66,13 +66,28 @@ class RewriteSection(_Section):
         "Rows naming a file that was not uploaded keep their value and are reported; the step fails unless set"))
 
 
-#: MigrateOptions fields the go-live sets itself (the target schema is [target] schema)
-_MIGRATE_OWN = {"dry_run", "report", "rejects", "validate_after", "target_schema"}
+#: MigrateOptions fields the go-live sets itself (the target schema is [target] schema; the cut-over's are [cutover])
+_CUTOVER_FIELDS = {"mode": "cutover", "max_lag": "max_lag", "command": "cutover_command", "check": "cutover_check"}
+_MIGRATE_OWN = {"dry_run", "report", "rejects", "validate_after", "target_schema", *_CUTOVER_FIELDS.values()}
 
 #: ``[migrate]``: every option of ``golive migrate db`` (the same fields, titles and defaults as MigrateOptions)
 MigrateSection = create_model(
     "MigrateSection", __base__=_Section, __doc__="Options of the database migration (as golive migrate db).",
     **{name: (f.annotation, f) for name, f in MigrateOptions.model_fields.items() if name not in _MIGRATE_OWN})
+
+
+class CutoverSection(_Section):
+    """How an online go-live ([migrate] online = true) switches the app over."""
+
+    mode: Literal["auto", "manual"] = Field("auto", title="When", description=(
+        "auto: as soon as the database is within max_lag; manual: when asked (golive migrate cutover, or the "
+        "migrate-cutover deployment in the Prefect UI)"))
+    max_lag: str = Field("2s", title="Largest lag to cut over at (auto)")
+    command: str | None = Field(None, title="Cut-over command", description=(
+        "Run once the source is fenced, the database caught up and checked, the last uploads done and the paths "
+        "rewritten: switch the app to the target (e.g. a deploy script); the write freeze lasts until it is done"))
+    check: Literal["changed", "full"] = Field("changed", title="Check before the switch", description=(
+        "changed: the rows changed since the copy began, value by value; full: every row (a longer freeze)"))
 
 
 class BackupSection(_Section):
@@ -101,6 +116,7 @@ class GoLiveConfig(_Section):
     target: TargetSection
     rewrite: list[RewriteSection] = Field(default_factory=list, title="File-path columns to rewrite")
     migrate: MigrateSection = Field(default_factory=MigrateSection, title="Database migration")
+    cutover: CutoverSection = Field(default_factory=CutoverSection, title="Cut-over (online)")
     backup: BackupSection = Field(default_factory=BackupSection, title="Source backup")
     files: FilesSection = Field(default_factory=FilesSection, title="Uploads")
     state_dir: str = Field("golive-runs", title="State folder", description="Manifests, reports, the go-live's own state")
@@ -128,7 +144,8 @@ class GoLiveConfig(_Section):
 
     def migrate_options(self, **own) -> MigrateOptions:
         """The migration's options: ``[migrate]``, the target schema, and what the go-live sets (``own``)."""
-        return MigrateOptions(**self.migrate.model_dump(), target_schema=self.target.schema_, **own)
+        cut = {opt: getattr(self.cutover, key) for key, opt in _CUTOVER_FIELDS.items()}
+        return MigrateOptions(**self.migrate.model_dump(), **cut, target_schema=self.target.schema_, **own)
 
     def has_files(self) -> bool:
         return bool(self.source.uploads and (self.target.bucket or self.target.bucket_block))
@@ -146,6 +163,10 @@ class GoLiveConfig(_Section):
         out = ["precheck"]
         if self.backup.enabled:
             out.append("backup")
+        if self.migrate.online:  # the app keeps writing: files first; the database's cut-over uploads the files
+            # added since and rewrites the paths inside the freeze, after checking the changed rows
+            return out + (["migrate-files", "migrate-db", "verify-files"] if self.has_files() else ["migrate-db"]) \
+                + ["report"]
         out += ["migrate-db", "validate"]
         if self.has_files():
             out += ["migrate-files", "verify-files"]
@@ -202,6 +223,14 @@ template = "https://cdn.example.com/{path}"  # {key} (object key), {path} (under
 # identifiers = "preserve"                   # or "snake"
 # workers = 4
 # max_rejects = 0
+
+# online = true                              # the app keeps writing: capture, copy, catch up, cut over
+
+# [cutover]                                  # online only
+# mode = "auto"                              # or "manual": golive migrate cutover -s … -t … says when
+# max_lag = "2s"
+# command = "./switch-app-to-production.sh"  # the write freeze lasts until it is done
+# check = "changed"                          # or "full": every row compared inside the freeze
 
 [backup]
 enabled = true                               # the source is backed up before anything else
