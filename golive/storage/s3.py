@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 
 from golive.errors import ConfigError, ConnectionFailed, GoliveError, TerminalError, TransientError
-from golive.storage.base import (S3_MAX_OBJECT, S3_MAX_PUT, S3_MIN_PART, MiB, Destination, ObjectInfo, StorageConfig, multipart_etag, read_source)
+from golive.storage.base import (S3_MAX_OBJECT, S3_MAX_PUT, S3_MIN_PART, MiB, Destination, ObjectInfo, StorageConfig,
+                                 check_stop, multipart_etag, read_source)
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +115,14 @@ class S3Storage:
             raise translate_error(exc, self, key=key) from None
         return etag.strip('"')
 
-    def put_multipart(self, key, fh, size, chunk, md5_hex, ctype, on_start=None):
+    def put_multipart(self, key, fh, size, chunk, md5_hex, ctype, on_start=None, stop=None):
         """Upload ``size`` bytes from ``fh`` in parts of ``chunk``; each part carries its Content-MD5.
 
         The whole-file MD5 goes into the object's metadata (``golive-md5``) because a multipart ETag is
         not an MD5. Returns ``(etag, running_md5_hex)``: the caller compares the running MD5 (what was
         actually sent) with ``md5_hex`` (what was hashed before) to catch a file changing mid-upload.
+        ``stop`` (a ``threading.Event``) set: the upload is aborted before its next part (``Interrupted``), so
+        no part is left behind to be billed.
         """
         c = self.client
         try:
@@ -133,6 +136,7 @@ class S3Storage:
         try:
             number, remaining = 0, size
             while remaining > 0:
+                check_stop(stop, key)
                 data = read_source(fh, min(chunk, remaining), key)
                 remaining -= len(data)
                 number += 1
