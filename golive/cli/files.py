@@ -256,7 +256,7 @@ def verify_files_cmd(
     raise typer.Exit(result.exit_code)
 
 
-@app.command("rewrite-paths")
+@app.command("rewrite-paths", rich_help_panel="Files")
 @handle_errors
 def rewrite_paths_cmd(
     db: str = typer.Option(..., "--db", help="Database URL: sqlite:///app.db, postgresql://..., mysql://..., "

@@ -165,7 +165,7 @@ def check_destination(job: UploadJob) -> str:
         if _job_key(job) in _PREFETCHED:
             return _PREFETCHED[_job_key(job)][0]
     storage = open_storage(job.storage)
-    storage.check(create=job.create_bucket)
+    storage.check(create=job.create_bucket, creatable=True)
     return storage.describe()
 
 

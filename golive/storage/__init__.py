@@ -14,8 +14,8 @@ import functools
 
 from golive.storage.base import (GiB, KiB, MiB, S3_MAX_KEY_BYTES, S3_MAX_OBJECT, S3_MAX_PARTS, S3_MAX_PUT, S3_MIN_PART,
                                  TiB, Destination, FileChanged, Interrupted, ObjectInfo, SourceUnreadable, Storage,
-                                 StorageConfig, check_stop, content_type, file_etag, md5_file, multipart_etag, parse_dest,
-                                 part_size, read_source)
+                                 StorageConfig, check_stop, content_type, file_etag, md5_file, multipart_etag,
+                                 parse_dest, part_size, read_source)
 from golive.storage.local import LocalStorage
 from golive.storage.s3 import S3Storage, translate_error
 

@@ -31,7 +31,7 @@ class LocalStorage:
     def describe(self) -> str:
         return str(self.dest)
 
-    def check(self, create: bool = False) -> None:
+    def check(self, create: bool = False, *, creatable: bool = False) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -84,13 +84,17 @@ class S3Storage:
         return f"{self.dest}{where}"
 
     # -- start-up check: one request that needs the same rights as the run (ListBucket)
-    def check(self, create: bool = False) -> None:
+    def check(self, create: bool = False, *, creatable: bool = False) -> None:
+        """Raise one line unless the bucket answers; ``create``: make it when missing. ``creatable``: the command
+        has ``--create-bucket``, so a missing bucket's message suggests it (commands without it do not)."""
         try:
             self.client.list_objects_v2(Bucket=self.dest.bucket, Prefix=self.dest.prefix, MaxKeys=1)
             return
         except Exception as exc:  # noqa: BLE001 - translated below
             err = translate_error(exc, self, at_start=True)
             if not (create and _code(exc) == "NoSuchBucket"):
+                if creatable and isinstance(err, ConfigError) and err.context.get("missing_bucket"):
+                    err = ConfigError(f"{err.message}; create it, or pass --create-bucket", missing_bucket=True)
                 raise err from None
         try:
             region = self.client.meta.region_name
@@ -450,8 +454,9 @@ def translate_error(exc: BaseException, storage: S3Storage, *, key: str | None =
         code = _code(exc)
         status = (getattr(exc, "response", {}) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code == "NoSuchBucket" or (at_start and code == "404"):
-            return ConfigError(f"bucket {storage.dest.bucket!r} does not exist at "
-                               f"{storage.cfg.endpoint_url or 'AWS'} (create it, or pass --create-bucket)")
+            where_ = storage.cfg.endpoint_url or "AWS"
+            return ConfigError(f"bucket {storage.dest.bucket!r} does not exist at {where_} (check the bucket name "
+                               "and --endpoint-url)", missing_bucket=True)
         if code in _CREDENTIAL_CODES:
             return ConnectionFailed(f"{where} refused the credentials ({code}): check AWS_ACCESS_KEY_ID / "
                                     f"AWS_SECRET_ACCESS_KEY or the bucket policy")
