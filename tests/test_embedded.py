@@ -43,3 +43,13 @@ def test_dry_run_into_embedded_writes_nothing_then_status_and_stop(golive, embed
     assert r.code == 0 and "not running" in r.out, r
     r = golive("embedded", "stop")
     assert r.code == 2 and "golive embedded stop DIR" in r.err, r
+
+
+def test_go_live_dry_run_into_embedded_starts_nothing(golive, embedded_dir, tmp_path):
+    cfg = tmp_path / "golive.toml"
+    cfg.write_text(f'state_dir = "{tmp_path / "state"}"\n[source]\ndatabase = "sqlite:///{CHINOOK}"\n'
+                   f'[target]\ndatabase = "embedded://{embedded_dir}"\n', encoding="utf-8")
+    r = golive("go-live", "--config", cfg, "--dry-run")
+    assert r.code == 0, r
+    assert "is not running: planned against an empty database" in " ".join(r.out.split()), r
+    assert not embedded_dir.exists() and not _running(embedded_dir)

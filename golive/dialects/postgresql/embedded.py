@@ -117,11 +117,11 @@ def running_servers() -> list[Running]:
     """Every embedded PostgreSQL (pgserver's binaries) running on this machine under this user, by data folder."""
     import psutil
 
-    postgres = str(bin_dir() / "postgres")
+    postgres = os.path.realpath(bin_dir() / "postgres")
     out: dict[Path, Running] = {}
-    for proc in psutil.process_iter(attrs=["pid", "ppid", "cmdline", "username"]):
+    for proc in psutil.process_iter(attrs=["pid", "cmdline"]):
         cmd = proc.info.get("cmdline") or []
-        if not cmd or cmd[0] != postgres or "-D" not in cmd[:-1]:
+        if not cmd or "-D" not in cmd[:-1] or os.path.realpath(cmd[0]) != postgres:
             continue  # not pgserver's postmaster (its children carry no -D)
         data_dir = Path(cmd[cmd.index("-D") + 1]).resolve()
         out.setdefault(data_dir, Running(data_dir, proc.info["pid"], f"embedded://{data_dir}"))
