@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 
 from golive.cli import app
-from golive.cli._common import console, echo, err_console, handle_errors, note
+from golive.cli._common import console, echo, err_console, handle_errors
 from golive.urls import mask
 
 _STATUS = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
@@ -97,9 +97,7 @@ def release_cmd(
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     if not backup_to and not lint_only:  # as go-live does: a backup is what a failed release rolls back to
-        backup_to = f"file://{Path(state_dir).absolute() / 'backups'}"
-        if not dry_run:
-            note(f"backing up to {backup_to} (the default; --backup-to s3://… or file:///… to choose)")
+        backup_to = f"file://{Path(state_dir).absolute() / 'backups'}"  # the output's "backup:" line names it
     settings = ReleaseSettings(
         migrations=migrations, backup_to=backup_to, verify_backup=verify_backup, rollback=rollback,
         health_urls=health_url or [], health_cmd=health_cmd, health_timeout=health_timeout, check_sql=check_sql,
