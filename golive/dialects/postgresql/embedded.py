@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +113,7 @@ class Running:
 
 
 def running_servers() -> list[Running]:
-    """Every embedded PostgreSQL (pgserver's binaries) running on this machine under this user, by data folder."""
+    """Every embedded PostgreSQL (this pgserver's binaries) running on this machine, by data folder."""
     import psutil
 
     postgres = os.path.realpath(bin_dir() / "postgres")
@@ -130,20 +129,34 @@ def running_servers() -> list[Running]:
 
 def stop_server(data_dir: str | os.PathLike) -> Running | None:
     """Stop the embedded PostgreSQL running in ``data_dir`` (fast shutdown: sessions are ended, committed data
-    stays); returns what was stopped, None when none was running there. The data folder stays."""
+    stays); returns what was stopped, None when none was running there. The data folder stays.
+
+    The postmaster named in ``DIR/postmaster.pid`` gets SIGINT, which is what ``pg_ctl stop -m fast`` sends: pg_ctl
+    itself would run as the server's user ("pgserver" when root started it), who may no longer be allowed into the
+    folder's parents (pytest resets its base folder to 0700, for one).
+    """
+    import signal
+
+    import psutil
+
+    _pgserver()
     path = Path(data_dir).resolve()
     info = _postmaster(path)
-    if info is None:
-        if not path.exists():
-            raise ConfigError(f"{path} does not exist (golive embedded status lists the running servers)")
-        return None
-    pg_ctl = bin_dir() / "pg_ctl"
-    # pgserver runs the server as the user "pgserver" when started by root (PostgreSQL refuses root): so does pg_ctl
-    user = "pgserver" if os.name == "posix" and os.geteuid() == 0 else None
+    if info is not None:
+        pid = info.pid
+    else:  # no readable postmaster.pid: a server whose folder was deleted (or locked away) under it still runs
+        pid = next((r.pid for r in running_servers() if r.data_dir == path), None)
+        if pid is None:
+            if not path.exists():
+                raise ConfigError(f"{path} does not exist (golive embedded status lists the running servers)")
+            return None
     try:
-        subprocess.run([str(pg_ctl), "-D", str(path), "-m", "fast", "-w", "-t", "60", "stop"], check=True,
-                       capture_output=True, text=True, timeout=90, user=user)
-    except subprocess.CalledProcessError as exc:
-        raise TerminalError(f"could not stop the embedded PostgreSQL in {path}: "
-                            f"{(exc.stderr or exc.stdout or '').strip() or exc}") from None
-    return Running(path, info.pid, f"embedded://{path}")
+        proc = psutil.Process(pid)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    except psutil.NoSuchProcess:
+        pass
+    except (psutil.TimeoutExpired, psutil.AccessDenied) as exc:
+        raise TerminalError(f"could not stop the embedded PostgreSQL in {path} (pid {pid}): "
+                            f"{type(exc).__name__}") from None
+    return Running(path, pid, f"embedded://{path}")
