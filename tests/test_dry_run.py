@@ -54,3 +54,21 @@ def test_dry_run_exits_as_the_run_would(golive, pg_url, tmp_path):
     assert res.code == 2 and "The migration would be refused" in res.out and "--drop-existing" in res.out, res
     assert golive(*dry, "--max-rejects", "1000", "--drop-existing").code == 0
     assert rows(pg_url, 'SELECT count(*) FROM "User"') == [(0,)]  # still nothing written
+
+
+def test_the_flow_dry_run_ends_as_the_run_would(prefect_api, pg_url, tmp_path):
+    """The migrate-database flow (a deployment's dry run) follows the same rule: Failed, with the reason, when the
+    run would fail; its report says the exit code."""
+    from pydantic import SecretStr
+
+    from flows.migrate_database import migrate_database
+    from golive.config import MigrateOptions
+
+    src = SecretStr(f"sqlite:///{quirks.build(tmp_path / 'q.db')}")
+    state = migrate_database(source=src, target=SecretStr(pg_url), options=MigrateOptions(dry_run=True),
+                             return_state=True)
+    assert state.is_failed() and "would be rejected" in state.message, state
+    state = migrate_database(source=src, target=SecretStr(pg_url),
+                             options=MigrateOptions(dry_run=True, max_rejects=1000), return_state=True)
+    assert state.is_completed() and state.result()["exit_code"] == 0
+    assert rows(pg_url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
