@@ -33,4 +33,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/migrate_bench.py $(BENCH_ARGS)
 
 clean:
+	-[ -d demo/pgdata ] && [ -x $(BIN)/golive ] && $(BIN)/golive embedded stop demo/pgdata
 	rm -rf $(VENV) demo golive-runs .pytest_cache

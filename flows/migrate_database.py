@@ -44,8 +44,13 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
     source, target = resolve_url(source, "source"), resolve_url(target, "target")  # block:NAME: its URL, here only
     # 1. Plan: schema, value profile, type decisions, chunks (or the interrupted run's plan)
     plan = plan_migration(source, target, options)
-    if options.dry_run:
-        return {"ok": True, "dry_run": True, "exit_code": 0, "plan": plan.model_dump()}
+    if options.dry_run:  # it ends as the run would: refused (tables exist) or failed (rejects beyond max_rejects)
+        from golive.commands import dry_run_outcome
+
+        outcome = dry_run_outcome(target, plan, options)
+        report = {"ok": not outcome["exit_code"], "dry_run": True, "exit_code": outcome["exit_code"],
+                  "problem": outcome["problem"], "existing_tables": outcome["existing"], "plan": plan.model_dump()}
+        return Failed(message=outcome["problem"], data=report) if outcome["problem"] else report
 
     # 2. Prepare the target: tables without keys, registered as a run (or check the resumed one)
     prepared = prepare_target(target, plan, options)

@@ -8,8 +8,7 @@ import logging
 
 from golive import progress
 from golive.config import MigrateOptions
-from golive.dialects import all_dialects, dialect_of
-from golive.dialects import resolve
+from golive.dialects import all_dialects, dialect_of, not_started, resolve
 from golive.errors import ConfigError
 from golive.migrate import planning, target as tgt
 from golive.model.plan import MigrationPlan
@@ -23,14 +22,16 @@ def parse_source(source) -> DatabaseURL:
     return resolve(as_url(source, role="source"))
 
 
-def parse_target(target) -> DatabaseURL:
-    """Parse a target URL; ``embedded://DIR`` starts (or reuses) the embedded PostgreSQL."""
-    return resolve(as_url(target, role="target"))
+def parse_target(target, *, start: bool = True) -> DatabaseURL:
+    """Parse a target URL; ``embedded://DIR`` starts (or reuses) the embedded PostgreSQL. ``start=False`` (dry
+    runs): only a server already running is used; otherwise the URL stays unresolved (``not_started``)."""
+    return resolve(as_url(target, role="target"), start=start)
 
 
-def database_urls(source, target) -> tuple[DatabaseURL, DatabaseURL]:
-    """Parse and check the pair of URLs (cheap checks only: supported engines, a SQLite file exists and is SQLite)."""
-    src, dst = parse_source(source), parse_target(target)
+def database_urls(source, target, *, start: bool = True) -> tuple[DatabaseURL, DatabaseURL]:
+    """Parse and check the pair of URLs (cheap checks only: supported engines, a SQLite file exists and is SQLite).
+    ``start=False``: an embedded target is not started (see ``parse_target``)."""
+    src, dst = parse_source(source), parse_target(target, start=start)
     if not dialect_of(src).can_read:
         readers = ", ".join(d.title for d in all_dialects() if d.can_read)
         raise ConfigError(f"source {src.masked}: golive reads {readers} databases, not {src.dialect}")
@@ -42,8 +43,10 @@ def database_urls(source, target) -> tuple[DatabaseURL, DatabaseURL]:
 
 
 def check_target_connects(dst: DatabaseURL) -> None:
-    """Open and close a connection, so a wrong password or host fails before any work starts."""
-    dialect_of(dst).connect(dst, autocommit=True, role="target").close()
+    """Open and close a connection, so a wrong password or host fails before any work starts (a target a dry run
+    did not start has nothing to connect to)."""
+    if not not_started(dst):
+        dialect_of(dst).connect(dst, autocommit=True, role="target").close()
 
 
 #: plans computed ahead of a flow run in this process (see ``prefetch_plan``)
@@ -79,12 +82,34 @@ def plan_migration(source, target, options: MigrateOptions, *, deep: bool | None
     if cached is not None:
         progress.emit("planned", plan=cached)
         return cached
-    src, dst = database_urls(source, target)
+    src, dst = database_urls(source, target, start=not options.dry_run)
     check_target_connects(dst)
     resume = None if (options.drop_existing or options.dry_run) else (lambda key: tgt.find_resumable(dst, key))
     plan = planning.build_plan(src, dst, options, deep=options.dry_run if deep is None else deep, resume=resume)
     progress.emit("planned", plan=plan)
     return plan
+
+
+def dry_run_outcome(target, plan: MigrationPlan, options: MigrateOptions) -> dict:
+    """What the real run would make of this plan, for a dry run to exit as the run would.
+
+    Returns ``existing`` (planned tables the target already has), ``resumable`` (they are an interrupted run of
+    this migration, which the real run resumes), ``exit_code`` (2: the run would be refused, tables exist; 1: it
+    would fail, more values predicted to be rejected than ``max_rejects`` allows; 0) and ``problem`` (why, one
+    line; None when 0). A target a dry run did not start (``embedded://DIR``) is empty.
+    """
+    dst = parse_target(target, start=False)
+    existing = tgt.check_target(dst, plan, options)
+    resumable = bool(existing) and not options.drop_existing and tgt.find_resumable(dst, plan.run_key) is not None
+    predicted = sum(c.predicted_rejects for tp in plan.tables for c in tp.columns)
+    code, problem = 0, None
+    if existing and not (options.drop_existing or resumable):
+        code, problem = 2, str(tgt.refusal(dst, plan, existing))
+    elif predicted > options.max_rejects:
+        code, problem = 1, (f"about {predicted} values would be rejected and --max-rejects is {options.max_rejects}: "
+                            "the run would fail (fix them in the source, or raise --max-rejects; each is listed "
+                            "above)")
+    return {"existing": existing, "resumable": resumable, "exit_code": code, "problem": problem}
 
 
 def count_source_rows(source, tables: list[str], fingerprint: str | None = None, plan: MigrationPlan | None = None

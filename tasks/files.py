@@ -58,18 +58,26 @@ def upload_batches(job: sync.UploadJob, batches: list[sync.Batch]) -> list[sync.
 
     A batch that still fails after its retries becomes a result listing its files as problems (no
     silent loss); credential and bucket errors are raised, since no other batch can succeed either.
+    Ctrl-C stops the batches in flight at their next file or part (a multipart upload is aborted) and
+    cancels those not started, instead of waiting for the whole upload: the manifest keeps what was
+    verified, and the same command resumes.
     """
     with ThreadPoolTaskRunner(max_workers=job.workers) as runner:
-        futures = [runner.submit(upload_batch, {"job": job, "batch": b}) for b in batches]
-        results = []
-        for batch, future in zip(batches, futures):
-            future.wait()
-            outcome = future.state.result(raise_on_failure=False)
-            if isinstance(outcome, TransientError):  # still failing after the retries
-                outcome = sync.failed_batch(batch, outcome, job)
-            elif isinstance(outcome, BaseException):
-                raise outcome
-            results.append(outcome)
+        try:
+            futures = [runner.submit(upload_batch, {"job": job, "batch": b}) for b in batches]
+            results = []
+            for batch, future in zip(batches, futures):
+                future.wait()
+                outcome = future.state.result(raise_on_failure=False)
+                if isinstance(outcome, TransientError):  # still failing after the retries
+                    outcome = sync.failed_batch(batch, outcome, job)
+                elif isinstance(outcome, BaseException):
+                    raise outcome
+                results.append(outcome)
+        except BaseException:
+            # before the runner's exit, which waits for every running task
+            sync.stop(job)
+            raise
     return results
 
 

@@ -229,3 +229,19 @@ def _work_in_tmp_dir(tmp_path_factory):
         yield
     finally:
         os.chdir(old)
+
+
+# ---------------------------------------------------------------- embedded PostgreSQL
+
+@pytest.fixture
+def embedded_dir(tmp_path):
+    """A data folder for ``embedded://DIR``; the server golive starts there is stopped afterwards (golive leaves
+    it running on purpose, for the app)."""
+    from golive.dialects import dialect_of
+    from golive.urls import parse_url
+
+    path = tmp_path / "pgdata"
+    yield path
+    url = parse_url(f"embedded://{path}")
+    if path.exists():
+        dialect_of(url).stop_server(url)

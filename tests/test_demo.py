@@ -36,6 +36,12 @@ def test_demo_moves_the_database_and_the_uploads(golive, tmp_path):
         prefix = "s3://golive-demo/uploads/"
         assert all(p.startswith(prefix) and p[len(prefix):] in files for p in paths)
         assert f"{len(paths)} rows now name their object" in r.out
+        # it says what it leaves running, and how to stop it
+        assert "still running" in r.out and f"golive embedded stop {d / 'pgdata'}" in r.out, r
+        assert "Data Docs:" in r.out and "index.html" in r.out, r
+        stopped = golive("embedded", "stop", d / "pgdata")
+        assert stopped.code == 0 and "stopped: embedded://" in stopped.out, stopped
+        assert not (d / "pgdata" / "postmaster.pid").exists()
     finally:
         if (d / "pgdata").exists():
             pgserver.get_server(str(d / "pgdata"), cleanup_mode="stop").cleanup()

@@ -34,10 +34,10 @@ def test_only_some_tables(pg_url, prefect_api):
     assert report["ok"]
 
 
-def test_embedded_target(prefect_api, tmp_path):
-    report = migrate(CHINOOK, f"embedded://{tmp_path / 'pg'}", tables=["Genre", "MediaType"])
+def test_embedded_target(prefect_api, embedded_dir):
+    report = migrate(CHINOOK, f"embedded://{embedded_dir}", tables=["Genre", "MediaType"])
     assert report["ok"] and report["rows_written"] == 30
     from golive.dialects.postgresql.embedded import start_postgres
 
-    url = start_postgres(tmp_path / "pg").raw
+    url = start_postgres(embedded_dir).raw
     assert scalar(url, 'SELECT count(*) FROM "Genre"') == 25

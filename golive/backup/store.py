@@ -51,8 +51,10 @@ class BackupStore:
     def describe(self) -> str:
         return self.storage.describe()
 
-    def check(self, create: bool = False) -> None:
-        self.storage.check(create=create)
+    def check(self, create: bool = False, *, creatable: bool = True) -> None:
+        """The destination answers (``create``: a missing bucket is made). ``creatable=False`` for a command without
+        ``--create-bucket`` (release): its message for a missing bucket does not suggest one."""
+        self.storage.check(create=create, creatable=creatable)
 
     def key(self, backup_id: str, name: str) -> str:
         return self.storage.dest.key(f"{backup_id}/{name}")

@@ -12,31 +12,56 @@ import os
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from golive import __version__
 from golive.cli._common import SHOW_TRACEBACK
 from golive.runtime import apply_offline_defaults
 
+#: ``golive --help`` lists the commands by job (each registers with its ``rich_help_panel``), in this order
+ORDER = ("go-live", "demo", "migrate", "validate", "expectations", "verify", "rewrite-paths", "backup", "restore",
+         "backups", "release", "maintenance", "report", "server", "embedded")
+
+
+class _ByJob(TyperGroup):
+    def list_commands(self, ctx) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+
+
 app = typer.Typer(
     name="golive",
+    cls=_ByJob,
     help="Move an app's database and uploads from development to production, and keep them safe.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-migrate_app = typer.Typer(help="Migrate a database or an uploads folder.", no_args_is_help=True)
+migrate_app = typer.Typer(help="Migrate a database or an uploads folder; follow an online migration (status, cutover, abort).",
+                          no_args_is_help=True)
 verify_app = typer.Typer(help="Check that a migrated copy matches its source.", no_args_is_help=True)
 expectations_app = typer.Typer(help="Great Expectations suites, one folder per source database "
                                     "(default golive-runs/expectations/).", no_args_is_help=True)
 server_app = typer.Typer(help="A local Prefect server in the background, reused by later golive commands.",
                          no_args_is_help=True)
 report_app = typer.Typer(help="Reports on what golive looks after.", no_args_is_help=True)
-app.add_typer(migrate_app, name="migrate")
-app.add_typer(verify_app, name="verify")
-app.add_typer(expectations_app, name="expectations")
-app.add_typer(report_app, name="report")
-app.add_typer(server_app, name="server")
+app.add_typer(migrate_app, name="migrate", rich_help_panel="Database")
+app.add_typer(verify_app, name="verify", rich_help_panel="Files")
+app.add_typer(expectations_app, name="expectations", rich_help_panel="Database")
+app.add_typer(report_app, name="report", rich_help_panel="Maintenance and report")
+app.add_typer(server_app, name="server", rich_help_panel="Server")
+
+
+def _flags_take_no_value() -> None:
+    """Show no type for a flag (typer shows ``<bool>``, as if ``--dry-run`` took a value)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else shown(self, ctx)
+
+
+_flags_take_no_value()
 
 
 def _version(value: bool) -> None:
@@ -57,7 +82,8 @@ def _register() -> None:
     # Each module adds its commands to the apps above when imported.
     import importlib
 
-    for name in ("db", "files", "validate", "demo", "backup", "maintenance", "server", "release", "go_live", "online"):
+    for name in ("db", "files", "validate", "demo", "backup", "maintenance", "server", "release", "go_live",
+                 "embedded", "online"):
         try:
             importlib.import_module(f"golive.cli.{name}")
         except ModuleNotFoundError as exc:  # a group not written yet

@@ -18,7 +18,7 @@ from golive.cli import app
 from golive.cli._common import console, echo, handle_errors, note
 
 backups_app = typer.Typer(help="List, verify and prune backups.", no_args_is_help=True)
-app.add_typer(backups_app, name="backups")
+app.add_typer(backups_app, name="backups", rich_help_panel="Backups")
 
 _ENDPOINT = typer.Option(None, "--endpoint-url", help="S3-compatible endpoint (MinIO, OSS, TOS...).")
 _REGION = typer.Option(None, "--region", help="Region (default: the AWS chain's).")
@@ -80,7 +80,7 @@ def _write(report_path: str | None, data: dict) -> None:
         write_json(report_path, data)
 
 
-@app.command("backup")
+@app.command("backup", rich_help_panel="Backups")
 @handle_errors
 def backup_cmd(
     db: str = typer.Option(..., "--db", help="postgresql://…, mysql://…, sqlite:///app.db, or block:NAME."),
@@ -152,7 +152,7 @@ def _show_verification(v: dict) -> None:
         console.print(f"    [red]- {p}[/]", markup=True, highlight=False, soft_wrap=True)
 
 
-@app.command("restore")
+@app.command("restore", rich_help_panel="Backups")
 @handle_errors
 def restore_cmd(
     source: str = typer.Option(..., "--from", help="s3://bucket/prefix/<ID> or …/latest (file:///dir/<ID> alike)."),

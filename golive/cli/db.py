@@ -114,19 +114,21 @@ def migrate_db(
             raise ConfigError("--online runs its copy in this process (the capture's snapshot): drop --runner dask")
     # Fail fast on bad input, before any orchestration starts (the target's connection is checked by
     # the plan, which runs while Prefect starts up).
-    src, dst = commands.database_urls(resolve_block(source), resolve_block(target))
+    src, dst = commands.database_urls(resolve_block(source), resolve_block(target), start=not dry_run)
     if dry_run:
         plan = commands.plan_migration(src.raw, dst.raw, options)
-        from golive.migrate import target as tgt
-
-        existing = tgt.check_target(dst, plan, options)
-        show_plan(plan, existing, options)
+        outcome = commands.dry_run_outcome(dst.raw, plan, options)
+        show_plan(plan, outcome["existing"], options, resumable=outcome["resumable"])
+        if outcome["problem"]:  # a dry run exits as the run would: 2 refused, 1 failed
+            word = "be refused" if outcome["exit_code"] == 2 else "fail"
+            echo(f"[red]The migration would {word}[/] (exit {outcome['exit_code']}): {escape(outcome['problem'])}")
         if report:
             from golive.report import write_json
 
-            write_json(report, {"ok": True, "dry_run": True, "exit_code": 0, "existing_tables": existing,
+            write_json(report, {"ok": not outcome["exit_code"], "dry_run": True, "exit_code": outcome["exit_code"],
+                                "problem": outcome["problem"], "existing_tables": outcome["existing"],
                                 "plan": plan.model_dump()})
-        raise typer.Exit(0)
+        raise typer.Exit(outcome["exit_code"])
 
     report_data = run_flow(src.raw, dst.raw, options, runner=runner, dask_address=dask_address, verbose=verbose)
     show_report(report_data)
@@ -275,19 +277,21 @@ class _Progress:
 # ---------------------------------------------------------------------- rendering
 
 
-def show_plan(plan, existing: list[str], options: MigrateOptions) -> None:
-    echo(f"[bold]Plan[/] {plan.source} -> {plan.target} (schema {plan.target_schema}), "
+def show_plan(plan, existing: list[str], options: MigrateOptions, *, resumable: bool = False) -> None:
+    echo(f"[bold]Plan[/] {plan.source} -> {plan.target}{_in_schema(plan.target_dialect, plan.target_schema)}, "
          f"{len(plan.tables)} tables, {plan.total_rows} rows, {plan.chunk_count} chunks; nothing was written.")
     for tp in plan.tables:
-        echo(f"\n[bold]{tp.source}[/]" + (f" -> {tp.target}" if tp.target != tp.source else "")
+        # names, types and reasons come from the source: escaped, so rich prints "[x]" instead of eating it
+        echo(f"\n[bold]{escape(tp.source)}[/]" + (f" -> {escape(tp.target)}" if tp.target != tp.source else "")
              + f"  ({tp.rows} rows, {len(tp.chunks)} chunks)")
         for c in tp.columns:
             name = c.source if c.source == c.target else f"{c.source} -> {c.target}"
-            line = f"  {name}: {c.declared or '(no type)'} -> {c.sql_type}{' identity' if c.identity else ''}  ({c.reason})"
+            line = escape(f"  {name}: {c.declared or '(no type)'} -> {c.sql_type}{' identity' if c.identity else ''}"
+                          f"  ({c.reason})")
             notes = [n for n in c.notes if n != c.default_reason]  # the default's own line says it
             if notes:
                 color = "red" if c.predicted_rejects else "yellow"
-                line += f" [{color}]{'; '.join(notes)}[/]"
+                line += f" [{color}]{escape('; '.join(notes))}[/]"
             echo(line, soft_wrap=True)
             if c.default_source is not None and c.default_source.upper() != "NULL":
                 echo(f"    default {escape(c.default_source)} -> {escape(c.default_sql or 'none')}  "
@@ -295,22 +299,33 @@ def show_plan(plan, existing: list[str], options: MigrateOptions) -> None:
         keys = [f"{ix.kind} {ix.name}({', '.join(ix.columns) or ix.expression_sql})" for ix in tp.indexes]
         fks = [f"{fk.name} -> {fk.ref_table}" for fk in tp.foreign_keys]
         if keys:
-            echo("  keys/indexes: " + ", ".join(keys))
+            echo("  keys/indexes: " + escape(", ".join(keys)))
         if fks:
-            echo("  foreign keys: " + ", ".join(fks))
+            echo("  foreign keys: " + escape(", ".join(fks)))
     predicted = sum(c.predicted_rejects for tp in plan.tables for c in tp.columns)
     if predicted:
         echo(f"[red]About {predicted} values will be rejected[/] (see notes above); "
              f"--max-rejects {options.max_rejects} allows {options.max_rejects}.")
     if plan.views:
-        echo("Views (created when their SQL runs on PostgreSQL): " + ", ".join(v.source for v in plan.views))
+        from golive.dialects import get_dialect
+
+        echo(f"Views (created when their SQL runs on {get_dialect(plan.target_dialect).title}): "
+             + escape(", ".join(v.source for v in plan.views)))
     _list("Skipped", [f"{s.kind} {s.name}: {s.reason}" for s in plan.skipped])
     _list("Renamed", [f"{r.kind} {r.source} -> {r.target} ({r.reason})" for r in plan.renamed])
     _list("Warnings", plan.warnings)
     if existing:
-        how = "they will be dropped (--drop-existing)" if options.drop_existing else \
-            "the run would be refused without --drop-existing"
-        echo(f"[yellow]Target already has {', '.join(existing)}[/]: {how}.")
+        how = ("they will be dropped (--drop-existing)" if options.drop_existing else
+               "an interrupted run of this migration: the run resumes it" if resumable else
+               "the run would be refused without --drop-existing")
+        echo(f"[yellow]Target already has {escape(', '.join(existing))}[/]: {how}.")
+
+
+def _in_schema(dialect: str, schema: str | None) -> str:
+    """`` (schema NAME)`` for a target engine with schemas (PostgreSQL); nothing for one without (MySQL)."""
+    from golive.dialects import get_dialect
+
+    return f" (schema {schema})" if schema and get_dialect(dialect).has_schemas else ""
 
 
 def show_report(rep: dict) -> None:
@@ -324,24 +339,25 @@ def show_report(rep: dict) -> None:
                   f"{x['seconds']:.1f}", str(x["rows_per_second"] or ""))
     console.print(t)
     for g in rep.get("reject_summary", []):
-        echo(f"[red]rejected[/] {g['count']} x {g['table']}.{g['column']}: {g['reason']} (e.g. key {g['example_key']})")
+        echo("[red]rejected[/] " + escape(f"{g['count']} x {g['table']}.{g['column']}: {g['reason']} "
+                                          f"(e.g. key {g['example_key']})"))
     _list("Skipped", [f"{s['kind']} {s['name']}: {s['reason']}" for s in rep.get("skipped", [])])
     _list("Warnings", rep.get("warnings", []))
     _list("[red]Errors[/]", rep.get("errors", []))
     val = rep.get("validation")
     if val is not None:
         echo(f"Validation: {'[green]passed[/]' if val.get('ok') else '[red]FAILED[/]'}"
-             + (f" ({val['summary']})" if val.get("summary") else ""))
+             + (f" ({escape(val['summary'])})" if val.get("summary") else ""))
     on = rep.get("online")
     if on:
         echo(f"Online: {on['changes_applied']} changed rows applied during the catch-up, "
              f"{on.get('checked_rows', 0)} compared value by value before the switch; write freeze "
              f"{on['freeze_seconds']:.2f} s (fenced {on.get('fenced_at') or '-'})")
         for r in on.get("rejects", [])[:20]:
-            echo(f"[red]refused[/] {r['table']} key {r['key']}: {r['reason']}")
+            echo(f"[red]refused[/] {escape(r['table'])} key {escape(str(r['key']))}: {escape(r['reason'])}")
         if on.get("removed"):
-            echo("Removed from the source: " + summarize_objects(on["removed"]))
-    where = f"{rep['target']} (schema {rep['schema']})"
+            echo("Removed from the source: " + escape(summarize_objects(on["removed"])))
+    where = rep["target"] + (_in_schema(rep["target_dialect"], rep.get("schema")) if rep.get("target_dialect") else "")
     status = "[green]OK[/]" if rep["ok"] else "[red]FAILED[/]"
     echo(f"{status}: {rep['rows_written']} rows written to {where}, {rep['rows_rejected']} rejected, "
          f"in {rep['seconds']:.1f} s.")
@@ -365,6 +381,6 @@ def _list(title: str, items: list[str], limit: int = 30) -> None:
         return
     echo(f"{title}:")
     for s in items[:limit]:
-        echo(f"  - {s}")
+        echo(f"  - {escape(s)}")
     if len(items) > limit:
         echo(f"  ... and {len(items) - limit} more (see the JSON report)")

@@ -13,7 +13,7 @@ from golive.cli._common import echo, handle_errors, status
 BUCKET = "golive-demo"
 
 
-@app.command("demo")
+@app.command("demo", rich_help_panel="Go-live")
 @handle_errors
 def demo(
     directory: Path = typer.Option(Path("demo"), "--dir", help="Where the sample app and the embedded services live."),
@@ -73,8 +73,16 @@ def demo(
     echo(f"  images.path: {paths.rewritten + paths.already} rows now name their object "
          f"(s3://{BUCKET}/uploads/...); `--reverse` puts the old paths back")
     echo(f"  reports:    {directory / 'report.json'}, {directory / 'files-report.json'}")
+    docs = (rep.get("validation") or {}).get("data_docs")
+    if docs:
+        echo(f"  Data Docs:  {docs} (Great Expectations' validation results, open it in a browser)")
     if rep.get("rejects"):
         echo(f"  rejects:    {rep['rejects']} (the demo allows 2: --max-rejects 2)")
+    pgdata = directory / "pgdata"
+    running = [r for r in dialect_of(target).running_servers() if r.data_dir == pgdata]
+    pid = f" (pid {running[0].pid})" if running else ""
+    echo(f"  [bold]still running[/]: the embedded PostgreSQL{pid} in {pgdata}, for you to look at the copy; "
+         f"stop it with `golive embedded stop {pgdata}` (the data stays; `golive embedded status` lists them)")
     raise typer.Exit(max(rep.get("exit_code", 1), files.exit_code, paths.exit_code))
 
 

@@ -114,9 +114,26 @@ def migrate_files_cmd(
         result = sync.dry_run_report(job, sync.plan_upload(job, dry_run=True), started)
         sync.write_report(result, report)
     else:
-        result = upload(source, dest, report=report, credentials_block=credentials_block, started=started, **opts)
+        try:
+            result = upload(source, dest, report=report, credentials_block=credentials_block, started=started, **opts)
+        except KeyboardInterrupt:
+            raise _interrupted(source, dest, endpoint_url, state_dir) from None
     show_upload(result, where)
     raise typer.Exit(result.exit_code)
+
+
+def _interrupted(source: str, dest: str, endpoint_url: str | None, state_dir: str) -> typer.Exit:
+    """Ctrl-C: the upload stopped (multipart uploads aborted); say what is kept and how to go on. Exit 130."""
+    from rich.markup import escape
+
+    from golive.cli._common import err_console
+    from golive.files.manifest import manifest_path
+
+    manifest = manifest_path(os.path.abspath(state_dir), os.path.abspath(source), dest, endpoint_url)
+    err_console.print(f"[yellow]interrupted[/]: the files uploaded and verified so far are recorded in "
+                      f"{escape(str(manifest))}; run the same command again to upload the rest (nothing is sent "
+                      "twice)", soft_wrap=True, markup=True, highlight=False)
+    return typer.Exit(130)
 
 
 def _job_options(opts: dict) -> dict:
@@ -239,7 +256,7 @@ def verify_files_cmd(
     raise typer.Exit(result.exit_code)
 
 
-@app.command("rewrite-paths")
+@app.command("rewrite-paths", rich_help_panel="Files")
 @handle_errors
 def rewrite_paths_cmd(
     db: str = typer.Option(..., "--db", help="Database URL: sqlite:///app.db, postgresql://..., mysql://..., "

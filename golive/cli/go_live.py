@@ -10,12 +10,13 @@ import os
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from golive.cli import app
 from golive.cli._common import console, echo, handle_errors, note
 
 go_live_app = typer.Typer(help="The whole go-live as one resumable run, from golive.toml.", invoke_without_command=True)
-app.add_typer(go_live_app, name="go-live")
+app.add_typer(go_live_app, name="go-live", rich_help_panel="Go-live")
 
 _CONFIG = typer.Option("golive.toml", "--config", "-c", help="The go-live's configuration (golive go-live init).")
 _MARK = {"done": "[green]done[/]", "skipped": "[dim]done before[/]", "failed": "[red]FAILED[/]",
@@ -52,12 +53,12 @@ def go_live_cmd(
 
     def on_event(event: str, **data) -> None:
         if event == "go-live-note":
-            echo(f"  [yellow]note[/] {data['message']}")
+            echo(f"  [yellow]note[/] {escape(data['message'])}")
         elif event == "go-live-step":
             if data["status"] == "running":
                 echo(f"[bold]{TITLES[data['step']]}[/] ...")
-            else:
-                echo(f"  {_MARK[data['status']]} {data['line']}", soft_wrap=True)
+            else:  # lines name config keys ("[migrate] max_rejects"): printed, not read as markup
+                echo(f"  {_MARK[data['status']]} {escape(data['line'])}", soft_wrap=True)
 
     stop = progress.listen(on_event)
     try:
@@ -136,7 +137,8 @@ def init_cmd(
     if p.exists() and not force:
         raise ConfigError(f"{p} exists (add --force to overwrite it)")
     p.write_text(EXAMPLE, encoding="utf-8")
-    echo(f"Wrote {p}: fill in [source], [target] and [[rewrite]], then `golive go-live --config {p} --dry-run`.")
+    echo(escape(f"Wrote {p}: fill in [source], [target] and [[rewrite]], then "
+                f"`golive go-live --config {p} --dry-run`."))
 
 
 @go_live_app.command("status")

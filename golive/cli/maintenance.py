@@ -89,7 +89,7 @@ def _run(flow_fn, params, verbose: bool) -> dict:
 
 # ---------------------------------------------------------------------------------------------- maintenance
 
-@app.command("maintenance")
+@app.command("maintenance", rich_help_panel="Maintenance and report")
 @handle_errors
 def maintenance_cmd(
     tasks: Optional[list[str]] = typer.Argument(None, help="vacuum-analyze, analyze, reindex, refresh-views, "

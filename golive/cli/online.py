@@ -22,8 +22,7 @@ _RUN = typer.Option(None, "--run", help="The run's key, when several online migr
 @migrate_app.command("status")
 @handle_errors
 def status(source: str = _SOURCE, target: str = _TARGET) -> None:
-    """Online migrations of this source into this target: status, applied position, write freeze, and what
-    capture objects each source still holds (a forgotten slot fills the disk)."""
+    """Where online migrations stand: status, lag position, write freeze, leftovers in the source."""
     from golive import commands
     from golive.migrate import online
 
@@ -48,8 +47,7 @@ def status(source: str = _SOURCE, target: str = _TARGET) -> None:
 @migrate_app.command("cutover")
 @handle_errors
 def cutover(source: str = _SOURCE, target: str = _TARGET, run: Optional[str] = _RUN) -> None:
-    """Ask the running `golive migrate db --online --cutover manual` to cut over now (it fences the source,
-    drains, and runs --cutover-command within seconds)."""
+    """Ask a running `migrate db --online --cutover manual` to cut over now."""
     from golive import commands
     from golive.migrate import online
 
@@ -62,8 +60,7 @@ def cutover(source: str = _SOURCE, target: str = _TARGET, run: Optional[str] = _
 @migrate_app.command("abort")
 @handle_errors
 def abort(source: str = _SOURCE, target: str = _TARGET, run: Optional[str] = _RUN) -> None:
-    """Remove what an online migration added to the source (slot, triggers, change table, fence): the source takes
-    writes again. The target keeps what was copied; `--drop-existing` starts a new run over it."""
+    """Remove what online migration added to the source (slot, triggers, fence): it takes writes again."""
     from golive import commands
     from golive.migrate import online
 

@@ -9,6 +9,7 @@ pre-check, the lint findings, the migrations and the timeline, and exit with the
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -20,7 +21,7 @@ from golive.urls import mask
 _STATUS = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
 
 
-@app.command("release")
+@app.command("release", rich_help_panel="Releases")
 @handle_errors
 def release_cmd(
     db: str = typer.Option(..., "--db", help="postgresql://… or mysql://… (also embedded://DIR, or block:NAME for a "
@@ -29,8 +30,10 @@ def release_cmd(
                                                              "alembic:DIR (the app's alembic.ini), prisma:DIR "
                                                              "(prisma/migrations)."),
     backup_to: Optional[str] = typer.Option(None, "--backup-to", help="s3://bucket/prefix or file:///dir: the "
-                                                                      "release's backup (required unless --dry-run / "
-                                                                      "--lint-only)."),
+                                                                      "release's backup (default: file://<state "
+                                                                      "dir>/backups, as go-live).", show_default=False),
+    state_dir: str = typer.Option("golive-runs", "--state-dir", help="Where golive keeps its state; the backup goes "
+                                                                     "to its backups/ unless --backup-to."),
     verify_backup: bool = typer.Option(False, "--verify-backup", help="Restore the backup into a scratch database and "
                                                                       "check it before migrating."),
     rollback: str = typer.Option("restore", "--rollback", help="restore (the backup) or down (down-migrations when "
@@ -93,6 +96,8 @@ def release_cmd(
         raise ConfigError(f"--addressing-style must be auto, path or virtual, not {addressing_style!r}")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    if not backup_to and not lint_only:  # as go-live does: a backup is what a failed release rolls back to
+        backup_to = f"file://{Path(state_dir).absolute() / 'backups'}"  # the output's "backup:" line names it
     settings = ReleaseSettings(
         migrations=migrations, backup_to=backup_to, verify_backup=verify_backup, rollback=rollback,
         health_urls=health_url or [], health_cmd=health_cmd, health_timeout=health_timeout, check_sql=check_sql,
@@ -116,11 +121,17 @@ def release_cmd(
                                notify=settings.notify, storage=StorageParams(**storage))
         rep = ReleaseReport.model_validate(_run(release, params, verbose))
     show(rep, settings)
-    if rep.exit_code == 2:
-        err_console.print(f"[bold red]refused:[/] {mask(rep.statement)}", soft_wrap=True)
-    elif rep.exit_code:
-        err_console.print(f"[bold red]failed (exit {rep.exit_code}):[/] {mask(rep.statement)}", soft_wrap=True)
+    if rep.exit_code:  # the statement names the state itself ("refused before …", "failed and rolled back: …")
+        err_console.print(_statement(rep, "bold red"), soft_wrap=True)
     raise typer.Exit(rep.exit_code)
+
+
+def _statement(rep, colour: str) -> str:
+    """The statement with its first words (the state: "released", "dry run", "refused before …") in colour."""
+    from rich.markup import escape
+
+    head, sep, rest = mask(rep.statement).partition(": ")
+    return f"[{colour}]{escape(head)}[/]{sep}{escape(rest)}"
 
 
 def _engine_options(settings, storage: dict):
@@ -217,5 +228,8 @@ def show(rep, settings) -> None:
         echo(f"notify {n.target}: {'[green]sent[/]' if n.ok else '[red]failed[/] ' + n.detail}")
     for w in rep.warnings:
         echo(f"[yellow]warning:[/] {w}")
+    if rep.backup:
+        echo(f"backup: {rep.backup.url}" + (f" (verified: {rep.backup.verified})" if rep.backup.verified else "")
+             + f"; restore it with: golive restore --from {rep.backup.url} --to …")
     colour = {0: "green", 1: "yellow"}.get(rep.exit_code, "bold red")
-    echo(f"[{colour}]{rep.state}[/]: {rep.statement}")
+    echo(_statement(rep, colour))

@@ -11,7 +11,7 @@ from golive.cli import app, expectations_app
 from golive.cli._common import echo, handle_errors, note_prefect_api, resolve_block, status
 
 
-@app.command("validate")
+@app.command("validate", rich_help_panel="Database")
 @handle_errors
 def validate(
     source: str = typer.Option(..., "--source", "-s", help="The database the target was migrated from (URL, path or block:NAME)."),

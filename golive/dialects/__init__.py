@@ -67,9 +67,19 @@ def dialect_of(url: "DatabaseURL") -> "Dialect":
     return get_dialect(url.engine)
 
 
-def resolve(url: "DatabaseURL") -> "DatabaseURL":
-    """The URL of a running database: ``embedded://DIR`` starts (or reuses) its PostgreSQL; others as they are."""
-    return dialect_of(url).resolve(url)
+def resolve(url: "DatabaseURL", *, start: bool = True) -> "DatabaseURL":
+    """The URL of a running database: ``embedded://DIR`` starts (or reuses) its PostgreSQL; others as they are.
+
+    ``start=False`` (a dry run writes nothing): a server golive would start is used only if it already runs;
+    otherwise the URL comes back unresolved (``not_started``) and the caller plans against an empty database.
+    """
+    return dialect_of(url).resolve(url, start=start)
+
+
+def not_started(url: "DatabaseURL") -> bool:
+    """A URL naming a server golive starts itself (``embedded://DIR``) that ``resolve(start=False)`` found not
+    running: no database to connect to, so a dry run treats it as empty."""
+    return url.form == "dir"
 
 
 def all_dialects() -> list["Dialect"]:

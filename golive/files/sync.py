@@ -33,9 +33,8 @@ from pydantic import BaseModel, Field, SecretStr
 from golive.errors import ConfigError, ConnectionFailed, GoliveError, SourceError, TerminalError, TransientError
 from golive.files.manifest import Entry, Manifest, manifest_path
 from golive.files.scan import Problem, human_bytes, scan_source
-from golive.storage import (S3_MAX_PUT, FileChanged, MiB, SourceUnreadable, Storage, StorageConfig,
-                                  content_type, multipart_etag, open_storage, parse_dest, part_size,
-                                  read_source)
+from golive.storage import (S3_MAX_PUT, FileChanged, Interrupted, MiB, SourceUnreadable, Storage, StorageConfig,
+                            check_stop, content_type, multipart_etag, open_storage, parse_dest, part_size, read_source)
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +165,7 @@ def check_destination(job: UploadJob) -> str:
         if _job_key(job) in _PREFETCHED:
             return _PREFETCHED[_job_key(job)][0]
     storage = open_storage(job.storage)
-    storage.check(create=job.create_bucket)
+    storage.check(create=job.create_bucket, creatable=True)
     return storage.describe()
 
 
@@ -266,6 +265,26 @@ def _manifest(path: str, create: bool, source: str, dest: str, endpoint: str | N
         return m
 
 
+# ---------------------------------------------------------------- stopping (Ctrl-C)
+
+#: one event per run (``UploadJob.run_id``): set, the run's batches stop at their next file or part
+_STOPS: dict[str, threading.Event] = {}
+_STOPS_LOCK = threading.Lock()
+
+
+def stop_event(job: UploadJob) -> threading.Event:
+    """The event that stops ``job``'s batches (created on first use)."""
+    with _STOPS_LOCK:
+        return _STOPS.setdefault(job.run_id, threading.Event())
+
+
+def stop(job: UploadJob) -> None:
+    """Stop ``job``'s batches soon (Ctrl-C): none starts another file; a multipart upload in progress is aborted
+    before its next part; a single PUT in flight finishes (and is verified and recorded). What is recorded in
+    the manifest is what the re-run skips."""
+    stop_event(job).set()
+
+
 # ---------------------------------------------------------------- upload one batch
 
 
@@ -294,10 +313,12 @@ def upload_batch(job: UploadJob, batch: Batch) -> BatchResult:
     Per-file problems (unreadable, changed during upload, rejected by the server) go into the result.
     Files that failed with transient errors (5xx, throttling, timeouts, after botocore's own retries)
     make the batch raise ``TransientError`` at the end, once every other file is done; a retry of the
-    batch then skips what is already recorded. Credential or bucket errors raise at once.
+    batch then skips what is already recorded. Credential or bucket errors raise at once, and so does
+    ``Interrupted`` once ``stop(job)`` was called.
     """
     storage = open_storage(job.storage)
     manifest = _manifest(job.manifest, True, job.source, job.storage.dest, job.storage.endpoint_url)
+    halt = stop_event(job)
     with _PARTIAL_LOCK:
         result = _PARTIAL.pop((job.run_id, batch.index), None) or BatchResult(index=batch.index)
     done = set(result.uploaded) | {p.path for p in result.problems}
@@ -305,12 +326,13 @@ def upload_batch(job: UploadJob, batch: Batch) -> BatchResult:
     for todo in batch.files:
         if todo.rel in done:
             continue
+        check_stop(halt, f"batch {batch.index}")
         try:
-            outcome, size, parts = _upload_one(job, storage, manifest, todo)
+            outcome, size, parts = _upload_one(job, storage, manifest, todo, halt)
         except TransientError as exc:
             transient.append((todo.rel, exc))
             continue
-        except (ConnectionFailed, ConfigError):
+        except (ConnectionFailed, ConfigError, Interrupted):
             raise
         except FileChanged:
             result.problems.append(Problem(path=todo.rel, kind="changed", reason=(
@@ -345,7 +367,8 @@ def upload_batch(job: UploadJob, batch: Batch) -> BatchResult:
     return result
 
 
-def _upload_one(job: UploadJob, storage: Storage, manifest: Manifest, todo: Todo) -> tuple[str, int, int]:
+def _upload_one(job: UploadJob, storage: Storage, manifest: Manifest, todo: Todo,
+                halt: threading.Event | None = None) -> tuple[str, int, int]:
     """Upload one file and verify it. Returns ``(outcome, size, parts)``; outcome is uploaded/unchanged."""
     dest = storage.dest
     path = os.path.join(job.source, todo.rel)
@@ -373,14 +396,14 @@ def _upload_one(job: UploadJob, storage: Storage, manifest: Manifest, todo: Todo
                 raise TransientError(f"{key}: stored ETag {etag} does not match the local MD5 {md5_hex}", key=key)
         else:
             chunk = part_size(size, job.multipart_chunksize)
-            md5_hex, etag_local = _hash_parts(fh, size, chunk, key)
+            md5_hex, etag_local = _hash_parts(fh, size, chunk, key, halt)
             if _already_there(storage, key, todo, md5_hex, etag_local):
                 _check_unchanged(path, st0, job.follow_symlinks)
                 manifest.record(Entry(todo.rel, key, size, st0.st_mtime_ns, md5_hex, etag_local, -(-size // chunk)))
                 return "unchanged", size, 0
             fh.seek(0)
             etag, sent_md5 = storage.put_multipart(key, fh, size, chunk, md5_hex, ctype,
-                                                   on_start=lambda uid: manifest.add_pending(key, uid))
+                                                   on_start=lambda uid: manifest.add_pending(key, uid), stop=halt)
             manifest.remove_pending(key)
             if sent_md5 != md5_hex:
                 raise FileChanged(f"{key}: content changed between hashing and upload", key=key)
@@ -392,11 +415,12 @@ def _upload_one(job: UploadJob, storage: Storage, manifest: Manifest, todo: Todo
     return "uploaded", size, parts
 
 
-def _hash_parts(fh, size: int, chunk: int, key: str) -> tuple[str, str]:
+def _hash_parts(fh, size: int, chunk: int, key: str, halt: threading.Event | None = None) -> tuple[str, str]:
     whole = hashlib.md5()
     digests = []
     remaining = size
     while remaining > 0:
+        check_stop(halt, key)
         data = read_source(fh, min(chunk, remaining), key)
         remaining -= len(data)
         whole.update(data)
@@ -594,18 +618,25 @@ def upload_folder(source: str | os.PathLike, dest: str, *, endpoint_url: str | N
     if dry_run:
         report = dry_run_report(job, plan, started)
     else:
+        halt = stop_event(job)
+
         def run(batch: Batch) -> BatchResult:
             for attempt in range(retries + 1):
                 try:
                     return upload_batch(job, batch)
                 except TransientError as exc:
-                    if attempt == retries:
+                    if attempt == retries or halt.wait(2 ** attempt):
                         return failed_batch(batch, exc, job)
-                    time.sleep(2 ** attempt)
             raise AssertionError("unreachable")  # pragma: no cover
 
-        with ThreadPoolExecutor(workers, thread_name_prefix="golive-upload") as pool:
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="golive-upload")
+        try:
             results = list(pool.map(run, plan.batches(workers)))
+        except BaseException:  # Ctrl-C: the batches in flight stop at their next file or part, no new one starts
+            stop(job)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         report = summarize(job, plan, results, started)
     write_report(report, report_path)
     return report

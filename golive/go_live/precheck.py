@@ -122,7 +122,7 @@ def _database(r: Resolved, out: PrecheckResult, dry_run: bool):
 
     options = r.migrate_options(dry_run)
     try:
-        src, dst = commands.database_urls(r.source, r.target)
+        src, dst = commands.database_urls(r.source, r.target, start=not dry_run)  # a dry run starts no server
     except GoliveError as exc:
         _add(out, "databases", "error", str(exc))
         return None
@@ -242,7 +242,7 @@ def _bucket(r: Resolved, out: PrecheckResult, dry_run: bool) -> None:
     try:
         storage = open_storage(r.bucket_storage)
         try:
-            storage.check(create=create and not dry_run)
+            storage.check(create=create and not dry_run, creatable=True)
         except GoliveError as exc:
             if dry_run and create and "does not exist" in str(exc):
                 _add(out, name, "ok", f"{storage.describe()} answers; the bucket will be created (create_bucket)")

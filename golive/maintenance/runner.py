@@ -55,7 +55,8 @@ def preflight(db, options: MaintenanceOptions) -> None:
         if purge.TASK in tasks:
             dbname, _, num = m.facts(conn)
             purge.check(conn, m, PlanContext(engine=m.dialect.name, version_num=num, dbname=dbname, options=options))
-        busy = holder(conn, url) if not options.dry_run and not options.seconds("lock_wait") else ""
+        # a dry run is refused as the run would be (another run at work and no --lock-wait to wait for it)
+        busy = holder(conn, url) if not options.seconds("lock_wait") else ""
     finally:
         conn.close()
     if busy:

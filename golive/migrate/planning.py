@@ -15,7 +15,7 @@ import re
 import time
 
 from golive.config import MigrateOptions
-from golive.dialects import dialect_of
+from golive.dialects import dialect_of, not_started
 from golive.dialects.base import translate_sql
 from golive.errors import ConfigError, PlanError
 from golive.migrate.copy import verify_committed
@@ -129,7 +129,11 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
         for tp in plan.tables:  # what the target's own limits require (MySQL: key lengths, row size)
             dst.target.adjust_table(tp, plan)
         src.source.plan_objects(ctx, schema, selected)
-        dst.target.check_ddl(target, plan)  # nothing fails later that trying the DDL now would show
+        if not_started(target):  # a dry run starts no server: nothing to try the DDL on
+            plan.warnings.append(f"{target.masked} is not running: planned against an empty database without "
+                                 "starting it (a dry run writes nothing); the tables' DDL is tried by the real run")
+        else:
+            dst.target.check_ddl(target, plan)  # nothing fails later that trying the DDL now would show
     finally:
         conn.close()
     plan.planned_seconds = round(time.perf_counter() - t0, 3)

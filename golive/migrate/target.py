@@ -7,7 +7,7 @@ anywhere can be re-run.
 
 from __future__ import annotations
 
-from golive.dialects import dialect_of, get_dialect
+from golive.dialects import dialect_of, get_dialect, not_started
 from golive.errors import TargetNotEmpty
 from golive.model.results import PrepareResult, StepResult
 from golive.urls import DatabaseURL
@@ -18,6 +18,8 @@ def find_resumable(target: DatabaseURL, run_key: str) -> dict | None:
 
 
 def check_target(target: DatabaseURL, plan, options) -> list[str]:
+    if not_started(target):  # a dry run's embedded target that is not running: planned as empty
+        return []
     return dialect_of(target).target.check_target(target, plan, options)
 
 

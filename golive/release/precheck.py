@@ -259,11 +259,22 @@ def _backup_destination(state: ReleaseState, checks: list[Check]) -> tuple[int |
         return None, None
     from golive.backup import list_backups
 
+    if o.backup_to.startswith("file://"):  # a folder the first backup creates: not made by a pre-check (dry run)
+        folder = Path(o.backup_to[len("file://"):])
+        if not folder.exists():
+            parent = next((q for q in folder.parents if q.exists()), Path("/"))
+            if os.access(parent, os.W_OK):
+                checks.append(ok("backup-destination", f"{o.backup_to}: created by the backup (no backups there "
+                                                        "yet)"))
+            else:
+                checks.append(fail("backup-destination", f"{o.backup_to}: cannot be created ({parent} is not "
+                                                          "writable)"))
+            return None, None
     try:
         from golive.backup.store import BackupStore
 
         store = BackupStore(o.backup_to, o.storage)
-        store.check(create=False)
+        store.check(create=False, creatable=False)
         listing = list_backups(o.backup_to, o.storage)
     except GoliveError as exc:
         checks.append(fail("backup-destination", f"{o.backup_to}: {exc}"))

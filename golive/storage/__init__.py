@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 
 from golive.storage.base import (GiB, KiB, MiB, S3_MAX_KEY_BYTES, S3_MAX_OBJECT, S3_MAX_PARTS, S3_MAX_PUT, S3_MIN_PART,
-                                 TiB, Destination, FileChanged, ObjectInfo, SourceUnreadable, Storage, StorageConfig,
-                                 content_type, file_etag, md5_file, multipart_etag, parse_dest, part_size, read_source)
+                                 TiB, Destination, FileChanged, Interrupted, ObjectInfo, SourceUnreadable, Storage,
+                                 StorageConfig, check_stop, content_type, file_etag, md5_file, multipart_etag,
+                                 parse_dest, part_size, read_source)
 from golive.storage.local import LocalStorage
 from golive.storage.s3 import S3Storage, translate_error
 
@@ -33,6 +34,6 @@ def _open_storage(cfg: StorageConfig) -> Storage:
 
 
 __all__ = ["GiB", "KiB", "MiB", "S3_MAX_KEY_BYTES", "S3_MAX_OBJECT", "S3_MAX_PARTS", "S3_MAX_PUT", "S3_MIN_PART", "TiB",
-           "Destination", "FileChanged", "LocalStorage", "ObjectInfo", "S3Storage", "SourceUnreadable", "Storage",
-           "StorageConfig", "content_type", "file_etag", "md5_file", "multipart_etag", "open_storage", "parse_dest",
-           "part_size", "read_source", "translate_error"]
+           "Destination", "FileChanged", "Interrupted", "LocalStorage", "ObjectInfo", "S3Storage", "SourceUnreadable",
+           "Storage", "StorageConfig", "check_stop", "content_type", "file_etag", "md5_file", "multipart_etag",
+           "open_storage", "parse_dest", "part_size", "read_source", "translate_error"]

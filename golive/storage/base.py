@@ -44,6 +44,17 @@ class SourceUnreadable(TerminalError):
     """A source file could not be read (permissions, I/O error)."""
 
 
+class Interrupted(TerminalError):
+    """The run was told to stop (Ctrl-C): a transfer in progress was abandoned (a multipart upload aborted), nothing
+    of it recorded as verified; what was verified before stays in the manifest for the re-run."""
+
+
+def check_stop(stop, key: str) -> None:
+    """Raise ``Interrupted`` when ``stop`` (a ``threading.Event``, or None) is set: between files, parts and reads."""
+    if stop is not None and stop.is_set():
+        raise Interrupted(f"{key}: interrupted before it was complete", key=key)
+
+
 def read_source(fh: IO[bytes], n: int, key: str) -> bytes:
     """Read exactly ``n`` bytes of a source file, or raise ``FileChanged`` / ``SourceUnreadable``."""
     try:
@@ -162,10 +173,10 @@ class Storage(Protocol):
     max_object_size: int
     max_single_put: int
 
-    def check(self, create: bool = False) -> None: ...
+    def check(self, create: bool = False, *, creatable: bool = False) -> None: ...
     def put(self, key: str, data: bytes, md5: bytes, ctype: str) -> str: ...
     def put_multipart(self, key: str, fh: IO[bytes], size: int, chunk: int, md5_hex: str, ctype: str,
-                      on_start=None) -> tuple[str, str]: ...
+                      on_start=None, stop=None) -> tuple[str, str]: ...
     def abort_multipart(self, key: str, upload_id: str) -> None: ...
     def list(self) -> Iterator[ObjectInfo]: ...
     def head_md5(self, key: str) -> str | None: ...

@@ -14,7 +14,7 @@ from golive.errors import ConfigError, TerminalError
 
 log = logging.getLogger(__name__)
 
-from golive.storage.base import MiB, Destination, ObjectInfo, md5_file, read_source
+from golive.storage.base import MiB, Destination, ObjectInfo, check_stop, md5_file, read_source
 
 
 class LocalStorage:
@@ -31,7 +31,7 @@ class LocalStorage:
     def describe(self) -> str:
         return str(self.dest)
 
-    def check(self, create: bool = False) -> None:
+    def check(self, create: bool = False, *, creatable: bool = False) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -62,12 +62,13 @@ class LocalStorage:
     def put(self, key: str, data: bytes, md5: bytes, ctype: str) -> str:
         return self._write(key, [data])
 
-    def put_multipart(self, key, fh, size, chunk, md5_hex, ctype, on_start=None):
+    def put_multipart(self, key, fh, size, chunk, md5_hex, ctype, on_start=None, stop=None):
         running = hashlib.md5()
 
         def chunks():
             remaining = size
             while remaining > 0:
+                check_stop(stop, key)  # the temporary file is removed: nothing half-written stays
                 data = read_source(fh, min(chunk, remaining), key)
                 remaining -= len(data)
                 running.update(data)

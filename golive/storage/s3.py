@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 
 from golive.errors import ConfigError, ConnectionFailed, GoliveError, TerminalError, TransientError
-from golive.storage.base import (S3_MAX_OBJECT, S3_MAX_PUT, S3_MIN_PART, MiB, Destination, ObjectInfo, StorageConfig, multipart_etag, read_source)
+from golive.storage.base import (S3_MAX_OBJECT, S3_MAX_PUT, S3_MIN_PART, MiB, Destination, ObjectInfo, StorageConfig,
+                                 check_stop, multipart_etag, read_source)
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +84,17 @@ class S3Storage:
         return f"{self.dest}{where}"
 
     # -- start-up check: one request that needs the same rights as the run (ListBucket)
-    def check(self, create: bool = False) -> None:
+    def check(self, create: bool = False, *, creatable: bool = False) -> None:
+        """Raise one line unless the bucket answers; ``create``: make it when missing. ``creatable``: the command
+        has ``--create-bucket``, so a missing bucket's message suggests it (commands without it do not)."""
         try:
             self.client.list_objects_v2(Bucket=self.dest.bucket, Prefix=self.dest.prefix, MaxKeys=1)
             return
         except Exception as exc:  # noqa: BLE001 - translated below
             err = translate_error(exc, self, at_start=True)
             if not (create and _code(exc) == "NoSuchBucket"):
+                if creatable and isinstance(err, ConfigError) and err.context.get("missing_bucket"):
+                    err = ConfigError(f"{err.message}; create it, or pass --create-bucket", missing_bucket=True)
                 raise err from None
         try:
             region = self.client.meta.region_name
@@ -114,12 +119,14 @@ class S3Storage:
             raise translate_error(exc, self, key=key) from None
         return etag.strip('"')
 
-    def put_multipart(self, key, fh, size, chunk, md5_hex, ctype, on_start=None):
+    def put_multipart(self, key, fh, size, chunk, md5_hex, ctype, on_start=None, stop=None):
         """Upload ``size`` bytes from ``fh`` in parts of ``chunk``; each part carries its Content-MD5.
 
         The whole-file MD5 goes into the object's metadata (``golive-md5``) because a multipart ETag is
         not an MD5. Returns ``(etag, running_md5_hex)``: the caller compares the running MD5 (what was
         actually sent) with ``md5_hex`` (what was hashed before) to catch a file changing mid-upload.
+        ``stop`` (a ``threading.Event``) set: the upload is aborted before its next part (``Interrupted``), so
+        no part is left behind to be billed.
         """
         c = self.client
         try:
@@ -133,6 +140,7 @@ class S3Storage:
         try:
             number, remaining = 0, size
             while remaining > 0:
+                check_stop(stop, key)
                 data = read_source(fh, min(chunk, remaining), key)
                 remaining -= len(data)
                 number += 1
@@ -446,8 +454,9 @@ def translate_error(exc: BaseException, storage: S3Storage, *, key: str | None =
         code = _code(exc)
         status = (getattr(exc, "response", {}) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code == "NoSuchBucket" or (at_start and code == "404"):
-            return ConfigError(f"bucket {storage.dest.bucket!r} does not exist at "
-                               f"{storage.cfg.endpoint_url or 'AWS'} (create it, or pass --create-bucket)")
+            where_ = storage.cfg.endpoint_url or "AWS"
+            return ConfigError(f"bucket {storage.dest.bucket!r} does not exist at {where_} (check the bucket name "
+                               "and --endpoint-url)", missing_bucket=True)
         if code in _CREDENTIAL_CODES:
             return ConnectionFailed(f"{where} refused the credentials ({code}): check AWS_ACCESS_KEY_ID / "
                                     f"AWS_SECRET_ACCESS_KEY or the bucket policy")

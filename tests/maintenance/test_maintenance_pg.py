@@ -275,3 +275,16 @@ def test_quoted_names_with_percent_signs(pg_db):
                                         pause="0s"))
     assert rep.ok and rep.results[0].after["deleted"] == 30 and rep.results[0].after["batches"] == 5
     assert one(pg_db, 'SELECT count(*) FROM "Post %%s"')[0] == 70
+
+
+def test_a_dry_run_is_refused_as_the_run_would_be_while_another_run_works(pg_db, golive):
+    """Issue 24, one rule for every dry run: another maintenance run at work (and no --lock-wait) refuses the run,
+    so the dry run says so with the same exit code instead of exiting 0."""
+    url = parse_url(pg_db)
+    with MaintenanceLock(url, MaintenanceOptions(tasks=["analyze"])):
+        res = golive("maintenance", "--db", pg_db, "--dry-run", "analyze")
+        assert res.code == 1 and "another golive maintenance run" in res.err, res
+        res = golive("maintenance", "--db", pg_db, "--dry-run", "--lock-wait", "5s", "analyze")
+        assert res.code == 0, res  # a run that would wait for it
+    res = golive("maintenance", "--db", pg_db, "--dry-run", "analyze")
+    assert res.code == 0, res

@@ -105,7 +105,9 @@ def test_bad_input_one_line_exit_2_no_password(golive, pg_db, tmp_path):
     cases = [
         (["--migrations", f"flyway:{mig}"], "unknown kind 'flyway'"),
         (["--migrations", f"sql:{tmp_path}/nope"], "does not exist"),
-        (["--migrations", f"sql:{mig}"], "--backup-to is required"),
+        # issue 24: --backup-to is no longer required (it defaults to file://<state dir>/backups, as go-live):
+        # test_release_backs_up_to_the_state_dir_by_default; a bad one is still refused in one line
+        (["--migrations", f"sql:{mig}", "--backup-to", "ftp://x/y"], "ftp://x/y"),
         (["--migrations", f"sql:{mig}", "--dry-run", "--allow", "drop-colum"], "did you mean drop-column"),
         (["--migrations", f"sql:{mig}", "--dry-run", "--lock-timeout", "soon"], "is not a duration"),
         (["--migrations", f"sql:{mig}", "--dry-run", "--notify", "teams+https://x.example/hook"], "expected [KIND+]"),
@@ -116,3 +118,23 @@ def test_bad_input_one_line_exit_2_no_password(golive, pg_db, tmp_path):
     wrong = pg_db.replace("postgres@", "postgres:Sekrit99@").rsplit("/", 1)[0] + "/grl_does_not_exist"
     res = golive("release", "--db", wrong, "--migrations", f"sql:{mig}", "--backup-to", f"file://{tmp_path}/b")
     assert res.code == 2 and "does not exist" in res.all and "Sekrit99" not in res.all, res
+
+
+def test_release_backs_up_to_the_state_dir_by_default_and_says_where(golive, pg_db, tmp_path):
+    """Issue 24: `golive release` defaults --backup-to to file://<state dir>/backups as go-live does, prints where
+    the backup went, and says each state once ("released: …", not "released: released: …")."""
+    pg_exec(pg_db, "CREATE TABLE t (id int PRIMARY KEY)")
+    mig = write(tmp_path / "m", {"001_a.sql": "ALTER TABLE t ADD COLUMN a int;\n"})
+    backups = tmp_path / "golive-runs" / "backups"
+    res = golive("release", "--db", pg_db, "--migrations", f"sql:{mig}", "--dry-run", cwd=tmp_path)
+    assert res.code == 0, res
+    assert "dry run: the release would apply 1 migration(s)" in res.out and "dry-run: dry run" not in res.out, res
+    assert f"file://{backups}" in res.out and not backups.exists(), res  # checked, not created
+    res = golive("release", "--db", pg_db, "--migrations", f"sql:{mig}", cwd=tmp_path)
+    assert res.code == 0, res
+    assert "released: 1 migration(s) applied" in res.out and "released: released" not in res.out, res
+    assert f"backup: file://{backups}/" in res.out and "golive restore --from" in res.out, res
+    assert [p.name for p in backups.iterdir()], res
+    res = golive("release", "--db", pg_db, "--migrations", f"sql:{mig}", "--state-dir", tmp_path / "s2",
+                 cwd=tmp_path)
+    assert res.code == 0 and "nothing to release" in res.out, res

@@ -108,9 +108,22 @@ class Dialect:
     def check(self, url: "DatabaseURL") -> None:
         """Cheap checks of a URL of this engine (names a database; a SQLite file exists and is SQLite)."""
 
-    def resolve(self, url: "DatabaseURL") -> "DatabaseURL":
-        """The URL of a running database (an ``embedded://`` URL starts its server); others as they are."""
+    def resolve(self, url: "DatabaseURL", *, start: bool = True) -> "DatabaseURL":
+        """The URL of a running database (an ``embedded://`` URL starts its server); others as they are.
+        ``start=False`` (dry runs): a server golive would start is used only if it already runs, else ``url`` comes
+        back as it was (``form == "dir"``): nothing is created or started."""
         return url
+
+    def running_servers(self) -> list:
+        """The servers golive started for this engine's URLs (``embedded://DIR``) that still run: objects with
+        ``data_dir``, ``pid``, ``url`` and ``line()``."""
+        return []
+
+    def stop_server(self, url: "DatabaseURL"):
+        """Stop the server golive started for ``url`` (``embedded://DIR``); what was stopped, None if none ran."""
+        from golive.errors import ConfigError
+
+        raise ConfigError(f"golive starts no {self.title} server for {url.masked}: only embedded://DIR is its own")
 
     def location(self, url: "DatabaseURL") -> str:
         """Where the URL's database is (host, port, database; a file's path), without credentials."""

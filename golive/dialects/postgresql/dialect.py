@@ -45,10 +45,23 @@ class PostgresDialect(Dialect):
     def check(self, url: DatabaseURL) -> None:
         libpq(url)  # a PostgreSQL URL
 
-    def resolve(self, url: DatabaseURL) -> DatabaseURL:
-        """``embedded://DIR``: start (or reuse) the embedded PostgreSQL kept in DIR and return its real URL."""
+    def resolve(self, url: DatabaseURL, *, start: bool = True) -> DatabaseURL:
+        """``embedded://DIR``: start (or reuse) the embedded PostgreSQL kept in DIR and return its real URL
+        (``start=False``: only a server already running)."""
         if url.dialect == url.engine:
             return url
         from golive.dialects.postgresql.embedded import resolve
 
-        return resolve(url)
+        return resolve(url, start=start)
+
+    def running_servers(self) -> list:
+        from golive.dialects.postgresql.embedded import running_servers
+
+        return running_servers()
+
+    def stop_server(self, url: DatabaseURL):
+        if url.dialect == url.engine:
+            return super().stop_server(url)
+        from golive.dialects.postgresql.embedded import stop_server
+
+        return stop_server(url.path or "golive-pgdata")
