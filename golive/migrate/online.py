@@ -304,12 +304,23 @@ def cut_over(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
     and the message says what to do. Any failure after the fence leaves the source fenced and says so (the same
     command goes on; ``golive migrate abort`` lets the source take writes again)."""
     t_fence = fence(source, target, state)
+    steps: dict[str, float] = {}
+    mark = [t_fence]
+
+    def took(name: str) -> None:
+        now = time.monotonic()
+        steps[name] = round(now - mark[0], 3)
+        mark[0] = now
+
     drained = catch_up(source, target, plan, state, on_batch=on_batch)
+    took("drain")
     identities = dialect_of(target).target.reset_identities(target, plan)
+    took("identities")
     checked, partial = 0, None
     if check is not None:
         keys, partial = changed_keys(state.run_key)
         checked, differences = check(keys)
+        took("check")
         if differences:
             raise CutoverCheckFailed(
                 f"the cut-over stopped before the app switched: {len(differences)}+ rows differ after the drain "
@@ -321,16 +332,19 @@ def cut_over(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
             before = hook()
         except Exception as exc:  # noqa: BLE001 - the app has not switched: say so with the cause
             raise TerminalError(f"the cut-over stopped before the app switched: {exc}; {_STOPPED}") from None
+        took("before_switch")
     try:
         run_command(command)
     except TerminalError as exc:
         raise TerminalError(f"{exc}; {_STOPPED}") from None
+    took("command")
     freeze = round(time.monotonic() - t_fence, 3)
     state.status = "cut-over"
     state.freeze_seconds = freeze
     save_state(target, state)
-    return {"freeze_seconds": freeze, "drained_to": drained.position, "identities": identities,
-            "checked_rows": checked, "checked_from": partial or state.started_at, "before_switch": before}
+    return {"freeze_seconds": freeze, "freeze_steps": steps, "drained_to": drained.position,
+            "identities": identities, "checked_rows": checked, "checked_from": partial or state.started_at,
+            "before_switch": before}
 
 
 def end(source: DatabaseURL, target: DatabaseURL, state: CaptureState, *, keep_fence: bool = True) -> list[str]:
