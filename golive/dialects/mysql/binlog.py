@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import warnings
 
 from golive.dialects.mysql.session import connect, connect_kwargs, qi, translate_error
 from golive.dialects.mysql.snapshot import position_key
@@ -30,6 +31,8 @@ from golive.urls import DatabaseURL
 log = logging.getLogger(__name__)
 # the library warns on every stream that binlog_row_metadata is not FULL: golive's check says it once, with the fix
 logging.getLogger("pymysqlreplication").setLevel(logging.ERROR)
+# mysql-replication 1.0.17 opens its control connection with PyMySQL's old ``db=`` argument
+warnings.filterwarnings("ignore", message="'db' is deprecated", category=DeprecationWarning)
 
 SCHEMA_CHANGED = ("the source's schema changed during capture: {what}; golive does not apply DDL: stop the app's "
                   "schema change, then run the same command with --drop-existing (or --abort to end the capture)")
