@@ -25,7 +25,7 @@ from golive.config import MigrateOptions
 from golive.dialects import dialect_of
 from golive.errors import TerminalError
 from golive.migrate import copy as copying, online, planning, target as tgt
-from golive.model.capture import CaptureNotReady, SchemaChanged
+from golive.model.capture import CaptureNotReady, CaptureState, SchemaChanged
 from golive.urls import parse_url
 
 from .conftest import Writer
@@ -263,7 +263,10 @@ def test_writer_during_copy_and_catch_up_then_cut_over(source, target, binlog_se
     assert online.load_state(parse_url(target), plan.run_key).applied == state.applied
     cap = dialect_of(parse_url(admin)).capture
     assert cap.leftovers(parse_url(admin))  # the fence stays on after a cut-over, and is named
-    assert cap.end(parse_url(admin), state) == ["the fence (read_only = ON): lifted, the source takes writes again"]
+    assert cap.end(parse_url(admin), state, keep_fence=True) == []
+    # removing every leftover, with no run recorded
+    assert cap.end(parse_url(admin), CaptureState(run_key="", engine="mysql")) == [
+        "the fence (read_only = ON): lifted, the source takes writes again"]
     assert cap.leftovers(parse_url(admin)) == []
 
 

@@ -35,7 +35,7 @@ logging.getLogger("pymysqlreplication").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", message="'db' is deprecated", category=DeprecationWarning)
 
 SCHEMA_CHANGED = ("the source's schema changed during capture: {what}; golive does not apply DDL: stop the app's "
-                  "schema change, then run the same command with --drop-existing (or --abort to end the capture)")
+                  "schema change, then run the same command with --drop-existing (or golive migrate abort)")
 
 _NAME = r"(?:`(?:[^`]|``)+`|[\w$]+)"
 _QNAME = rf"{_NAME}(?:\s*\.\s*{_NAME})?"

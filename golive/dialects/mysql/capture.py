@@ -278,6 +278,9 @@ class MySQLCapture(Capture):
             conn.close()
         if not on:
             return []
+        if not state.run_key:  # every leftover, no run recorded (``leftovers`` named the fence): lifted
+            fence = {"read_only_was": False, "super_read_only_was": False}
+            state.meta["fence"] = fence
         if fence is None or fence.get("read_only_was"):
             log.warning("the source is read-only (read_only = ON) and this run did not set it: left as it is "
                         "(SET GLOBAL read_only = OFF lifts it)")
@@ -294,8 +297,8 @@ class MySQLCapture(Capture):
         finally:
             conn.close()
         # the binlog capture adds nothing to the server (no slot, trigger or table): only a fence can be left
-        return ["read_only = ON: a fence left on (by a cut-over, or an interrupted one): golive migrate db --abort "
-                "or SET GLOBAL read_only = OFF lifts it"] if on else []
+        return ["read_only = ON: a fence left on (by a cut-over, or an interrupted one): golive migrate abort (or "
+                "SET GLOBAL read_only = OFF) lifts it"] if on else []
 
 
 def _on(value) -> bool:
