@@ -3,8 +3,9 @@ cut-over.
 
 A batch is one transaction: per table, the changed rows' careful lines are loaded (``LOAD DATA LOCAL``, strict,
 warnings as refusals, as the copy loads them) into a temporary copy of the table and upserted by its key
-(``INSERT … SELECT … ON DUPLICATE KEY UPDATE``), the deleted keys deleted, and the capture's position recorded in
-``_golive_capture`` in the same transaction. ``foreign_key_checks = 0`` inside a batch: a batch holds the
+(``INSERT … SELECT … ON DUPLICATE KEY UPDATE``), the deleted keys deleted first (so a key changed only in
+letter case, or a unique value moved from a deleted row to a new one, lands), and the capture's position recorded
+in ``_golive_capture`` in the same transaction. ``foreign_key_checks = 0`` inside a batch: a batch holds the
 source's changes up to a moment, in whatever order its tables come.
 """
 
@@ -50,6 +51,10 @@ def _apply_table(url, conn, plan: MigrationPlan, tp: TablePlan, lines: bytes, go
     cols = [c for c in tp.columns if not c.generated_sql]
     names = ", ".join(qi(c.target) for c in cols)
     with conn.cursor() as cur:
+        if gone:  # first: a key changed in a case-insensitive collation ('abc' to 'ABC') is one row here
+            one = "(" + ", ".join("%s" for _ in keys) + ")"
+            cur.execute(f"DELETE FROM {qi(tp.target)} WHERE ({', '.join(qi(k.target) for k in keys)}) IN "
+                        f"({', '.join(one for _ in gone)})", [v for k in gone for v in k])
         if lines:
             cur.execute("DROP TEMPORARY TABLE IF EXISTS _golive_apply")
             cur.execute(f"CREATE TEMPORARY TABLE _golive_apply LIKE {qi(tp.target)}")
@@ -60,10 +65,6 @@ def _apply_table(url, conn, plan: MigrationPlan, tp: TablePlan, lines: bytes, go
                         + (f"ON DUPLICATE KEY UPDATE {updates}" if updates else
                            f"ON DUPLICATE KEY UPDATE {qi(keys[0].target)} = {qi(keys[0].target)}"))
             cur.execute("DROP TEMPORARY TABLE _golive_apply")
-        if gone:
-            one = "(" + ", ".join("%s" for _ in keys) + ")"
-            cur.execute(f"DELETE FROM {qi(tp.target)} WHERE ({', '.join(qi(k.target) for k in keys)}) IN "
-                        f"({', '.join(one for _ in gone)})", [v for k in gone for v in k])
 
 
 def capture_state(url: DatabaseURL, run_key: str) -> CaptureState | None:

@@ -18,16 +18,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import re
-import threading
-import uuid
 
 from golive.dialects.base import SNAPSHOT_LOST, Decision, Source
 from golive.dialects.mysql import types as mt
 from golive.dialects.mysql.session import connect as open_session, qi, translate_error
+from golive.dialects.mysql.snapshot import _broken, _lock, _pools, is_mariadb as _is_mariadb, snapshot as _snapshot
 from golive.errors import PlanError, TerminalError, TransientError
 from golive.model.plan import ChunkPlan
 from golive.model.schema import Column, ForeignKey, Index, SourceSchema, Table, View
@@ -129,10 +126,6 @@ def introspect(conn, url: DatabaseURL) -> SourceSchema:
     except Exception:  # noqa: BLE001 - the event scheduler's table may be unreadable
         pass
     return schema
-
-
-def _is_mariadb(conn) -> bool:
-    return "mariadb" in conn.get_server_info().lower()
 
 
 def _default(raw, extra: str, data_type: str):
@@ -331,64 +324,11 @@ def row_key(t: Table) -> list[str]:
 
 # ---------------------------------------------------------------------- one moment for every reader
 
-_pools: dict[str, "queue.Queue"] = {}
-_broken: dict[str, str] = {}  # snapshot name -> why it is gone (a reading connection was lost)
-_lock = threading.Lock()
 
-
-@contextlib.contextmanager
-def snapshot(url: DatabaseURL, plan, *, workers: int):
-    """Open ``workers`` reading connections in one consistent snapshot (see the module docstring).
-
-    Yields the snapshot's name for the chunk readers of this process, or None when each chunk reads its
-    own moment (``plan.consistency`` says which, and why).
-    """
-    mode = plan.options.get("snapshot", "auto")
-    if mode == "none":
-        yield None
-        return
-    conns = []
-    lock_conn = connect(url)
-    try:
-        try:
-            with lock_conn.cursor() as cur:
-                cur.execute("FLUSH TABLES WITH READ LOCK")
-        except Exception as exc:
-            if mode == "lock":
-                raise PlanError(f"--snapshot lock: the source refused FLUSH TABLES WITH READ LOCK ({exc}); grant "
-                                "RELOAD to the user, or use --snapshot auto and keep the source quiet") from None
-            log.warning("no consistent snapshot (%s): each chunk reads its own moment", exc)
-            yield None
-            return
-        try:
-            for _ in range(max(1, workers)):
-                c = connect(url)
-                with c.cursor() as cur:
-                    cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-                conns.append(c)
-        finally:
-            with lock_conn.cursor() as cur:
-                cur.execute("UNLOCK TABLES")
-        name = uuid.uuid4().hex
-        pool: queue.Queue = queue.Queue()
-        for c in conns:
-            pool.put(c)
-        with _lock:
-            _pools[name] = pool
-        try:
-            yield name
-        finally:
-            with _lock:
-                _pools.pop(name, None)
-                _broken.pop(name, None)
-    finally:
-        lock_conn.close()
-        for c in conns:
-            try:
-                c.close()
-            except Exception:  # noqa: BLE001 - closing read-only connections
-                pass
+def snapshot(url: DatabaseURL, plan, *, workers: int, binlog: dict | None = None):
+    """One consistent snapshot for every chunk reader (``golive.dialects.mysql.snapshot``); ``binlog``: online
+    migration's capture, filled with the binlog position the snapshot is consistent with."""
+    return _snapshot(url, plan, workers=workers, settings=READ_SETTINGS, binlog=binlog)
 
 
 def consistency(url: DatabaseURL, conn, options) -> str:
@@ -582,6 +522,48 @@ class ChunkReader:
                 pass
 
 
+# ---------------------------------------------------------------------- online migration: rows by key
+
+KEYS_PER_QUERY = 500
+
+
+def read_keys(url: DatabaseURL, tp, keys: list[tuple]) -> list[tuple[tuple, bytes]]:
+    """The rows of ``keys`` as the source has them now, ``(key, careful line)`` each, read in one snapshot. A key
+    comes back as it was asked for (the capture's values), so the catch-up knows which keys were deleted."""
+    cols = [qi(k) for k in tp.key]
+    sel = f"SELECT {', '.join(cols)}, CAST({_pct(tp.careful_sql)} AS BINARY) FROM {qi(tp.source)}"
+    asked = {_key_text(k): tuple(k) for k in keys}
+    out = []
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            for i in range(0, len(keys), KEYS_PER_QUERY):
+                part = keys[i:i + KEYS_PER_QUERY]
+                if any(v is None for k in part for v in k):  # full-row identity: NULL matches NULL
+                    one = "(" + " AND ".join(f"{c} <=> %s" for c in cols) + ")"
+                    where = " OR ".join(one for _ in part)
+                elif len(cols) == 1:
+                    where = f"{cols[0]} IN ({', '.join('%s' for _ in part)})"
+                else:
+                    one = "(" + ", ".join("%s" for _ in cols) + ")"
+                    where = f"({', '.join(cols)}) IN ({', '.join(one for _ in part)})"
+                cur.execute(f"{sel} WHERE {where}", [v for k in part for v in k])
+                for row in cur.fetchall():
+                    key = tuple(row[:-1])
+                    out.append((asked.get(_key_text(key), key), bytes(row[-1])))
+        conn.rollback()
+    except Exception as exc:
+        raise translate_error(exc, f"reading the changed rows of {tp.source} from the source") from None
+    finally:
+        conn.close()
+    return out
+
+
+def _key_text(key) -> tuple:
+    return tuple(str(v) for v in key)
+
+
 # ---------------------------------------------------------------------- the concern
 
 
@@ -641,6 +623,9 @@ class MySQLSource(Source):
 
     def chunk_reader(self, url: DatabaseURL, plan, tp, *, snapshot: str | None = None):
         return ChunkReader(url, plan, tp, snapshot=snapshot)
+
+    def read_keys(self, url: DatabaseURL, plan, tp, keys: list[tuple]) -> list[tuple[tuple, bytes]]:
+        return read_keys(url, tp, keys)
 
     def size(self, url: DatabaseURL) -> int:
         conn = connect(url)

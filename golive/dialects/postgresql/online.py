@@ -57,6 +57,11 @@ def _apply_table(conn, plan: MigrationPlan, tp: TablePlan, lines: bytes, gone: l
     keys = _key_targets(tp)
     cols = [c for c in tp.columns if not c.generated_sql]
     names = ", ".join(qi(c.target) for c in cols)
+    if gone:  # first: a row whose key changed keeps its unique values under the new key
+        arrays = ", ".join(f"%s::text[]::{k.sql_type}[]" for k in keys)
+        cond = (f"({', '.join(qi(k.target) for k in keys)}) IN (SELECT * FROM unnest({arrays}))")
+        conn.execute(f"DELETE FROM {rel} WHERE {cond}",
+                     [[None if k[i] is None else str(k[i]) for k in gone] for i in range(len(keys))])
     if lines:
         conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS _golive_apply (LIKE {rel}) ON COMMIT DROP")
         conn.execute("TRUNCATE _golive_apply")
@@ -68,11 +73,6 @@ def _apply_table(conn, plan: MigrationPlan, tp: TablePlan, lines: bytes, gone: l
         conn.execute(f"INSERT INTO {rel} ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM _golive_apply "
                      f"ON CONFLICT ({', '.join(qi(k.target) for k in keys)}) {conflict}")
         conn.execute("DROP TABLE _golive_apply")
-    if gone:
-        arrays = ", ".join(f"%s::text[]::{k.sql_type}[]" for k in keys)
-        cond = (f"({', '.join(qi(k.target) for k in keys)}) IN (SELECT * FROM unnest({arrays}))")
-        conn.execute(f"DELETE FROM {rel} WHERE {cond}",
-                     [[None if k[i] is None else str(k[i]) for k in gone] for i in range(len(keys))])
 
 
 def capture_state(url: DatabaseURL, run_key: str) -> CaptureState | None:
