@@ -7,6 +7,7 @@ it. Targets are fresh databases of the machine's PostgreSQL and MariaDB.
 
 from __future__ import annotations
 
+import json
 import datetime as dt
 import os
 import random
@@ -563,3 +564,21 @@ def test_ddl_of_a_copied_table_is_recognised(statement, schema, said):
 
     got = ddl_change(statement, schema, "shop", ["orders", "tags"])
     assert (got is None) if said is None else got.startswith(said + ":"), got
+
+
+def test_the_command_moves_a_live_mysql_app_through_the_flow(golive, source, pg_url, tmp_path):
+    """``golive migrate db --online`` end to end (CLI, Prefect flow, the copy's tasks in the capture's snapshot)."""
+    admin, app, _ = source
+    write = app_writer(app)
+    try:
+        with Writer(write) as w:
+            r = golive("migrate", "db", "-s", admin, "-t", pg_url, "--online", "--cutover-command", "true",
+                       "--report", tmp_path / "r.json")
+            w.thread.join(timeout=10)
+    finally:
+        write.close()
+    assert r.code == 0, r
+    assert w.refused and w.n > 20, (w.n, w.refused)
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["online"]["changes_applied"] > 0 and rep["online"]["checked_rows"] > 0, rep["online"]
+    assert_equal(admin, pg_url)
