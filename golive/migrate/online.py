@@ -174,7 +174,7 @@ def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, s
     src, dst = dialect_of(source).source, dialect_of(target).target
     by_table: dict[str, dict[tuple, None]] = {}
     for ch in batch.changes:
-        by_table.setdefault(ch.table, {})[tuple(ch.key)] = None  # in order, once per key: the latest state wins
+        by_table.setdefault(ch.table, {})[ch.key] = None  # in order, once per key: the latest state wins
     tables = []
     applied = 0
     for tp in plan.tables:  # parents before children
@@ -182,8 +182,11 @@ def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, s
         if not keys:
             continue
         found = src.read_keys(source, plan, tp, keys)
-        present = {_norm(k) for k, _ in found}
-        gone = [k for k in keys if _norm(k) not in present]
+        present = {k for k, _ in found}
+        gone = [k for k in keys if k not in present]
+        if gone:  # compared as text too: an engine may hand back a key in another type than its capture's
+            as_text = {tuple(map(str, k)) for k, _ in found}
+            gone = [k for k in gone if tuple(map(str, k)) not in as_text]
         tables.append((tp, found, gone))
         applied += len(keys)
         _track(state, tp.source, keys)
@@ -233,10 +236,6 @@ def changed_keys(run_key: str) -> tuple[dict[str, list[tuple]], str | None]:
     """The keys the catch-up applied in this process, per table, and where tracking began when it did not from
     the copy's start (None: all of them)."""
     return ({t: list(k) for t, k in _CHANGED.get(run_key, {}).items()}, _TRACKED_FROM.get(run_key))
-
-
-def _norm(key) -> tuple:
-    return tuple(str(v) for v in key)
 
 
 def _jsonable(v):

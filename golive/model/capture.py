@@ -9,23 +9,28 @@ applying a change twice gives the same result (the latest state wins). Positions
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 from pydantic import BaseModel, Field
 
 from golive.errors import TerminalError
 
 
-class Change(BaseModel):
-    """One row of one source table changed (inserted, updated or deleted)."""
+class Change(NamedTuple):
+    """One row of one source table changed (inserted, updated or deleted). A plain tuple, not a validated model:
+    a catch-up handles tens of thousands a second, each made by golive's own capture code."""
 
-    table: str = Field(description="The source table as the plan names it.")
-    key: tuple = Field(description="The row's key values, in the plan's key columns' order (source values).")
+    #: the source table as the plan names it
+    table: str
+    #: the row's key values, in the plan's key columns' order (source values)
+    key: tuple
     deleted: bool = False
 
 
 class ChangeBatch(BaseModel):
     """Changes after a position, in commit order, and the position after the last of them."""
 
-    changes: list[Change] = Field(default_factory=list)
+    changes: list[Any] = Field(default_factory=list, description="``Change`` tuples, in commit order.")
     position: str = Field(description="Apply these and the stream is at this position.")
     pending: int = Field(0, description="Changes known to be waiting after this batch (0: caught up).")
     oldest_at: float | None = Field(None, description="Commit time (epoch s) of the oldest change not yet applied.")

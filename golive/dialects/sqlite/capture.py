@@ -130,7 +130,7 @@ class SQLiteCapture(Capture):
             pending = conn.execute(f"SELECT count(*), min(at) FROM {CHANGES} WHERE id > ?", (last,)).fetchone()
         finally:
             conn.close()
-        changes = [Change(table=tbl, key=tuple(json.loads(key)), deleted=op == "d") for _, tbl, key, op, _ in rows]
+        changes = [Change(tbl, _key(key), op == "d") for _, tbl, key, op, _ in rows]
         oldest = _epoch(pending[1]) if pending[0] else _epoch(rows[0][4])
         return ChangeBatch(changes=changes, position=str(last), pending=int(pending[0]), oldest_at=oldest)
 
@@ -212,6 +212,12 @@ class SQLiteCapture(Capture):
 
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
+
+
+def _key(text: str) -> tuple:
+    """A change's key from its JSON array; one integer (the usual key) without the JSON parser."""
+    inner = text[1:-1]
+    return (int(inner),) if inner.isdigit() else tuple(json.loads(text))
 
 
 def _epoch(julian: float | None) -> float | None:
