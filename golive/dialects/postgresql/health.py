@@ -13,6 +13,7 @@ import re
 from golive.dialects.base import Health
 from golive.dialects.postgresql.bloat import (SYSTEM_SCHEMAS_SQL, TABLE_ACTIVITY_SQL, collect_sizes, needs_analyze,
                                               needs_vacuum, read_index_bloat, read_table_bloat, read_table_sizes)
+from golive.dialects.postgresql.session import qi
 from golive.model.health import (SOFT_DELETE_CAP, Check, Context, Finding, ServerFacts, TableSize, esc, pct, query,
                                  read_index_sizes, soft_delete_finding)
 from golive.units import human_bytes, human_count, human_duration
@@ -20,6 +21,8 @@ from golive.units import human_bytes, human_count, human_duration
 USER = SYSTEM_SCHEMAS_SQL
 INT_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
 INT_MIN = {"smallint": -32768, "integer": -2147483648, "bigint": -9223372036854775808}
+#: the predefined roles that let a role read what a superuser can (a report's statistics and settings)
+PREDEFINED_ROLE = re.compile(r"\bpg_(read_all_settings|read_all_stats|stat_scan_tables|monitor|read_all_data)\b")
 #: a leftover of an interrupted REINDEX CONCURRENTLY (https://www.postgresql.org/docs/current/sql-reindex.html)
 LEFTOVER_RE = re.compile(r"_cc(new|old)\d*$")
 
@@ -659,3 +662,17 @@ class PostgresHealth(Health):
         with conn.cursor() as cur:
             cur.execute("SELECT to_regclass(%s) IS NOT NULL", (HISTORY_TABLE,))
             return bool(cur.fetchone()[0])
+
+    def missing_privilege(self, exc: BaseException, conn) -> str | None:
+        """SQLSTATE 42501: the predefined role the server names (pg_read_all_settings for a superuser-only setting,
+        https://www.postgresql.org/docs/current/predefined-roles.html), pg_read_all_data for a table, else
+        pg_monitor (which holds the settings, statistics and scan roles a report reads)."""
+        diag = getattr(exc, "diag", None)
+        if (getattr(diag, "sqlstate", None) or getattr(exc, "sqlstate", None)) != "42501":
+            return None
+        text = f"{exc} {getattr(diag, 'message_detail', None) or ''}"
+        named = PREDEFINED_ROLE.search(text)
+        role = named.group(0) if named else (
+            "pg_read_all_data" if re.search(r"permission denied for (table|relation|view|schema)", text) else "pg_monitor")
+        user = conn.info.user
+        return f"GRANT {role} TO {user if re.fullmatch(r'[a-z_][a-z0-9_]*', user) else qi(user)}"
