@@ -186,7 +186,7 @@ def test_golive_bookkeeping_is_never_app_data(quirks):
     for table in mysql_quirks.BOOKKEEPING_TABLES:
         assert skipped.get(("table", table)) == "golive's own bookkeeping", (table, skipped)
     assert not [t for t in report["tables"] if t["source"].startswith("_golive")]
-    assert scalar(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE '\\_golive%'") == 0
+    assert scalar(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE '\\_golive%%'") == 0
 
 
 def test_a_mariadb_golive_filled_moves_on_to_postgresql(mysql_admin_url, pg_db, prefect_api, tmp_path):
@@ -210,7 +210,7 @@ def test_a_mariadb_golive_filled_moves_on_to_postgresql(mysql_admin_url, pg_db, 
         skipped = {(s["kind"], s["name"]): s["reason"] for s in report["skipped"]}
         assert all(skipped.get(("table", t)) == "golive's own bookkeeping" for t in own), skipped
         assert scalar(target, "SELECT count(*) FROM users") == 40
-        assert scalar(target, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_golive%'") == 0
+        assert scalar(target, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_golive%%'") == 0
     finally:
         _mysql(mysql_admin_url, f"DROP DATABASE IF EXISTS `{name}`")
 

@@ -88,7 +88,7 @@ def _first_line(exc: Exception) -> str:
 def _libpq_reason(text: str) -> str:
     """libpq's own reason, without its "connection to server at … failed:" preamble (first line only)."""
     line = text.strip().splitlines()[0] if text.strip() else ""
-    return re.split(r"\bfailed: ", line)[-1].strip()
+    return re.sub(r"^connection is bad:\s*", "", re.split(r"\bfailed: ", line)[-1].strip())
 
 
 def connection_error(exc: Exception, url: DatabaseURL, role: str) -> GoliveError:
