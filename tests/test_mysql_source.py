@@ -178,6 +178,21 @@ def test_mixed_collations_and_latin1_read_as_written(quirks):
     assert rows(url, "SELECT id, name, note FROM latin ORDER BY id") == [(1, "café", "crème brûlée"), (2, "plain", None)]
 
 
+def test_a_generated_column_the_target_refuses_is_copied_as_a_plain_column(quirks):
+    """``UNHEX(SHA2(json, 256))`` translates to ``sha256(jsonb)``, which PostgreSQL has not: the column is a plain
+    one with the values MySQL computed (the README's rule for untranslatable generated columns), not a refusal."""
+    import hashlib
+
+    report, url, _ = quirks
+    assert column_types(url, "hashed")["h"] == "bytea"
+    assert scalar(url, "SELECT attgenerated FROM pg_attribute WHERE attrelid = 'hashed'::regclass AND attname = 'h'") == ""
+    got = dict(rows(url, "SELECT id, h FROM hashed"))
+    assert bytes(got[1]) == hashlib.sha256(b"[1, 2]").digest()
+    assert bytes(got[2]) == hashlib.sha256('{"a": "é"}'.encode()).digest()
+    assert any(w.startswith("hashed.h: generated column copied as a plain column (values kept): the target refuses")
+               for w in report["warnings"]), report["warnings"]
+
+
 def test_golive_bookkeeping_is_never_app_data(quirks):
     """golive's own tables in the source (a database golive filled, validated, released, rewrote) stay behind,
     each reported as skipped."""
