@@ -227,3 +227,98 @@ def test_postgresql_tls_failures_keep_libpqs_reason(pg_admin_url):
     assert "SSL negotiation failed" not in msg
     with pytest.raises(ConfigError, match="sslmood"):
         connect(parse_url(f"{pg_admin_url}{sep}sslmood=require"), role="database")
+
+
+# ---------------------------------------------------------------- a throwaway MariaDB with TLS
+
+@pytest.fixture(scope="module")
+def tls_mariadb(tmp_path_factory):
+    """A MariaDB of its own (the machine's has no TLS, and its settings are left alone) with a certificate signed by
+    a test CA for 127.0.0.1; yields (URL without parameters, CA path); stopped and removed afterwards."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    mariadbd = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin:/usr/local/sbin")
+    install = shutil.which("mariadb-install-db")
+    if not (mariadbd and install and shutil.which("openssl")):
+        pytest.skip("needs mariadbd, mariadb-install-db and openssl")
+    d = tmp_path_factory.mktemp("tls-mariadb")
+    run = lambda *a: subprocess.run(a, cwd=d, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=golive test CA")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=127.0.0.1")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    run(install, "--no-defaults", f"--datadir={d / 'data'}", "--auth-root-authentication-method=normal",
+        "--skip-test-db", "--user=root")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(d / "server.log", "wb")
+    proc = subprocess.Popen([mariadbd, "--no-defaults", f"--datadir={d / 'data'}", f"--socket={d / 'sock'}",
+                             f"--port={port}", "--bind-address=127.0.0.1", "--user=root", "--skip-log-bin",
+                             "--innodb-buffer-pool-size=16M", "--local-infile=1", f"--ssl-ca={d / 'ca.pem'}",
+                             f"--ssl-cert={d / 'server.pem'}", f"--ssl-key={d / 'server.key'}"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while b"ready for connections" not in (d / "server.log").read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the throwaway MariaDB did not start:\n" + (d / "server.log").read_text()[-2000:])
+            time.sleep(0.1)
+        yield f"mysql://root@127.0.0.1:{port}", str(d / "ca.pem")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _cipher(url: str) -> str:
+    conn = _mysql_connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            return cur.fetchone()[1]
+    finally:
+        conn.close()
+
+
+def test_a_tls_request_gets_tls_verified_as_asked(tls_mariadb):
+    base, ca = tls_mariadb
+    for q in ("ssl_mode=REQUIRED", "sslmode=require", "ssl_mode=PREFERRED", f"ssl_ca={ca}",
+              f"ssl_mode=VERIFY_CA&ssl_ca={ca}", f"sslmode=verify-full&sslrootcert={ca}"):
+        assert _cipher(f"{base}/mysql?{q}"), q
+    assert _cipher(f"{base}/mysql?ssl_mode=DISABLED") == ""
+    # verification against the system's CAs: the test CA is not one of them, said in one line
+    with pytest.raises(ConnectionFailed, match="certificate failed verification .*give the CA that signed it"):
+        _mysql_connect(f"{base}/mysql?ssl_mode=VERIFY_CA")
+
+
+def test_tls_reaches_the_client_programs_and_sqlalchemy(tls_mariadb, tmp_path):
+    """The same TLS for mariadb-dump and mariadb (a backup and its verification) and for SQLAlchemy."""
+    import sqlalchemy
+    from pydantic import SecretStr
+
+    from golive.backup import BackupOptions, VerifyOptions, backup_database, verify_backup
+    from golive.dialects.mysql.session import sqlalchemy_url
+
+    base, ca = tls_mariadb
+    _admin(f"{base}/mysql", "CREATE DATABASE IF NOT EXISTS app", "CREATE TABLE IF NOT EXISTS app.t (id INT PRIMARY KEY)",
+           "REPLACE INTO app.t VALUES (1), (2)")
+    url = f"{base}/app?ssl_mode=VERIFY_IDENTITY&ssl_ca={ca}"
+    engine = sqlalchemy.create_engine(sqlalchemy_url(parse_url(url)))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW SESSION STATUS LIKE 'Ssl_cipher'").fetchone()[1]
+    engine.dispose()
+    done = backup_database(url, f"file://{tmp_path}/b", BackupOptions())
+    verified = verify_backup(done.url, VerifyOptions(own_server=SecretStr(url)))  # scratch: the same server, TLS
+    assert verified.ok, verified.verification.problems
+
