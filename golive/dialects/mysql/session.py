@@ -92,7 +92,9 @@ def connect(url: DatabaseURL, *, autocommit: bool = False, local_infile: bool = 
 
 def _check_encrypted(conn, url: DatabaseURL, role: str, params: Params) -> None:
     """A driver that falls back to plaintext when the server has no TLS (PyMySQL < 1.2) is caught here."""
-    with conn.cursor() as cur:
+    import pymysql.cursors
+
+    with conn.cursor(pymysql.cursors.Cursor) as cur:  # tuples, whatever the connection's cursor class
         cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
         row = cur.fetchone()
     if not (row and row[1]):
