@@ -18,6 +18,7 @@ from flows.backup_params import StorageParams, encryption_key, storage_options
 from flows.credentials import resolve_secret
 from flows.foreground import model_params_flow
 from golive import backup as bk
+from golive.errors import GoliveError
 from golive.report import write_json
 from golive.urls import mask
 from tasks.backup import run_backup, run_prune, run_verify
@@ -52,7 +53,8 @@ def artifact_key(name: str) -> str:
 
 @model_params_flow(name="backup-database", persist_result=False, log_prints=False)
 def backup_database(params: BackupParams) -> dict:
-    """Back up, verify, prune. A failed run (backup failed, or verification failed) carries the report.
+    """Back up, verify, prune. A failed run (backup failed, verification failed, or it could not run: the report's
+    ``not_verified`` says why) carries the report.
 
     Args:
         params: The database (a URL or block:NAME), where backups go, encryption, verification and retention.
@@ -60,18 +62,26 @@ def backup_database(params: BackupParams) -> dict:
     storage = storage_options(params.storage)
     key = encryption_key(params.storage)
     # 1. Backup: dump -> zstd -> (encrypt) -> upload; manifest last
-    result = run_backup(resolve_secret(params.db), params.to,
+    db = resolve_secret(params.db)
+    result = run_backup(db, params.to,
                         bk.BackupOptions(name=params.name, compress=params.compress, encryption_key=key, storage=storage,
                                          scratch_dir=params.scratch_dir, create_bucket=params.create_bucket))
     report = {"ok": True, "backup": summary(result)}
     # 2. Verify: restore into a scratch database, compare counts and schema, record it in the manifest
+    #    on the backup's own server with the backup's credentials unless a scratch server is given
     if params.verify:
         scratch = SecretStr(resolve_secret(params.scratch)) if params.scratch else None
-        verified = run_verify(result.url, bk.VerifyOptions(scratch=scratch, scratch_dir=params.scratch_dir,
-                                                            encryption_key=key, storage=storage))
-        report["verification"] = verified.verification.model_dump(mode="json")
-        report["ok"] = verified.ok
-        result.manifest.verification = verified.verification
+        try:
+            verified = run_verify(result.url, bk.VerifyOptions(scratch=scratch, own_server=SecretStr(db),
+                                                                scratch_dir=params.scratch_dir, encryption_key=key,
+                                                                storage=storage))
+        except GoliveError as exc:  # it could not run (no scratch server, refused credentials): say so
+            report["ok"] = False
+            report["not_verified"] = mask(str(exc))
+        else:
+            report["verification"] = verified.verification.model_dump(mode="json")
+            report["ok"] = verified.ok
+            result.manifest.verification = verified.verification
     # 3. Prune what the retention policy does not keep (never the newest verified backup)
     if params.prune and report["ok"]:
         pruned = run_prune(params.to, params.retention, False, storage)
@@ -80,6 +90,8 @@ def backup_database(params: BackupParams) -> dict:
     publish(result, report)
     if params.report_path:
         write_json(params.report_path, report)
+    if "not_verified" in report:
+        return Failed(message=f"backup {result.id} written, not verified: {report['not_verified']}", data=report)
     if not report["ok"]:
         return Failed(message=f"backup {result.id} failed verification: "
                               + "; ".join(report["verification"]["problems"][:3]), data=report)
@@ -119,6 +131,8 @@ def markdown(result: bk.BackupResult, report: dict) -> str:
              f"{', AES-256-GCM' if m.encryption else ''}) |",
              f"| duration | {m.duration_seconds:.1f} s |",
              f"| verified | {v.status + ' in ' + format(v.seconds, '.1f') + ' s' if v else 'not verified'} |"]
+    if "not_verified" in report:
+        lines += ["", f"**Backup written, not verified:** {report['not_verified']}"]
     if v and v.problems:
         lines += ["", "## Problems", ""] + [f"- {p}" for p in v.problems]
     if v and v.checks:

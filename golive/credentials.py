@@ -9,9 +9,7 @@ from the Prefect API in use (``PREFECT_API_URL`` or the local server). The CLI a
 from __future__ import annotations
 
 from golive.errors import ConfigError
-from golive.urls import secret
-
-BLOCK_PREFIX = "block:"
+from golive.urls import BLOCK_PREFIX, secret
 
 
 def is_block_ref(value) -> bool:

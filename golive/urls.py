@@ -36,6 +36,9 @@ _SCHEMES = {
     "embedded": ("embedded", "postgresql", "dir"),
 }
 
+#: a URL given as the name of a Prefect Secret block holding it (``golive.credentials``)
+BLOCK_PREFIX = "block:"
+
 _PW_RE = re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*:)(?P<pw>[^@/?#]*)(?P<post>@)")
 _QS_PW_RE = re.compile(r"(?P<pre>[?&](?:password|passwd|secret|token|sslpassword)=)(?P<pw>[^&\s]*)", re.I)
 
@@ -127,10 +130,16 @@ class DatabaseURL:
 
 
 def as_url(value, *, role: str = "database") -> DatabaseURL:
-    """``value`` as a ``DatabaseURL``: an already parsed one as it is, a string or ``SecretStr`` parsed."""
+    """``value`` as a ``DatabaseURL``: an already parsed one as it is, a string or ``SecretStr`` parsed;
+    ``block:NAME`` is the URL that Prefect Secret block holds (``golive.credentials``)."""
     if isinstance(value, DatabaseURL):
         return value
-    return parse_url(secret(value) or "", role=role)
+    text = secret(value) or ""
+    if text.strip().startswith(BLOCK_PREFIX):
+        from golive.credentials import resolve_secret  # reads the Prefect API: only when a block is named
+
+        text = resolve_secret(text)
+    return parse_url(text, role=role)
 
 
 def parse_url(url: str, *, role: str = "database") -> DatabaseURL:
@@ -138,6 +147,8 @@ def parse_url(url: str, *, role: str = "database") -> DatabaseURL:
     if not url or not url.strip():
         raise ConfigError(f"no {role} URL given")
     url = url.strip()
+    if url.startswith(BLOCK_PREFIX):  # never a file named "block:…": as_url reads the block first
+        raise ConfigError(f"{role} {url!r} names a Prefect Secret block: it is read where the URL is taken (as_url)")
     if "://" not in url:
         # a bare path: SQLite, as users type it
         return DatabaseURL(secret_url=SecretStr(f"sqlite:///{url}"), dialect="sqlite", engine="sqlite", form="file",

@@ -167,6 +167,69 @@ def test_indexes_names_views_and_what_is_reported(quirks):
     assert "snapshot" in report["consistency"]
 
 
+def test_mixed_collations_and_latin1_read_as_written(quirks):
+    """A table mixing collations (utf8mb4_nopad_bin, general_ci, unicode_ci, JSON's utf8mb4_bin, latin1_bin,
+    utf8mb3) reads (it was "Illegal mix of collations for operation 'concat'", error 1271), and an all-latin1 table's
+    text arrives as the characters it holds."""
+    report, url, _ = quirks
+    got = rows(url, "SELECT id, code, name, title, doc, legacy, old3, kind, tags, seen::text FROM mixed ORDER BY id")
+    assert got[0] == (1, "Ab ", "Zoë", "it's", {"k": "é"}, "café", "naïve", "b", ["x", "y"], "2024-01-02 03:04:05")
+    assert got[1][:2] == (2, "ab") and got[1][2:] == (None,) * 8
+    assert rows(url, "SELECT id, name, note FROM latin ORDER BY id") == [(1, "café", "crème brûlée"), (2, "plain", None)]
+
+
+def test_a_generated_column_the_target_refuses_is_copied_as_a_plain_column(quirks):
+    """``UNHEX(SHA2(json, 256))`` translates to ``sha256(jsonb)``, which PostgreSQL has not: the column is a plain
+    one with the values MySQL computed (the README's rule for untranslatable generated columns), not a refusal."""
+    import hashlib
+
+    report, url, _ = quirks
+    assert column_types(url, "hashed")["h"] == "bytea"
+    assert scalar(url, "SELECT attgenerated FROM pg_attribute WHERE attrelid = 'hashed'::regclass AND attname = 'h'") == ""
+    got = dict(rows(url, "SELECT id, h FROM hashed"))
+    assert bytes(got[1]) == hashlib.sha256(b"[1, 2]").digest()
+    assert bytes(got[2]) == hashlib.sha256('{"a": "é"}'.encode()).digest()
+    assert any(w.startswith("hashed.h: generated column copied as a plain column (values kept): the target refuses")
+               for w in report["warnings"]), report["warnings"]
+
+
+def test_golive_bookkeeping_is_never_app_data(quirks):
+    """golive's own tables in the source (a database golive filled, validated, released, rewrote) stay behind,
+    each reported as skipped."""
+    report, url, _ = quirks
+    skipped = {(s["kind"], s["name"]): s["reason"] for s in report["skipped"]}
+    for table in mysql_quirks.BOOKKEEPING_TABLES:
+        assert skipped.get(("table", table)) == "golive's own bookkeeping", (table, skipped)
+    assert not [t for t in report["tables"] if t["source"].startswith("_golive")]
+    assert scalar(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE '\\_golive%%'") == 0
+
+
+def test_a_mariadb_golive_filled_moves_on_to_postgresql(mysql_admin_url, pg_db, prefect_api, tmp_path):
+    """SQLite -> MariaDB with golive, then that MariaDB -> PostgreSQL: golive's bookkeeping stays behind (its
+    _golive_source_orphans' generated column broke the target) and the tables golive made (utf8mb4_nopad_bin text
+    beside a JSON column) read."""
+    from golive import sample
+
+    name = "golive_rt_" + uuid.uuid4().hex[:8]
+    _mysql(mysql_admin_url, f"CREATE DATABASE `{name}`")
+    try:
+        app = tmp_path / "app.db"
+        sample.build(app, users=40, images_per_user=2, bad_rows=False)
+        mariadb = mysql_admin_url.rsplit("/", 1)[0] + f"/{name}"
+        assert migrate(app, mariadb)["ok"]
+        own = sorted(r[0] for r in _mysql(mysql_admin_url, "SHOW TABLES LIKE '\\_golive%'", database=name))
+        assert {"_golive_runs", "_golive_chunks"} <= set(own), own
+        target = pg_db()
+        report = migrate(mariadb, target)
+        assert report["ok"], report["errors"]
+        skipped = {(s["kind"], s["name"]): s["reason"] for s in report["skipped"]}
+        assert all(skipped.get(("table", t)) == "golive's own bookkeeping" for t in own), skipped
+        assert scalar(target, "SELECT count(*) FROM users") == 40
+        assert scalar(target, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_golive%%'") == 0
+    finally:
+        _mysql(mysql_admin_url, f"DROP DATABASE IF EXISTS `{name}`")
+
+
 def test_chinook_mysql_equals_its_postgresql_edition(mysql_admin_url, pg_db, prefect_api, tmp_path):
     """Chinook from its MySQL script, copied with --identifiers snake, holds exactly the rows of Chinook's own
     PostgreSQL script (whose names are snake_case)."""

@@ -200,6 +200,59 @@ def test_rewrite_paths_with_the_database_in_a_secret_block(prefect_api, gpf_pg, 
     assert f"rewrite-paths-{dbname.replace('_', '-')}-images-path" in artifacts_of(state.state_details.flow_run_id)
 
 
+def test_rewrite_paths_cli_takes_block_name(golive, gpf_pg, tmp_path):
+    """``golive rewrite-paths --db block:NAME``: the URL (with its password) from the Secret block, never a SQLite
+    file named "block:NAME"."""
+    import psycopg
+    from prefect.blocks.system import Secret
+
+    from golive.files import sync
+
+    url, admin = gpf_pg
+    src = tmp_path / "uploads"
+    (src / "2024").mkdir(parents=True)
+    (src / "2024" / "a.jpg").write_bytes(b"x" * 10)
+    up = sync.upload_folder(src, (tmp_path / "bucket").as_uri(), state_dir=tmp_path / "state")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE images (id int PRIMARY KEY, path text)")
+        conn.execute("INSERT INTO images VALUES (1, 'uploads/2024/a.jpg')")
+    name = "gpf-rw-" + uuid.uuid4().hex[:8]
+    Secret(value=url).save(name)
+    args = ("rewrite-paths", "--db", f"block:{name}", "--table", "images", "--column", "path", "--to",
+            "https://cdn.example.com/{path}", "--strip-prefix", "uploads/", "--manifest", str(up.manifest))
+    res = golive(*args, "--dry-run")
+    assert res.code == 0 and "to be rewritten" in res.out, res
+    res = golive(*args)
+    assert res.code == 0, res
+    assert PASSWORD not in res.all
+    with psycopg.connect(admin) as conn:
+        assert conn.execute("SELECT path FROM images").fetchone()[0] == "https://cdn.example.com/2024/a.jpg"
+
+
+def test_expectations_generate_takes_block_names(golive, gpf_pg, tmp_path):
+    """``golive expectations generate --source block:A --target block:B``: both URLs from Secret blocks."""
+    import sqlite3
+
+    from prefect.blocks.system import Secret
+
+    from helpers import migrate
+
+    url, _ = gpf_pg
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE)")
+        db.execute("INSERT INTO users VALUES (1, 'a@example.com'), (2, 'b@example.com')")
+    assert migrate(app, url)["ok"]
+    tag = uuid.uuid4().hex[:8]
+    Secret(value=f"sqlite:///{app}").save(f"gpf-src-{tag}")
+    Secret(value=url).save(f"gpf-dst-{tag}")
+    res = golive("expectations", "generate", "--source", f"block:gpf-src-{tag}", "--target", f"block:gpf-dst-{tag}",
+                 "--dir", str(tmp_path / "suites"))
+    assert res.code == 0, res
+    assert PASSWORD not in res.all
+    assert list((tmp_path / "suites").rglob("*.json")), res
+
+
 # ---------------------------------------------------------------- buckets as prefect-aws blocks
 
 @pytest.fixture

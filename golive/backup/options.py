@@ -33,6 +33,10 @@ class VerifyOptions(BaseModel):
     scratch: SecretStr | None = Field(None, description=(
         "Server to restore into (a temporary database is created and dropped): PostgreSQL default: an "
         "embedded PostgreSQL (pgserver); MySQL default: the backup's own server; SQLite: a temp file"))
+    own_server: SecretStr | None = Field(None, description=(
+        "The backup's own database URL with the credentials the backup used (a verification right after the "
+        "backup): where the engine's default scratch is that server, it connects with these; else with the "
+        "manifest's record of it, which has no password"))
     scratch_dir: str | None = Field(None, description="Local scratch directory (default: the temp dir)")
     scratch_prefix: str = Field("golive_verify_", description="Name prefix of the temporary database")
     jobs: int = Field(2, ge=1, le=32)

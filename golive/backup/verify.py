@@ -3,7 +3,8 @@ it against the manifest, drop the scratch, and write the verdict into the manife
 
 The scratch database is the engine's (``Backup.scratch_database``): PostgreSQL: an embedded PostgreSQL 16
 (pgserver) in the scratch directory, or a temporary database on a server given with ``scratch``;
-MySQL/MariaDB: a temporary database on the server given with ``scratch`` (default: the backup's own server);
+MySQL/MariaDB: a temporary database on the server given with ``scratch`` (default: the backup's own server, with
+the backup's credentials right after it, ``own_server``);
 SQLite: a temporary file. Checks: object sizes and SHA-256, the engine's own checks of the objects
 (``Backup.check_objects``: SQLite's ``PRAGMA integrity_check``), the restore itself, row counts per table
 (Great Expectations) and the schema fingerprint.
@@ -42,10 +43,11 @@ def scratch_database(manifest, options: VerifyOptions, workdir: Path, notes: lis
     extension the backup needs: then a temporary database on the backup's own server)."""
     notes = [] if notes is None else notes
     name = f"{options.scratch_prefix}{uuid.uuid4().hex[:10]}"
-    given = secret(options.scratch)
+    given, own = secret(options.scratch), secret(options.own_server)
     server = as_url(given, role="scratch") if given else None
+    own_url = as_url(own, role="scratch") if own else None
     with get_dialect(manifest.engine).backup.scratch_database(manifest, name=name, server=server, workdir=workdir,
-                                                              notes=notes) as url:
+                                                              notes=notes, own=own_url) as url:
         yield url
 
 
@@ -54,7 +56,7 @@ def verify_backup(url: str, options: VerifyOptions | None = None) -> VerifyResul
 
     A damaged object, a failing restore or a count or schema mismatch is a *failed* verification (recorded
     in the manifest, ``ok`` False). Problems of the machine rather than the backup (scratch disk full, no
-    scratch server) raise instead, and record nothing.
+    scratch server, its credentials refused) raise instead, and record nothing: the verification did not run.
     """
     options = options or VerifyOptions()
     t0 = time.perf_counter()

@@ -3,7 +3,8 @@
 Thin: parse options, run the flow (``backup-database``, ``restore-database``, ``verify-backup``,
 ``prune-backups``) in this process, print the outcome. ``backups list`` and ``prune --dry-run`` need no flow
 run. Exit codes: 0 done (and verified); 1 a verification or the post-restore checks failed; 2 bad input or a
-failure (wrong password, unreachable server, damaged backup, full scratch disk), printed as one line.
+failure (wrong password, unreachable server, damaged backup, full scratch disk), printed as one line; 3 (``golive
+backup``) the backup was written but its verification could not run ("backup written, not verified: <why>").
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import typer
 
 from golive.cli import app
 from golive.cli._common import console, echo, handle_errors, note
+
+#: ``golive backup``'s exit code when the backup was written but its verification could not run
+NOT_VERIFIED = 3
 
 backups_app = typer.Typer(help="List, verify and prune backups.", no_args_is_help=True)
 app.add_typer(backups_app, name="backups", rich_help_panel="Backups")
@@ -138,6 +142,12 @@ def backup_cmd(
         _show_verification(v)
     if "prune" in rep:
         echo(f"  pruned: {len(rep['prune']['removed'])} removed, {len(rep['prune']['kept'])} kept")
+    if "not_verified" in rep:  # the backup exists; proving it could not run
+        from rich.markup import escape
+
+        console.print(f"[yellow]backup written, not verified[/]: {escape(rep['not_verified'])}", markup=True,
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(NOT_VERIFIED)
     echo(("[green]ok[/]" if rep["ok"] else "[red]FAILED[/]") + f": backup {b['id']}"
          + (" verified" if v and rep["ok"] else ""))
     raise typer.Exit(0 if rep["ok"] else 1)

@@ -260,7 +260,7 @@ def verify_files_cmd(
 @handle_errors
 def rewrite_paths_cmd(
     db: str = typer.Option(..., "--db", help="Database URL: sqlite:///app.db, postgresql://..., mysql://..., "
-                                             "embedded://DIR"),
+                                             "embedded://DIR, or block:NAME"),
     table: str = typer.Option(..., "--table", help="Table holding the file paths."),
     column: str = typer.Option(..., "--column", help="Column holding the file paths."),
     to: str = typer.Option("", "--to", help="New value: 's3://bucket/{key}' or 'https://cdn.example.com/{key}'."),

@@ -131,9 +131,9 @@ def show_result(rep: dict) -> None:
 @expectations_app.command("generate")
 @handle_errors
 def generate(
-    source: str = typer.Option(..., "--source", "-s", help="SQLite URL or path."),
+    source: str = typer.Option(..., "--source", "-s", help="The source database URL (or block:NAME)."),
     target: Optional[str] = typer.Option(None, "--target", "-t", help=(
-        "The migrated PostgreSQL database: its recorded plan gives the names and keys exactly "
+        "The migrated database (or block:NAME): its recorded plan gives the names and keys exactly "
         "(without it, the source is planned afresh).")),
     schema: str = typer.Option("public", "--schema", help="Target schema."),
     tables: Optional[list[str]] = typer.Option(None, "--tables", help="Only these tables."),

@@ -1,7 +1,8 @@
 """Run an engine's checks (``Health.checks()``, as data: ``golive.model.health.Check``) on one connection.
 
-A check that fails (a missing privilege, a lock it could not get within the session's lock_timeout, a view an old
-server lacks) becomes a result with severity ``error`` saying why, and the others still run.
+A check that fails (a lock it could not get within the session's lock_timeout, a view an old server lacks) becomes
+a result with severity ``error`` saying why, and the others still run. One the session lacks a privilege for is not
+an error: it is noted as not run, with the grant that enables it (``Health.missing_privilege``), as a fix.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from golive.urls import mask
 log = logging.getLogger(__name__)
 
 
-def run_checks(checks: list[Check], ctx: Context) -> list[CheckResult]:
-    """Run ``checks`` one after the other; each failure is confined to its own result."""
+def run_checks(checks: list[Check], ctx: Context, health=None) -> list[CheckResult]:
+    """Run ``checks`` one after the other; each failure is confined to its own result.
+
+    Args:
+        health: the engine's ``Health`` (``missing_privilege`` tells a missing privilege from an error).
+    """
     results = []
     for check in checks:
         if check.engine != ctx.engine:
@@ -39,9 +44,18 @@ def run_checks(checks: list[Check], ctx: Context) -> list[CheckResult]:
         except Exception as exc:  # one check's failure is reported, the others run
             _rollback(ctx.conn)
             message = mask(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-            log.warning("check %s could not run: %s", check.id, message)
-            result = CheckResult(id=check.id, title=check.title, engine=check.engine, severity="error",
-                                 summary=f"could not run: {message}", error=message, doc=check.doc)
+            grant = health.missing_privilege(exc, ctx.conn) if health is not None else None
+            if grant:
+                log.info("check %s not run: %s (%s enables it)", check.id, message, grant)
+                why = f"not run: this role lacks a privilege ({message}); {grant} enables it"
+                result = CheckResult(id=check.id, title=check.title, engine=check.engine, severity="info",
+                                     summary=why, needs=grant, doc=check.doc, findings=[Finding(
+                                         check=check.id, severity="info", object="privilege", message=why,
+                                         fix=grant + ";")])
+            else:
+                log.warning("check %s could not run: %s", check.id, message)
+                result = CheckResult(id=check.id, title=check.title, engine=check.engine, severity="error",
+                                     summary=f"could not run: {message}", error=message, doc=check.doc)
         result.seconds = round(time.perf_counter() - t0, 3)
         results.append(result)
     ctx.check = None

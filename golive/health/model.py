@@ -24,6 +24,8 @@ class CheckResult(BaseModel):
     summary: str
     findings: list[Finding] = Field(default_factory=list)
     error: str | None = None
+    needs: str | None = Field(None, description="The grant that would let this check run (it was not run: the "
+                                                "role lacks that privilege; a note, not a failure).")
     doc: str = ""
     seconds: float = 0.0
 

@@ -67,7 +67,8 @@ def collect(db, options: ReportOptions | None = None) -> DbReport:
                 s.previous_bytes, s.previous_at = before[(s.kind, s.name)], previous_at
         ctx = Context(conn=conn, engine=dialect.name, thresholds=options.thresholds, version_num=num, dbname=dbname,
                       sizes=sizes, previous_at=previous_at, facts={"top": options.top}, title=dialect.title)
-        results = run_checks(health.checks(), ctx)
+        results = run_checks(health.checks(), ctx, health)
+        notes += [f"{r.title}: not run, this role lacks a privilege ({r.needs} enables it)" for r in results if r.needs]
     finally:
         conn.close()
     report = DbReport(database=url.masked, dbname=dbname, engine=dialect.name, server_version=version,

@@ -129,11 +129,15 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
         for tp in plan.tables:  # what the target's own limits require (MySQL: key lengths, row size)
             dst.target.adjust_table(tp, plan)
         src.source.plan_objects(ctx, schema, selected)
+        generated = {(tp.source, c.source) for tp in plan.tables for c in tp.columns if c.generated_sql}
         if not_started(target):  # a dry run starts no server: nothing to try the DDL on
             plan.warnings.append(f"{target.masked} is not running: planned against an empty database without "
                                  "starting it (a dry run writes nothing); the tables' DDL is tried by the real run")
         else:
             dst.target.check_ddl(target, plan)  # nothing fails later that trying the DDL now would show
+        for tp in plan.tables:  # a generated column the target refused is a plain one now: its values are read
+            if any((tp.source, c.source) in generated and not c.generated_sql for c in tp.columns):
+                tp.line_sql, tp.careful_sql = src.source.render(schema.table(tp.source), tp, dst.wire, plan)
     finally:
         conn.close()
     plan.planned_seconds = round(time.perf_counter() - t0, 3)

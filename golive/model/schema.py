@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+#: golive's own bookkeeping in a database it wrote, released, reported on or rewrote: the ``_golive`` schema
+#: (PostgreSQL) and ``_golive_*`` tables (``_golive_runs``, ``_golive_chunks``, ``_golive_source_orphans``,
+#: ``_golive_path_map``, ``_golive_releases``, ``_golive_migrations``, ``_golive_report_history``…). Never the
+#: app's data: every source leaves them out of a migration (``SourceSchema.without_bookkeeping``).
+BOOKKEEPING_PREFIX = "_golive"
+BOOKKEEPING_REASON = "golive's own bookkeeping"
+
+
+def is_bookkeeping(name: str | None) -> bool:
+    """Is ``name`` (a schema, or a table's name within its schema) one of golive's own?"""
+    return bool(name) and (name == BOOKKEEPING_PREFIX or name.startswith(BOOKKEEPING_PREFIX + "_"))
+
 
 class Column(BaseModel):
     name: str
@@ -105,3 +117,22 @@ class SourceSchema(BaseModel):
             if t.name == name:
                 return t
         raise KeyError(name)
+
+    def without_bookkeeping(self) -> "SourceSchema":
+        """Leave golive's own tables out (``is_bookkeeping``), with the views and triggers on them, each reported
+        in ``others`` as skipped: every source's introspection ends with this."""
+        own = {t.name for t in self.tables if is_bookkeeping(t.local_name or t.name) or is_bookkeeping(t.schema_name)}
+        own_views = {v.name for v in self.views if is_bookkeeping(_local(v.name, v.schema_name))
+                     or is_bookkeeping(v.schema_name)}
+        if not own and not own_views:
+            return self
+        self.tables = [t for t in self.tables if t.name not in own]
+        self.views = [v for v in self.views if v.name not in own_views]
+        self.triggers = [tr for tr in self.triggers if tr.table not in own]
+        self.others += [("table", name, BOOKKEEPING_REASON) for name in sorted(own)]
+        self.others += [("view", name, BOOKKEEPING_REASON) for name in sorted(own_views)]
+        return self
+
+
+def _local(name: str, schema: str | None) -> str:
+    return name[len(schema) + 1:] if schema and name.startswith(schema + ".") else name

@@ -137,6 +137,40 @@ def test_cli_wrong_passwords_exit_2_in_one_line_never_printed(golive, my_app, my
         admin.close()
 
 
+def test_cli_mysql_backup_with_a_password_verifies_by_default_or_says_it_did_not(golive, my_app, mysql_admin_url,
+                                                                                  tmp_path):
+    """The default scratch server is the backup's own: verified with the backup's credentials (from the URL, or
+    MYSQL_PWD). A verification that cannot run is "backup written, not verified: <why>", exit 3, and the backup is
+    there, unverified."""
+    user = "gbk_v_" + uuid.uuid4().hex[:6]
+    db = my_app.rsplit("/", 1)[1]
+    admin = my_connect(mysql_admin_url, database=False)
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'Verify-Pass1'")
+        cur.execute(f"GRANT ALL ON *.* TO '{user}'@'%'")  # the scratch database is created on the same server
+    try:
+        to = f"file://{tmp_path}/b"
+        res = golive("backup", "--db", f"mysql://{user}:Verify-Pass1@127.0.0.1/{db}", "--to", to)
+        assert res.code == 0 and "verification passed" in res.out, res
+        assert "Verify-Pass1" not in res.all
+        # the password in the environment, as the mysql client reads it: the same
+        res = golive("backup", "--db", f"mysql://{user}@127.0.0.1/{db}", "--to", to, env={"MYSQL_PWD": "Verify-Pass1"})
+        assert res.code == 0 and "verification passed" in res.out, res
+        # a scratch server that refuses: written, not verified, exit 3
+        res = golive("backup", "--db", f"mysql://{user}:Verify-Pass1@127.0.0.1/{db}", "--to", to,
+                     "--scratch", f"mysql://{user}:Wrong-Pass2@127.0.0.1/{db}")
+        assert res.code == 3, res
+        line = [x for x in res.out.splitlines() if "not verified" in x]
+        assert line and line[0].startswith("backup written, not verified: ") and "access denied" in line[0], res
+        assert "Verify-Pass1" not in res.all and "Wrong-Pass2" not in res.all
+        listing = json.loads(golive("backups", "list", "--at", to, "--json").out)["backups"]
+        assert sorted(str(b["verified"]) for b in listing) == ["None", "passed", "passed"]
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        admin.close()
+
+
 def _key(tmp_path, name: str, byte: str) -> str:
     path = tmp_path / name
     path.write_text(byte * 32)

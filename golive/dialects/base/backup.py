@@ -86,7 +86,7 @@ class Backup(Concern):
         raise NotImplementedError
 
     def scratch_database(self, manifest: "Manifest", *, name: str, server: "DatabaseURL | None", workdir: "Path",
-                         notes: list[str]) -> "AbstractContextManager[DatabaseURL]":
+                         notes: list[str], own: "DatabaseURL | None" = None) -> "AbstractContextManager[DatabaseURL]":
         """A context manager yielding the URL of an empty scratch database to verify ``manifest``'s backup in,
         removed on exit.
 
@@ -96,6 +96,9 @@ class Backup(Concern):
                 own server, a file in ``workdir``).
             workdir: the verification's scratch directory (removed by the caller afterwards).
             notes: receives a line when the scratch is not the default one, saying why.
+            own: the backup's own server with the credentials the backup used, when they are at hand (a
+                verification right after the backup); else the manifest's record of it, without a password, is
+                the engine's fallback.
 
         Raises:
             ScratchFull: ``workdir`` has no room for a scratch server.

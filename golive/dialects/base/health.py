@@ -41,6 +41,12 @@ class Health(Concern):
         """Does ``history_table`` exist? (Creating it needs a privilege a read-only role lacks even when it exists.)"""
         raise NotImplementedError
 
+    def missing_privilege(self, exc: BaseException, conn) -> str | None:
+        """When a check failed because the session lacks a privilege, the statement that grants it (``GRANT
+        pg_read_all_settings TO app``): the report then notes the check as not run, with that fix, and does not
+        fail. None for any other failure (the check could not run: an error)."""
+        return None
+
     def history_stamp(self, moment: "dt.datetime") -> "dt.datetime":
         """``moment`` (aware) as ``history_table`` stores and compares it; by default as it is (a time zone aware
         column)."""

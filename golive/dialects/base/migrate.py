@@ -306,6 +306,8 @@ def fit_table_ddl(plan: "MigrationPlan", tp: "TablePlan", *, table, column, chec
                 plan.warnings.append(f"{tp.source}.{c.source}: default {c.default_source} -> {c.default_sql}: {why}")
                 c.default_sql, c.default_reason = None, why
         err = table(tp)
+    if err and any(c.generated_sql for c in tp.columns):
+        err = _plain_generated(plan, tp, table)
     if err:
         bad = next((c for c in tp.columns if not c.generated_sql and column(c, False)), None)
         what = f" (column {bad.source} as {bad.sql_type})" if bad else ""
@@ -326,6 +328,30 @@ def fit_table_ddl(plan: "MigrationPlan", tp: "TablePlan", *, table, column, chec
             plan.skipped.append(Skipped(kind="index", name=ix.source_name or ix.name, reason=(
                 f"index on {tp.source}: the target refuses it ({first(err)})")))
 
+
+
+def _plain_generated(plan: "MigrationPlan", tp: "TablePlan", table) -> str | None:
+    """A generated expression that translated but that the target refuses (MySQL's ``SHA2(json, 256)`` is
+    ``sha256(jsonb)`` in PostgreSQL, which has none) makes its column a plain one, values kept, as an untranslatable
+    one does; the others stay generated. None when the table is then accepted (else its error: not theirs)."""
+    generated = [c for c in tp.columns if c.generated_sql]
+    kept = {c.source: c.generated_sql for c in generated}
+    for c in generated:
+        c.generated_sql = None
+    still = table(tp)
+    if still:  # refused without them too: not theirs
+        for c in generated:
+            c.generated_sql = kept[c.source]
+        return still
+    for c in generated:  # each expression the target takes is put back
+        c.generated_sql = kept[c.source]
+        err = table(tp)
+        if err:
+            c.generated_sql = None
+            c.notes.append("generated column in the source: copied as a plain column")
+            plan.warnings.append(f"{tp.source}.{c.source}: generated column copied as a plain column (values kept): "
+                                 f"the target refuses its expression ({(err.strip().splitlines() or ['?'])[0][:160]})")
+    return table(tp)
 
 
 def target_not_empty(plan: "MigrationPlan", existing: list[str], run: dict | None, *, has_schemas: bool

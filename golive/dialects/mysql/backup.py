@@ -19,8 +19,9 @@ its load, foreign keys last (not re-checked: the data is the backup's), then tri
 LOAD DATA LOCAL behaves like IGNORE (bad values become warnings, not errors): golive reads the warnings and
 fails on any, and compares the rows loaded with the manifest, so nothing is ever changed silently.
 
-**Verify.** Into a temporary database on the server given to verify on, by default the backup's own server
-(the manifest keeps it, without the password).
+**Verify.** Into a temporary database on the server given to verify on, by default the backup's own server:
+right after the backup with the credentials it used; later (``backups verify``) as the manifest records it,
+without the password (which then comes from ``MYSQL_PWD`` or ``~/.my.cnf``, or ``--scratch`` gives the server).
 """
 
 from __future__ import annotations
@@ -65,11 +66,15 @@ def connect(url: DatabaseURL, *, role: str = "database", local_infile: bool = Fa
 
 
 def server_url(url: DatabaseURL) -> str:
-    """The server a backup came from, without a password (the default scratch server of a verification)."""
-    host = url.query.get("unix_socket")
-    where = f"{url.host or 'localhost'}:{url.port or 3306}"
-    q = f"?unix_socket={host}" if host else ""
-    return f"mysql://{url.user or 'root'}@{where}/{url.database}{q}"
+    """The server a backup came from, without a password (the default scratch server of a later verification:
+    the password then comes from ``~/.my.cnf`` or ``MYSQL_PWD``, or ``--scratch`` gives it). Its parameters (socket,
+    TLS, option file) are kept: none of them is a secret."""
+    from urllib.parse import quote, urlencode
+
+    user = f"{quote(url.user, safe='')}@" if url.user else ""
+    where = f"{url.host or 'localhost'}" + (f":{url.port}" if url.port else "")
+    q = f"?{urlencode(url.query)}" if url.query else ""
+    return f"mysql://{user}{where}/{quote(url.database or '', safe='')}{q}"
 
 
 # ---------------------------------------------------------------- schema facts
@@ -588,17 +593,22 @@ def _load_table(url: DatabaseURL, table: str, spec: dict, path: Path, expected: 
 # ---------------------------------------------------------------- verify's scratch database
 
 @contextlib.contextmanager
-def scratch_database(manifest, *, name: str, server: DatabaseURL | None):
-    """A temporary database ``name`` on ``server`` (default: the backup's own server), dropped afterwards."""
+def scratch_database(manifest, *, name: str, server: DatabaseURL | None, own: DatabaseURL | None = None):
+    """A temporary database ``name`` on ``server`` (default: the backup's own server, with the credentials the
+    backup used when they are at hand), dropped afterwards."""
     if server is None:
-        own = manifest.details.get("server")
-        if not own:
-            raise ConfigError("give the MySQL/MariaDB server to verify on: --scratch mysql://user:pass@host/db")
-        server = parse_url(own, role="scratch")
+        if own is not None:
+            server = own
+        else:
+            recorded = manifest.details.get("server")
+            if not recorded:
+                raise ConfigError("give the MySQL/MariaDB server to verify on: --scratch mysql://user:pass@host/db")
+            server = parse_url(recorded, role="scratch")
     try:
         conn = connect(server, role="scratch server", database=False)
     except ConnectionFailed as exc:
-        raise ConnectionFailed(f"{exc} (give the scratch server with --scratch mysql://user:pass@host/db)") from None
+        raise ConnectionFailed(f"{exc} (give the scratch server with --scratch mysql://user:pass@host/db, or its "
+                               "password in MYSQL_PWD or ~/.my.cnf)") from None
     try:
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE {qi(name)}")
@@ -635,5 +645,5 @@ class MySQLBackup(Backup):
             conn.close()
 
     def scratch_database(self, manifest, *, name: str, server: DatabaseURL | None, workdir: Path,
-                         notes: list[str]):
-        return scratch_database(manifest, name=name, server=server)
+                         notes: list[str], own: DatabaseURL | None = None):
+        return scratch_database(manifest, name=name, server=server, own=own)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 from golive.dialects.base import Checksums
-from golive.dialects.mysql.session import connect, connect_kwargs, qi, translate_error
+from golive.dialects.mysql.session import connect, qi, sqlalchemy_url, translate_error
 from golive.errors import TerminalError
 from golive.model.types import CT, TEXT_TYPES, TargetType
 from golive.model.validation import Checksum, TooBig, stream_digests
@@ -236,17 +236,7 @@ class MySQLChecksums(Checksums):
         return MySQLSide(url, spec, role, json_in_sql=json_in_sql)
 
     def sqlalchemy_url(self, url) -> str:
-        from urllib.parse import quote, urlencode
-
-        kw = connect_kwargs(url)
-        auth = quote(kw["user"], safe="") + (":" + quote(kw["password"], safe="") if kw["password"] else "")
-        query = {"charset": kw["charset"]}
-        if kw.get("unix_socket"):
-            query["unix_socket"] = kw["unix_socket"]
-            hostport = "localhost"
-        else:
-            hostport = f"{kw['host']}:{kw['port']}"
-        return f"mysql+pymysql://{auth}@{hostport}/{quote(kw['database'], safe='')}?{urlencode(query)}"
+        return sqlalchemy_url(url)
 
     def unique_query(self, schema: str, table: str, columns: list[str]) -> str:
         """Rows sharing a key (NULLs left out, as in a unique index)."""

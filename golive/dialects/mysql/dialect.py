@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from golive.dialects.base import Dialect, Implementation, Wire
-from golive.dialects.mysql.session import connect_kwargs, qi
+from golive.dialects.mysql.options import resolve
+from golive.dialects.mysql.session import qi
 from golive.urls import DatabaseURL
 
 
@@ -52,7 +53,7 @@ class MySQLDialect(Dialect):
         return qi(name)
 
     def check(self, url: DatabaseURL) -> None:
-        connect_kwargs(url)  # a MySQL URL naming a database
+        resolve(url)  # a MySQL URL naming a database, known parameters, an option file that exists
 
     def location(self, url: DatabaseURL) -> str:
         return f"mysql:{url.query.get('unix_socket') or url.host}:{url.port}/{url.database}"

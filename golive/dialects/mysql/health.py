@@ -346,6 +346,26 @@ class MySQLHealth(Health):
                         "AND table_name = %s", (HISTORY_TABLE,))
             return bool(cur.fetchone()[0])
 
+    def missing_privilege(self, exc: BaseException, conn) -> str | None:
+        """Error 1227 ("you need (at least one of) the PROCESS privilege(s)"): that privilege on ``*.*``; 1142 ("SELECT
+        command denied … for table t"): that command on the table."""
+        args = getattr(exc, "args", ())
+        code, text = (args[0], str(args[1])) if len(args) > 1 and isinstance(args[0], int) else (0, str(exc))
+        if code == 1227:
+            m = re.search(r"need (?:at least one of )?the ([A-Z_ ]+?)(?:,| privilege)", text)
+            grant = f"GRANT {m.group(1).strip() if m else 'PROCESS'} ON *.*"
+        elif code == 1142:
+            m = re.match(r"(\w+) command denied .* for table (.+?)\s*$", text)
+            table = m.group(2).replace("'", "`") if m else ""
+            grant = f"GRANT {m.group(1)} ON {table}" if m else "GRANT SELECT"
+        else:
+            return None
+        try:
+            user, _, host = query(conn, "SELECT CURRENT_USER() AS u")[0]["u"].rpartition("@")
+        except Exception:  # noqa: BLE001 - the grant still says what is needed
+            return f"{grant} TO the report's user"
+        return f"{grant} TO '{user}'@'{host}'"
+
     def history_stamp(self, moment: dt.datetime) -> dt.datetime:
         # DATETIME has no time zone: the table holds UTC (its column comment says so)
         return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)

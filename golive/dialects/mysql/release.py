@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from urllib.parse import quote, urlencode
 
 from golive.dialects.base import Release
-from golive.dialects.mysql.session import connect_kwargs
+from golive.dialects.mysql.session import sqlalchemy_url
 from golive.model.release import (Check, Hit, LongTransaction, Rule, ServerInfo, SqlSyntax, TableInfo, TableKey, fail,
                                   ok, text_of, utc)
 from golive.urls import DatabaseURL
@@ -311,16 +310,7 @@ class MySQLRelease(Release):
             return bool(cur.fetchone()[0])
 
     def sqlalchemy_url(self, url: DatabaseURL) -> str:
-        # PyMySQL is golive's MySQL driver; the URL carries what connect_kwargs reads (socket, charset)
-        kw = connect_kwargs(url)
-        auth = quote(kw["user"], safe="") + (":" + quote(kw["password"], safe="") if kw["password"] else "")
-        query = {"charset": kw["charset"]}
-        if kw.get("unix_socket"):
-            query["unix_socket"] = kw["unix_socket"]
-            hostport = "localhost"
-        else:
-            hostport = f"{kw['host']}:{kw['port']}"
-        return f"mysql+pymysql://{auth}@{hostport}/{quote(kw['database'], safe='')}?{urlencode(query)}"
+        return sqlalchemy_url(url)
 
     def alembic_session(self, dbapi_conn, *, lock_timeout_ms: int, statement_timeout_ms: int) -> None:
         cur = dbapi_conn.cursor()

@@ -1,8 +1,9 @@
 """MySQL / MariaDB sessions (PyMySQL): connecting, and sorting driver errors by whether a retry can help.
 
-URLs: ``mysql://user[:password]@host[:port]/db`` (also ``mariadb://``), with query options
-``unix_socket=/run/mysqld/mysqld.sock``, ``ssl_ca=…``, ``ssl_cert=…``, ``ssl_key=…``,
-``ssl_verify_cert=true|false``, ``charset=…`` (default utf8mb4), ``connect_timeout=…``.
+URLs: ``mysql://user[:password]@host[:port]/db`` (also ``mariadb://``), with the parameters ``golive.dialects.mysql.
+options`` reads: ``unix_socket=…``, ``charset=…`` (default utf8mb4), ``connect_timeout=…``, ``defaults_file=…``
+(an option file holding the password), TLS (``ssl_mode=REQUIRED``, ``sslmode=verify-full``, ``ssl_ca=…``…). The
+password may also come from ``~/.my.cnf`` or ``MYSQL_PWD``; an unknown parameter is refused.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import math
 import re
 
 from golive.dialects.base import Session, StatementFailure
-from golive.errors import ConfigError, ConnectionFailed, GoliveError, TerminalError, TransientError
+from golive.dialects.mysql.options import Params, driver_kwargs, resolve, sqlalchemy_query
+from golive.errors import ConnectionFailed, GoliveError, TerminalError, TransientError
 from golive.urls import DatabaseURL, mask
 
 #: MySQL / MariaDB server error codes a retry can fix (https://mariadb.com/kb/en/mariadb-error-codes/):
 #: lock wait timeout, deadlock, server gone away, lost connection, too many connections, shutdown in progress
 TRANSIENT_CODES = {1205, 1213, 2006, 2013, 1040, 1053, 2003, 1927, 4031}
+#: CR_SSL_CONNECTION_ERROR: PyMySQL's "SSL is required but the server doesn't support it"
+SSL_CONNECTION_ERROR = 2026
 
 
 def qi(name: str) -> str:
@@ -25,43 +29,39 @@ def qi(name: str) -> str:
 
 
 def connect_kwargs(url: DatabaseURL) -> dict:
-    """PyMySQL keyword arguments for ``url`` (password included: never log the result)."""
-    if url.dialect != "mysql":
-        raise ConfigError(f"{url.masked} is not a MySQL/MariaDB URL")
-    q = url.query
-    kwargs: dict = {
-        "user": url.user or "root",
-        "password": url.password_text or "",
-        "database": url.database,
-        "charset": q.get("charset", "utf8mb4"),
-        "connect_timeout": int(q.get("connect_timeout", 10)),
-    }
-    if q.get("unix_socket"):
-        kwargs["unix_socket"] = q["unix_socket"]
+    """PyMySQL keyword arguments for ``url``, completed from the option file and the environment (password
+    included: never log the result)."""
+    return driver_kwargs(resolve(url))
+
+
+def sqlalchemy_url(url: DatabaseURL) -> str:
+    """``url`` as SQLAlchemy's ``mysql+pymysql://`` URL (password included: never log it), with its TLS."""
+    from urllib.parse import quote, urlencode
+
+    p = resolve(url)
+    auth = quote(p.user, safe="") + (":" + quote(p.password, safe="") if p.password else "")
+    query = {"charset": p.charset, **sqlalchemy_query(p)}
+    if p.unix_socket:
+        query["unix_socket"] = p.unix_socket
+        hostport = "localhost"
     else:
-        kwargs["host"] = url.host or "localhost"
-        kwargs["port"] = url.port or 3306
-    ssl = {k[4:]: v for k, v in q.items() if k in ("ssl_ca", "ssl_cert", "ssl_key")}
-    if ssl:
-        kwargs["ssl"] = ssl
-    if "ssl_verify_cert" in q:
-        kwargs["ssl_verify_cert"] = q["ssl_verify_cert"].lower() in ("1", "true", "yes")
-    if "ssl_verify_identity" in q:
-        kwargs["ssl_verify_identity"] = q["ssl_verify_identity"].lower() in ("1", "true", "yes")
-    return kwargs
+        hostport = f"{p.host}:{p.port}"
+    return f"mysql+pymysql://{auth}@{hostport}/{quote(p.database or '', safe='')}?{urlencode(query)}"
 
 
 def connect(url: DatabaseURL, *, autocommit: bool = False, local_infile: bool = False,
             settings: dict | None = None, role: str = "database", cursorclass=None, database: bool = True):
-    """Connect with PyMySQL; any failure becomes a one-line ``ConnectionFailed`` (password masked).
+    """Connect with PyMySQL; any failure becomes a one-line ``ConnectionFailed`` (password masked). A connection
+    that asked for TLS and did not get it is closed and refused.
 
     Args:
-        settings: session variables set right after connecting (``{"sql_mode": "...", ...}``).
+        settings: session variables set right after connecting.
         database: select the URL's database (False: connect to the server only).
     """
     import pymysql
 
-    kwargs = connect_kwargs(url)
+    params = resolve(url)
+    kwargs = driver_kwargs(params)
     if not database:
         kwargs.pop("database", None)
     kwargs["autocommit"] = autocommit
@@ -69,16 +69,60 @@ def connect(url: DatabaseURL, *, autocommit: bool = False, local_infile: bool = 
     if cursorclass is not None:
         kwargs["cursorclass"] = cursorclass
     try:
-        conn = pymysql.connect(**kwargs)
+        try:
+            conn = pymysql.connect(**kwargs)
+        except pymysql.err.OperationalError as exc:
+            if params.tls.mode != "PREFERRED" or _code(exc) != SSL_CONNECTION_ERROR:
+                raise
+            kwargs.pop("ssl")  # PREFERRED: TLS when the server offers it, else without
+            conn = pymysql.connect(**kwargs, ssl_disabled=True)
     except pymysql.err.MySQLError as exc:
-        raise connection_error(exc, url, role) from None
+        raise connection_error(exc, url, role, params) from None
     except (OSError, ValueError) as exc:
-        raise ConnectionFailed(f"cannot connect to {role} {url.masked}: {mask(str(exc))}") from None
+        raise ConnectionFailed(f"cannot connect to {role} {url.masked} ({_where(params)}): "
+                               f"{_tls_failure(exc) or mask(str(exc))}") from None
+    if params.tls.required and not params.unix_socket:
+        _check_encrypted(conn, url, role, params)
     if settings:
         with conn.cursor() as cur:
             for k, v in settings.items():
                 cur.execute(f"SET SESSION {k} = %s", (v,))
     return conn
+
+
+def _check_encrypted(conn, url: DatabaseURL, role: str, params: Params) -> None:
+    """A driver that falls back to plaintext when the server has no TLS (PyMySQL < 1.2) is caught here."""
+    import pymysql.cursors
+
+    with conn.cursor(pymysql.cursors.Cursor) as cur:  # tuples, whatever the connection's cursor class
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cur.fetchone()
+    if not (row and row[1]):
+        conn.close()
+        raise ConnectionFailed(f"cannot connect to {role} {url.masked} ({_where(params)}): {_no_tls(params)}")
+
+
+def _no_tls(params: Params) -> str:
+    return (f"ssl_mode={params.tls.mode} asks for TLS and the server does not offer it (have_ssl is off): "
+            "configure ssl_cert and ssl_key on the server, or connect with ssl_mode=PREFERRED or DISABLED")
+
+
+def _tls_failure(exc: BaseException) -> str:
+    """A TLS handshake's failure in one line, or ''."""
+    import ssl
+
+    if exc is None:
+        return ""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"TLS: the server's certificate failed verification ({exc.verify_message or exc.reason}): give the CA "
+                "that signed it with ssl_ca=/path/ca.pem, or use ssl_mode=REQUIRED to encrypt without verifying")
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
+    return ""
+
+
+def _where(params: Params) -> str:
+    return params.unix_socket or f"{params.host}:{params.port}"
 
 
 def _code(exc: BaseException) -> int:
@@ -93,25 +137,35 @@ def _message(exc: BaseException) -> str:
     return mask(text)
 
 
-def connection_error(exc: BaseException, url: DatabaseURL, role: str) -> GoliveError:
+def connection_error(exc: BaseException, url: DatabaseURL, role: str, params: Params | None = None) -> GoliveError:
     """A one-line, password-free message for a failed connection."""
+    params = params or resolve(url)
     code, text = _code(exc), _message(exc)
-    where = url.query.get("unix_socket") or f"{url.host or 'localhost'}:{url.port or 3306}"
-    if code in (1045, 1698):
-        detail = f"access denied for user {url.user or 'root'} (wrong user or password)"
+    tls = _tls_failure(getattr(exc, "original_exception", None) or exc.__context__ or exc)
+    if tls:  # PyMySQL reports a failed TLS handshake as "can't connect" (2003), keeping the ssl error
+        detail = tls
+    elif code in (1045, 1698):
+        source = (f"the password came from {params.password_from}" if params.password_from else
+                  "no password was given: put it in the URL, MYSQL_PWD, ~/.my.cnf (or ?defaults_file=), or use "
+                  "block:NAME")
+        detail = f"access denied for user {params.user} (wrong user or password; {source})"
     elif code == 1049:
         detail = f"database {url.database} does not exist (create it first: CREATE DATABASE `{url.database}`)"
     elif code == 2005 or re.search(r"Name or service not known|getaddrinfo|nodename", text):
-        detail = f"unknown host {url.host}"
+        detail = f"unknown host {params.host}"
     elif code == 2003 and re.search(r"timed out", text, re.I):
         detail = "timed out: the host does not answer (firewall, wrong host or port?)"
     elif code in (2003, 2002):
         detail = "connection refused: is MySQL/MariaDB running there and listening on that port?"
     elif code == 1044:
-        detail = f"user {url.user or 'root'} may not use database {url.database}"
+        detail = f"user {params.user} may not use database {url.database}"
+    elif code == SSL_CONNECTION_ERROR and re.search(r"doesn't support|does not support", text):
+        detail = _no_tls(params)
+    elif code == SSL_CONNECTION_ERROR:
+        detail = f"TLS: {text}"
     else:
         detail = text
-    err = ConnectionFailed(f"cannot connect to {role} {url.masked} ({where}): {detail}")
+    err = ConnectionFailed(f"cannot connect to {role} {url.masked} ({_where(params)}): {detail}")
     if code in TRANSIENT_CODES and code not in (2003,):
         err.context["transient"] = True
     return err
@@ -237,9 +291,9 @@ class MySQLSession(Session):
         return f"connection {row[0]}" + (f", {p[1]}@{p[2]}, connected {p[3]} s ago" if p else "")
 
     def client(self, url: DatabaseURL) -> str:
-        where = (f"--socket={url.query['unix_socket']}" if url.query.get("unix_socket")
-                 else f"-h {url.host or 'localhost'} -P {url.port or 3306}")
-        return f"mariadb {where} -u {url.user or 'root'} {url.database}"
+        p = resolve(url)
+        where = f"--socket={p.unix_socket}" if p.unix_socket else f"-h {p.host} -P {p.port}"
+        return f"mariadb {where} -u {p.user} {url.database}"
 
 
 def _lock_name(name: str, database: str | None) -> str:

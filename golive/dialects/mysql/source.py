@@ -571,7 +571,7 @@ class MySQLSource(Source):
     """MySQL / MariaDB as a migration source, read in one consistent snapshot."""
 
     def introspect(self, conn, url: DatabaseURL, options=None):
-        return introspect(conn, url)
+        return introspect(conn, url).without_bookkeeping()
 
     def consistency(self, url: DatabaseURL, conn, options) -> str:
         return consistency(url, conn, options)

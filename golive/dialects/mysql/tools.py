@@ -9,7 +9,7 @@ import stat
 import subprocess
 import tempfile
 
-from golive.dialects.mysql.session import connect_kwargs
+from golive.dialects.mysql.options import client_options, resolve
 from golive.errors import ConfigError
 from golive.model.backup import Tool
 from golive.urls import DatabaseURL
@@ -33,15 +33,7 @@ class OptionsFile:
     the password never appears on a command line or in the environment of other processes."""
 
     def __init__(self, url: DatabaseURL):
-        kw = connect_kwargs(url)
-        lines = ["[client]", f"user={kw['user']}", f"password={kw['password']}"]
-        if kw.get("unix_socket"):
-            lines.append(f"socket={kw['unix_socket']}")
-        else:
-            lines += [f"host={kw['host']}", f"port={kw['port']}", "protocol=tcp"]
-        for k in ("ca", "cert", "key"):
-            if kw.get("ssl", {}).get(k):
-                lines.append(f"ssl-{k}={kw['ssl'][k]}")
+        lines = client_options(resolve(url))
         self.dir = tempfile.mkdtemp(prefix="gbk-my-")
         self.path = os.path.join(self.dir, "client.cnf")
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)

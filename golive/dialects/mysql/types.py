@@ -256,7 +256,10 @@ def _zero(c: Column, p: MyProfile, options, t: TargetType, reason: str) -> Decis
 
 
 def _text(q: str) -> str:
-    return f"REPLACE({q}, '''', '''''')"
+    """A text value with its quotes doubled, as UTF-8 bytes: converted from the column's character set (latin1 is
+    recoded, utf8mb4 kept byte for byte), then binary, so the row's CONCAT never compares collations (a table may
+    mix them: utf8mb4_nopad_bin beside a JSON column's utf8mb4_bin is "Illegal mix of collations", error 1271)."""
+    return f"CAST(CONVERT(REPLACE({q}, '''', '''''') USING utf8mb4) AS BINARY)"
 
 
 def value_sql(c: Column, t: MyType, tt: TargetType, wire: Wire, *, options, zero_mode: str) -> str:

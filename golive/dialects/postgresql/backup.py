@@ -278,9 +278,11 @@ def restore(url: DatabaseURL, files: dict[str, Path], manifest, *, force: bool, 
 # ---------------------------------------------------------------- verify's scratch database
 
 @contextlib.contextmanager
-def scratch_database(manifest, *, name: str, server: DatabaseURL | None, workdir: Path, notes: list[str]):
+def scratch_database(manifest, *, name: str, server: DatabaseURL | None, workdir: Path, notes: list[str],
+                     own: DatabaseURL | None = None):
     """An empty database ``name`` to verify in: on an embedded PostgreSQL in ``workdir`` unless ``server`` is
-    given (or the embedded one lacks an extension the backup needs: then on the backup's own server)."""
+    given (or the embedded one lacks an extension the backup needs: then on the backup's own server, with the
+    credentials the backup used when they are at hand, ``own``)."""
     if server is None:
         import warnings
 
@@ -309,13 +311,13 @@ def scratch_database(manifest, *, name: str, server: DatabaseURL | None, workdir
             srv.cleanup()
         if not lacking:
             return
-        own = manifest.details.get("server")
-        if not own:
+        recorded = manifest.details.get("server")
+        if own is None and not recorded:
             raise ConfigError(f"the embedded PostgreSQL lacks the extension(s) {', '.join(lacking)} this backup "
                               "needs: verify on a server that has them (--scratch postgresql://…)")
         notes.append(f"the embedded PostgreSQL lacks {', '.join(lacking)}: verified in a temporary database on "
                      "the backup's own server")
-        server = parse_url(own, role="scratch")
+        server = own if own is not None else parse_url(recorded, role="scratch")
     conn = connect(server, role="scratch server")
     try:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -349,5 +351,5 @@ class PostgresBackup(Backup):
             conn.close()
 
     def scratch_database(self, manifest, *, name: str, server: DatabaseURL | None, workdir: Path,
-                         notes: list[str]):
-        return scratch_database(manifest, name=name, server=server, workdir=workdir, notes=notes)
+                         notes: list[str], own: DatabaseURL | None = None):
+        return scratch_database(manifest, name=name, server=server, workdir=workdir, notes=notes, own=own)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 
 from golive.dialects.base import Health
-from golive.dialects.postgresql.session import qi
 from golive.dialects.postgresql.bloat import (SYSTEM_SCHEMAS_SQL, TABLE_ACTIVITY_SQL, collect_sizes, needs_analyze,
                                               needs_vacuum, read_index_bloat, read_table_bloat, read_table_sizes)
+from golive.dialects.postgresql.session import qi
 from golive.model.health import (SOFT_DELETE_CAP, Check, Context, Finding, ServerFacts, TableSize, esc, pct, query,
                                  read_index_sizes, soft_delete_finding)
 from golive.units import human_bytes, human_count, human_duration
@@ -21,8 +21,6 @@ from golive.units import human_bytes, human_count, human_duration
 USER = SYSTEM_SCHEMAS_SQL
 INT_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
 INT_MIN = {"smallint": -32768, "integer": -2147483648, "bigint": -9223372036854775808}
-#: the predefined roles that let a role read what a superuser can (a report's statistics and settings)
-PREDEFINED_ROLE = re.compile(r"\bpg_(read_all_settings|read_all_stats|stat_scan_tables|monitor|read_all_data)\b")
 #: the predefined roles that let a role read what a superuser can (a report's statistics and settings)
 PREDEFINED_ROLE = re.compile(r"\bpg_(read_all_settings|read_all_stats|stat_scan_tables|monitor|read_all_data)\b")
 #: a leftover of an interrupted REINDEX CONCURRENTLY (https://www.postgresql.org/docs/current/sql-reindex.html)

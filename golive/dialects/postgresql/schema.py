@@ -10,14 +10,14 @@ import subprocess
 
 from golive.dialects.postgresql.session import _lit, connect_source as connect, qi, qn
 from golive.errors import ConfigError, SourceError
-from golive.model.schema import Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
+from golive.model.schema import BOOKKEEPING_PREFIX, Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
 from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
 
 
 #: golive's own bookkeeping (a database golive migrated into): never the app's data
-OWN_SCHEMAS = ("_golive",)
+OWN_SCHEMAS = (BOOKKEEPING_PREFIX,)
 
 
 def schemas_of(options) -> list[str]:

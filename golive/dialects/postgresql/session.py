@@ -37,6 +37,9 @@ def connect(url: DatabaseURL, *, autocommit: bool = False, settings: dict | None
         conn = psycopg.connect(libpq(url), **kwargs)
     except psycopg.OperationalError as exc:
         raise connection_error(exc, url, role) from None
+    except psycopg.ProgrammingError as exc:  # the URL itself: an unknown parameter, a malformed value
+        raise ConfigError(f"{role} URL {url.masked}: {_first_line(exc)} (libpq's parameters: "
+                          "https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS)") from None
     if settings:
         with conn.cursor() as cur:
             for k, v in settings.items():
@@ -46,9 +49,11 @@ def connect(url: DatabaseURL, *, autocommit: bool = False, settings: dict | None
     return conn
 
 
+#: what libpq says -> one line naming the cause (and the fix); TLS failures keep libpq's own reason
 _CONN_PATTERNS = [
     (r"password authentication failed for user \"?([^\"]+)\"?", "password authentication failed for user {0}"),
-    (r"no password supplied", "the server asks for a password and none was given (add it to the URL or set PGPASSWORD)"),
+    (r"no password supplied", "the server asks for a password and none was given (add it to the URL, set PGPASSWORD, "
+                              "use ~/.pgpass or block:NAME)"),
     (r"role \"([^\"]+)\" does not exist", "role {0} does not exist"),
     (r"database \"([^\"]+)\" does not exist", "database {0} does not exist (create it first, e.g. createdb {0})"),
     (r"could not translate host name \"([^\"]+)\"", "unknown host {0}"),
@@ -56,25 +61,55 @@ _CONN_PATTERNS = [
     (r"Connection refused", "connection refused: is PostgreSQL running there and listening on that port?"),
     (r"timeout expired|timed out", "timed out: the host does not answer (firewall, wrong host or port?)"),
     (r"No route to host|Network is unreachable", "host unreachable"),
-    (r"SSL", "SSL negotiation failed"),
 ]
+
+#: libpq's TLS failures: its own words are kept, and the fix added
+_TLS_HINTS = [
+    (r"invalid sslmode value", "sslmode is one of disable, allow, prefer, require, verify-ca, verify-full"),
+    (r"server does not support SSL", "the server has ssl = off: enable TLS on the server, or connect with "
+                                     "sslmode=prefer or disable"),
+    (r"root certificate file .* does not exist", "give the CA that signed the server's certificate with "
+                                                 "sslrootcert=/path/ca.pem, or use sslmode=require to encrypt "
+                                                 "without verifying"),
+    (r"certificate verify failed|certificate is not yet valid|certificate has expired",
+     "the server's certificate did not verify against sslrootcert: give the CA that signed it"),
+    (r"does not match host name|server certificate for .* does not match",
+     "the certificate names another host: connect by the name it was issued for, or use sslmode=verify-ca"),
+    (r"could not (?:open|load|read) (?:certificate|private key|SSL)", "check the sslcert/sslkey paths and "
+                                                                     "permissions (the key must be 0600)"),
+]
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return mask(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def _libpq_reason(text: str) -> str:
+    """libpq's own reason, without its "connection to server at … failed:" preamble (first line only)."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return re.sub(r"^connection is bad:\s*", "", re.split(r"\bfailed: ", line)[-1].strip())
 
 
 def connection_error(exc: Exception, url: DatabaseURL, role: str) -> GoliveError:
     """A one-line, password-free message for a failed connection."""
     text = str(exc)
     where = f"{url.host or 'local socket'}:{url.port or 5432}"
+    for pattern, hint in _TLS_HINTS:
+        if re.search(pattern, text, re.I):
+            return ConnectionFailed(f"cannot connect to {role} {url.masked} ({where}): "
+                                    f"{mask(_libpq_reason(text))} ({hint})")
     for pattern, msg in _CONN_PATTERNS:
         m = re.search(pattern, text, re.I)
         if m:
             detail = msg.format(*m.groups()) if m.groups() else msg
-            err_cls = TransientError if "timed out" in detail else ConnectionFailed
             err = ConnectionFailed(f"cannot connect to {role} {url.masked} ({where}): {detail}")
-            if err_cls is TransientError:
+            if "timed out" in detail:
                 err.context["transient"] = True
             return err
-    first = mask(text.strip().splitlines()[0] if text.strip() else type(exc).__name__)
-    return ConnectionFailed(f"cannot connect to {role} {url.masked} ({where}): {first}")
+    if re.search(r"SSL|TLS|certificate", text):  # any other TLS failure: libpq's reason as it is
+        return ConnectionFailed(f"cannot connect to {role} {url.masked} ({where}): TLS: {mask(_libpq_reason(text))}")
+    return ConnectionFailed(f"cannot connect to {role} {url.masked} ({where}): {_first_line(exc)}")
 
 
 def is_data_error(exc: Exception) -> bool:

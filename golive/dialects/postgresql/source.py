@@ -27,7 +27,7 @@ from golive.dialects.base import SNAPSHOT_LOST, Decision, Source
 from golive.dialects.postgresql.session import (READ_SETTINGS, _lit, connect as open_session, connect_source as connect, qi,
                                                qn, translate_error)
 from golive.errors import ConfigError, PlanError, TerminalError, TransientError
-from golive.model.schema import Column, SourceSchema, Table
+from golive.model.schema import BOOKKEEPING_REASON, Column, SourceSchema, Table
 from golive.model.types import CT, TargetType
 from golive.model.defaults import Default
 from golive.dialects.postgresql.schema import (_partition_own_keys, final_statements, introspect, outside_references,
@@ -486,7 +486,8 @@ def plan_objects(ctx, schema: SourceSchema, selected: set[str]) -> None:
                                                                 and ctx.options.target_schema != schemas[0]):
         raise PlanError("PostgreSQL to PostgreSQL keeps schema names (choose them with --source-schema); "
                         f"--schema {ctx.options.target_schema} is not supported")
-    plan.pre_data_sql, made_by = pre_data(ctx.source_url, ctx.conn, schemas, list(ctx.options.exclude or []))
+    own = [name for kind, name, reason in schema.others if kind == "table" and reason == BOOKKEEPING_REASON]
+    plan.pre_data_sql, made_by = pre_data(ctx.source_url, ctx.conn, schemas, list(ctx.options.exclude or []) + own)
     plan.consistency += f"; schema from {made_by}"
     tables = {t.name: t for t in schema.tables if t.name in selected}
     for tp in plan.tables:
@@ -560,7 +561,7 @@ class PostgresSource(Source):
         return ChunkReader(source, plan, tp, snapshot=snapshot)
 
     def introspect(self, conn, url: DatabaseURL | None = None, options=None):
-        return introspect(conn, url, options)
+        return introspect(conn, url, options).without_bookkeeping()
 
     def consistency(self, url: DatabaseURL, conn, options) -> str:
         if options.snapshot == "none":

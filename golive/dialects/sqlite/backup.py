@@ -188,5 +188,5 @@ class SQLiteBackup(Backup):
 
     @contextlib.contextmanager
     def scratch_database(self, manifest, *, name: str, server: DatabaseURL | None, workdir: Path,
-                         notes: list[str]):
+                         notes: list[str], own: DatabaseURL | None = None):
         yield parse_url(f"sqlite:///{workdir / 'verify.sqlite'}")  # a file in the scratch directory, removed with it

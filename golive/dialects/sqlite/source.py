@@ -67,7 +67,7 @@ class SQLiteSource(Source):
                 schema.views.append(View(name=name, select=_view_select(sql or ""), sql=sql or ""))
             elif kind == "trigger":
                 schema.triggers.append(Trigger(name=name, table=tbl, sql=sql or ""))
-        return schema
+        return schema.without_bookkeeping()
 
     def _table(self, conn: sqlite3.Connection, name: str, sql: str, sequence: int | None) -> Table:
         cols = []
