@@ -96,8 +96,13 @@ def save_capture_state(url: DatabaseURL, state: CaptureState) -> None:
 
 def reset_identities(url: DatabaseURL, plan: MigrationPlan) -> list[str]:
     """Each identity above the highest value the table holds now; for tables made from the source's own DDL
-    (PostgreSQL to PostgreSQL), every serial/identity sequence of the table's columns likewise."""
+    (PostgreSQL to PostgreSQL), every serial/identity sequence of the table's columns likewise, and every sequence of
+    the source at least where the source's stood at the fence (``meta['sequences']`` of its capture)."""
     out = []
+    state = capture_state(url, plan.run_key)
+    # a PostgreSQL source's sequences as its fence found them: an id it handed out (to a row deleted since, or a
+    # rolled back insert) is never handed out again by the target
+    floors = (state.meta.get("sequences") or {}) if state is not None and state.engine == "postgresql" else {}
     with connect(url, autocommit=True) as conn:
         for tp in plan.tables:
             rel = qn(plan.schema_of(tp), tp.target)
@@ -118,4 +123,12 @@ def reset_identities(url: DatabaseURL, plan: MigrationPlan) -> list[str]:
                                      "schemaname || '.' || sequencename = %s)), true)",
                                      (seq, int(top), seq.replace('"', "")))
                         out.append(f"{tp.target}.{col}: sequence at least {top}")
+        if any(tp.native for tp in plan.tables):  # the same sequences, by name, in a copy of the source's schema
+            for seq, value in floors.items():
+                if conn.execute("SELECT to_regclass(%s)", (seq,)).fetchone()[0] is None:
+                    continue
+                now = conn.execute(f"SELECT CASE WHEN is_called THEN last_value END FROM {seq}").fetchone()[0]
+                if now is None or int(value) > int(now):
+                    conn.execute("SELECT setval(%s, %s, true)", (seq, int(value)))
+                    out.append(f"{seq}: sequence at least {value} (the source's)")
     return out

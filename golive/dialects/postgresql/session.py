@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 
 from golive.dialects.base import SNAPSHOT_LOST, Session, StatementFailure, lock_key
 from golive.errors import ConfigError, ConnectionFailed, GoliveError, TerminalError, TransientError
@@ -153,6 +155,37 @@ def connect_source(url: DatabaseURL, *, snapshot: str | None = None):
                 raise TerminalError(SNAPSHOT_LOST.format(why=str(exc).strip().splitlines()[0])) from None
             raise
     return conn
+
+
+_KEPT: dict = {}
+_KEPT_LOCK = threading.Lock()
+
+
+def kept(url: DatabaseURL, settings: dict, *, role: str = "source"):
+    """An autocommit connection kept open for this process, for many short statements in a row (the online
+    catch-up reads the source once per batch: a new connection each time costs more than the reading). A broken
+    one is replaced; ``release(url)`` closes them."""
+    key = (os.getpid(), url.raw, tuple(sorted(settings.items())))
+    with _KEPT_LOCK:
+        conn = _KEPT.get(key)
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+    conn = connect(url, autocommit=True, settings=settings, role=role)
+    with _KEPT_LOCK:
+        old = _KEPT.pop(key, None)
+        _KEPT[key] = conn
+    if old is not None:
+        old.close()
+    return conn
+
+
+def release(url: DatabaseURL) -> None:
+    """Close the connections kept for ``url``."""
+    with _KEPT_LOCK:
+        gone = [k for k in _KEPT if k[1] == url.raw]
+        conns = [_KEPT.pop(k) for k in gone]
+    for conn in conns:
+        conn.close()
 
 
 def _lit(s: str) -> str:

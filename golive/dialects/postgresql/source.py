@@ -24,8 +24,8 @@ import re
 import subprocess
 
 from golive.dialects.base import SNAPSHOT_LOST, Decision, Source
-from golive.dialects.postgresql.session import (READ_SETTINGS, _lit, connect as open_session, connect_source as connect, qi,
-                                               qn, translate_error)
+from golive.dialects.postgresql.session import (READ_SETTINGS, _lit, connect as open_session, connect_source as connect,
+                                               kept, qi, qn, translate_error)
 from golive.errors import ConfigError, PlanError, TerminalError, TransientError
 from golive.model.schema import BOOKKEEPING_REASON, Column, SourceSchema, Table
 from golive.model.types import CT, TargetType
@@ -441,6 +441,26 @@ class ChunkReader:
             row = cur.fetchone()
         return dict(zip(names, row)) if row else {}
 
+    def by_keys(self, keys: list[tuple]) -> list[tuple[tuple, bytes]]:
+        """``(key, careful line)`` of the rows of ``keys`` (values as text, in ``tp.key``'s order) that exist now;
+        each key comes back as it was asked for (the catch-up tells deleted rows by the keys missing)."""
+        tp = self.tp
+        types = dict(self.conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass "
+            "AND attnum > 0 AND NOT attisdropped", (self.rel,)).fetchall())
+        nullable = {c.source: c.nullable for c in tp.columns}
+        cond = " AND ".join(
+            f"{qi(k)} {'IS NOT DISTINCT FROM' if nullable.get(k, True) and k not in tp.chunk_key else '='} "
+            f"_golive_k._golive_k{i}::{types[k]}" for i, k in enumerate(tp.key))
+        names = ", ".join(f"_golive_k{i}" for i in range(len(tp.key)))
+        sql = (f"SELECT _golive_k._golive_i, {tp.careful_sql} FROM unnest({', '.join('%s::text[]' for _ in tp.key)}) "
+               f"WITH ORDINALITY AS _golive_k({names}, _golive_i) JOIN {self.rel} ON {cond}")
+        args = [[None if k[i] is None else str(k[i]) for k in keys] for i in range(len(tp.key))]
+        try:
+            return [(keys[i - 1], line.encode("utf-8")) for i, line in self.conn.execute(sql, args).fetchall()]
+        except Exception as exc:
+            raise translate_error(exc, f"reading changed rows of {tp.source} from the source") from None
+
     def key(self, rowkey, row: dict) -> dict:
         names = self.tp.chunk_key or ["ctid"]
         return {k: key_value(_jsonable(v)) for k, v in zip(names, rowkey)}
@@ -605,6 +625,11 @@ class PostgresSource(Source):
     def size(self, url: DatabaseURL) -> int:
         with open_session(url, role="source") as conn:
             return int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+
+    def read_keys(self, url: DatabaseURL, plan, tp, keys: list[tuple]) -> list[tuple[tuple, bytes]]:
+        reader = ChunkReader(url, plan, tp)
+        reader._conn = kept(url, READ_SETTINGS)  # one per batch and table: kept open across the catch-up's batches
+        return reader.by_keys(keys)
 
     def count_tables(self, url: DatabaseURL, plan, tables: list[str]) -> dict[str, int]:
         by = {t.source: t for t in plan.tables} if plan is not None else {}
