@@ -755,3 +755,19 @@ def test_decoding_takes_whole_transactions_after_the_position():
     with pytest.raises(decoding.TruncatedTable):
         decoding.window([("0/1", "BEGIN"), ("0/2", "table public.other, public.t: TRUNCATE: (no-flags)")],
                         reader, "0/0", 10)
+
+
+def test_the_command_moves_a_live_postgresql_app_through_the_flow(golive, source, pg_url, tmp_path):
+    """``golive migrate db --online`` end to end (CLI, Prefect flow, the copy's tasks in the slot's snapshot)."""
+    run(source, SCHEMA)
+    with Writer(app_writes(source)) as writer:
+        r = golive("migrate", "db", "-s", source, "-t", pg_url, "--online", "--cutover-command", "true",
+                   "--report", tmp_path / "r.json")
+        writer.thread.join(timeout=30)
+    assert r.code == 0, r
+    assert writer.refused and MESSAGE in writer.refused and writer.n > 20, (writer.n, writer.refused)
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["online"]["changes_applied"] > 0 and rep["online"]["checked_rows"] > 0, rep["online"]
+    same_in_postgresql(source, pg_url)
+    s = golive("migrate", "status", "-s", source, "-t", pg_url)
+    assert s.code == 0 and "cut-over" in s.out and "slot" not in s.out, s  # the slot is gone, the fence stays
