@@ -29,6 +29,7 @@ def catch_up(source, target, plan: MigrationPlan, state: CaptureState, seconds: 
     s, d = commands.parse_source(source), commands.parse_target(target)
     fresh = online.load_state(d, plan.run_key) or state  # a retry goes on from what was recorded
     lag = online.catch_up(s, d, plan, fresh, seconds=seconds, wait=wait)
+    online.record_lag(d, fresh, lag)  # for `golive migrate status`, from another terminal
     return fresh, lag
 
 

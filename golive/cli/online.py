@@ -29,11 +29,14 @@ def status(source: str = _SOURCE, target: str = _TARGET) -> None:
     src, dst = commands.database_urls(resolve_block(source), resolve_block(target))
     found = online.runs(dst, src)
     t = Table(title=f"Online migrations of {src.masked}", title_justify="left")
-    for col in ("run", "status", "tables", "applied to", "changes applied", "refused", "write freeze"):
+    for col in ("run", "status", "tables", "lag", "changes applied", "refused", "write freeze"):
         t.add_column(col)
     for s in found:
         freeze = "" if s.freeze_seconds is None else f"{s.freeze_seconds:.2f} s"
-        t.add_row(s.run_key, s.status, str(s.tables), s.applied, str(s.meta.get("changes_applied", 0)),
+        lag = s.meta.get("lag")
+        lag = (f"{lag['pending']} pending, {lag['seconds']} s behind ({lag['at'][11:19]} UTC)"
+               if lag and s.status == "copied" else "")
+        t.add_row(s.run_key, s.status, str(s.tables), lag, str(s.meta.get("changes_applied", 0)),
                   str(len(s.meta.get("rejects", []))), freeze)
     console.print(t) if found else echo("No online migration of this source into this target.")
     left = online.leftovers(src)

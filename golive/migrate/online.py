@@ -268,6 +268,13 @@ def catch_up(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
             return lag
 
 
+def record_lag(target: DatabaseURL, state: CaptureState, lag: Lag) -> None:
+    """Keep the lag with the run's state (``golive migrate status`` shows it, with when it was measured)."""
+    state.meta["lag"] = {"pending": lag.pending, "seconds": round(lag.seconds, 1),
+                         "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    save_state(target, state)
+
+
 def fence(source: DatabaseURL, target: DatabaseURL, state: CaptureState) -> float:
     """Fence the source; returns the moment (``time.monotonic()``) writes stopped."""
     dialect_of(source).capture.fence(source, state)

@@ -60,6 +60,8 @@ def test_manual_cutover_asked_from_another_terminal(golive, app, pg_url, tmp_pat
             _wait_for(golive, app, pg_url, "copied")
             time.sleep(2)
             assert proc.poll() is None  # still catching up: manual waits to be asked
+            s = golive("migrate", "status", "-s", f"sqlite:///{app}", "-t", pg_url, env={"COLUMNS": "200"})
+            assert "pending" in s.out and "s behind" in s.out, s  # the lag, from another terminal
             c = golive("migrate", "cutover", "-s", f"sqlite:///{app}", "-t", pg_url)
             assert c.code == 0 and "requested" in c.all, c
             out, _ = proc.communicate(timeout=120)
