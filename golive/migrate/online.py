@@ -192,31 +192,54 @@ def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, s
         _track(state, tp.source, keys)
     if by_table:  # a table the plan does not copy: its changes are not this run's
         log.debug("changes of tables not copied: %s", ", ".join(sorted(by_table)))
-    state.applied = batch.position
-    state.meta["changes_applied"] = state.meta.get("changes_applied", 0) + applied
+    # the state as it is once this batch is in: recorded by the transaction that applies the batch, and only then
+    # taken as this run's state (a failure leaves the state as the target has it)
+    after = state.model_copy(deep=True)
+    after.applied = batch.position
+    after.meta["changes_applied"] = state.meta.get("changes_applied", 0) + applied
     try:
         dst.apply_changes(target, plan, [(tp, b"".join(line for _, line in found), gone)
-                                         for tp, found, gone in tables], state)
-    except Refused:  # one row at a time, to name the ones refused
+                                         for tp, found, gone in tables], after)
+    except Refused:  # one row at a time, to name the ones refused; the position moves only at the end, so a
+        # crash in between applies the whole batch again (each row is an upsert: harmless)
         for tp, found, gone in tables:
             for key, line in found:
                 try:
                     dst.apply_changes(target, plan, [(tp, line, [])], state)
-                except Refused as exc:
-                    state.meta.setdefault("rejects", []).append(
+                except Refused as exc:  # as a rejected row of the copy: named, and not in the target (never
+                    # an older version of it standing there as if it were current)
+                    after.meta.setdefault("rejects", []).append(
                         {"table": tp.source, "key": dict(zip(tp.key, map(_jsonable, key))), "reason": exc.reason})
+                    dst.apply_changes(target, plan, [(tp, b"", [key])], state)
             if gone:
                 dst.apply_changes(target, plan, [(tp, b"", gone)], state)
-        dst.apply_changes(target, plan, [], state)  # the position, and the rejects, recorded
+        dst.apply_changes(target, plan, [], after)  # the position, and the rejects, recorded
+    if after.meta.get("rejects") and len(after.meta["rejects"]) == len(state.meta.get("rejects", [])):
+        _forget_applied(after, tables)  # no new refusal: a row refused earlier and applied now is no reject
+        if len(after.meta["rejects"]) != len(state.meta.get("rejects", [])):
+            dst.apply_changes(target, plan, [], after)
+    state.applied, state.meta = after.applied, after.meta
     return applied
+
+
+def _forget_applied(state: CaptureState, tables) -> None:
+    """Drop the rejects of rows this batch applied after all (the app fixed the value)."""
+    done = {(tp.source, tuple(map(str, k))) for tp, found, _ in tables for k, _ in found}
+    state.meta["rejects"] = [r for r in state.meta["rejects"]
+                             if (r["table"], tuple(str(v) for v in r["key"].values())) not in done]
 
 
 def refused_keys(target: DatabaseURL, plan: MigrationPlan, state: CaptureState) -> dict[str, list[dict]]:
     """Per table, the key columns of the rows the copy rejected and the catch-up refused: expected missing."""
+    changed, _ = changed_keys(state.run_key)  # a row the copy rejected and the catch-up applied since is there
+    applied = {(t, tuple(map(str, k))) for t, keys in changed.items() for k in keys}
     out: dict[str, list[dict]] = {}
     for (table, _), c in sorted(dialect_of(target).target.chunks_of_run(target, plan.run_key).items()):
-        out.setdefault(table, []).extend(r.get("key") or {} for r in c.get("rejects") or [])
-    for r in state.meta.get("rejects", []):
+        for r in c.get("rejects") or []:
+            key = r.get("key") or {}
+            if (table, tuple(str(v) for v in key.values())) not in applied:
+                out.setdefault(table, []).append(key)
+    for r in state.meta.get("rejects", []):  # refused by the catch-up (its latest attempt)
         out.setdefault(r["table"], []).append(r["key"])
     return out
 

@@ -180,3 +180,24 @@ def test_the_cutover_compares_the_changed_rows_before_the_app_switches(app, pg_u
         db.execute('UPDATE "Album" SET "Title" = \'late\' WHERE "AlbumId" = 7')
     online.abort(s, d, state)  # the app stays on its SQLite file, writable again
     db.execute('UPDATE "Album" SET "Title" = \'late\' WHERE "AlbumId" = 7')
+
+
+def test_a_row_the_target_refuses_during_the_catch_up_is_a_named_reject_until_the_app_fixes_it(app, pg_url):
+    s, d = parse_url(f"sqlite:///{app}"), parse_url(pg_url)
+    plan, state, _ = move_online(s.raw, pg_url, cut=False)
+    db = sqlite3.connect(app, isolation_level=None)
+    db.execute('UPDATE "Album" SET "Title" = ? WHERE "AlbumId" = 3', ("nul \x00 inside",))  # PostgreSQL refuses
+    db.execute('UPDATE "Album" SET "Title" = \'fine\' WHERE "AlbumId" = 4')
+    online.catch_up(s, d, plan, state)
+    rejects = online.load_state(d, plan.run_key).meta["rejects"]
+    assert [(r["table"], r["key"]) for r in rejects] == [("Album", {"AlbumId": 3})] and rejects[0]["reason"]
+    albums = {r[0]: r[1] for r in pg_rows(pg_url, "Album")}
+    assert albums[4] == "fine" and 3 not in albums  # the rest of the batch is in; the refused row is not
+    # the cut-over's check expects the refused row's old value in the target: no false difference
+    rejected = online.refused_keys(d, plan, state)
+    assert validation.check_keys(s, d, plan, {"Album": [(3,), (4,)]}, rejected)[1] == []
+    db.execute('UPDATE "Album" SET "Title" = \'fixed\' WHERE "AlbumId" = 3')  # the app fixes it
+    online.catch_up(s, d, plan, state)
+    assert online.load_state(d, plan.run_key).meta["rejects"] == []
+    assert {r[0]: r[1] for r in pg_rows(pg_url, "Album")}[3] == "fixed"
+    online.abort(s, d, state)
