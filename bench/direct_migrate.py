@@ -101,7 +101,7 @@ def main() -> int:
 
     # 3. Copy, keys and foreign keys in the flow's own schedule (golive.migrate.schedule), on a thread pool,
     #    every reader in the flow's snapshot of the source
-    from flows.migrate_database import source_snapshot
+    from flows.copy_steps import source_snapshot
     from golive.migrate.schedule import run_schedule
 
     chunk_secs, key_secs, fk_secs = [], {}, {}

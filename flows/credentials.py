@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from golive.credentials import BLOCK_PREFIX, is_block_ref, resolve_secret  # noqa: F401 (re-exported)
+from golive.urls import BLOCK_PREFIX, is_block_ref, resolve_secret  # noqa: F401 (re-exported)
 from golive.errors import ConfigError
 from golive.urls import secret
 

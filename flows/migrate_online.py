@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from flows.artifacts import artifact_key
 from flows.credentials import resolve_url
 from flows.foreground import model_params_flow
-from flows.migrate_database import copy_and_link, publish, source_snapshot
+from flows.copy_steps import copy_and_link, publish, source_snapshot
 from golive import commands, progress
 from golive.config import MigrateOptions
 from golive.migrate import online

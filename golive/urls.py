@@ -136,9 +136,7 @@ def as_url(value, *, role: str = "database") -> DatabaseURL:
         return value
     text = secret(value) or ""
     if text.strip().startswith(BLOCK_PREFIX):
-        from golive.credentials import resolve_secret  # reads the Prefect API: only when a block is named
-
-        text = resolve_secret(text)
+        text = resolve_secret(text)  # reads the Prefect API: only when a block is named
     return parse_url(text, role=role)
 
 
@@ -193,3 +191,39 @@ def parse_url(url: str, *, role: str = "database") -> DatabaseURL:
         database=database,
         query=query,
     )
+
+
+# ---------------------------------------------------------------------- block:NAME
+# Any URL (or key) golive takes may be written ``block:NAME``: the value of the Prefect ``Secret`` block NAME, read
+# from the Prefect API in use (``PREFECT_API_URL`` or the local server). The CLI and the flows both resolve through
+# ``resolve_secret`` at their entry point; what they pass on is the value, as a ``SecretStr`` or a parsed
+# ``DatabaseURL``. Reading a block is the one place ``golive/`` talks to Prefect, and it imports Prefect only then.
+
+
+def is_block_ref(value) -> bool:
+    return secret(value).strip().startswith(BLOCK_PREFIX)
+
+
+def resolve_secret(value) -> str:
+    """The plain value of a parameter given as a string, a ``SecretStr``, or ``block:NAME`` (a Secret block)."""
+    raw = secret(value).strip()
+    if not raw.startswith(BLOCK_PREFIX):
+        return raw
+    name = raw[len(BLOCK_PREFIX):].strip()
+    if not name:
+        raise ConfigError("'block:' names no Prefect block (write block:NAME)")
+    try:
+        got = _load_secret_block(name)
+    except ValueError as exc:
+        raise ConfigError(f"Prefect Secret block {name!r} not found ({exc}); create it with "
+                          f"prefect block create secret, or Secret(value=...).save({name!r})") from None
+    if not isinstance(got, str):
+        raise ConfigError(f"Prefect Secret block {name!r} holds a {type(got).__name__}, not a URL string")
+    return got
+
+
+def _load_secret_block(name: str):
+    """The value of Prefect ``Secret`` block ``name`` (raises ``ValueError`` when there is none)."""
+    from prefect.blocks.system import Secret  # only when a block is named: plain URLs never import Prefect
+
+    return Secret.load(name).get()

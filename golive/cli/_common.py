@@ -31,7 +31,7 @@ SHOW_TRACEBACK = {"on": bool(os.environ.get("GOLIVE_TRACEBACK"))}
 def resolve_block(value: str) -> str:
     """A URL option given as ``block:NAME``: the URL that Prefect Secret block holds (read from the Prefect API
     this command uses); anything else as given. The URL then stays in this process (flows store it masked)."""
-    from golive.credentials import resolve_secret
+    from golive.urls import resolve_secret
 
     return resolve_secret(value)
 

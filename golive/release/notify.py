@@ -220,7 +220,7 @@ def send(target: Target, summary: Summary, timeout: float = 10.0) -> NotifyResul
 
 def resolve_blocks(values: list[str]) -> list[str]:
     """The notify values with ``block:NAME`` URL parts read from their Prefect Secret blocks (never stored)."""
-    from golive.credentials import resolve_secret
+    from golive.urls import resolve_secret
 
     out = []
     for raw in values:
