@@ -266,12 +266,19 @@ def _jsonable(v):
 
 
 def catch_up(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, state: CaptureState, *,
-             seconds: float | None = None, batch: int = BATCH, on_batch=None, wait: bool = False) -> Lag:
-    """Apply captured changes until caught up (a batch comes back empty), or for ``seconds`` at most. Returns the
-    lag left. ``on_batch(lag, applied)`` is told after each batch (progress, the UI). ``wait``: caught up, keep
-    polling (every 0.2 s) until ``seconds`` pass (a manual cut-over waiting to be asked)."""
+             seconds: float | None = None, batch: int = BATCH, on_batch=None, wait: bool = False,
+             drain: bool = False) -> Lag:
+    """Apply captured changes until caught up, or for ``seconds`` at most. Returns the lag left.
+
+    Caught up: a batch comes back empty, or (no ``seconds``) the source's position when the call began is applied,
+    so an app writing faster than the catch-up applies cannot keep it going forever (what it wrote meanwhile is
+    the lag returned; the cut-over drains it behind the fence). ``on_batch(lag, applied)`` is told after each
+    batch (progress, the UI). ``wait``: caught up, keep polling (every 0.2 s) until ``seconds`` pass (a manual
+    cut-over waiting to be asked). ``drain``: until a batch comes back empty, whatever the source's position (behind
+    the fence: a transaction open at the fence may still commit)."""
     cap = dialect_of(source).capture
     t_end = None if seconds is None else time.monotonic() + seconds
+    goal = cap.head(source, state) if seconds is None and not drain else None
     while True:
         b = cap.changes(source, state, state.applied, limit=batch)
         if not b.changes:
@@ -288,6 +295,8 @@ def catch_up(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
         if on_batch is not None:
             on_batch(lag, n)
         if t_end is not None and time.monotonic() >= t_end:
+            return lag
+        if goal is not None and cap.position_key(state.applied) >= cap.position_key(goal):
             return lag
 
 
@@ -341,7 +350,7 @@ def cut_over(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
         steps[name] = round(now - mark[0], 3)
         mark[0] = now
 
-    drained = catch_up(source, target, plan, state, on_batch=on_batch)
+    drained = catch_up(source, target, plan, state, on_batch=on_batch, drain=True)
     took("drain")
     identities = dialect_of(target).target.reset_identities(target, plan)
     took("identities")

@@ -21,6 +21,13 @@ from golive.migrate import copy as copying, online, planning, target as tgt
 from golive.urls import parse_url
 
 
+def pytest_collection_modifyitems(items):
+    """A stuck catch-up fails in minutes, not after the suite's 10 (the slowest online test takes about one)."""
+    for item in items:
+        if "/online/" in str(item.fspath) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(240))
+
+
 def move_online(source: str, target: str, *, options: MigrateOptions | None = None, during_copy=None,
                 cut: bool = True, command: str = ""):
     """Plan, check, begin capture, copy (``during_copy()`` runs after the capture began, before the copy), catch up

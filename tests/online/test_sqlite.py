@@ -201,3 +201,23 @@ def test_a_row_the_target_refuses_during_the_catch_up_is_a_named_reject_until_th
     assert online.load_state(d, plan.run_key).meta["rejects"] == []
     assert {r[0]: r[1] for r in pg_rows(pg_url, "Album")}[3] == "fixed"
     online.abort(s, d, state)
+
+
+def test_a_catch_up_ends_even_when_the_app_writes_faster_than_it_applies(app, pg_url):
+    """Without a time limit the catch-up goes as far as the source was when it began, then returns the lag: an app
+    outpacing it (here: batches of 5, each applied slowly) cannot keep it going forever."""
+    s, d = parse_url(f"sqlite:///{app}"), parse_url(pg_url)
+    plan, state, _ = move_online(s.raw, pg_url, cut=False)
+    with Writer(writes(app)) as w:
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        lag = online.catch_up(s, d, plan, state, batch=5, on_batch=lambda lag, n: time.sleep(0.02))
+        took = time.monotonic() - t0
+        assert w.n > 0 and not w.refused
+    assert took < 60 and lag.pending > 0, (took, lag)
+    result = online.cut_over(s, d, plan, state)  # the fence's drain takes the rest
+    assert result["freeze_seconds"] < 30
+    for table in ("Album", "Genre", "InvoiceLine"):
+        src = [tuple(float(v) if isinstance(v, float) else v for v in r) for r in sqlite_rows(app, table)]
+        assert pg_rows(pg_url, table) == src, table
+    online.abort(s, d, state)

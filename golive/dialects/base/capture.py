@@ -6,6 +6,7 @@ The lifecycle, per run::
     begin      start capturing at a moment the copy's snapshot is consistent with; yields the snapshot the copy's
                readers use, held until the copy is done (capture goes on after it)
     changes    the changed rows after a position, in commit order (keys only: the catch-up re-reads the rows)
+    head       the source's position now (a catch-up without a time limit goes that far, then stops)
     fence      every later write to the source fails loudly, with golive's message
     end        remove everything golive added (slot, triggers, change table, fence)
 
@@ -60,6 +61,16 @@ class Capture(Concern):
         Raises:
             SchemaChanged: a copied table's definition changed (DDL), named with what changed.
         """
+        raise NotImplementedError
+
+    def head(self, url: "DatabaseURL", state: "CaptureState") -> str | None:
+        """The source's position now (its latest write): a catch-up that reached it is caught up with the moment it
+        asked, however fast the app goes on writing. None: this engine cannot say (the catch-up then ends when a
+        batch comes back empty)."""
+        return None
+
+    def position_key(self, position: str):
+        """A position as something that sorts in the source's commit order (positions compare within one engine)."""
         raise NotImplementedError
 
     def fence(self, url: "DatabaseURL", state: "CaptureState") -> None:

@@ -35,7 +35,7 @@ import re
 from golive.dialects.base import Capture
 from golive.dialects.mysql import binlog
 from golive.dialects.mysql.session import connect as open_session
-from golive.dialects.mysql.snapshot import master_status
+from golive.dialects.mysql.snapshot import master_status, position_key
 from golive.dialects.mysql.source import READ_SETTINGS, snapshot
 from golive.errors import TerminalError
 from golive.model.capture import CaptureState, ChangeBatch
@@ -215,6 +215,17 @@ class MySQLCapture(Capture):
 
     def changes(self, url: DatabaseURL, state: CaptureState, after: str, *, limit: int) -> ChangeBatch:
         return binlog.read_changes(url, state, after, limit=limit)
+
+    def head(self, url: DatabaseURL, state: CaptureState) -> str | None:
+        conn = _connect(url)
+        try:
+            status = master_status(conn)
+        finally:
+            conn.close()
+        return f"{status[0]}:{status[1]}" if status else None
+
+    def position_key(self, position: str) -> tuple:
+        return position_key(position)
 
     # ------------------------------------------------------------------ fence
 

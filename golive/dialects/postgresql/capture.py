@@ -360,6 +360,17 @@ class PostgresCapture(Capture):
             raise translate_error(exc, f"reading the source's changes (replication slot {slot})") from None
         return batch
 
+    def head(self, url: DatabaseURL, state: CaptureState) -> str | None:
+        import psycopg
+
+        try:
+            return str(kept(url, SETTINGS).execute("SELECT pg_current_wal_lsn()").fetchone()[0])
+        except psycopg.Error as exc:
+            raise translate_error(exc, "reading the source's WAL position") from None
+
+    def position_key(self, position: str) -> int:
+        return decoding.lsn(position)
+
     def _schema_unchanged(self, conn, state: CaptureState) -> None:
         tables = state.meta["tables"]
         now = _describe(conn, [d["oid"] for d in tables.values()])

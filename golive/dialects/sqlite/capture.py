@@ -134,6 +134,16 @@ class SQLiteCapture(Capture):
         oldest = _epoch(pending[1]) if pending[0] else _epoch(rows[0][4])
         return ChangeBatch(changes=changes, position=str(last), pending=int(pending[0]), oldest_at=oldest)
 
+    def head(self, url: DatabaseURL, state: CaptureState) -> str | None:
+        conn = _open(url)
+        try:
+            return str(conn.execute(f"SELECT coalesce(max(id), 0) FROM {CHANGES}").fetchone()[0])
+        finally:
+            conn.close()
+
+    def position_key(self, position: str) -> int:
+        return int(position or 0)
+
     def _schema_unchanged(self, conn, state: CaptureState) -> None:
         version = conn.execute("PRAGMA schema_version").fetchone()[0]
         if version == state.meta.get("schema_version"):
