@@ -59,7 +59,8 @@ class ThrowawayPostgres:
     def __enter__(self):
         self.dir.mkdir()
         as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if as_pg:
+        if as_pg:  # the postgres user must reach its directory through the (mkdtemp, 0700) parent
+            self.dir.parent.chmod(0o755)
             shutil.chown(self.dir, "postgres", "postgres")
         subprocess.run(as_pg + [str(PG_BIN / "initdb"), "-D", str(self.dir), "-U", "postgres", "--auth=trust"],
                        check=True, capture_output=True)
@@ -92,12 +93,15 @@ class ThrowawayMariaDB:
             ["mariadbd", "--no-defaults", f"--datadir={self.dir}", "--user=root", f"--port={self.port}",
              "--bind-address=127.0.0.1", f"--socket={self.dir}/sock", f"--log-bin={self.dir}/binlog",
              "--server-id=1", "--binlog-format=ROW", "--binlog-row-image=FULL", "--innodb-flush-log-at-trx-commit=2",
-             "--innodb-buffer-pool-size=512M", "--local-infile=1"],
+             "--innodb-buffer-pool-size=512M", "--local-infile=1", "--skip-name-resolve"],
             stdout=subprocess.DEVNULL, stderr=open(self.dir / "err.log", "wb"), start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            r = subprocess.run(["mariadb", "-h127.0.0.1", f"-P{self.port}", "-uroot", "-e",
-                                "CREATE DATABASE IF NOT EXISTS app"], capture_output=True)
+            # root over TCP from 127.0.0.1, no password (the datadir's root@localhost is socket-only)
+            r = subprocess.run(["mariadb", f"--socket={self.dir}/sock", "-uroot", "-e",
+                                "CREATE DATABASE IF NOT EXISTS app; CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; "
+                                "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION"],
+                               capture_output=True)
             if r.returncode == 0:
                 log(f"throwaway MariaDB (binlog ROW) on port {self.port}")
                 return self
