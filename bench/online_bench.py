@@ -9,7 +9,7 @@ database (``bench/data/app-<scale>.db``, made by ../shared/bench/gen_appdb.py):
 - **writer baseline**: ``../shared/bench/app_writer.py --rate R --seconds 20`` with no capture: its p99 latency;
 - **online**: ``golive migrate db --online --cutover-command 'touch F'`` while ``app_writer.py --rate R
   --switch-file F`` writes the whole time: wall time and peak RSS of the golive process tree, the write freeze
-  the writer saw (its ``final_gap_s``) and golive's own figure, the writer's p99 with capture on;
+  the writer saw (its last acknowledged write to the switch file's mtime) and golive's own figure, the writer's p99 with capture on;
 - **checker**: ``golive validate`` of source (fenced) against target after the cut-over: equal value for value;
 - **catch-up**: in this process, capture begun, the writer at ``--rate 0`` for ``--backlog-seconds``, then one
   timed ``golive.migrate.online.catch_up`` of the whole backlog: changes applied per second.
@@ -121,10 +121,13 @@ class ThrowawayMariaDB:
 class Writer:
     """``app_writer.py`` in the background; ``result()`` stops it (if running) and returns its JSON summary."""
 
-    def __init__(self, url: str, *, rate: float, seconds: float = 0, switch: Path | None = None, env: dict):
+    def __init__(self, url: str, *, rate: float, seconds: float = 0, switch: Path | None = None, env: dict,
+                 commits: Path | None = None):
         cmd = [sys.executable, str(WRITER), url, "--rate", str(rate), "--seconds", str(seconds)]
         if switch is not None:
             cmd += ["--switch-file", str(switch)]
+        if commits is not None:
+            cmd += ["--log", str(commits)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                      start_new_session=True, text=True)
 
@@ -222,7 +225,8 @@ def bench_source(kind: str, src: Source, pg: Pg, env: dict, tmp: Path, rate: flo
     target = db_url(pg.admin_url, tgt)
     switch = tmp / f"switch-{kind}"
     switch.unlink(missing_ok=True)
-    w = Writer(url, rate=rate, switch=switch, env=env)
+    commits = tmp / f"commits-{kind}.jsonl"
+    w = Writer(url, rate=rate, switch=switch, env=env, commits=commits)
     time.sleep(2)
     report = tmp / f"online-{kind}.json"
     res = run_measured(GOLIVE + ["migrate", "db", "-s", url, "-t", target, "--online", "--cutover-command",
@@ -232,8 +236,12 @@ def bench_source(kind: str, src: Source, pg: Pg, env: dict, tmp: Path, rate: flo
     if res["rc"] != 0:
         raise BenchError(f"{kind}: the online migration failed (log {tmp / f'online-{kind}.log'})")
     rep = json.loads(report.read_text())
+    # the freeze the app saw: from its last write the source acknowledged to the moment the cut-over command told
+    # it to use the target (the switch file's mtime); the writer's own final_gap_s ends when it gives up on a
+    # fenced source (50 refusals), not when it is switched
+    last = json.loads(commits.read_text().splitlines()[-1])["t"]
     out.update(online_s=res["seconds"], online_rss_mb=res["peak_rss_mb"],
-               freeze_writer_s=seen["final_gap_s"], freeze_golive_s=rep["online"]["freeze_seconds"],
+               freeze_writer_s=round(switch.stat().st_mtime - last, 3), freeze_golive_s=rep["online"]["freeze_seconds"],
                freeze_steps=rep["online"].get("freeze_steps"),
                changes_applied=rep["online"]["changes_applied"], checked_rows=rep["online"].get("checked_rows"),
                writer_online={"committed": seen["committed"], "p99_ms": seen["latency_ms"]["p99"],

@@ -24,7 +24,7 @@ from golive.migrate import online
 from golive.units import parse_duration
 from tasks.migrate import (create_views, final_statements, plan_migration, prepare_target,
                            write_report)
-from tasks.online import catch_up, check_capture, cut_over, end_capture
+from tasks.online import catch_up, check_ahead, check_capture, cut_over, end_capture
 
 
 @model_params_flow(name="migrate-database-online", persist_result=False, log_prints=False)
@@ -77,6 +77,10 @@ def migrate_online(source: SecretStr, target: SecretStr, options: MigrateOptions
         update_progress_artifact(bar, progress=100.0 if not lag.pending else max(1.0, 100.0 - lag.pending / 100),
                                  description=f"{lag.pending} changes pending, {lag.seconds:.1f} s behind")
         logger.info("catching up: %d changes pending, %.1f s behind", lag.pending, lag.seconds)
+        if options.validate_after and options.cutover_check == "changed":  # the cut-over then checks only the rest
+            compared, left = check_ahead(source, target, plan, state)
+            if compared:
+                logger.info("compared ahead: %d changed rows, %d left for the cut-over", compared, left)
         if options.cutover == "auto" and lag.seconds <= max_lag and lag.pending < online.BATCH:
             break
         if options.cutover == "manual" and online.cutover_requested(dst, plan.run_key):

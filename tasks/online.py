@@ -33,6 +33,16 @@ def catch_up(source, target, plan: MigrationPlan, state: CaptureState, seconds: 
     return fresh, lag
 
 
+@task(name="check-ahead", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_only_transient,
+      **_COMMON)
+def check_ahead(source, target, plan: MigrationPlan, state: CaptureState) -> tuple[int, int]:
+    """Compare the rows the catch-up applied since they were last found equal, while the app writes: the cut-over
+    (inside the write freeze) then compares only what changed after. Returns (rows compared, rows left)."""
+    s, d = commands.parse_source(source), commands.parse_target(target)
+    rejected = online.refused_keys(d, plan, online.load_state(d, plan.run_key) or state)
+    return online.check_ahead(plan.run_key, lambda keys: validation.differing_keys(s, d, plan, keys, rejected))
+
+
 @task(name="cut-over", **_COMMON)
 def cut_over(source, target, plan: MigrationPlan, state: CaptureState, command: str = "", full: bool = False,
              workers: int = 4, chunk_rows: int = 250_000, verify: bool = True) -> dict:

@@ -38,10 +38,15 @@ BATCH = 5_000
 #: keys remembered for the cut-over's check, per run (beyond this the full validation after the switch checks)
 MAX_TRACKED = 2_000_000
 
-#: run_key -> {table: {key}}: the rows this process's catch-up applied (the cut-over compares them);
-#: run_key -> position tracking began at, when it began after the copy (a resumed run: the rest is checked after)
+#: run_key -> {table: {key: batch number}}: the rows this process's catch-up applied (the cut-over compares them),
+#: with the batch that applied each last; run_key -> position tracking began at, when it began after the copy (a
+#: resumed run: the rest is checked after)
 _CHANGED: dict[str, dict[str, dict]] = {}
 _TRACKED_FROM: dict[str, str] = {}
+#: run_key -> batches applied in this process; run_key -> {table: {key: batch number}}: rows found equal before the
+#: fence, as that batch left them (``check_ahead``): the cut-over compares them again only if applied again since
+_BATCHES: dict[str, int] = {}
+_EQUAL: dict[str, dict[str, dict]] = {}
 
 
 #: "target|schema" -> what runs inside the freeze, after the check and before the cut-over command (the go-live's
@@ -85,6 +90,7 @@ def begin(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, *, work
         state.source, state.tables = source.masked, len(plan.tables)
         save_state(target, state)
         _CHANGED[state.run_key] = {}  # every change of this run passes through this process: all are checked
+        _EQUAL.pop(state.run_key, None)
         _TRACKED_FROM.pop(state.run_key, None)
         yield snapshot, state
 
@@ -172,6 +178,7 @@ def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, s
     target transaction that also records the batch's position. A row the target refuses (as the copy would have
     rejected it) is recorded as a reject with its key and reason, never dropped silently. Returns the rows applied."""
     src, dst = dialect_of(source).source, dialect_of(target).target
+    _BATCHES[state.run_key] = _BATCHES.get(state.run_key, 0) + 1  # each attempt its own number (``check_ahead``)
     by_table: dict[str, dict[tuple, None]] = {}
     for ch in batch.changes:
         by_table.setdefault(ch.table, {})[ch.key] = None  # in order, once per key: the latest state wins
@@ -250,15 +257,44 @@ def _track(state: CaptureState, table: str, keys: list[tuple]) -> None:
         _TRACKED_FROM[state.run_key] = state.applied
     tracked = _CHANGED[state.run_key]
     if sum(len(v) for v in tracked.values()) < MAX_TRACKED:
-        tracked.setdefault(table, {}).update(dict.fromkeys(keys))
+        tracked.setdefault(table, {}).update(dict.fromkeys(keys, _BATCHES.get(state.run_key, 0)))
     else:
         _TRACKED_FROM[state.run_key] = "*"
 
 
-def changed_keys(run_key: str) -> tuple[dict[str, list[tuple]], str | None]:
+def changed_keys(run_key: str, *, unchecked: bool = False) -> tuple[dict[str, list[tuple]], str | None]:
     """The keys the catch-up applied in this process, per table, and where tracking began when it did not from
-    the copy's start (None: all of them)."""
-    return ({t: list(k) for t, k in _CHANGED.get(run_key, {}).items()}, _TRACKED_FROM.get(run_key))
+    the copy's start (None: all of them). ``unchecked``: only those not found equal (``check_ahead``) since they
+    were last applied."""
+    keys = _unchecked(run_key) if unchecked else _CHANGED.get(run_key, {})
+    return ({t: list(k) for t, k in keys.items() if k}, _TRACKED_FROM.get(run_key))
+
+
+def _unchecked(run_key: str) -> dict[str, dict]:
+    equal = _EQUAL.get(run_key, {})
+    return {t: {k: n for k, n in ks.items() if equal.get(t, {}).get(k, -1) < n}
+            for t, ks in _CHANGED.get(run_key, {}).items()}
+
+
+def check_ahead(run_key: str, differing) -> tuple[int, int]:
+    """Before the fence, while the app writes: compare the rows applied since they were last found equal, so the
+    cut-over compares only what changed after (its check is inside the write freeze). The target changes only
+    through the catch-up, so a row found equal stays equal until a later batch applies it again, and that batch
+    puts it back in the cut-over's check.
+
+    ``differing(keys) -> {(table, key as text)}`` compares them; a row the app changed after its last batch
+    differs (lag, not an error): it is compared again at the cut-over. Returns ``(rows compared, rows left for the
+    cut-over)``."""
+    todo = {t: ks for t, ks in _unchecked(run_key).items() if ks}
+    if not todo:
+        return 0, 0
+    bad = differing({t: list(ks) for t, ks in todo.items()})
+    equal = _EQUAL.setdefault(run_key, {})
+    for t, ks in todo.items():
+        for k, n in ks.items():
+            if (t, tuple(map(str, k))) not in bad:
+                equal.setdefault(t, {})[k] = n
+    return sum(map(len, todo.values())), sum(map(len, _unchecked(run_key).values()))
 
 
 def _jsonable(v):
@@ -356,7 +392,7 @@ def cut_over(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
     took("identities")
     checked, partial = 0, None
     if check is not None:
-        keys, partial = changed_keys(state.run_key)
+        keys, partial = changed_keys(state.run_key, unchecked=True)
         checked, differences = check(keys)
         took("check")
         if differences:

@@ -221,3 +221,32 @@ def test_a_catch_up_ends_even_when_the_app_writes_faster_than_it_applies(app, pg
         src = [tuple(float(v) if isinstance(v, float) else v for v in r) for r in sqlite_rows(app, table)]
         assert pg_rows(pg_url, table) == src, table
     online.abort(s, d, state)
+
+
+def test_rows_compared_ahead_leave_the_cut_over_check_until_applied_again(app, pg_url):
+    """The cut-over's check is inside the write freeze: rows found equal before the fence are compared again only
+    if a later batch applied them; a row the app changed after its batch differs (lag) and stays in the check."""
+    s, d = parse_url(f"sqlite:///{app}"), parse_url(pg_url)
+    plan, state, _ = move_online(s.raw, pg_url, cut=False)
+    db = sqlite3.connect(app, isolation_level=None)
+    for i in range(1, 51):
+        db.execute('UPDATE "Album" SET "Title" = ? WHERE "AlbumId" = ?', (f"t{i}", i))
+    online.catch_up(s, d, plan, state)
+    db.execute('UPDATE "Album" SET "Title" = \'lagging\' WHERE "AlbumId" = 50')  # not applied yet
+
+    def differing(keys):
+        return validation.differing_keys(s, d, plan, keys, {})
+
+    assert online.check_ahead(plan.run_key, differing) == (50, 1)
+    assert online.check_ahead(plan.run_key, differing) == (1, 1)
+    db.execute('UPDATE "Album" SET "Title" = \'again\' WHERE "AlbumId" = 7')
+    seen = {}
+
+    def check(keys):
+        seen.update(keys)
+        return validation.check_keys(s, d, plan, keys, {})
+
+    result = online.cut_over(s, d, plan, state, check=check)
+    assert sorted(str(k[0]) for k in seen["Album"]) == ["50", "7"] and result["checked_rows"] == 2, seen
+    assert {r[0]: r[1] for r in pg_rows(pg_url, "Album")}[50] == "lagging"
+    online.abort(s, d, state)
