@@ -116,6 +116,9 @@ def keys_where(side, spec: TableSpec, keys: list[tuple], excluded: tuple[str, li
         values = [k[0] for k in keys]
         return (f"WHERE {side.key_expr(spec.key[0])} IN ({', '.join(ph for _ in values)})" + cond,
                 values + list(args))
+    if side.values_rows:  # SQLite: ORs of equalities use the key's index, ``(a, b) IN (VALUES …)`` scans the table
+        one = "(" + " AND ".join(f"{side.key_expr(k)} = {ph}" for k in spec.key) + ")"
+        return (f"WHERE ({' OR '.join(one for _ in keys)})" + cond, [v for k in keys for v in k] + list(args))
     one = "(" + ", ".join(ph for _ in spec.key) + ")"
     cols = "(" + ", ".join(side.key_expr(k) for k in spec.key) + ")"
     listed = ("VALUES " if side.values_rows else "") + ", ".join(one for _ in keys)

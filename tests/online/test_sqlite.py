@@ -250,3 +250,20 @@ def test_rows_compared_ahead_leave_the_cut_over_check_until_applied_again(app, p
     assert sorted(str(k[0]) for k in seen["Album"]) == ["50", "7"] and result["checked_rows"] == 2, seen
     assert {r[0]: r[1] for r in pg_rows(pg_url, "Album")}[50] == "lagging"
     online.abort(s, d, state)
+
+
+def test_a_composite_key_table_catches_up_and_compares_by_its_key(app, pg_url):
+    """PlaylistTrack's key is (PlaylistId, TrackId): the catch-up reads and the check compares such rows by key."""
+    s, d = parse_url(f"sqlite:///{app}"), parse_url(pg_url)
+    plan, state, _ = move_online(s.raw, pg_url, cut=False)
+    db = sqlite3.connect(app, isolation_level=None)
+    gone = db.execute('SELECT "PlaylistId", "TrackId" FROM "PlaylistTrack" ORDER BY 1, 2 LIMIT 3').fetchall()
+    db.executemany('DELETE FROM "PlaylistTrack" WHERE "PlaylistId" = ? AND "TrackId" = ?', gone)
+    db.executemany('INSERT OR IGNORE INTO "PlaylistTrack" VALUES (?, ?)', [(2, t) for t in range(1, 40)])
+    online.catch_up(s, d, plan, state)
+    assert sorted(pg_rows(pg_url, "PlaylistTrack")) == sorted(sqlite_rows(app, "PlaylistTrack"))
+    keys, _ = online.changed_keys(plan.run_key)
+    assert len(keys["PlaylistTrack"]) >= 3 and validation.differing_keys(s, d, plan, keys, {}) == set()
+    db.execute('INSERT INTO "PlaylistTrack" VALUES (3, 1)')  # not applied yet: a difference, named by its key
+    assert validation.differing_keys(s, d, plan, {"PlaylistTrack": [(3, 1)]}, {}) == {("PlaylistTrack", ("3", "1"))}
+    online.abort(s, d, state)

@@ -399,10 +399,14 @@ class ChunkReader:
         tp = self.tp
         cols = ", ".join(qi(k) for k in tp.key)
         out = []
-        for i in range(0, len(keys), 400):  # SQLite's default limit of bound parameters is 32766
-            part = keys[i:i + 400]
-            marks = ", ".join("(" + ", ".join("?" for _ in tp.key) + ")" for _ in part)
-            sql = (f"SELECT {cols}, {tp.careful_sql} FROM {qi(tp.source)} WHERE ({cols}) IN (VALUES {marks})"
+        # a composite key as ORs of equalities: SQLite looks each one up in the key's index, where
+        # ``(a, b) IN (VALUES …)`` scans the whole table (150× slower on 200 keys of a million-row table); 200 at a
+        # time keeps the OR chain well under SQLite's expression depth limit (1000)
+        per = 400 if len(tp.key) == 1 else 200
+        one = "(" + " AND ".join(f"{qi(k)} = ?" for k in tp.key) + ")"
+        for i in range(0, len(keys), per):
+            part = keys[i:i + per]
+            sql = (f"SELECT {cols}, {tp.careful_sql} FROM {qi(tp.source)} WHERE {' OR '.join(one for _ in part)}"
                    if len(tp.key) > 1 else
                    f"SELECT {cols}, {tp.careful_sql} FROM {qi(tp.source)} WHERE {cols} IN ({', '.join('?' for _ in part)})")
             for row in self.conn.execute(sql, [v for k in part for v in k]):
