@@ -36,8 +36,10 @@ def done_step(resolved: pc.Resolved, step: str, entry: dict, reran: list[str]):
     why = (f"{', '.join(reran)} ran again in this run" if reran else recheck.gone(resolved, step,
                                                                                    entry.get("summary") or {}))
     if why:
+        from prefect.states import Completed
+
         get_run_logger().warning("Step %s: finished by an earlier run, but %s: it runs again", step, why)
-        return why
+        return Completed(message=f"not taken as done: {why}; the step runs again", data=why)
     return cached(None, resolved.key, step, entry.get("finished_at"), sorted((entry.get("summary") or {}).items()),
                   what="go-live-step", message=f"{step}: finished by an earlier run ({entry.get('finished_at')}) "
                   "and what it left is still there")
