@@ -308,9 +308,13 @@ def _alive(pid: int) -> bool:
         return True
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        comm, _, rest = Path(f"/proc/{pid}/stat").read_text().rpartition(")")
+        status = rest.split()[0]
     except OSError:
         return True  # no /proc (macOS): trust the pid
+    if not cmdline.strip(b"\0"):  # the exec is not done yet (just spawned): its name is already there
+        comm = comm.split("(", 1)[-1]
+        return status != "Z" and (comm == "prefect" or comm.startswith("python"))
     args = cmdline.split(b"\0")
     is_server = any(os.path.basename(a) == b"prefect" and args[i + 1:i + 3] == [b"server", b"start"]
                     for i, a in enumerate(args))
