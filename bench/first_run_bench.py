@@ -1,10 +1,13 @@
-"""The start-up cost of a user's first run: ``golive migrate db`` of the demo database on a fresh PREFECT_HOME,
-with Prefect's temporary server (no PREFECT_API_URL) and with ``golive server start`` done first.
+"""The start-up cost of a user's first run: ``golive migrate db`` of the demo database on a fresh PREFECT_HOME
+(as right after ``make install``), no PREFECT_API_URL, then a later run.
 
-    .venv/bin/python bench/first_run_bench.py [--rounds 1] [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python bench/first_run_bench.py [--rounds 1] [--modes auto,ephemeral,server]
+                                              [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Per round and mode, a fresh PREFECT_HOME and a fresh target database (gpf_first_<pid>_<n>, dropped after):
-- ``ephemeral``: ``golive migrate db`` twice (the first run, then the second: each starts its own server);
+- ``auto`` (the default behaviour): ``golive migrate db`` twice; the first starts the golive server in the
+  background (and says so), the second reuses it; then ``golive server stop``;
+- ``ephemeral`` (``GOLIVE_NO_SERVER=1``): ``golive migrate db`` twice, each with Prefect's temporary server;
 - ``server``: ``golive server start``, then ``golive migrate db`` twice, then ``golive server stop``.
 Prints wall times (command start to exit, as the user waits) and the medians per mode.
 """
@@ -37,7 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    ap.add_argument("--modes", default="ephemeral,server")
+    ap.add_argument("--modes", default="auto,ephemeral,server")
     args = ap.parse_args()
     import psycopg
 
@@ -52,8 +55,10 @@ def main() -> None:
     for rnd in range(args.rounds):
         for mode in args.modes.split(","):
             home = Path(tempfile.mkdtemp(prefix="gpf_home_", dir=work))
-            env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API") and k != "GOLIVE_NO_SERVER"}
             env.update(PREFECT_HOME=str(home), DO_NOT_TRACK="1", PYTHONPATH=str(ROOT))
+            if mode == "ephemeral":
+                env["GOLIVE_NO_SERVER"] = "1"
             row = results.setdefault(mode, {})
             if mode == "server":
                 row.setdefault("server start", []).append(timed([*GOLIVE, "server", "start"], env, work))
@@ -72,7 +77,7 @@ def main() -> None:
                         with psycopg.connect(args.pg_url, autocommit=True) as conn:
                             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             finally:
-                if mode == "server":
+                if mode in ("server", "auto"):
                     subprocess.run([*GOLIVE, "server", "stop"], env=env, cwd=work, capture_output=True)
             print(f"round {rnd + 1} {mode}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in row.items()), flush=True)
     print("\nmedians:")

@@ -527,6 +527,7 @@ class Bench:
         if ephemeral_home is not None:
             env.pop("PREFECT_API_URL", None)
             env["PREFECT_HOME"] = str(ephemeral_home)
+            env["GOLIVE_NO_SERVER"] = "1"  # Prefect's temporary server, not the golive server started on first use
         else:
             env["PREFECT_API_URL"] = self.server.api_url
             env["PREFECT_HOME"] = str(self.client_home)

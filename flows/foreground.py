@@ -35,14 +35,27 @@ def model_params_flow(**options: Any) -> Callable[[Callable[..., Any]], ModelPar
 def run_in_foreground(flow_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call ``flow_fn(*args, **kwargs)`` here and now; returns its result or raises its exception.
 
+    When the command started the golive server (or found it starting), this waits until it answers
+    (``golive.server.ready``), and the run reports to it even if Prefect was imported before the command
+    chose it.
+
     Flow-run heartbeats are off unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set: they let a server
     automation spot crashed runs of deployments, whereas a foreground CLI run reports its own fate, and
     Prefect 3.8 joins the heartbeat thread (which sleeps in 1 s steps) for up to a second at the end of
     every run.
     """
-    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
-        return flow_fn(*args, **kwargs)
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    from golive import server
+
+    server.ready()
+    updates: dict = {}
+    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" not in os.environ:
+        updates[PREFECT_FLOWS_HEARTBEAT_FREQUENCY] = None
+    url = os.environ.get("PREFECT_API_URL")
+    if url and PREFECT_API_URL.value() != url:  # set after Prefect was imported (the server started on first use)
+        updates[PREFECT_API_URL] = url
+    if not updates:
+        return flow_fn(*args, **kwargs)
+    with temporary_settings(updates=updates):
         return flow_fn(*args, **kwargs)

@@ -26,12 +26,12 @@ from flows.credentials import resolve_url
 from flows.foreground import model_params_flow
 from golive import progress
 from golive.errors import ConfigError
-from golive.go_live import report as glr
+from golive.go_live import recheck, report as glr
 from golive.go_live.config import GoLiveConfig, load_config
 from golive.go_live.precheck import Resolved, in_config_words
 from golive.go_live.state import Journal
 from golive.report import write_json
-from tasks.go_live import run_dry_run, run_precheck
+from tasks.go_live import done_step, run_dry_run, run_precheck
 
 
 class StepFailed(Exception):
@@ -155,6 +155,7 @@ class Steps:
     def __init__(self, journal: Journal, r: Resolved):
         self.journal, self.r = journal, r
         self.wanted = r.config.steps()
+        self.ran: set[str] = set()  # steps run (not taken as done) in this run
         self.t0 = time.perf_counter()
         self.logger = get_run_logger()
 
@@ -163,10 +164,14 @@ class Steps:
             return
         if self.journal.done(name):
             e = self.journal.data["steps"][name]
-            progress.emit("go-live-step", step=name, status="skipped", line=glr.line(name, e.get("summary")))
-            self.logger.info("Step %s: done already (finished %s): %s", name, e.get("finished_at"),
-                             glr.line(name, e.get("summary")))
-            return
+            # what the step left is looked for again: a Cached task run when it is there, else the step runs again
+            reran = [d for d in recheck.DEPENDS.get(name, ()) if d in self.ran]
+            if done_step(self.r, name, e, reran, return_state=True).name == "Cached":
+                progress.emit("go-live-step", step=name, status="skipped", line=glr.line(name, e.get("summary")))
+                self.logger.info("Step %s: done already (finished %s): %s", name, e.get("finished_at"),
+                                 glr.line(name, e.get("summary")))
+                return
+        self.ran.add(name)
         self.logger.info("Step %s: %s", name, glr.TITLES[name])
         progress.emit("go-live-step", step=name, status="running", line="")
         self.journal.start(name)

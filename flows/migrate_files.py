@@ -103,7 +103,9 @@ def migrate_files(params: MigrateFilesParams) -> sync.UploadReport:
     t.check_destination(job)
     # 2. Scan the source; compare with the manifest (or one listing of the destination)
     plan = t.plan_upload(job)
-    # 3. Upload batches, at most `workers` at a time, each retried on transient errors
+    # 3. What an earlier run uploaded (the manifest, confirmed by the listing): Cached batches; then upload
+    #    the rest in batches, at most `workers` at a time, each retried on transient errors
+    t.show_uploaded(job, plan.batches(job.workers, files=plan.done))
     results = t.upload_batches(job, plan.batches(job.workers))
     # 4. Report
     report = sync.summarize(job, plan, results, started)

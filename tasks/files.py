@@ -19,7 +19,7 @@ from golive.errors import TransientError
 from golive.files import rewrite as rw
 from golive.files import sync
 from golive.files import verify as vf
-from tasks import retry_only_transient
+from tasks import cached, retry_only_transient
 
 
 _COMMON = dict(cache_policy=NO_CACHE, persist_result=False, retry_condition_fn=retry_only_transient,
@@ -51,6 +51,23 @@ def upload_batch(job: sync.UploadJob, batch: sync.Batch) -> sync.BatchResult:
     get_run_logger().info("Batch %d: %d uploaded, %d unchanged, %d problems",
                           batch.index, len(result.uploaded), result.unchanged, len(result.problems))
     return result
+
+
+@task(name="upload-batch", task_run_name="upload-batch-done-{batch.index}", **_COMMON)
+def uploaded_batch(job: sync.UploadJob, batch: sync.Batch) -> int:
+    """A batch of files an earlier run uploaded and verified: Cached. The manifest records each (path, size,
+    mtime, MD5), the file is unchanged, and this run's listing of the destination still shows its object (one
+    that is gone was put back in the to-do list by ``plan_upload``). Returns the number of files."""
+    n = len(batch.files)
+    return cached(n, job.storage.dest, *(f"{t.rel}\x1e{t.size}\x1e{t.md5_hint}" for t in batch.files),
+                  what="files", message=f"{n} file(s) ({batch.files[0].rel} .. {batch.files[-1].rel}) uploaded and "
+                  "verified by an earlier run, still at the destination")
+
+
+def show_uploaded(job: sync.UploadJob, batches: list[sync.Batch]) -> None:
+    """One Cached ``upload-batch`` task run per batch of files an earlier run uploaded (nothing is sent)."""
+    for future in [uploaded_batch.submit(job, b) for b in batches]:
+        future.wait()
 
 
 def upload_batches(job: sync.UploadJob, batches: list[sync.Batch]) -> list[sync.BatchResult]:

@@ -9,9 +9,10 @@ from golive import commands
 from golive.config import MigrateOptions
 from golive.migrate import copy as copying, report as reports, target
 from golive.model.plan import ChunkPlan, ForeignKeyPlan, MigrationPlan, TablePlan
-from tasks import retry_only_transient
+from tasks import cached, retry_only_transient
 
-# Results stay in memory: resume is golive's own (per-chunk rows in the target), not Prefect's cache.
+# Results stay in memory: resume is golive's own (per-chunk rows in the target), not Prefect's cache; a chunk
+# an interrupted run committed shows as a Cached task run (``tasks.cached``).
 _COMMON = dict(cache_policy=NO_CACHE, persist_result=False)
 
 
@@ -38,8 +39,20 @@ def copy_chunk(source, target_url, plan: MigrationPlan, tp: TablePlan, chunk: Ch
     """Copy one key range of one table with the target's bulk loader; rejects are recorded, never dropped.
 
     ``plan`` is the run's plan without its tables (``golive.model.plan.MigrationPlan.context``)."""
-    return copying.copy_chunk(commands.parse_source(source), commands.parse_target(target_url), plan, tp, chunk,
-                              snapshot=snapshot)
+    result = copying.copy_chunk(commands.parse_source(source), commands.parse_target(target_url), plan, tp, chunk,
+                                snapshot=snapshot)
+    if result.resumed:  # recorded by the interrupted run, its table's rows checked in the target on resume
+        return cached(result, plan.run_key, plan.source_fingerprint, tp.source, chunk.no, chunk.lo, chunk.hi,
+                      what="chunk", message=f"{tp.source} chunk {chunk.no} ({_range(chunk)}): copied by an "
+                      f"earlier run of this migration ({result.rows_written} rows, still in the target)")
+    return result
+
+
+def _range(chunk: ChunkPlan) -> str:
+    if chunk.lo is None and chunk.hi is None:
+        return "the whole table"
+    text = f"keys {'start' if chunk.lo is None else chunk.lo}..{'end' if chunk.hi is None else chunk.hi}"
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 @task(name="build-keys", task_run_name="keys-{tp.source}", retries=2, retry_delay_seconds=[5, 30],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import psycopg
@@ -51,3 +52,27 @@ def execute(url: str, *stmts: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for s in stmts:
             conn.execute(s)
+
+
+def task_runs(flow_run_id, timeout: float = 30) -> dict[str, tuple[str, str, str | None, str | None]]:
+    """``task run name -> (state type, state name, state message, cache key)`` of one flow run, from the API.
+
+    Task run states reach the API as events, a moment after the flow run ends: read until every task run has a
+    final state."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = asyncio.run(read())
+        if all(t.state is not None and t.state.is_final() for t in runs) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    return {t.name: (t.state.type.value, t.state.name, t.state.message, t.state.state_details.cache_key)
+            if t.state is not None else (None, None, None, None) for t in runs}

@@ -33,6 +33,11 @@ def resolve_block(value: str) -> str:
     this command uses); anything else as given. The URL then stays in this process (flows store it masked)."""
     from golive.urls import resolve_secret
 
+    if value.startswith("block:"):  # read from the API: the golive server, started now if need be
+        from golive import server
+
+        note_prefect_api()
+        server.ready()
     return resolve_secret(value)
 
 
@@ -88,7 +93,7 @@ def echo(message: str = "", **kwargs) -> None:
 
 def note(message: str) -> None:
     """Print a dim line to stderr (progress notes that must not pollute stdout)."""
-    err_console.print(f"[dim]{mask(message)}[/]")
+    err_console.print(f"[dim]{mask(message)}[/]", soft_wrap=True)  # one line, whatever the width
 
 
 def is_tty() -> bool:
@@ -96,23 +101,45 @@ def is_tty() -> bool:
 
 
 
-#: the server ``golive server start`` left running, when this process uses it (set by ``golive.cli.main``)
+#: the golive server this process reports to (found by ``golive.cli.main`` or started by ``note_prefect_api``)
 PREFECT_SERVER: dict = {}
 _PREFECT_NOTED = {"done": False}
 
 
 def note_prefect_api() -> None:
-    """Say once per command which Prefect API its flow runs report to, when the user did not choose one."""
-    from golive.runtime import using_ephemeral_prefect
+    """Before the command's first flow run: make sure it has a Prefect API, and say once which one when the
+    user did not choose it.
+
+    With no ``PREFECT_API_URL`` (environment or profile) and no golive server running, the first command
+    starts one in the background (``golive.server.auto_start``) for itself and every later command;
+    ``GOLIVE_NO_SERVER=1`` keeps Prefect's temporary server instead.
+    """
+    from golive import server
 
     if _PREFECT_NOTED["done"]:
         return
     _PREFECT_NOTED["done"] = True
     state = PREFECT_SERVER.get("state")
     if state is not None:
-        note(f"Prefect: reporting to the server `golive server start` left running ({state.ui}; "
+        note(f"Prefect: reporting to the golive server left running ({state.ui}; "
              "`golive server stop` stops it)")
-    elif using_ephemeral_prefect():
-        note("Starting Prefect's temporary API server (no PREFECT_API_URL set): this takes 10-20 s. "
-             "Run `golive server start` once to keep one running for later commands, or point "
-             "PREFECT_API_URL at a running server.")
+    elif server.server_wanted():
+        state, started = server.auto_start()
+        PREFECT_SERVER["state"] = state
+        if started:
+            note(f"Prefect: started a local Prefect server in the background for this and later commands "
+                 f"(UI {state.ui}; its first start takes 10-30 s; `golive server stop` stops it, "
+                 f"{server.NO_SERVER_ENV}=1 runs without one)")
+        else:
+            note(f"Prefect: reporting to the golive server left running ({state.ui}; "
+                 "`golive server stop` stops it)")
+    elif using_ephemeral():
+        note(f"Starting Prefect's temporary API server ({server.NO_SERVER_ENV} is set, no PREFECT_API_URL): "
+             "this takes 10-20 s on every command. Unset it to keep a local server running for later "
+             "commands, or point PREFECT_API_URL at a running server.")
+
+
+def using_ephemeral() -> bool:
+    from golive.runtime import using_ephemeral_prefect
+
+    return using_ephemeral_prefect()

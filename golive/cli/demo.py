@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from golive.cli import app
-from golive.cli._common import echo, handle_errors, status
+from golive.cli._common import PREFECT_SERVER, echo, handle_errors, status
 
 BUCKET = "golive-demo"
 
@@ -83,6 +83,12 @@ def demo(
     pid = f" (pid {running[0].pid})" if running else ""
     echo(f"  [bold]still running[/]: the embedded PostgreSQL{pid} in {pgdata}, for you to look at the copy; "
          f"stop it with `golive embedded stop {pgdata}` (the data stays; `golive embedded status` lists them)")
+    prefect = PREFECT_SERVER.get("state")
+    if prefect is not None:
+        echo(f"  [bold]still running[/]: the golive Prefect server (pid {prefect.pid}), whose UI at {prefect.ui} "
+             "shows these runs and reports; later golive commands use it; stop it with `golive server stop`")
+    elif os.environ.get("PREFECT_API_URL"):
+        echo(f"  Prefect:    the runs are on {os.environ['PREFECT_API_URL']}")
     raise typer.Exit(max(rep.get("exit_code", 1), files.exit_code, paths.exit_code))
 
 

@@ -167,6 +167,7 @@ def upload(source: str, dest: str, *, report: str | None = None, credentials_blo
     # that plan. A bad endpoint, bucket or credentials still ends in one line before any flow run exists.
     planned = None if credentials_block else _in_background(sync.prefetch_plan, job)
     _quiet_prefect()
+    _note_prefect()  # before Prefect is imported: the golive server, when this command starts it, starts now
     from flows.migrate_files import MigrateFilesParams, migrate_files
     from golive.errors import MigrationFailed
 
@@ -174,7 +175,6 @@ def upload(source: str, dest: str, *, report: str | None = None, credentials_blo
         planned.result()
     params = MigrateFilesParams(source=source, dest=dest, credentials_block=credentials_block, report_path=report,
                                 **opts)
-    _note_prefect()
     try:
         return _run_flow(migrate_files, params)
     except MigrationFailed as exc:

@@ -54,7 +54,9 @@ def status() -> None:
     if state is None:
         echo("no golive Prefect server running (start one with: golive server start)")
         raise typer.Exit(1)
-    up = "answers" if server.healthy(state.url) else "[red]does not answer[/]"
+    age = time.time() - state.started_at
+    up = "answers" if server.healthy(state.url) else (
+        f"is starting ({age:.0f} s so far)" if age < server.STARTING_SECONDS else "[red]does not answer[/]")
     echo(f"Prefect server {up}: UI {state.ui}, API {state.url}, pid {state.pid}, "
-         f"up {(time.time() - state.started_at) / 60:.0f} min, log {state.log}")
+         f"up {age / 60:.0f} min, log {state.log}")
     raise typer.Exit(0 if up == "answers" else 1)

@@ -129,9 +129,57 @@ class Bookkeeping:
         """Record the capture state (inside the applied batch's transaction, when there is one)."""
         self._exec(self.upsert_capture, (run_key, state_json))
 
+    def rows_by_table(self, run_key: str) -> dict[str, int]:
+        """Rows the run's committed chunks wrote, per source table."""
+        return {t: int(n or 0) for t, n in self._rows(
+            "SELECT table_name, SUM(rows_written) FROM {chunks} WHERE run_key = %s GROUP BY table_name", (run_key,))}
+
+    def forget_table(self, run_key: str, table: str) -> None:
+        """Forget the run's committed chunks of one table (its rows are gone: they are copied again)."""
+        self._exec("DELETE FROM {chunks} WHERE run_key = %s AND table_name = %s", (run_key, table))
+
     def chunks_of_run(self, run_key: str) -> dict[tuple[str, int], dict]:
         rows = self._rows("SELECT table_name, chunk_no, rows_read, rows_written, rows_rejected, rejects, seconds, "
                           "converted, digest FROM {chunks} WHERE run_key = %s", (run_key,))
         return {(r[0], r[1]): {"rows_read": r[2], "rows_written": r[3], "rows_rejected": r[4],
                                "rejects": self._json(r[5]), "seconds": r[6], "converted": self._json(r[7]) or {},
                                "digest": r[8]} for r in rows}
+
+
+
+def rows_against_record(book: Bookkeeping, plan, name_of, count) -> dict[str, tuple[int, int]]:
+    """Per table of ``plan`` with committed chunks: ``(rows its chunks wrote, rows the target holds now)``.
+
+    Args:
+        book: the target's bookkeeping.
+        name_of: ``TablePlan -> quoted target table name``; count: ``sql -> the single value it selects``.
+    """
+    recorded = book.rows_by_table(plan.run_key)
+    return {tp.source: (recorded[tp.source], int(count(f"SELECT count(*) FROM {name_of(tp)}")))
+            for tp in plan.tables if tp.source in recorded}
+
+
+def recheck_resumed(book: Bookkeeping, plan, name_of, count, execute, commit) -> list[str]:
+    """Check the target against what an interrupted run recorded, before resuming it: per table, the rows
+    its committed chunks wrote must all still be there. A table that lost rows (or gained some) is emptied
+    and its chunks forgotten, so they are copied again instead of being taken as done (and shown Cached).
+
+    Args:
+        book: the target's bookkeeping on ``execute``'s session (nothing of this run is being copied).
+        name_of: ``TablePlan -> quoted target table name``.
+        count: ``sql -> the single value it selects``; execute: ``sql -> None``; commit: ``() -> None``.
+
+    Returns:
+        One warning per table copied again, naming what was recorded and what was found.
+    """
+    warnings = []
+    by_source = {tp.source: tp for tp in plan.tables}
+    for table, (recorded, found) in rows_against_record(book, plan, name_of, count).items():
+        if found == recorded:
+            continue
+        execute(f"DELETE FROM {name_of(by_source[table])}")
+        book.forget_table(plan.run_key, table)
+        commit()
+        warnings.append(f"{table}: the interrupted run copied {recorded} rows, the target holds {found} now; "
+                        "its chunks are copied again")
+    return warnings

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from golive.errors import ConfigError, ConnectionFailed, GoliveError, SourceError, TerminalError, TransientError
 from golive.files.manifest import Entry, Manifest, manifest_path
-from golive.files.scan import Problem, human_bytes, scan_source
+from golive.files.scan import LocalFile, Problem, human_bytes, scan_source
 from golive.storage import (S3_MAX_PUT, FileChanged, Interrupted, MiB, SourceUnreadable, Storage, StorageConfig,
                             check_stop, content_type, multipart_etag, open_storage, parse_dest, part_size, read_source)
 
@@ -119,6 +119,10 @@ class UploadPlan:
     todo: list[Todo] = field(default_factory=list)
     unchanged: int = 0
     unchanged_bytes: int = 0
+    #: unchanged files an earlier run uploaded and verified that this plan's listing found at the destination
+    done: list[Todo] = field(default_factory=list)
+    #: files the manifest holds whose object is gone from the destination (or is another size): uploaded again
+    gone: int = 0
     problems: list[Problem] = field(default_factory=list)
     listed: bool = False  # the destination was listed (manifest missing or never reconciled)
     found_listed: int = 0  # files the listing showed already there (checked by hash before uploading)
@@ -129,23 +133,25 @@ class UploadPlan:
     def todo_bytes(self) -> int:
         return sum(t.size for t in self.todo)
 
-    def batches(self, workers: int, max_files: int = 1000, max_bytes: int = 1 << 30) -> list[Batch]:
-        """Cut the to-do list into batches of about equal bytes, a multiple of ``workers`` of them.
+    def batches(self, workers: int, max_files: int = 1000, max_bytes: int = 1 << 30, *,
+                files: list[Todo] | None = None) -> list[Batch]:
+        """Cut the to-do list (or ``files``) into batches of about equal bytes, a multiple of ``workers`` of them.
 
         Few, big batches: each batch is a Prefect task run, and task runs are not free (state events,
         server work), so one batch per worker is the aim; ``max_files``/``max_bytes`` cap a batch so a
         retry or a failure stays small on big uploads. Batches are contiguous in path order.
         """
-        if not self.todo:
+        todo = self.todo if files is None else files
+        if not todo:
             return []
-        total = sum(t.size for t in self.todo) + len(self.todo)  # +1 per file: empty files count too
-        n = max(-(-len(self.todo) // max_files), -(-total // max_bytes), 1)
-        n = min(len(self.todo), -(-n // workers) * workers)
+        total = sum(t.size for t in todo) + len(todo)  # +1 per file: empty files count too
+        n = max(-(-len(todo) // max_files), -(-total // max_bytes), 1)
+        n = min(len(todo), -(-n // workers) * workers)
         target = total / n
         out: list[Batch] = []
         cur: list[Todo] = []
         acc = 0.0
-        for t in self.todo:
+        for t in todo:
             if cur and acc + (t.size + 1) / 2 > target * (len(out) + 1) and len(out) < n - 1:
                 out.append(Batch(len(out), cur))
                 cur = []
@@ -228,12 +234,12 @@ def plan_upload(job: UploadJob, *, offline: bool = False, dry_run: bool = False)
         for key, upload_id in manifest.pending():  # left behind by a crash
             storage.abort_multipart(key, upload_id)
             manifest.remove_pending(key)
+    recorded: list[tuple[LocalFile, Entry]] = []  # unchanged since an earlier run uploaded and verified them
     for f in scan.files:
         key = dest.key(f.rel)
         e = entries.get(f.rel)
         if e and e.key == key and e.size == f.size and e.mtime_ns == f.mtime_ns:
-            plan.unchanged += 1
-            plan.unchanged_bytes += f.size
+            recorded.append((f, e))
         elif e and e.key == key and e.size == f.size:
             plan.todo.append(Todo(f.rel, f.size, md5_hint=e.md5))
         elif listing is not None and key in listing and listing[key].size == f.size:
@@ -241,6 +247,24 @@ def plan_upload(job: UploadJob, *, offline: bool = False, dry_run: bool = False)
             plan.found_listed += 1
         else:
             plan.todo.append(Todo(f.rel, f.size))
+    if recorded and listing is None and (plan.todo or plan.problems) and not offline:
+        # a re-run with work to do (after a failure): what the manifest holds is confirmed by one listing
+        # rather than trusted, so an object deleted since is uploaded again; with nothing else to do, the
+        # manifest alone decides (no request; ``golive verify files`` checks the destination)
+        listing = {o.key: o for o in storage.list()}
+    for f, e in recorded:
+        there = listing.get(e.key) if listing is not None else None
+        if listing is not None and (there is None or there.size != f.size):
+            plan.todo.append(Todo(f.rel, f.size))  # the object is gone (or replaced): uploaded again
+            plan.gone += 1
+            continue
+        plan.unchanged += 1
+        plan.unchanged_bytes += f.size
+        if listing is not None:  # confirmed: shown as Cached batches (``tasks.files.uploaded_batch``)
+            plan.done.append(Todo(f.rel, f.size, md5_hint=e.md5, etag_hint=e.etag))
+    if plan.gone:
+        order = {f.rel: i for i, f in enumerate(scan.files)}
+        plan.todo.sort(key=lambda t: order[t.rel])  # batches are contiguous in the scan's order
     if listing is not None and manifest and not dry_run:
         manifest.set_meta("reconciled_at", str(time.time()))
     return plan
@@ -530,6 +554,9 @@ def summarize(job: UploadJob, plan: UploadPlan, results: list[BatchResult], star
         report.notes.append(f"{empty} empty (0-byte) file(s) uploaded as empty objects")
     if multipart:
         report.notes.append(f"{multipart} file(s) over {human_bytes(job.multipart_threshold)} uploaded in parts")
+    if plan.gone:
+        report.notes.append(f"{plan.gone} file(s) the manifest held were gone from the destination (or another "
+                            "size there): uploaded again")
     if plan.found_listed and not dry_run:
         report.notes.append(f"no manifest yet: {plan.found_listed} file(s) found in the destination listing were "
                             "checked by hash instead of being uploaded blindly")

@@ -27,6 +27,11 @@ def run_of(target: DatabaseURL, run_key: str) -> dict | None:
     return dialect_of(target).target.run_of(target, run_key)
 
 
+def rows_against_record(target: DatabaseURL, run_key: str) -> dict[str, tuple[int, int]]:
+    """Per table of a recorded run: ``(rows its chunks wrote, rows the target holds now)``."""
+    return dialect_of(target).target.rows_against_record(target, run_key)
+
+
 def refusal(target: DatabaseURL, plan, existing: list[str]) -> TargetNotEmpty:
     dst = dialect_of(target).target
     return dst.not_empty(plan, existing, dst.run_of(target, plan.run_key))

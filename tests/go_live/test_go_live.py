@@ -21,7 +21,9 @@ import psycopg
 import pytest
 
 from conftest import _with_db
-from helpers import scalar
+from helpers import scalar, task_runs
+
+DONE_STEPS = ("precheck", "backup", "migrate-db", "validate", "migrate-files", "verify-files")
 
 PASSWORD = "pw-" + uuid.uuid4().hex[:10]
 
@@ -127,6 +129,10 @@ def test_sqlite_to_postgres_go_live_fails_at_a_named_step_and_resumes_there(
                                            'template = "https://cdn.example.com/{path}"\nallow_missing = true'))
     state, report = run_flow(cfg)
     assert state.is_completed() and report["ok"], report["state"]
+    # the steps the first run finished show as Cached task runs in the UI, once what they left is found again
+    steps = task_runs(state.state_details.flow_run_id)
+    assert {s: steps[s][1] for s in DONE_STEPS} == {s: "Cached" for s in DONE_STEPS}, steps
+    assert steps["backup"][3].startswith("golive-go-live-step-") and "still there" in steps["backup"][2]
     j = journal_of(cfg)
     assert j["steps"]["backup"]["summary"]["id"] == backup_id  # not backed up again
     assert scalar(admin, "SELECT count(*) FROM _golive.runs") == 1  # not migrated again
@@ -137,9 +143,16 @@ def test_sqlite_to_postgres_go_live_fails_at_a_named_step_and_resumes_there(
     for later in ("rewrite-paths", "report"):
         j["steps"].pop(later)
     (Path(tmp_path / "state") / "go-live" / f"{j['key']}.json").write_text(json.dumps(j))
+    # and the backup is gone from its folder since: not a hit, the backup runs again
+    Path(j["steps"]["backup"]["summary"]["url"][len("file://"):], "manifest.json").unlink()
     state, report = run_flow(cfg)
     assert state.is_completed()
+    steps = task_runs(state.state_details.flow_run_id)
+    assert steps["backup"][1] == "Completed" and "the backup" in steps["backup"][2] and "is gone" in steps["backup"][2]
+    assert {s: steps[s][1] for s in ("precheck", "migrate-db", "validate", "migrate-files")} == \
+        dict.fromkeys(("precheck", "migrate-db", "validate", "migrate-files"), "Cached"), steps
     j2 = journal_of(cfg)
+    assert j2["steps"]["backup"]["summary"]["id"] != backup_id
     assert j2["steps"]["verify-files"]["summary"]["matched"] == counts["images"] - 1
     assert j2["steps"]["rewrite-paths"]["summary"]["columns"][0]["already"] == counts["images"] - 2
     assert j2["steps"]["migrate-db"]["finished_at"] == j["steps"]["migrate-db"]["finished_at"]

@@ -252,6 +252,11 @@ class Target(Concern):
         """The committed chunks of a run, with their rejects."""
         raise NotImplementedError
 
+    def rows_against_record(self, url: "DatabaseURL", run_key: str) -> dict[str, tuple[int, int]]:
+        """Per table of a recorded run: ``(rows its committed chunks wrote, rows the table holds now)``
+        ({} when the run is not recorded). How a finished copy is confirmed before it is taken as done."""
+        raise NotImplementedError
+
     # --- online migration (golive.migrate.online)
 
     def apply_changes(self, url: "DatabaseURL", plan: "MigrationPlan", rows: list[tuple["TablePlan", bytes, list]],

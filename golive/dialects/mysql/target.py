@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import time
 
+from golive.dialects import bookkeeping
 from golive.dialects.base import Target, fit_table_ddl, target_not_empty
+from golive.dialects.bookkeeping import recheck_resumed
 from golive.dialects.mysql import types as mt
 from golive.dialects.mysql.bookkeeping import MySQLBookkeeping
 from golive.dialects.mysql.ddl import adjust_table, column_sql, create_table_sql, foreign_key_sql, index_clause
@@ -68,6 +70,17 @@ def find_resumable(target: DatabaseURL, run_key: str) -> dict | None:
         conn.close()
 
 
+def _one(conn, sql: str):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchone()[0]
+
+
+def _run(conn, sql: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(sql)
+
+
 def run_of(target: DatabaseURL, run_key: str, conn=None) -> dict | None:
     own = conn or connect(target)
     try:
@@ -100,7 +113,10 @@ def prepare(target: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
             if missing:
                 raise PlanError(f"cannot resume: tables {', '.join(missing)} of the interrupted run are gone; "
                                 "re-run with --drop-existing to start over")
-            return PrepareResult(resumed=True, done_chunks=len(book.chunks_of_run(plan.run_key)))
+            warnings = [] if options.online else recheck_resumed(
+                book, plan, lambda tp: qi(tp.target), lambda sql: _one(conn, sql), lambda sql: _run(conn, sql),
+                conn.commit)
+            return PrepareResult(resumed=True, done_chunks=len(book.chunks_of_run(plan.run_key)), warnings=warnings)
         interrupted = plan.resumed and run and run["status"] == "preparing"
         if existing and not options.drop_existing and not interrupted:
             raise target_not_empty(plan, existing, run, has_schemas=False)
@@ -359,6 +375,19 @@ def chunks_of_run(target: DatabaseURL, run_key: str) -> dict:
         conn.close()
 
 
+def rows_against_record(target: DatabaseURL, run_key: str) -> dict[str, tuple[int, int]]:
+    conn = connect(target)
+    try:
+        book = MySQLBookkeeping(conn)
+        run = book.get_run(run_key)
+        if not run or not run.get("plan"):
+            return {}
+        plan = MigrationPlan.model_validate(run["plan"])
+        return bookkeeping.rows_against_record(book, plan, lambda tp: qi(tp.target), lambda sql: _one(conn, sql))
+    finally:
+        conn.close()
+
+
 # ---------------------------------------------------------------------- the concern
 
 
@@ -420,6 +449,9 @@ class MySQLTarget(Target):
 
     def chunks_of_run(self, url: DatabaseURL, run_key: str) -> dict:
         return chunks_of_run(url, run_key)
+
+    def rows_against_record(self, url: DatabaseURL, run_key: str) -> dict[str, tuple[int, int]]:
+        return rows_against_record(url, run_key)
 
     # --- online migration (mysql/online.py)
 

@@ -13,6 +13,8 @@ import uuid
 from contextlib import contextmanager
 
 from golive.dialects.base import Target, fit_table_ddl, target_not_empty
+from golive.dialects import bookkeeping
+from golive.dialects.bookkeeping import recheck_resumed
 from golive.dialects.postgresql import types as pt
 from golive.dialects.postgresql.bookkeeping import PostgresBookkeeping as Bookkeeping
 from golive.dialects.postgresql.session import connect, is_data_error, qi, qn, translate_error
@@ -191,8 +193,11 @@ def prepare(target: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
                 if missing:
                     raise PlanError(f"cannot resume: tables {', '.join(missing)} of the interrupted run are gone "
                                     f"from the target; re-run with --drop-existing to start over")
+                warnings = [] if options.online else recheck_resumed(
+                    book, plan, lambda tp: qn(plan.schema_of(tp), tp.target),
+                    lambda sql: conn.execute(sql).fetchone()[0], conn.execute, conn.commit)
                 done = book.chunks_of_run(plan.run_key)
-                return PrepareResult(resumed=True, done_chunks=len(done))
+                return PrepareResult(resumed=True, done_chunks=len(done), warnings=warnings)
             if flat and not options.drop_existing:
                 raise target_not_empty(plan, flat, run_of(target, plan.run_key, conn), has_schemas=True)
             result = PrepareResult()
@@ -518,6 +523,17 @@ def chunks_of_run(target: DatabaseURL, run_key: str) -> dict:
         return Bookkeeping(conn).chunks_of_run(run_key)
 
 
+def rows_against_record(target: DatabaseURL, run_key: str) -> dict[str, tuple[int, int]]:
+    with connect(target, autocommit=True) as conn:
+        book = Bookkeeping(conn)
+        run = book.get_run(run_key)
+        if not run or not run.get("plan"):
+            return {}
+        plan = MigrationPlan.model_validate(run["plan"])
+        return bookkeeping.rows_against_record(book, plan, lambda tp: qn(plan.schema_of(tp), tp.target),
+                                               lambda sql: conn.execute(sql).fetchone()[0])
+
+
 # ---------------------------------------------------------------------- the plan's DDL, tried before anything is written
 
 
@@ -667,6 +683,9 @@ class PostgresTarget(Target):
 
     def chunks_of_run(self, url: DatabaseURL, run_key: str) -> dict:
         return chunks_of_run(url, run_key)
+
+    def rows_against_record(self, url: DatabaseURL, run_key: str) -> dict[str, tuple[int, int]]:
+        return rows_against_record(url, run_key)
 
     # --- online migration (postgresql/online.py)
 
