@@ -195,6 +195,10 @@ class SQLiteSource(Source):
                 rows = self.count_rows(conn, t.name)
                 return t.name, rows, st.profile_table(conn, t, deep=deep, rowid_keyed=rowid_keyed, lengths=lengths,
                                                       utf8=getattr(options, "invalid_text", "reject") == "bytes")
+            except sqlite3.OperationalError:
+                raise
+            except sqlite3.DatabaseError as exc:  # a damaged page: found while reading it, named with the file
+                raise damaged(url, t.name, exc) from None
             finally:
                 conn.close()
 
@@ -497,6 +501,13 @@ def _index_expressions(sql: str) -> str | None:
 def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple]:
     rows = conn.execute(sql).fetchall()
     return [tuple(v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in r) for r in rows]
+
+
+def damaged(url: DatabaseURL, table: str, exc: BaseException) -> SourceError:
+    """The error for a SQLite file whose pages cannot be read (truncated, overwritten): which file, which table."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return SourceError(f"source {url.path}: table {table}: {first} (the file is damaged: copy it again from the app, "
+                       "or restore it from a backup)")
 
 
 def _is_shadow(name: str, virtual: set[str]) -> bool:
