@@ -144,8 +144,8 @@ QUICK = [
 # ---------------------------------------------------------------- names and values
 
 #: table (and column) names as apps and ORMs make them, or as a hostile schema could
-NAMES = ['we"ird', "it's", "semi;colon", "dash--dash", "back`tick", "dot.ted", "with space", "123", "select",
-         "Order", "ÄRGER", "ärger", "l" * 70 + "a", "l" * 70 + "b", "é" * 40, "tab\there", "%s", "?"]
+NAMES = ["q\"s'semi;dash--tick`dot.space %s?{x}100%\ttab", "123", "select", "Order", "ÄRGER", "ärger",
+         "l" * 70 + "a", "l" * 70 + "b", "é" * 40]
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def hostile_db(tmp_path_factory) -> Path:
         db.execute(f"INSERT INTO {q(n)} VALUES (1, ?, 2)", (n,))
     db.execute('CREATE TABLE twins (id INTEGER PRIMARY KEY, "Ä" TEXT, "ä" TEXT)')  # one column to MySQL
     db.execute("INSERT INTO twins VALUES (1, 'upper', 'lower')")
-    db.execute('CREATE TABLE kids (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES "we""ird"(id))')
+    db.execute(f'CREATE TABLE kids (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES {q(NAMES[0])}(id))')
     db.execute("INSERT INTO kids VALUES (1, 1)")
     db.execute("CREATE TABLE vals (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, t TEXT, r REAL, d DATE)")
     rows = [(1, "plain", "plain", 1.5, "2024-02-29"),
@@ -199,6 +199,7 @@ def test_hostile_names_and_values_into_postgresql(golive, hostile_db, pg_db, tmp
     import psycopg
 
     res, report, rejected = _migrate(golive, hostile_db, pg_db, tmp_path)
+    print(res, {k: v for k, v in report.items() if "second" in k or k in ("timings", "phases")})  # DEBUG
     assert res.code == 1, res
     assert status_line(res, "rows written").startswith("FAILED")
     targets = {t["source"]: t["target"] for t in report["tables"]}
@@ -206,7 +207,7 @@ def test_hostile_names_and_values_into_postgresql(golive, hostile_db, pg_db, tmp
     assert {r["source"] for r in report["renamed"]} >= set(long)
     assert all(len(targets[n].encode()) <= 63 for n in long) and len({targets[n] for n in long}) == len(long)
     # the rows golive rejected, each with its reason; nothing else is missing
-    assert set(rejected) == {("vals", 2), ("vals", 3), ("vals", 8), ("vals", 9)}, rejected
+    assert set(rejected) == {("vals", 2), ("vals", 3), ("vals", 8)}, rejected
     assert "NUL" in rejected["vals", 2]["reason"] and "UTF-8" in rejected["vals", 3]["reason"]
     with psycopg.connect(pg_db) as conn:
         for n in NAMES:
@@ -221,6 +222,7 @@ def test_hostile_names_and_values_into_postgresql(golive, hostile_db, pg_db, tmp
         assert got["plain"] == "(plain,1.5,2024-02-29)"
         assert got["nan-text"] == "(,NaN,)" and got["infinity-text"] == "(,Infinity,)"
         assert got["infinity-real"] == "(,Infinity,)" and got["minus-infinity-real"] == "(,-Infinity,)"
+        assert got["year-10000"] == "(,,10000-01-01)"  # PostgreSQL's dates go to 5874897 AD
         assert conn.execute("SELECT t FROM vals WHERE kind = 'emoji-and-rtl'").fetchone()[0] == "😀 \u202eabc \u200b"
         t, b = conn.execute("SELECT t, b FROM big").fetchone()
         assert t == BIG_TEXT and bytes(b) == BIG_BLOB
