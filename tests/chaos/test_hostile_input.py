@@ -129,11 +129,9 @@ QUICK = [
     # (case, its command line (made in a scratch folder d, with a PostgreSQL database pg), exit code, the line says)
     ("sqlite-truncated", _sqlite(_truncated), 2, "truncated.db: database disk image is malformed"),
     ("sqlite-corrupt-page", _sqlite(_corrupt_page, dry_run=False), 2,
-     "page.db: table t: database disk image is malformed (the file is damaged"),
+     "page.db: table t (chunk 0): database disk image is malformed (the file is damaged"),
     ("sqlite-random-bytes", _sqlite(_write("random.db", hashlib.sha512(b"x").digest() * 128)), 2,
      "random.db: not a SQLite database (wrong file header)"),
-    ("sqlite-png-header", _sqlite(_write("image.db", b"\x89PNG\r\n\x1a\n" + b"\0" * 4096)), 2,
-     "image.db: not a SQLite database (wrong file header)"),
     ("sqlite-encrypted-body", _sqlite(_encrypted_body), 2, "cipher.db: database disk image is malformed"),
     ("sqlite-zero-bytes", _sqlite(_write("zero.db", b"")), 2, "zero.db: an empty file"),
     ("sqlite-directory", _sqlite(_directory), 2, "dir.db: is a directory, not a SQLite database file"),
@@ -199,7 +197,6 @@ def test_hostile_names_and_values_into_postgresql(golive, hostile_db, pg_db, tmp
     import psycopg
 
     res, report, rejected = _migrate(golive, hostile_db, pg_db, tmp_path)
-    print(res, {k: v for k, v in report.items() if "second" in k or k in ("timings", "phases")})  # DEBUG
     assert res.code == 1, res
     assert status_line(res, "rows written").startswith("FAILED")
     targets = {t["source"]: t["target"] for t in report["tables"]}
@@ -329,11 +326,8 @@ def _toml(text: str | bytes, *command: str):
 QUICK += [
     ("toml-unknown-key", _toml(GOOD.replace("[target]", "[target]\nbukcet = 'x'")), 2,
      "target.bukcet: Extra inputs are not permitted"),
-    ("toml-unknown-section", _toml(GOOD + "[extra]\nx = 1\n"), 2, "extra: Extra inputs are not permitted"),
     ("toml-wrong-type", _toml(GOOD + "[migrate]\nworkers = 'four'\n"), 2,
      "migrate.workers: Input should be a valid integer"),
-    ("toml-wrong-type-2", _toml(GOOD.replace('uploads = "uploads"', "uploads = 3")), 2,
-     "source.uploads: Input should be a valid string"),
     ("toml-duplicate-rewrite", _toml(GOOD + REWRITE + REWRITE), 2, "rewrite: images.path is listed twice"),
     ("toml-duplicate-key", _toml(GOOD + "[source]\nuploads = 'x'\n"), 2, "not valid TOML"),
     ("toml-bucket-traversal", _toml(GOOD.replace("s3://media/uploads", "s3://media/../../etc")), 2,
@@ -359,8 +353,6 @@ QUICK += [
      "names no backup: add /<ID> or /latest"),
     ("backup-prefix-dotdot", _backup("restore", "--from", "s3://backups/app/../20261202T031500.123Z-app", "--to",
                                      "PG"), 2, "the prefix has a '.' or '..' segment"),
-    ("backup-id-then-dotdot", _backup("restore", "--from", "s3://backups/20261202T031500.123Z-app/../../etc/passwd",
-                                      "--to", "PG"), 2, "names no backup"),
     ("backup-latest-dotdot", _backup("backups", "verify", "s3://backups/app/../../latest"), 2,
      "the prefix has a '.' or '..' segment"),
     ("backup-relative-path", _backup("backups", "verify", "../../etc/20261202T031500.123Z-app"), 2,
@@ -387,7 +379,6 @@ QUICK += [
      "001_b.sql and 1_a.sql have the same number"),
     ("release-not-utf8", _release({"1_a.sql": b"SELECT 1;\nSELECT '\xe4';"}), 2,
      "1_a.sql: not UTF-8 (byte 0xe4 on line 2); save it as UTF-8"),
-    ("release-unnumbered", _release({"a.sql": b"SELECT 1;"}), 2, "a.sql is not named NNN_name.sql"),
     ("release-lint-not-utf8", _release({"1_a.sql": b"SELECT '\xe4';"}, "--lint-only"), 2, None),
 ]
 
@@ -442,5 +433,6 @@ def test_release_files_out_of_order_with_byte_order_marks(golive, pg_db, tmp_pat
                  timeout=180)
     check_output(res)
     assert res.code == 0, res
-    applied = [m["version"] for m in json.loads((tmp_path / "r.json").read_text())["applied"]]
+    runs = json.loads((tmp_path / "r.json").read_text())["runs"]
+    applied = [r["version"] for r in runs if r["status"] == "applied"]
     assert applied == ["1", "2", "10"], applied

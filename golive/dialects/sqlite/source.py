@@ -359,6 +359,7 @@ class ChunkReader:
 
     def __init__(self, url: DatabaseURL, plan, tp):
         self.tp = tp
+        self.url = url
         self.conn = connect(url, raw_text=True)
         self.fallback = plan.options.get("text_encoding_fallback")
         self._converted: dict[str, int] = {}
@@ -442,8 +443,10 @@ class ChunkReader:
                     span = min(span * 8, 1 << 40)
                 a = b + 1
                 yield blob or b"", n
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:
             raise SourceError(f"reading {tp.source} chunk {chunk.no} from the source: {exc}") from None
+        except sqlite3.DatabaseError as exc:  # a damaged page
+            raise damaged(self.url, f"{tp.source} (chunk {chunk.no})", exc) from None
 
     def rows(self, chunk):
         """Lists of ``(rowkey, line)`` for the reject path; rowkey is the rowid or the key tuple."""
