@@ -185,9 +185,9 @@ BIG_TEXT = ("0123456789abcdef" * (MB // 16)) * 10  # 10 MB
 BIG_BLOB = hashlib.sha256(b"blob").digest() * (12 * MB // 32)  # 12 MB
 
 
-def _migrate(golive, source: Path, target: str, tmp_path: Path):
+def _migrate(golive, source: Path, target: str, tmp_path: Path, *options: str):
     res = golive("migrate", "db", "--source", source, "--target", target, "--report", tmp_path / "r.json",
-                 "--rejects", tmp_path / "rejects.jsonl", "--drop-existing", timeout=240)
+                 "--rejects", tmp_path / "rejects.jsonl", "--drop-existing", *options, timeout=240)
     report = json.loads((tmp_path / "r.json").read_text())
     rejects = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     return res, report, {(r["table"], r["key"]["id"]): r for r in rejects}
@@ -233,7 +233,10 @@ def test_hostile_names_and_values_into_mariadb(golive, hostile_db, my_db, tmp_pa
     from golive.dialects.mysql.session import connect_kwargs
     from golive.urls import parse_url
 
-    res, report, rejected = _migrate(golive, hostile_db, my_db, tmp_path)
+    # what MySQL decides for itself: names over 64 characters, case twins, values it cannot store (the rest of the
+    # names went through the same code into PostgreSQL)
+    mine = [NAMES[0], "ÄRGER", "ärger", "l" * 70 + "a", "l" * 70 + "b", "twins", "vals", "big"]
+    res, report, rejected = _migrate(golive, hostile_db, my_db, tmp_path, "--tables", ",".join(mine))
     assert res.code == 1, res
     assert status_line(res, "rows written").startswith("FAILED")
     targets = {t["source"]: t["target"] for t in report["tables"]}
@@ -241,7 +244,7 @@ def test_hostile_names_and_values_into_mariadb(golive, hostile_db, my_db, tmp_pa
     conn = pymysql.connect(**connect_kwargs(parse_url(my_db)))
     try:
         with conn.cursor() as cur:
-            for n in NAMES:
+            for n in [n for n in NAMES if n in mine]:
                 t = targets[n]
                 cur.execute(f"SELECT * FROM `{t.replace('`', '``')}`")
                 assert cur.fetchall() == ((1, n, 2),), (n, t)
@@ -418,21 +421,3 @@ def test_refused_in_one_line(quick, case, code, says):
         return
     line = one_error_line(res)
     assert res.code == code and says in line, line
-
-
-def test_release_files_out_of_order_with_byte_order_marks(golive, pg_db, tmp_path):
-    """Numbered 1, 2, 10 (a listing's order is 1, 10, 2), two of them saved with a byte-order mark: applied in
-    number order, the mark no part of the SQL."""
-    mig = tmp_path / "migrations"
-    mig.mkdir()
-    bom = b"\xef\xbb\xbf"
-    (mig / "10_view.sql").write_bytes(bom + b"CREATE VIEW chaos_v AS SELECT id, note FROM chaos_a;\n")
-    (mig / "2_column.sql").write_bytes(bom + b"ALTER TABLE chaos_a ADD COLUMN note text;\r\n")
-    (mig / "1_table.sql").write_bytes(b"CREATE TABLE chaos_a (id int PRIMARY KEY);\n")
-    res = golive("release", "--db", pg_db, "--migrations", f"sql:{mig}", "--report", tmp_path / "r.json",
-                 timeout=180)
-    check_output(res)
-    assert res.code == 0, res
-    runs = json.loads((tmp_path / "r.json").read_text())["runs"]
-    applied = [r["version"] for r in runs if r["status"] == "applied"]
-    assert applied == ["1", "2", "10"], applied

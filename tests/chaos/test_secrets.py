@@ -71,45 +71,45 @@ def world(mysql_admin_url, s3_endpoint, prefect_api, tmp_path_factory):
     # the machine's PostgreSQL trusts every local login: a throwaway server of our own checks the role's password
     pgdir = tmp_path_factory.mktemp("secpg")
     srv = pgserver.get_server(str(pgdir), cleanup_mode="stop")
-    with psycopg.connect(srv.get_uri(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(PG_PW)))
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(name)))
-        hba = conn.execute("SHOW hba_file").fetchone()[0]
-        rules = Path(hba).read_text(encoding="utf-8")
-        Path(hba).write_text(f"local all {name} scram-sha-256\n" + rules, encoding="utf-8")
-        conn.execute("SELECT pg_reload_conf()")
     admin = parse_url(mysql_admin_url)
     kw = {**connect_kwargs(admin), "database": None}
-    my_host = admin.host or "127.0.0.1"
-    with pymysql.connect(**kw, autocommit=True) as conn, conn.cursor() as cur:
-        for host in ("%", "localhost"):
-            cur.execute(f"CREATE USER '{name}'@'{host}' IDENTIFIED BY %s", (MY_PW,))
-            cur.execute(f"GRANT ALL ON `golive\\_sec\\_{tag}%`.* TO '{name}'@'{host}'")
-            cur.execute(f"GRANT ALL ON `golive\\_verify\\_%`.* TO '{name}'@'{host}'")
-            cur.execute(f"GRANT RELOAD, PROCESS, REPLICATION CLIENT ON *.* TO '{name}'@'{host}'")
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-        cur.execute(f"CREATE DATABASE `{name}_r` CHARACTER SET utf8mb4")
-        cur.execute(f"USE `{name}`")
-        cur.execute("CREATE TABLE users (id int PRIMARY KEY, email varchar(100) NOT NULL UNIQUE)")
-        cur.execute("CREATE TABLE images (id int PRIMARY KEY, user_id int REFERENCES users(id), path varchar(200))")
-        cur.executemany("INSERT INTO users VALUES (%s, %s)", [(i, f"u{i}@example.com") for i in range(1, 6)])
-        cur.executemany("INSERT INTO images VALUES (%s, %s, %s)",
-                        [(i, i, f"uploads/2024/{i}.jpg") for i in range(1, 4)])
-    uploads = root / "in" / "uploads"
-    (uploads / "2024").mkdir(parents=True)
-    for i in range(1, 4):
-        (uploads / "2024" / f"{i}.jpg").write_bytes(os.urandom(100 + i))
-    bucket = f"golive-sec-{tag}"
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
-    pg = f"postgresql://{name}:{quote(PG_PW, safe='')}@/{name}?host={pgdir}"
-    my = f"mysql://{name}:{quote(MY_PW, safe='')}@{my_host}:{admin.port or 3306}/{name}"
-    Secret(value=pg).save(f"golive-sec-db-{tag}")
-    Secret(value={"aws_access_key_id": f"AKIA{tag.upper()}", "aws_secret_access_key": S3_SECRET}).save(
-        f"golive-sec-s3-{tag}")
-    home, work, tmp = root / "home", root / "work", root / "tmp"
-    for d in (home, work, tmp):
-        d.mkdir()
     try:
+        with psycopg.connect(srv.get_uri(), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(PG_PW)))
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(name)))
+            hba = conn.execute("SHOW hba_file").fetchone()[0]
+            rules = Path(hba).read_text(encoding="utf-8")
+            Path(hba).write_text(f"local all {name} scram-sha-256\n" + rules, encoding="utf-8")
+            conn.execute("SELECT pg_reload_conf()")
+        my_host = admin.host or "127.0.0.1"
+        with pymysql.connect(**kw, autocommit=True) as conn, conn.cursor() as cur:
+            for host in ("%", "localhost"):
+                cur.execute(f"CREATE USER '{name}'@'{host.replace('%', '%%')}' IDENTIFIED BY %s", (MY_PW,))
+                cur.execute(f"GRANT ALL ON `golive\\_sec\\_{tag}%`.* TO '{name}'@'{host}'")
+                cur.execute(f"GRANT ALL ON `golive\\_verify\\_%`.* TO '{name}'@'{host}'")
+                cur.execute(f"GRANT RELOAD, PROCESS, REPLICATION CLIENT ON *.* TO '{name}'@'{host}'")
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            cur.execute(f"CREATE DATABASE `{name}_r` CHARACTER SET utf8mb4")
+            cur.execute(f"USE `{name}`")
+            cur.execute("CREATE TABLE users (id int PRIMARY KEY, email varchar(100) NOT NULL UNIQUE)")
+            cur.execute("CREATE TABLE images (id int PRIMARY KEY, user_id int REFERENCES users(id), path varchar(200))")
+            cur.executemany("INSERT INTO users VALUES (%s, %s)", [(i, f"u{i}@example.com") for i in range(1, 6)])
+            cur.executemany("INSERT INTO images VALUES (%s, %s, %s)",
+                            [(i, i, f"uploads/2024/{i}.jpg") for i in range(1, 4)])
+        uploads = root / "in" / "uploads"
+        (uploads / "2024").mkdir(parents=True)
+        for i in range(1, 4):
+            (uploads / "2024" / f"{i}.jpg").write_bytes(os.urandom(100 + i))
+        bucket = f"golive-sec-{tag}"
+        boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+        pg = f"postgresql://{name}:{quote(PG_PW, safe='')}@/{name}?host={pgdir}"
+        my = f"mysql://{name}:{quote(MY_PW, safe='')}@{my_host}:{admin.port or 3306}/{name}"
+        Secret(value=pg).save(f"golive-sec-db-{tag}")
+        Secret(value={"aws_access_key_id": f"AKIA{tag.upper()}", "aws_secret_access_key": S3_SECRET}).save(
+            f"golive-sec-s3-{tag}")
+        home, work, tmp = root / "home", root / "work", root / "tmp"
+        for d in (home, work, tmp):
+            d.mkdir()
         yield dict(tag=tag, name=name, pg=pg, my=my, pgdir=pgdir, my_host=my_host, my_port=admin.port or 3306,
                    bucket=bucket, endpoint=s3_endpoint, root=root, uploads=uploads, home=home, work=work, tmp=tmp)
     finally:
@@ -128,17 +128,23 @@ def _prefect_records(since: dt.datetime) -> str:
                                                 FlowRunFilterId, FlowRunFilterStartTime, LogFilter,
                                                 LogFilterFlowRunId)
 
+    async def every(read, **kw):  # the API returns at most 200 at a time
+        out = []
+        while True:
+            page = await read(**kw, limit=200, offset=len(out))
+            out += page
+            if len(page) < 200:
+                return out
+
     async def read():
         async with get_client() as client:
-            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                start_time=FlowRunFilterStartTime(after_=since)), limit=200)
+            runs = await every(client.read_flow_runs, flow_run_filter=FlowRunFilter(
+                start_time=FlowRunFilterStartTime(after_=since)))
             ids = [r.id for r in runs]
-            tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)),
-                                                limit=1000)
-            arts = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)), limit=500)
-            logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)),
-                                          limit=5000)
+            tasks = await every(client.read_task_runs, flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+            arts = await every(client.read_artifacts,
+                               artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)))
+            logs = await every(client.read_logs, log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
             names = {r.name for r in runs}
             return names, json.dumps([[r.model_dump(mode="json") for r in runs],
                                       [t.model_dump(mode="json") for t in tasks],
@@ -150,8 +156,9 @@ def _prefect_records(since: dt.datetime) -> str:
 
 
 def test_no_secret_in_anything_golive_wrote(golive, world):
-    """go-live (backup verified on the source's server, migrate, validate, files, verify, rewrite, report), restore,
-    release, report db and validate, each with passwords in URLs or blocks and S3 keys in a block."""
+    """go-live (backup, migrate, validate, files, verify files, rewrite paths, report), restore, release (its
+    migrations out of order on disk, two with a byte-order mark) and report db: passwords in URLs or a block, S3 keys
+    in a block."""
     w = world
     since = dt.datetime.now(dt.timezone.utc)
     env = {"HOME": str(w["home"]), "TMPDIR": str(w["tmp"])}
@@ -175,11 +182,13 @@ strip_prefix = "uploads/"
 template = "s3://{w['bucket']}/{{key}}"
 [backup]
 to = "s3://{w['bucket']}/backups"
-verify = true
 """)
-    mig = w["root"] / "in" / "migrations"
+    mig = w["root"] / "in" / "migrations"  # out of order on disk (1, 10, 2), two with a byte-order mark
     mig.mkdir()
-    (mig / "1_add_note.sql").write_text("ALTER TABLE users ADD COLUMN note text;\n")
+    bom = b"\xef\xbb\xbf"
+    (mig / "10_view.sql").write_bytes(bom + b"CREATE VIEW user_notes AS SELECT id, note FROM users;\n")
+    (mig / "2_index.sql").write_bytes(bom + b"CREATE INDEX users_note ON users (note);\r\n")
+    (mig / "1_add_note.sql").write_bytes(b"ALTER TABLE users ADD COLUMN note text;\n")
     out: list[tuple[str, object]] = []
 
     def run(*args, code: int = 0):
@@ -192,9 +201,12 @@ verify = true
     s3 = ("--endpoint-url", w["endpoint"], "--credentials-block", s3block)
     run("restore", "--from", f"s3://{w['bucket']}/backups/latest", "--to", w["my"] + "_r", *s3)
     run("release", "--db", w["pg"], "--migrations", f"sql:{mig}", "--report", w["work"] / "release.json")
+    runs = json.loads((w["work"] / "release.json").read_text())["runs"]
+    assert [r["version"] for r in runs if r["status"] == "applied"] == ["1", "2", "10"], runs
     run("report", "db", "--db", w["pg"], "--out", w["work"] / "report.html", "--out", w["work"] / "report.json")
 
     found = []
+    assert hits(cfg.read_text(), "the search finds") and hits(w["pg"], "the search finds")  # it would see them
     for what, res in out:
         found += hits(res.out, f"{what} stdout") + hits(res.err, f"{what} stderr")
     for d in (w["work"], w["home"], w["tmp"]):
