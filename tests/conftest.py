@@ -30,7 +30,8 @@ CASES = FIXTURES / "cases"  # Chinook and Sakila, vendored with their licences
 #: pytest-xdist worker; every other test goes to whichever worker is free
 ONE_WORKER_MODULES = ("tests/test_prefect_e2e.py", "tests/test_deployment.py", "tests/test_dask.py",
                       "tests/test_cli_errors.py", "tests/test_migrate_quirks.py", "tests/test_mysql_source.py",
-                      "tests/test_postgres_source.py", "tests/validation/test_validate_flow.py")
+                      "tests/test_postgres_source.py", "tests/validation/test_validate_flow.py",
+                      "tests/chaos/test_hostile_input.py", "tests/chaos/test_secrets.py")
 
 
 @pytest.hookimpl(optionalhook=True)  # a plain `pytest -p no:xdist` still runs

@@ -96,6 +96,11 @@ _EXIT: dict[str, object] = {}
 
 
 def main() -> None:
+    import logging
+
+    # the engine logs for Prefect's handlers; where none is configured (a dry run, a lint) its warnings would reach
+    # stderr through logging's last resort, repeating what the command prints once
+    logging.getLogger("golive").addHandler(logging.NullHandler())
     apply_offline_defaults()
     _use_golive_server()
     atexit.register(_skip_teardown)  # the first exit handler registered is the last to run

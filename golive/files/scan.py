@@ -175,6 +175,17 @@ def _classify(entry: os.DirEntry, rel: str, out: Scan, stack, seen_dirs, exclude
 
 
 def _printable(rel: str) -> str:
-    """A name safe to print and to put in JSON (undecodable bytes and control characters escaped)."""
-    return os.fsencode(rel).decode("utf-8", "backslashreplace").encode("unicode_escape").decode("ascii") \
-        if any(ord(c) < 32 or 0xDC80 <= ord(c) <= 0xDCFF or ord(c) == 127 for c in rel) else rel
+    """A name safe to print and to put in JSON: undecodable bytes as ``\\xff``, control characters as ``\\n``,
+    ``\\x1b`` (and a backslash as ``\\\\`` then, so the escapes read one way); other names as they are."""
+    if not any(ord(c) < 32 or 0xDC80 <= ord(c) <= 0xDCFF or ord(c) == 127 for c in rel):
+        return rel
+    out = []
+    for c in rel:
+        o = ord(c)
+        if 0xDC80 <= o <= 0xDCFF:  # a byte that is not UTF-8 (os.fsdecode's surrogate escape)
+            out.append(f"\\x{o - 0xDC00:02x}")
+        elif o < 32 or o == 127 or c == "\\":
+            out.append(c.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(c)
+    return "".join(out)

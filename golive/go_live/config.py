@@ -53,6 +53,23 @@ class TargetSection(_Section):
         "A prefect-aws AwsCredentials/MinIOCredentials block, or a Secret block {aws_access_key_id, "
         "aws_secret_access_key} (default: the bucket block's, or the AWS chain)"))
 
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value):
+        return _storage_url(value)
+
+
+def _storage_url(value: str | None) -> str | None:
+    """A bucket or backup destination checked as the step that uses it will check it (``parse_dest``)."""
+    if value is not None:
+        from golive.storage.base import parse_dest
+
+        try:
+            parse_dest(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
 
 class RewriteSection(_Section):
     table: str = Field(title="Table")
@@ -101,6 +118,11 @@ class BackupSection(_Section):
                                           description="A Secret block with the keys; default: [target] credentials_block")
     encrypt_key_block: str | None = Field(None, title="Encryption key block", description=(
         "A Secret block holding the 32-byte key (hex or base64); empty: not encrypted"))
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, value):
+        return _storage_url(value)
 
 
 class FilesSection(_Section):
@@ -179,9 +201,14 @@ def load_config(path: str | Path) -> GoLiveConfig:
     """Read and validate ``golive.toml``; a bad file is one line naming the place and the fix."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(p.read_bytes().decode("utf-8-sig"))  # a byte-order mark (Windows editors) is no key
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such file (golive go-live init writes an example)") from None
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(f"{p}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start}); TOML files "
+                          "are UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     try:

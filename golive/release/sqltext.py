@@ -19,6 +19,25 @@ from golive.model.release import SqlSyntax
 if TYPE_CHECKING:
     from golive.dialects.base import Dialect
 
+def read_sql(path) -> str:
+    """The text of a SQL file: UTF-8, a byte-order mark (editors on Windows write one) left out, so the first
+    statement is not "\\ufeffCREATE"; a file that is not UTF-8 is one line naming it and where."""
+    from pathlib import Path
+
+    from golive.errors import ConfigError
+
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read ({exc.strerror})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{p}: not UTF-8 (byte {data[exc.start]:#04x} on line {line}); save it as UTF-8") from None
+
+
 _DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _DELIMITER = re.compile(r"^[ \t]*DELIMITER[ \t]+(\S+)[ \t]*$", re.I | re.M)
 

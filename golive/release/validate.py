@@ -23,7 +23,7 @@ from golive.model.release import label
 from golive.release import db
 from golive.release.migrations.base import BOOKKEEPING
 from golive.release.model import Touch
-from golive.release.sqltext import parse_name, split
+from golive.release.sqltext import parse_name, read_sql, split
 from golive.urls import DatabaseURL, mask
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ CHECK_TIMEOUT_MS = 60_000
 
 def run_check_sql(url: DatabaseURL, path: str) -> tuple[list[str], list[str]]:
     """(checks passed, problems) of the queries in ``path``."""
-    text = Path(path).read_text(encoding="utf-8")
+    text = read_sql(path)
     queries = split(text, dialect_of(url))
     checks, problems = [], []
     conn = db.connect(url, lock_timeout_s=5)

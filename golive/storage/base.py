@@ -153,6 +153,12 @@ def parse_dest(url: str) -> Destination:
     if not 3 <= len(bucket) <= 63 or bucket != bucket.strip() or "/" in bucket:
         raise ConfigError(f"destination {url!r}: bucket names have 3 to 63 characters")
     prefix = prefix.strip("/")
+    if any(part in (".", "..") for part in prefix.split("/")):
+        # S3 keys may hold "..", but HTTP clients, proxies and the tools that later download the objects resolve it:
+        # s3://bucket/../other would write outside the prefix (or another bucket) for some of them
+        plain = "/".join(p for p in prefix.split("/") if p not in (".", ".."))
+        raise ConfigError(f"destination {url!r}: the prefix has a '.' or '..' segment; give the prefix without it "
+                          f"(s3://{bucket}/{plain})")
     return Destination("s3", bucket, prefix + "/" if prefix else "")
 
 

@@ -80,6 +80,7 @@ def import_gx():
         import great_expectations as gx  # noqa: PLC0415  (heavy: only validation pays)
 
         _case_sensitive_columns()
+        _percent_in_batch_names()
         _GX["gx"] = gx
         _GX["import_seconds"] = time.perf_counter() - t0
     return _GX["gx"]
@@ -107,6 +108,37 @@ def _case_sensitive_columns() -> None:
 
     quote._golive = True
     prep.quote = quote
+
+
+def _percent_in_batch_names() -> None:
+    """Keep a ``%`` in a table's name single in GX's SQL expectations (a table named ``100%`` or ``%s``).
+
+    GX compiles the batch (``SELECT * FROM "100%"``) for the driver, which doubles the ``%`` for PyMySQL and
+    psycopg, puts it into the expectation's query and hands that to ``text()``, which doubles it again: the
+    server then looks for ``100%%``. The compiled batch goes back to single ``%`` signs here; ``text()`` doubles
+    them once, as it does the rest of the query.
+    """
+    from great_expectations.expectations.metrics import query_metric_provider as qmp
+
+    render = qmp.render_derived_table_alias
+    if getattr(render, "_golive", False):
+        return
+
+    def single(subquery: str, alias: str, dialect_name=None) -> str:
+        if dialect_name in ("postgresql", "mysql", "mariadb"):
+            subquery = subquery.replace("%%", "%")
+        return render(subquery, alias, dialect_name)
+
+    single._golive = True
+    qmp.render_derived_table_alias = single
+
+
+def _table_name(name: str):
+    """A table's name for a GX table asset: always quoted, as it is (GX strips quotes it is given without reading
+    a doubled one, so ``we"ird`` would become ``we""ird``)."""
+    from sqlalchemy import quoted_name
+
+    return quoted_name(name, quote=True)
 
 
 def run_suites(target: DatabaseURL | str, schema: str, suites: dict[str, dict], tables: dict[str, str],
@@ -178,7 +210,7 @@ def validate_suites(target: DatabaseURL | str, schema: str, suites: dict[str, di
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 extra = {"schema_name": _schema(table_schema)} if dialect.has_schemas else {}
-                asset = ds.add_table_asset(name, table_name=_quoted(target, target_table), **extra)
+                asset = ds.add_table_asset(name, table_name=_table_name(target_table), **extra)
             batch = asset.add_batch_definition_whole_table("whole table")
             body = {k: v for k, v in suite_json.items() if k != "id"}
             suite = ctx.suites.add(ExpectationSuite(**body))
@@ -298,10 +330,6 @@ def sqlalchemy_url_any(url: DatabaseURL | str) -> str:
     return dialect_of(url).checksums.sqlalchemy_url(url)
 
 
-def _quoted(url: DatabaseURL, name: str) -> str:
-    return dialect_of(url).quote(name)
-
-
 def validate_row_counts(target: DatabaseURL | str, tables: list[dict], out_dir: Path,
                         labels: tuple[str, str] = ("the restored table", "the backup's manifest")) -> dict:
     """``expect_table_row_count_to_equal`` for each table of ``tables`` (``{"name", "schema", "table", "rows"}``)
@@ -330,7 +358,7 @@ def validate_row_counts(target: DatabaseURL | str, tables: list[dict], out_dir: 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 extra = {"schema_name": _schema(t["schema"])} if t.get("schema") else {}
-                asset = ds.add_table_asset(name, table_name=_quoted(target, t["table"]), **extra)
+                asset = ds.add_table_asset(name, table_name=_table_name(t["table"]), **extra)
             batch = asset.add_batch_definition_whole_table("whole table")
             suite = ctx.suites.add(ExpectationSuite(name=name, expectations=[
                 gx.expectations.ExpectTableRowCountToEqual(value=int(t["rows"]),

@@ -140,6 +140,12 @@ def _expectation(type_: str, kwargs: dict, check: str, description: str, **meta)
             "severity": "critical"}
 
 
+def _gx_query(sql: str) -> str:
+    """An ``unexpected_rows_query`` as GX reads it (``str.format``): the braces of names (a table ``{x}``) doubled,
+    ``{batch}`` kept."""
+    return sql.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
+
+
 def generate_suite(plan: MigrationPlan, tp: TablePlan) -> dict:
     """The generated suite of one table (GX ``ExpectationSuite`` JSON), in the target's SQL."""
     schema = plan.schema_of(tp)
@@ -158,7 +164,7 @@ def generate_suite(plan: MigrationPlan, tp: TablePlan) -> dict:
             exps.append(_expectation("expect_column_values_to_not_be_null", {"column": c.target}, "not null",
                                      f"{c.target} is NOT NULL in the source: no NULL in the target", column=c.source))
     def uq(cols):
-        return checksums.unique_query(schema, tp.target, cols)
+        return _gx_query(checksums.unique_query(schema, tp.target, cols))
 
     if pk_cols:
         exps.append(_expectation(
@@ -173,7 +179,7 @@ def generate_suite(plan: MigrationPlan, tp: TablePlan) -> dict:
     key_targets = [by_source[k].target for k in tp.key if k in by_source]
     for fk in tp.foreign_keys:
         exps.append(_expectation(
-            "unexpected_rows_expectation", {"unexpected_rows_query": checksums.orphan_query(schema, fk, key_targets)},
+            "unexpected_rows_expectation", {"unexpected_rows_query": _gx_query(checksums.orphan_query(schema, fk, key_targets))},
             "foreign key", f"every {', '.join(fk.columns)} value exists in {fk.ref_table} "
                            f"(dangling references allowed only as far as the source already had them)",
             foreign_key=fk.name, parent=fk.ref_table, columns=fk.columns))

@@ -11,6 +11,17 @@ if TYPE_CHECKING:
     from golive.urls import DatabaseURL
 
 
+#: the placeholder of the SQL a ``%s``-style side builds: a NUL, which no PostgreSQL or MySQL identifier can hold, so
+#: a table named ``%s`` or ``100%`` is never read as a parameter (``format_params``)
+PARAM = "\x00"
+
+
+def format_params(sql: str) -> str:
+    """SQL built with ``PARAM`` placeholders as a ``%s``-style driver (psycopg, PyMySQL) reads it: every ``%`` of a
+    name or literal doubled, each ``PARAM`` a ``%s``. Execute it with a parameter list, even an empty one."""
+    return sql.replace("%", "%%").replace(PARAM, "%s")
+
+
 class Checksums(Concern):
     """Content checksums of this engine's tables, as either side of a comparison (``golive.validation``), and what
     validation asks of a target besides: Great Expectations' datasource, the suites' SQL, the source's orphans.
@@ -36,7 +47,7 @@ class Checksums(Concern):
         query is too big for the engine it raises ``golive.model.validation.TooBig`` and the comparer splits it.
         """
 
-        #: the driver's parameter placeholder
+        #: the parameter placeholder in the SQL golive builds (``run`` turns it into the driver's)
         ph: str = "%s"
         #: the server hashes the value streams (only digests travel); else Python hashes what comes back
         hash_in_sql: bool = False

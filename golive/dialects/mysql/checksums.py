@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 
 from golive.dialects.base import Checksums
+from golive.dialects.base.checksums import PARAM, format_params
 from golive.dialects.mysql.session import connect, qi, sqlalchemy_url, translate_error
 from golive.errors import TerminalError
 from golive.model.types import CT, TEXT_TYPES, TargetType
@@ -148,6 +149,8 @@ class MySQLSide(Checksums.Side):
     source the source's: the canonical SQL is the same.
     """
 
+    ph = PARAM
+
     #: MySQL sends a range's streams in one packet (max_allowed_packet, 16 MB by default)
     sub_range_rows = 12_000
 
@@ -212,7 +215,7 @@ class MySQLSide(Checksums.Side):
     def run(self, sql: str, args: list) -> list:
         try:
             with self.conn.cursor() as cur:
-                cur.execute(sql.replace("%", "%%").replace("%%s", "%s"), args)
+                cur.execute(format_params(sql), list(args))
                 return cur.fetchall()
         except Exception as exc:
             what = self.spec.source if self.spec is not None else "validation"

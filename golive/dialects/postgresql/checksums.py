@@ -19,6 +19,7 @@ import logging
 import time
 
 from golive.dialects.base import Checksums
+from golive.dialects.base.checksums import PARAM, format_params
 from golive.dialects.postgresql.bookkeeping import STATE_SCHEMA
 from golive.dialects.postgresql.session import connect, libpq, qi, qn, translate_error
 from golive.errors import TerminalError, TransientError
@@ -153,6 +154,8 @@ class PostgresSide(Checksums.Side):
     """A PostgreSQL database's side, as a source or a target (the same canonical SQL): one
     ``sha256(string_agg(...))`` per value stream over a scan in key order, so only digests leave the server."""
 
+    ph = PARAM
+
     hash_in_sql = True
 
     def __init__(self, url, spec, role: str, *, json_in_sql: bool = False):
@@ -231,8 +234,8 @@ class PostgresSide(Checksums.Side):
         aggs = "".join(f", {a}" for a in streams([(self._ref(c), c.type, c.nullable) for c in self.spec.columns]))
         js = (f"encode(sha256(convert_to(string_agg({self._json()}, E'\\n'), 'UTF8')), 'hex')" if self.json_in_sql
               else f"convert_to(string_agg({self._json()}, E'\\n'), 'UTF8')")
-        row = self._run(f"SELECT count(*), min({k}), max({k}), {js}{aggs} FROM (SELECT * FROM {self.table} {where} "
-                        f"ORDER BY {self.order()}) s", args)[0]
+        row = self.run(f"SELECT count(*), min({k}), max({k}), {js}{aggs} FROM (SELECT * FROM {self.table} {where} "
+                       f"ORDER BY {self.order()}) s", args)[0]
         return Checksum(row[0], row[1], row[2], row[3], [bytes(d).hex() if d is not None else None for d in row[4:]])
 
     def _choose_scan(self) -> None:
@@ -249,7 +252,7 @@ class PostgresSide(Checksums.Side):
             self.conn.execute("SET enable_indexscan = off")
 
     def run(self, sql: str, args: list) -> list:
-        return self._run(sql, args)
+        return self._run(format_params(sql), list(args))
 
     def _run(self, sql: str, args, *, what: str = "", bad_text: bool = False) -> list:
         import psycopg

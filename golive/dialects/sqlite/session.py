@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 from pathlib import Path
 
 from golive.dialects.base import Session, StatementFailure
@@ -21,10 +22,17 @@ def check(url: DatabaseURL) -> Path:
     """Check that ``url`` names a readable SQLite file; return its path. Raises ``SourceError``."""
     path = url.path
     assert path is not None
-    if not path.exists():
-        raise SourceError(f"source {path}: no such file")
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise SourceError(f"source {path}: no such file") from None
+    except OSError as exc:
+        raise SourceError(f"source {path}: cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
         raise SourceError(f"source {path}: is a directory, not a SQLite database file")
+    if not stat.S_ISREG(mode):  # opening a FIFO would wait for a writer forever
+        raise SourceError(f"source {path}: not a regular file (a FIFO, socket or device), not a SQLite database "
+                          "file")
     try:
         with open(path, "rb") as fh:
             head = fh.read(16)

@@ -195,6 +195,10 @@ class SQLiteSource(Source):
                 rows = self.count_rows(conn, t.name)
                 return t.name, rows, st.profile_table(conn, t, deep=deep, rowid_keyed=rowid_keyed, lengths=lengths,
                                                       utf8=getattr(options, "invalid_text", "reject") == "bytes")
+            except sqlite3.OperationalError:
+                raise
+            except sqlite3.DatabaseError as exc:  # a damaged page: found while reading it, named with the file
+                raise damaged(url, t.name, exc) from None
             finally:
                 conn.close()
 
@@ -355,6 +359,7 @@ class ChunkReader:
 
     def __init__(self, url: DatabaseURL, plan, tp):
         self.tp = tp
+        self.url = url
         self.conn = connect(url, raw_text=True)
         self.fallback = plan.options.get("text_encoding_fallback")
         self._converted: dict[str, int] = {}
@@ -442,8 +447,10 @@ class ChunkReader:
                     span = min(span * 8, 1 << 40)
                 a = b + 1
                 yield blob or b"", n
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:
             raise SourceError(f"reading {tp.source} chunk {chunk.no} from the source: {exc}") from None
+        except sqlite3.DatabaseError as exc:  # a damaged page
+            raise damaged(self.url, f"{tp.source} (chunk {chunk.no})", exc) from None
 
     def rows(self, chunk):
         """Lists of ``(rowkey, line)`` for the reject path; rowkey is the rowid or the key tuple."""
@@ -501,6 +508,13 @@ def _index_expressions(sql: str) -> str | None:
 def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple]:
     rows = conn.execute(sql).fetchall()
     return [tuple(v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in r) for r in rows]
+
+
+def damaged(url: DatabaseURL, table: str, exc: BaseException) -> SourceError:
+    """The error for a SQLite file whose pages cannot be read (truncated, overwritten): which file, which table."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return SourceError(f"source {url.path}: table {table}: {first} (the file is damaged: copy it again from the app, "
+                       "or restore it from a backup)")
 
 
 def _is_shadow(name: str, virtual: set[str]) -> bool:

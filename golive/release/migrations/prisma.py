@@ -36,7 +36,7 @@ from golive.errors import ConfigError
 from golive.model.release import text_of
 from golive.release.migrations.base import BOOKKEEPING, Executor, MigrationSource, now, sha256_file
 from golive.release.model import Applied, Migration, MigrationFailed, SourceStatus
-from golive.release.sqltext import split
+from golive.release.sqltext import read_sql, split
 
 TABLE = "_prisma_migrations"
 
@@ -92,10 +92,12 @@ class PrismaSource(MigrationSource):
             script_path = d / "migration.sql"
             if not script_path.is_file():
                 raise ConfigError(f"prisma:{mdir}: {d.name}/ has no migration.sql")
-            script = script_path.read_bytes().decode("utf-8")
+            script = read_sql(script_path)
+            # Prisma's checksum is of the file as written (a byte-order mark included); the SQL run is without it
+            bom = "\ufeff" if script_path.read_bytes().startswith(b"\xef\xbb\xbf") else ""
             down = d / "down.sql"
             out.append(Migration(kind="prisma", version=d.name, name=d.name.split("_", 1)[-1], path=str(script_path),
-                                 checksum=checksum(script), sql=script, down_path=str(down) if down.is_file() else None,
+                                 checksum=checksum(bom + script), sql=script, down_path=str(down) if down.is_file() else None,
                                  has_down=down.is_file(), transactional=self._atomic(script)))
         if not out:
             raise ConfigError(f"prisma:{mdir}: no migrations there")
@@ -156,7 +158,7 @@ class PrismaSource(MigrationSource):
                                       applied_at=r["finished_at"]))
             if m is None:
                 st.missing.append(r["migration_name"])
-            elif not matches(m.sql or "", r["checksum"]):
+            elif m.checksum != r["checksum"] and not matches(m.sql or "", r["checksum"]):
                 st.drift.append(f"{m.version}: migration.sql changed after it was applied (the checksum in "
                                 f"_prisma_migrations no longer matches)")
         names = {r["migration_name"] for r in self.rows(conn) if r["rolled_back_at"] is None}
@@ -217,7 +219,7 @@ class PrismaSource(MigrationSource):
             pass
 
     def down(self, ex: Executor, m: Migration) -> int:
-        script = Path(m.down_path).read_text(encoding="utf-8")
+        script = read_sql(m.down_path)
         what = f"down-migration of {m.version}"
         n = self._run(ex, script, what=what, atomic=self._atomic(script))
         conn = ex.session()

@@ -22,7 +22,7 @@ from golive.errors import ConfigError
 from golive.release.migrations.base import (Executor, MigrationSource, delete_history, ensure_history, read_history,
                                             record_history, sha256_file)
 from golive.release.model import Migration, SourceStatus
-from golive.release.sqltext import directive, split
+from golive.release.sqltext import directive, read_sql, split
 
 FILE_RE = re.compile(r"^(?P<version>\d+)_(?P<name>.+?)(?P<down>\.down)?\.sql$")
 
@@ -69,7 +69,7 @@ class SqlSource(MigrationSource):
         out = []
         for v in sorted(ups, key=int):
             f = ups[v]
-            text = f.read_text(encoding="utf-8")
+            text = read_sql(f)
             down = downs.get(v)
             out.append(Migration(kind="sql", version=v, name=names[v], path=str(f), checksum=sha256_file(f), sql=text,
                                  down_path=str(down) if down else None, has_down=down is not None,
@@ -138,7 +138,7 @@ class SqlSource(MigrationSource):
         return n
 
     def down(self, ex: Executor, m: Migration) -> int:
-        text = Path(m.down_path).read_text(encoding="utf-8")
+        text = read_sql(m.down_path)
         statements = split(text, self.dialect)
         forget = lambda conn: delete_history(conn, self.dialect, "sql", m.version)  # noqa: E731
         return ex.run(statements, transactional=transactional(text, self.dialect), what=f"down-migration of {m.label}",
