@@ -74,14 +74,17 @@ def backup_database(db_url, to: str, options: BackupOptions | None = None) -> Ba
     engine.check_connects(url, "database")
     store = BackupStore(loc.base, options.storage)
     store.check(create=options.create_bucket)
+    store.sweep()  # what killed or failed backups left here
     name = options.name or engine.default_name(url) or "db"
     backup_id = new_id(name, started)
     sink = Sink(store, backup_id, compression, key, options.part_size_mb << 20)
     t_dump = time.perf_counter()
     try:
+        store.mark_running(backup_id)
         fields = engine.backup(url, sink, scratch_dir=options.scratch_dir)
     except BaseException:
         sink.discard()
+        store.unmark_running(backup_id, finished=False)
         raise
     dump_seconds = time.perf_counter() - t_dump
     finished = dt.datetime.now(dt.timezone.utc)
@@ -96,7 +99,9 @@ def backup_database(db_url, to: str, options: BackupOptions | None = None) -> Ba
         store.write_manifest(manifest)  # from now on it is a backup
     except BaseException:
         sink.discard()
+        store.unmark_running(backup_id, finished=False)
         raise
+    store.unmark_running(backup_id, finished=True)
     log.info("backup %s: %d objects, %d bytes stored", backup_id, len(objects), manifest.stored_bytes)
     return BackupResult(id=backup_id, url=store.url(backup_id), manifest=manifest,
                         timings={"dump_and_upload": round(dump_seconds, 3), "total": round(time.perf_counter() - t0, 3)})
