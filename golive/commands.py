@@ -90,6 +90,22 @@ def plan_migration(source, target, options: MigrateOptions, *, deep: bool | None
     return plan
 
 
+def completed_run(target, plan: MigrationPlan, options: MigrateOptions) -> dict | None:
+    """The stored run of this same migration when it completed and the source has not changed since (its cheap
+    fingerprint: SQLite's size and modification time) and every planned table is still there: the same command
+    run again after it was killed past the end (``kill -9`` while it reported) has nothing to do. None otherwise
+    (then the run goes on, and a target holding the tables is refused as before)."""
+    if plan.resumed or options.drop_existing or options.online or options.dry_run or not plan.source_fingerprint:
+        return None
+    dst = parse_target(target)
+    run = tgt.run_of(dst, plan.run_key)
+    if not run or run["status"] != "complete" or run["source_fingerprint"] != plan.source_fingerprint:
+        return None
+    if len(tgt.check_target(dst, plan, options)) < len(plan.tables):
+        return None
+    return run
+
+
 def dry_run_outcome(target, plan: MigrationPlan, options: MigrateOptions) -> dict:
     """What the real run would make of this plan, for a dry run to exit as the run would.
 
