@@ -132,9 +132,7 @@ def migrate_db(
 
     report_data = run_flow(src.raw, dst.raw, options, runner=runner, dask_address=dask_address, verbose=verbose)
     if report_data.get("already_complete"):
-        echo(f"[green]ok[/]: nothing to do: the target already holds this migration, completed "
-             f"{report_data['already_complete']}, and the source has not changed since (--drop-existing copies it "
-             "again)")
+        echo(f"[green]ok[/]: {escape(report_data['already_complete'])}")
         raise typer.Exit(0)
     show_report(report_data)
     raise typer.Exit(report_data.get("exit_code", 1))
@@ -182,11 +180,15 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
     from flows.migrate_database import migrate_database, on_dask
 
     planner.join()
+    if isinstance(planned.get("error"), commands.AlreadyMigrated):  # run again after a kill past the end
+        result = {"ok": True, "exit_code": 0, "already_complete": str(planned["error"])}
+        if options.report:
+            from golive.report import write_json
+
+            write_json(options.report, result)
+        return result
     if "error" in planned:
         raise planned["error"]
-    done = commands.completed_run(target, planned["plan"], options)
-    if done is not None:  # the same command again after it was killed past the end: nothing to do
-        return {"ok": True, "exit_code": 0, "already_complete": f"{done['finished_at']:%Y-%m-%d %H:%M:%S} UTC"}
     flow = migrate_database if runner == "thread" else on_dask(dask_address, options.workers)
     if options.online:
         from flows.migrate_online import migrate_online as flow

@@ -676,19 +676,34 @@ class Setup:
         return [sys.executable, "-m", "golive", *map(str, self.args)]
 
 
-def leftover_processes(tag: str) -> list[str]:
-    """Processes still alive that a trial's command started (they carry ``GOLIVE_CHAOS_TRIAL=tag``); killed."""
+def leftover_processes(tag: str, grace: float = 5.0) -> list[str]:
+    """Processes a trial's command started (they carry ``GOLIVE_CHAOS_TRIAL=tag``) still alive ``grace`` seconds
+    after it ended (a helper notices its parent is gone within a second or two); killed."""
     import psutil
 
-    found = []
-    for p in psutil.process_iter(["pid", "name"]):
+    def ours():
+        out = []
+        for p in psutil.process_iter(["pid", "name"]):
+            try:
+                if p.environ().get("GOLIVE_CHAOS_TRIAL") == tag:
+                    out.append(p)
+            except (psutil.Error, OSError):
+                continue
+        return out
+
+    deadline = time.monotonic() + grace
+    found = ours()
+    while found and time.monotonic() < deadline:
+        time.sleep(0.25)
+        found = [p for p in found if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    names = []
+    for p in found:
         try:
-            if p.environ().get("GOLIVE_CHAOS_TRIAL") == tag:
-                found.append(f"{' '.join(p.cmdline()[:4])[:120]} (pid {p.pid})")
-                p.kill()
+            names.append(f"{' '.join(p.cmdline()[:4])[:120]} (pid {p.pid})")
+            p.kill()
         except (psutil.Error, OSError):
             continue
-    return found
+    return names
 
 
 def kill_trial(env: Env, flow: str, seed: int, *, at: float | None = None, timeout: float = 240,
@@ -736,7 +751,7 @@ def kill_trial(env: Env, flow: str, seed: int, *, at: float | None = None, timeo
         if (alive := leftover_processes(tag)):
             out.failures.append(f"processes left running: {', '.join(alive[:4])}")
     finally:
-        leftover_processes(tag)
+        leftover_processes(tag, grace=0)
         if setup.cleanup:
             setup.cleanup()
         shutil.rmtree(d, ignore_errors=True)
