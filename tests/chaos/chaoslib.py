@@ -736,11 +736,13 @@ def kill_trial(env: Env, flow: str, seed: int, *, at: float | None = None, timeo
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)  # the process only (the OOM killer's way): its children see it go
             out.note = f"killed at {moment:.2f} s"
-        else:
+            proc.communicate()
+            time.sleep(0.3)  # children notice their parent is gone
+            res = _run(cli, setup.argv(engine), cwd=d, timeout=timeout)
+        else:  # it ended first: nothing was killed, its own end state is checked (a restore run again is refused)
             out.note = f"finished (exit {proc.returncode}) before the kill at {moment:.2f} s"
-        proc.communicate()
-        time.sleep(0.3)  # children notice their parent is gone
-        res = _run(cli, setup.argv(engine), cwd=d, timeout=timeout)
+            stdout, stderr = proc.communicate()
+            res = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
         if res.returncode != 0:
             tail = " | ".join((res.stderr.strip() or res.stdout.strip()).splitlines()[-2:])
             out.failures.append(f"the same command again exited {res.returncode}: {tail[:300]}")
@@ -960,7 +962,7 @@ def _restore_pg_setup(env: Env, d: Path, seed: int) -> Setup:
         conn.execute(f"SELECT setseed({(seed % 1000) / 1000})")
         conn.execute("CREATE TABLE big (id int PRIMARY KEY, body text, n double precision)")
         conn.execute("INSERT INTO big SELECT g, md5(g::text) || repeat('x', (random() * 200)::int), random() "
-                     "FROM generate_series(1, 300000) g")
+                     f"FROM generate_series(1, {100_000 if env.quick else 300_000}) g")
         conn.execute("CREATE INDEX big_n ON big (n)")
         conn.execute("CREATE TABLE small AS SELECT g AS id, g * 2 AS twice FROM generate_series(1, 1000) g")
     bucket = env.new_bucket("kill")
@@ -991,7 +993,11 @@ def _restore_pg_setup(env: Env, d: Path, seed: int) -> Setup:
                 conn.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
 
     return Setup(args=["restore", "--from", f"s3://{bucket}/b/latest", "--to", dst, "--endpoint-url", env.s3_endpoint],
-                 check=check, ready=ready, cleanup=drop)
+                 check=check, ready=ready, cleanup=drop,
+                 engine=_snippet("from golive.backup import RestoreOptions, StorageOptions, restore_backup",
+                                 f"r = restore_backup('s3://{bucket}/b/latest', {dst!r}, "
+                                 f"RestoreOptions(storage=StorageOptions(endpoint_url={env.s3_endpoint!r}), "
+                                 f"checks={not env.quick}))", "ok = r.ok"))
 
 
 KILL_SETUPS = {"files": _files_setup, "backup": _backup_setup, "restore": _restore_setup, "restore-pg": _restore_pg_setup,

@@ -39,12 +39,14 @@ def test_disk_full(env, place):
     assert outcome.survived, str(outcome)
 
 
-@pytest.mark.parametrize("flow", ["backup", "restore"])
-def test_kill_9_then_the_same_job(env, flow):
+@pytest.mark.parametrize("flow", ["backup", "restore-pg"])
+def test_kill_9_then_the_same_job(env, flow, request):
     """The jobs through golive's Python API in a plain process, killed at a fixed point (a multipart upload open;
-    the objects downloading): the ``golive`` commands with their Prefect flow runs, ``migrate files`` and ``migrate
+    pg_restore writing the target): the ``golive`` commands with their Prefect flow runs, ``migrate files`` and ``migrate
     db`` into PostgreSQL and MariaDB included, at random moments: ``bench/chaos.py``; ``tests/test_resume.py`` and
     ``tests/test_files_cli.py`` kill ``golive migrate db`` and ``golive migrate files``)."""
+    if flow == "restore-pg":  # killed while pg_restore writes: the same job replaces what it half-wrote
+        env.pg_admin_url = request.getfixturevalue("pg_admin_url")
     outcome = chaoslib.kill_trial(env, flow, seed=11, engine=True)
     assert "killed" in outcome.note, outcome.note  # the fixed point was reached before the job ended
     assert outcome.survived, f"{outcome} ({outcome.note})"
