@@ -105,8 +105,9 @@ def table(results: dict[tuple[str, str], list[Outcome]]) -> str:
 
 
 @contextlib.contextmanager
-def environment(work: Path):
-    """A moto server, the fault proxy in front of it, and a Prefect API (``PREFECT_API_URL`` or one of our own)."""
+def environment(work: Path, prefect: bool = True):
+    """A moto server, the fault proxy in front of it, and (``prefect``: for the commands) a Prefect API
+    (``PREFECT_API_URL`` or one of our own)."""
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -125,7 +126,9 @@ def environment(work: Path):
               mysql_admin_url=os.environ.get("GOLIVE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test"),
               cli_env={"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)})
     try:
-        if os.environ.get("PREFECT_API_URL"):
+        if not prefect:
+            yield env
+        elif os.environ.get("PREFECT_API_URL"):
             env.cli_env["PREFECT_API_URL"] = os.environ["PREFECT_API_URL"]
             yield env
         else:
@@ -155,7 +158,8 @@ def main() -> int:
     flows = [f for f in args.flows.split(",") if f]
     faults = [f for f in args.faults.split(",") if f]
     rates = [float(r) for r in args.rates.split(",") if r]
-    with tempfile.TemporaryDirectory(prefix="golive-chaos-") as tmp, environment(Path(tmp)) as env:
+    commands = args.replay.split(":")[1] in ("kill", "kill -9") if args.replay else "kill" in faults
+    with tempfile.TemporaryDirectory(prefix="golive-chaos-") as tmp, environment(Path(tmp), commands) as env:
         lengths: dict[str, float] = {}
         if args.replay:
             flow, fault, seed = args.replay.rsplit(":", 2)

@@ -11,7 +11,7 @@ from golive.backup.crypto import key_id, parse_key
 from golive.backup.manifest import Encryption, Manifest
 from golive.backup.naming import new_id, parse_location
 from golive.backup.options import BackupOptions, BackupResult
-from golive.backup.store import BackupStore
+from golive.backup.store import RUNNING, BackupStore
 from golive.backup.stream import Compression, ObjectWriter, parse_compression
 from golive.dialects import dialect_of, resolve
 from golive.errors import GoliveError
@@ -44,9 +44,15 @@ class Sink:
                     w.abort()
                 except Exception:  # noqa: BLE001
                     pass
-        try:
-            self.store.storage.delete_keys(self.store.object_keys(self.backup_id))
-        except GoliveError as exc:
+        try:  # multipart uploads the writers never learnt of (a lost answer), then the objects, the marker last
+            prefix = self.store.key(self.backup_id, "")
+            for key, upload_id in self.store.storage.open_uploads(prefix):
+                self.store.storage.abort_multipart(key, upload_id)
+            keys = self.store.object_keys(self.backup_id)
+            rest = [k for k in keys if not k.endswith("/" + RUNNING)]
+            self.store.storage.delete_keys(rest)
+            self.store.storage.delete_keys([k for k in keys if k not in rest])
+        except GoliveError as exc:  # the next backup's sweep removes the rest (the marker says whose it was)
             log.warning("could not remove the objects of the failed backup %s: %s", self.backup_id, exc)
 
 

@@ -133,6 +133,7 @@ class S3Storage:
             upload_id = c.create_multipart_upload(Bucket=self.dest.bucket, Key=key, ContentType=ctype,
                                                   Metadata={"golive-md5": md5_hex})["UploadId"]
         except Exception as exc:  # noqa: BLE001
+            self.abort_strays(key)  # a request carried out whose answer never came made one
             raise translate_error(exc, self, key=key) from None
         if on_start:
             on_start(upload_id)
@@ -282,7 +283,7 @@ class S3Storage:
         except BaseException:
             if upload_id is not None:
                 self.abort_multipart(key, upload_id)
-                self.abort_strays(key)
+            self.abort_strays(key)  # also those a CreateMultipartUpload whose answer never came made
             raise
         etag = resp["ETag"].strip('"')
         self.abort_strays(key)
