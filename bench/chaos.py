@@ -96,10 +96,13 @@ def reference_length(env: Env, flow: str) -> float:
 
 
 def table(results: dict[tuple[str, str], list[Outcome]]) -> str:
+    """flow x fault -> trials, survived, failures (kill -9: how many were killed before they ended, too)."""
     lines = ["| flow | fault | trials | survived | failures |", "|---|---|---:|---:|---|"]
     for (flow, fault), outs in results.items():
         fails = [f"seed {o.seed}: {'; '.join(o.failures)[:160]}" for o in outs if not o.survived]
-        lines.append(f"| {flow} | {fault} | {len(outs)} | {sum(o.survived for o in outs)} | "
+        killed = sum(o.note.startswith("killed") for o in outs)
+        label = f"{fault} ({killed} killed mid-run)" if fault == "kill -9" else fault
+        lines.append(f"| {flow} | {label} | {len(outs)} | {sum(o.survived for o in outs)} | "
                      + ("<br>".join(fails).replace("|", "\\|") or "—") + " |")
     return "\n".join(lines)
 
