@@ -244,13 +244,14 @@ def plan_upload(job: UploadJob, *, offline: bool = False, dry_run: bool = False)
             plan.todo.append(Todo(f.rel, f.size))
     if listing is not None and manifest and not dry_run:
         manifest.set_meta("reconciled_at", str(time.time()))
-    if storage is not None and not dry_run and plan.todo:
-        _abort_strays(storage, dest, {dest.key(t.rel) for t in plan.todo})
+    multipart = {dest.key(t.rel) for t in plan.todo if t.size > job.multipart_threshold}
+    if storage is not None and not dry_run and multipart:  # only files going up in parts can have uploads open
+        _abort_strays(storage, dest, multipart)
     return plan
 
 
 def _abort_strays(storage: Storage, dest, todo_keys: set[str]) -> None:
-    """Abort the multipart uploads left open at keys this run is about to write: a run killed before it
+    """Abort the multipart uploads left open at keys this run is about to write in parts: a run killed before it
     recorded an upload's ID, or a CreateMultipartUpload whose answer was lost, leaves one the manifest does
     not know (billed until a lifecycle rule removes it). One listing of the destination's uploads."""
     try:
