@@ -9,7 +9,7 @@ import logging
 from golive import progress
 from golive.config import MigrateOptions
 from golive.dialects import all_dialects, dialect_of, not_started, resolve
-from golive.errors import ConfigError
+from golive.errors import ConfigError, GoliveError
 from golive.migrate import planning, target as tgt
 from golive.model.plan import MigrationPlan
 from golive.urls import DatabaseURL, as_url, secret
@@ -71,6 +71,11 @@ def prefetch_plan(source, target, options: MigrateOptions) -> MigrationPlan:
     dst = parse_target(target)
     existing = tgt.check_target(dst, plan, options)
     if existing and not plan.resumed and not options.drop_existing:
+        done = completed_run(target, plan, options)
+        if done is not None:
+            raise AlreadyMigrated(f"nothing to do: the target already holds this migration, completed "
+                                  f"{done['finished_at']:%Y-%m-%d %H:%M:%S} UTC, and the source has not changed since "
+                                  "(--drop-existing copies it again)")
         raise tgt.refusal(dst, plan, existing)
     _prefetched[_plan_key(source, target, options)] = plan
     return plan
@@ -88,6 +93,28 @@ def plan_migration(source, target, options: MigrateOptions, *, deep: bool | None
     plan = planning.build_plan(src, dst, options, deep=options.dry_run if deep is None else deep, resume=resume)
     progress.emit("planned", plan=plan)
     return plan
+
+
+class AlreadyMigrated(GoliveError):
+    """The same migration, complete, the source unchanged: nothing to do (exit 0)."""
+
+    exit_code = 0
+
+
+def completed_run(target, plan: MigrationPlan, options: MigrateOptions) -> dict | None:
+    """The stored run of this same migration when it completed and the source has not changed since (its cheap
+    fingerprint: SQLite's size and modification time) and every planned table is still there: the same command
+    run again after it was killed past the end (``kill -9`` while it reported) has nothing to do. None otherwise
+    (then the run goes on, and a target holding the tables is refused as before)."""
+    if plan.resumed or options.drop_existing or options.online or options.dry_run or not plan.source_fingerprint:
+        return None
+    dst = parse_target(target)
+    run = tgt.run_of(dst, plan.run_key)
+    if not run or run["status"] != "complete" or run["source_fingerprint"] != plan.source_fingerprint:
+        return None
+    if len(tgt.check_target(dst, plan, options)) < len(plan.tables):
+        return None
+    return run
 
 
 def dry_run_outcome(target, plan: MigrationPlan, options: MigrateOptions) -> dict:

@@ -49,6 +49,21 @@ class ConnectionFailed(TerminalError):
     """A database or endpoint could not be reached or refused the credentials."""
 
 
+class DiskFull(TerminalError):
+    """A local file system golive writes to (state directory, staging, scratch) ran out of space."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for "no space left on device", as the OS (``ENOSPC``, ``EDQUOT``) or SQLite ("database or disk is
+    full") reports it."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return "database or disk is full" in text or "no space left on device" in text
+
+
 class SourceError(TerminalError):
     """The source is missing, corrupt, or not what it claims to be."""
 

@@ -46,3 +46,26 @@ def using_ephemeral_prefect() -> bool:
     except OSError:
         pass
     return True
+
+
+def die_with_parent():
+    """The ``preexec_fn`` for a tool golive waits for (``subprocess.run``): on Linux the tool is killed when the
+    thread that started it ends, so a golive killed with ``kill -9`` does not leave a ``pg_restore`` or ``mysql``
+    writing into a database that the same command, run again, is about to replace. None elsewhere.
+
+    libc is looked up here, in the parent: the child only makes the one system call (no loading after fork)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def hook() -> None:
+        prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+
+    return hook

@@ -2,13 +2,16 @@
 
 Requests pass through to the upstream endpoint unchanged unless a rule matches: a rule can answer with an
 S3 error (``503 SlowDown``, ``403 InvalidAccessKeyId``...), delay the response, drop the connection without
-an answer, or cut a response's body short. Every request is
+an answer (before the request reaches the server, or after it was carried out: the answer is lost), or cut a
+response's body short. A rule applies to every matching request or, with ``rate``, to a seeded random share of
+them (``S3Proxy.chaos`` sets up the fault kinds of the chaos campaign, tests/chaos). Every request is
 recorded (method, path, access key id from the Authorization header, headers) so tests can count them.
 """
 
 from __future__ import annotations
 
 import http.client
+import random
 import re
 import threading
 import time
@@ -28,7 +31,11 @@ class Rule:
     delay: float = 0.0  # ...or wait this long before forwarding
     drop: bool = False  # ...or close the connection without answering (after reading the request)
     truncate: int | None = None  # ...or forward, but send only this many bytes of the body, then close
+    drop_after: bool = False  # ...or forward, then close the connection without the answer (the request took effect)
     times: int = 1  # how many matching requests it applies to (-1: all)
+    rate: float = 1.0  # the share of matching requests it applies to (drawn from ``rng``)
+    methods: tuple = ()  # any of these methods (with ``method`` None)
+    rng: random.Random | None = None
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -36,7 +43,11 @@ class Rule:
             return False
         if self.method and self.method != method:
             return False
+        if self.methods and method not in self.methods:
+            return False
         if self.path_re and not re.search(self.path_re, path):
+            return False
+        if self.rate < 1.0 and (self.rng or random).random() >= self.rate:
             return False
         return True
 
@@ -83,7 +94,7 @@ class S3Proxy:
                     except OSError:
                         pass
                     return
-                if rule and rule.status:
+                if rule and rule.status and not rule.drop_after:
                     proxy._record(self.command, self.path, akid, rule.status, dict(self.headers.items()))
                     payload = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{rule.code}</Code>'
                                f"<Message>injected by the test proxy</Message></Error>").encode()
@@ -102,7 +113,16 @@ class S3Proxy:
                 resp = conn.getresponse()
                 data = resp.read()
                 # recorded before the client sees the answer
-                proxy._record(self.command, self.path, akid, resp.status, dict(self.headers.items()))
+                proxy._record(self.command, self.path, akid, 0 if rule and rule.drop_after else resp.status,
+                              dict(self.headers.items()))
+                conn.close()
+                if rule and rule.drop_after:  # carried out, the answer lost
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(2)
+                    except OSError:
+                        pass
+                    return
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
                     if k.lower() not in ("connection", "transfer-encoding", "content-length", "server", "date"):
@@ -112,8 +132,10 @@ class S3Proxy:
                 self.send_header("Connection", "close")
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(data if not (rule and rule.truncate is not None) else data[:rule.truncate])
-                conn.close()
+                    cut = rule.truncate if rule and rule.truncate is not None else None
+                    if cut is not None and cut < 0:  # a share of the body: -2 = half
+                        cut = len(data) // -cut
+                    self.wfile.write(data if cut is None else data[:cut])
                 self.close_connection = True
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
@@ -141,6 +163,22 @@ class S3Proxy:
         with self.lock:
             self.rules.append(rule)
         return rule
+
+    def chaos(self, kind: str, rate: float, seed: int, *, methods: tuple = (), path_re: str | None = None,
+              stall: float = 1.5) -> Rule:
+        """A fault of the chaos campaign on ``rate`` of the requests (seeded: the same seed, the same requests).
+
+        kinds: ``reset`` (the connection drops before the request reaches the server), ``lost`` (it is carried
+        out, then the connection drops: the answer is lost), ``503`` (SlowDown), ``stall`` (the answer comes
+        ``stall`` seconds late), ``truncate`` (the answer's body is cut in half, the connection closed).
+        ``methods``: only requests of these methods (``("PUT", "POST", "DELETE")``: the writes).
+        """
+        spec = {"reset": dict(drop=True), "lost": dict(drop_after=True), "503": dict(status=503, code="SlowDown"),
+                "stall": dict(delay=stall), "truncate": dict(truncate=-2)}
+        if kind not in spec:
+            raise ValueError(f"unknown fault {kind!r} (one of {', '.join(spec)})")
+        return self.add(times=-1, rate=rate, rng=random.Random(seed), methods=tuple(methods), path_re=path_re,
+                        **spec[kind])
 
     def reset(self) -> None:
         with self.lock:

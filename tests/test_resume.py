@@ -73,6 +73,15 @@ def test_kill_9_then_resume(pg_url, prefect_api, tmp_path):
     assert scalar(pg_url, "SELECT sum(n) FROM events") == db.execute("SELECT sum(n) FROM events").fetchone()[0]
     assert scalar(pg_url, "SELECT count(*) FROM pg_constraint WHERE conname = 'events_pkey'") == 1
     assert scalar(pg_url, "SELECT status FROM _golive.runs") == "complete"
-    # and a third run is refused: the migration is complete
+    # and a third run (as after a kill -9 past the end) has nothing to do: the migration is complete, the source
+    # unchanged
     res = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 2 and "already holds this migration" in res.stderr
+    assert res.returncode == 0 and "nothing to do: the target already holds this migration" in res.stdout, res
+    # the source changed since: refused as before
+    os.utime(src, None)
+    db = sqlite3.connect(src)
+    db.execute("INSERT INTO kinds VALUES ('d')")
+    db.commit()
+    db.close()
+    res = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "already holds this migration" in res.stderr, res

@@ -11,7 +11,7 @@ from golive.backup.crypto import key_id, parse_key
 from golive.backup.manifest import Encryption, Manifest
 from golive.backup.naming import new_id, parse_location
 from golive.backup.options import BackupOptions, BackupResult
-from golive.backup.store import BackupStore
+from golive.backup.store import RUNNING, BackupStore
 from golive.backup.stream import Compression, ObjectWriter, parse_compression
 from golive.dialects import dialect_of, resolve
 from golive.errors import GoliveError
@@ -44,9 +44,15 @@ class Sink:
                     w.abort()
                 except Exception:  # noqa: BLE001
                     pass
-        try:
-            self.store.storage.delete_keys(self.store.object_keys(self.backup_id))
-        except GoliveError as exc:
+        try:  # multipart uploads the writers never learnt of (a lost answer), then the objects, the marker last
+            prefix = self.store.key(self.backup_id, "")
+            for key, upload_id in self.store.storage.open_uploads(prefix):
+                self.store.storage.abort_multipart(key, upload_id)
+            keys = self.store.object_keys(self.backup_id)
+            rest = [k for k in keys if not k.endswith("/" + RUNNING)]
+            self.store.storage.delete_keys(rest)
+            self.store.storage.delete_keys([k for k in keys if k not in rest])
+        except GoliveError as exc:  # the next backup's sweep removes the rest (the marker says whose it was)
             log.warning("could not remove the objects of the failed backup %s: %s", self.backup_id, exc)
 
 
@@ -74,14 +80,17 @@ def backup_database(db_url, to: str, options: BackupOptions | None = None) -> Ba
     engine.check_connects(url, "database")
     store = BackupStore(loc.base, options.storage)
     store.check(create=options.create_bucket)
+    store.sweep()  # what killed or failed backups left here
     name = options.name or engine.default_name(url) or "db"
     backup_id = new_id(name, started)
     sink = Sink(store, backup_id, compression, key, options.part_size_mb << 20)
     t_dump = time.perf_counter()
     try:
+        store.mark_running(backup_id)
         fields = engine.backup(url, sink, scratch_dir=options.scratch_dir)
     except BaseException:
         sink.discard()
+        store.unmark_running(backup_id, finished=False)
         raise
     dump_seconds = time.perf_counter() - t_dump
     finished = dt.datetime.now(dt.timezone.utc)
@@ -96,7 +105,9 @@ def backup_database(db_url, to: str, options: BackupOptions | None = None) -> Ba
         store.write_manifest(manifest)  # from now on it is a backup
     except BaseException:
         sink.discard()
+        store.unmark_running(backup_id, finished=False)
         raise
+    store.unmark_running(backup_id, finished=True)
     log.info("backup %s: %d objects, %d bytes stored", backup_id, len(objects), manifest.stored_bytes)
     return BackupResult(id=backup_id, url=store.url(backup_id), manifest=manifest,
                         timings={"dump_and_upload": round(dump_seconds, 3), "total": round(time.perf_counter() - t0, 3)})

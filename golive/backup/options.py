@@ -27,6 +27,9 @@ class RestoreOptions(BaseModel):
     storage: StorageOptions = Field(default_factory=StorageOptions)
     checks: bool = Field(True, description="Compare row counts (Great Expectations) and the schema fingerprint")
     out_dir: str | None = Field(None, description="Great Expectations results (default: inside the scratch dir)")
+    state_dir: str | None = Field("golive-runs", description=(
+        "Where a restore in progress is noted (restores/), so the same command run again after a kill replaces "
+        "what it had half-written; None: nowhere"))
 
 
 class VerifyOptions(BaseModel):

@@ -21,6 +21,7 @@ from golive.backup.naming import parse_location
 from golive.backup.options import RestoreOptions, RestoreResult
 from golive.backup.store import BackupStore
 from golive.backup.stream import BackupCorrupt, ScratchFull, fetch, parse_compression
+from golive.model.backup import make_scratch
 from golive.dialects import dialect_of, resolve
 from golive.errors import ConfigError, GoliveError
 from golive.urls import as_url, secret
@@ -67,17 +68,94 @@ def fetch_all(store: BackupStore, manifest: Manifest, scratch: Path, key: bytes 
 
 
 def scratch_dir(parent: str | None, prefix: str) -> Path:
+    """A new scratch directory (``make_scratch``: what killed restores and verifications left there goes first)."""
     try:
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        return Path(make_scratch(parent, prefix))
     except OSError as exc:
         raise ConfigError(f"cannot create a scratch directory in {parent or tempfile.gettempdir()}: "
                           f"{exc.strerror}") from None
 
 
+class RestoreJournal:
+    """``<state_dir>/restores/<target>.json`` while a restore writes its target: the backup, the host and the process.
+
+    A restore killed (``kill -9``) or failing half-way leaves a partly written target, which the same command run
+    again would refuse as not empty. The journal says whose it is: a restore of the same backup into the same target
+    whose process is gone replaces it as ``--force`` would. It is written only when the target is empty (or
+    ``--force`` was given), so it never hands a database golive did not write to a later run; it goes when the
+    restore ends without an error. ``state_dir`` None: no journal.
+    """
+
+    def __init__(self, state_dir: str | None, target, backup_id: str):
+        import hashlib
+
+        self.backup_id = backup_id
+        ident = str(target.path.resolve()) if target.path is not None else target.masked
+        self.target = target
+        self.path = (Path(state_dir) / "restores" / f"{hashlib.sha1(ident.encode()).hexdigest()[:16]}.json"
+                     if state_dir else None)
+        self.written = False
+
+    def interrupted(self) -> bool:
+        """A restore of this backup into this target, by a process of this host that no longer runs."""
+        import json
+        import os
+        import socket
+
+        if self.path is None or not self.path.exists():
+            return False
+        try:
+            j = json.loads(self.path.read_text(encoding="utf-8"))
+            if j["backup"] != self.backup_id or j["host"] != socket.gethostname():
+                return False
+            os.kill(int(j["pid"]), 0)
+        except ProcessLookupError:
+            log.info("replacing what the interrupted restore of %s into %s wrote", self.backup_id, self.target.masked)
+            return True
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return False
+
+    def target_empty(self, engine) -> bool:
+        """True when the target holds no table (a SQLite file that does not exist yet is empty)."""
+        if self.target.path is not None and not self.target.path.exists():
+            return True
+        try:
+            tables, _ = engine.inspect(self.target, counts=False)
+        except GoliveError:
+            return False  # unknown: no journal, so no later run replaces it unasked
+        return not tables
+
+    def begin(self) -> None:
+        import json
+        import os
+        import socket
+
+        if self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"backup": self.backup_id, "target": self.target.masked,
+                                       "host": socket.gethostname(), "pid": os.getpid()}), encoding="utf-8")
+            os.replace(tmp, self.path)
+            self.written = True
+        except OSError as exc:  # a read-only or full state directory: the restore itself does not need it
+            log.warning("could not write the restore journal %s: %s", self.path, exc)
+
+    def end(self) -> None:
+        if self.path is not None and (self.written or self.path.exists()):
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+
+
 def restore_backup(from_url: str, to_db_url, options: RestoreOptions | None = None) -> RestoreResult:
     """Restore the backup at ``from_url`` (``.../<ID>`` or ``.../latest``) into ``to_db_url``.
 
-    A non-empty target is refused unless ``options.force``; with ``force`` everything in it is replaced, so
+    A non-empty target is refused unless ``options.force`` (or it is what a killed run of this same restore
+    half-wrote: ``RestoreJournal``); with ``force`` everything in it is replaced, so
     afterwards it holds exactly the backup (also when it is the database the backup was taken from: objects
     created since are gone). Ends with the manifest's row counts (Great Expectations) and schema fingerprint
     compared; ``ok`` is False when they differ.
@@ -107,8 +185,14 @@ def restore_backup(from_url: str, to_db_url, options: RestoreOptions | None = No
             raise ScratchFull(f"{exc}; nothing was restored, the scratch directory was removed") from None
         timings["download"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
-        details = engine.restore(target, files, manifest, force=options.force, jobs=options.jobs,
+        journal = RestoreJournal(options.state_dir, target, manifest.id)
+        force = options.force or journal.interrupted()  # what a killed run of this same restore half-wrote
+        if force or journal.target_empty(engine):
+            journal.begin()
+        details = engine.restore(target, files, manifest, force=force, jobs=options.jobs,
                                  no_owner=options.no_owner)
+        if force and not options.force:
+            details = {**(details or {}), "replaced_interrupted_restore": True}
         timings["restore"] = round(time.perf_counter() - t, 3)
         checks, problems = [], []
         if options.checks:
@@ -118,6 +202,7 @@ def restore_backup(from_url: str, to_db_url, options: RestoreOptions | None = No
             timings["checks"] = round(time.perf_counter() - t, 3)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    journal.end()
     timings["total"] = round(time.perf_counter() - t0, 3)
     return RestoreResult(ok=not problems, id=manifest.id, url=store.url(manifest.id), target=target.masked,
                          manifest=manifest, checks=checks, problems=problems, timings=timings, details=details or {})

@@ -1,18 +1,36 @@
-"""Where backups live: one storage (``golive.storage``) per base URL, backups as ``<ID>/`` under it."""
+"""Where backups live: one storage (``golive.storage``) per base URL, backups as ``<ID>/`` under it.
+
+A backup in progress holds ``<ID>/running.json`` (host, process) until its manifest is written. A backup killed
+(``kill -9``, a power cut) or failing while the storage was failing too leaves objects without a manifest and
+multipart uploads open; the next backup to the same place removes them (``BackupStore.sweep``) once their process
+is known to be gone: on this host, its process no longer runs; from another host, after a day.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
+import os
+import socket
+import threading
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from golive.backup.manifest import Manifest
 from golive.backup.naming import LATEST, MANIFEST, Location, id_time, is_id
-from golive.errors import ConfigError, TerminalError
+from golive.errors import ConfigError, GoliveError, TerminalError
 from golive.storage import StorageConfig, open_storage
 
 log = logging.getLogger(__name__)
+
+RUNNING = "running.json"
+#: a backup in progress on another host is taken for dead after this long without its manifest
+FOREIGN_STALE = dt.timedelta(days=1)
+#: the IDs this process is writing now (a failed one's leftovers are swept even though this process runs)
+_IN_PROGRESS: set[str] = set()
+_IN_PROGRESS_LOCK = threading.Lock()
 
 
 class StorageOptions(BaseModel):
@@ -101,6 +119,105 @@ class BackupStore:
         if m is None:
             raise TerminalError(f"{loc.url}: no such backup (no manifest: it does not exist, or it never finished)")
         return m
+
+    # -- backups in progress, and what killed ones left
+    def mark_running(self, backup_id: str) -> None:
+        """Write ``<ID>/running.json``: whose backup this is, so a later sweep can tell a dead one from a live one."""
+        with _IN_PROGRESS_LOCK:
+            _IN_PROGRESS.add(backup_id)
+        body = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": dt.datetime.now(dt.timezone.utc)
+                .isoformat(timespec="seconds")}
+        self.storage.put_bytes(self.key(backup_id, RUNNING), json.dumps(body).encode())
+
+    def unmark_running(self, backup_id: str, *, finished: bool) -> None:
+        """The backup is done (``finished``: its manifest is written) or given up; its marker goes (best effort:
+        a marker left behind is removed by the next sweep)."""
+        with _IN_PROGRESS_LOCK:
+            _IN_PROGRESS.discard(backup_id)
+        if finished:
+            try:
+                self.storage.delete_keys([self.key(backup_id, RUNNING)])
+            except GoliveError as exc:
+                log.info("could not remove %s's marker: %s", backup_id, exc)
+
+    def _dead(self, backup_id: str, now: dt.datetime) -> bool:
+        """True when no process is writing ``backup_id`` any more."""
+        with _IN_PROGRESS_LOCK:
+            if backup_id in _IN_PROGRESS:
+                return False
+        try:
+            data = self.storage.get_bytes(self.key(backup_id, RUNNING))
+        except GoliveError:
+            return False
+        try:
+            started = id_time(backup_id)
+        except ConfigError:
+            return False
+        if data is None:  # no marker (it was never written, or an older golive): only by its age
+            return now - started > FOREIGN_STALE
+        try:
+            marker = json.loads(data)
+            host, pid = marker["host"], int(marker["pid"])
+        except (ValueError, KeyError, TypeError):
+            return now - started > FOREIGN_STALE
+        if host != socket.gethostname():
+            return now - started > FOREIGN_STALE
+        if pid == os.getpid():
+            return True  # this process, and not in progress here: a backup of ours that failed
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # another user's process runs under that number
+            return False
+        return False
+
+    def sweep(self) -> list[str]:
+        """Remove what failed or killed backups left here (objects without a manifest, open multipart uploads,
+        stray markers of finished backups), for the backups whose process is gone. Best effort: a storage error
+        leaves the rest for the next sweep. Returns the IDs cleaned."""
+        now = dt.datetime.now(dt.timezone.utc)
+        prefix = self.storage.dest.prefix
+        try:
+            ids, with_manifest, markers = set(), set(), set()
+            for info in self.storage.list_under(""):
+                rel = info.key[len(prefix):] if info.key.startswith(prefix) else info.key
+                head, _, rest = rel.partition("/")
+                if rest and is_id(head):
+                    ids.add(head)
+                    with_manifest.update([head] if rest == MANIFEST else [])
+                    markers.update([head] if rest == RUNNING else [])
+            uploads: dict[str, list[tuple[str, str]]] = {}
+            for key, upload_id in self.storage.open_uploads(prefix):
+                head = key[len(prefix):].partition("/")[0]
+                if is_id(head):
+                    uploads.setdefault(head, []).append((key, upload_id))
+        except GoliveError as exc:
+            log.info("could not look for the leftovers of failed backups under %s: %s", self.describe(), exc)
+            return []
+        cleaned = []
+        for backup_id in sorted((ids - with_manifest) | (set(uploads) - with_manifest)):
+            if not self._dead(backup_id, now):
+                continue
+            try:
+                for key, upload_id in uploads.get(backup_id, []):
+                    self.storage.abort_multipart(key, upload_id)
+                keys = self.object_keys(backup_id)
+                rest = [k for k in keys if not k.endswith("/" + RUNNING)]
+                self.storage.delete_keys(rest)  # the marker last: a sweep stopped half-way finds the rest again
+                self.storage.delete_keys([k for k in keys if k not in rest])
+            except GoliveError as exc:
+                log.info("could not remove the leftovers of %s: %s", backup_id, exc)
+                continue
+            log.info("removed the leftovers of the failed backup %s", backup_id)
+            cleaned.append(backup_id)
+        for backup_id in sorted(markers & with_manifest):
+            if self._dead(backup_id, now):
+                try:
+                    self.storage.delete_keys([self.key(backup_id, RUNNING)])
+                except GoliveError:
+                    pass
+        return cleaned
 
     def object_keys(self, backup_id: str) -> list[str]:
         return [i.key for i in self.storage.list_under(f"{backup_id}/")]

@@ -29,7 +29,7 @@ from golive.backup.restore import encryption_key, fetch_all, scratch_dir
 from golive.backup.store import BackupStore
 from golive.backup.stream import ScratchFull
 from golive.dialects import get_dialect
-from golive.errors import ConfigError, ConnectionFailed, GoliveError
+from golive.errors import ConfigError, ConnectionFailed, GoliveError, TransientError
 from golive.urls import as_url, mask, secret
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ def verify_backup(url: str, options: VerifyOptions | None = None) -> VerifyResul
 
     A damaged object, a failing restore or a count or schema mismatch is a *failed* verification (recorded
     in the manifest, ``ok`` False). Problems of the machine rather than the backup (scratch disk full, no
-    scratch server, its credentials refused) raise instead, and record nothing: the verification did not run.
+    scratch server, its credentials refused, the storage still failing after its retries) raise instead, and
+    record nothing: the verification did not run.
     """
     options = options or VerifyOptions()
     t0 = time.perf_counter()
@@ -96,6 +97,9 @@ def verify_backup(url: str, options: VerifyOptions | None = None) -> VerifyResul
             raise ScratchFull(msg) from None
         except (ConnectionFailed, ConfigError):
             raise
+        except TransientError as exc:  # the storage or the scratch server failed, not the backup: no verdict
+            raise TransientError(f"the verification could not run: {exc}; nothing was recorded",
+                                 **exc.context) from None
         except GoliveError as exc:  # the backup did not restore: that is the verdict
             problems.append(str(exc))
     finally:

@@ -16,7 +16,7 @@ from typing import Callable, Iterator, TypeVar
 import typer
 from rich.console import Console
 
-from golive.errors import GoliveError
+from golive.errors import GoliveError, TransientError
 from golive.urls import mask
 
 console = Console(highlight=False)
@@ -64,7 +64,10 @@ def handle_errors(fn: F) -> F:
         except GoliveError as exc:
             if SHOW_TRACEBACK["on"]:
                 raise
-            raise fail(str(exc), exc.exit_code) from None
+            message = str(exc)
+            if isinstance(exc, TransientError):  # it got here after golive's retries
+                message += " (still failing after golive's retries: run the same command again later)"
+            raise fail(message, exc.exit_code) from None
         except Exception as exc:  # an unexpected failure: still one line, still masked
             if SHOW_TRACEBACK["on"]:
                 raise

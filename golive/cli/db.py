@@ -131,6 +131,9 @@ def migrate_db(
         raise typer.Exit(outcome["exit_code"])
 
     report_data = run_flow(src.raw, dst.raw, options, runner=runner, dask_address=dask_address, verbose=verbose)
+    if report_data.get("already_complete"):
+        echo(f"[green]ok[/]: {escape(report_data['already_complete'])}")
+        raise typer.Exit(0)
     show_report(report_data)
     raise typer.Exit(report_data.get("exit_code", 1))
 
@@ -177,6 +180,13 @@ def run_flow(source: str, target: str, options: MigrateOptions, *, runner: str =
     from flows.migrate_database import migrate_database, on_dask
 
     planner.join()
+    if isinstance(planned.get("error"), commands.AlreadyMigrated):  # run again after a kill past the end
+        result = {"ok": True, "exit_code": 0, "already_complete": str(planned["error"])}
+        if options.report:
+            from golive.report import write_json
+
+            write_json(options.report, result)
+        return result
     if "error" in planned:
         raise planned["error"]
     flow = migrate_database if runner == "thread" else on_dask(dask_address, options.workers)

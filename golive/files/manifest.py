@@ -21,6 +21,7 @@ Tables::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sqlite3
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
-from golive.errors import ConfigError
+from golive.errors import ConfigError, DiskFull, is_disk_full
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT);
@@ -63,9 +64,28 @@ def manifest_path(state_dir: str | os.PathLike, source: str | os.PathLike, dest:
     return Path(state_dir) / "files" / f"{safe}-{digest}.sqlite"
 
 
+def _disk_full_is_one_line(fn):
+    """A full disk under the manifest is one line naming it (SQLite rolls the write back: what was recorded
+    stays, and the object whose record failed is uploaded again by the next run)."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            if not is_disk_full(exc):
+                raise
+            raise DiskFull(f"no space left on the device of {self.path.parent} for the upload manifest "
+                           f"{self.path.name}: free some space there (or give --state-dir on another disk) and run "
+                           "the same command again; what was recorded is kept", path=str(self.path)) from None
+
+    return wrapper
+
+
 class Manifest:
     """A manifest file, safe to use from many threads (one SQLite connection per thread)."""
 
+    @_disk_full_is_one_line
     def __init__(self, path: str | os.PathLike, *, create: bool = True, **meta: str | None):
         self.path = Path(path)
         if not create and not self.path.exists():
@@ -103,6 +123,7 @@ class Manifest:
     def meta(self) -> dict[str, str]:
         return dict(self._conn().execute("SELECT k, v FROM meta"))
 
+    @_disk_full_is_one_line
     def set_meta(self, key: str, value: str) -> None:
         self._conn().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
@@ -130,10 +151,12 @@ class Manifest:
     def count(self) -> int:
         return self._conn().execute("SELECT count(*) FROM files").fetchone()[0]
 
+    @_disk_full_is_one_line
     def record(self, entry: Entry) -> None:
         """Record one verified object (committed at once: a crash right after keeps it)."""
         self._conn().execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*entry, time.time()))
 
+    @_disk_full_is_one_line
     def record_many(self, entries: Iterable[Entry]) -> None:
         now = time.time()
         conn = self._conn()
@@ -142,13 +165,16 @@ class Manifest:
             conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                              [(*e, now) for e in entries])
 
+    @_disk_full_is_one_line
     def forget(self, rel: str) -> None:
         self._conn().execute("DELETE FROM files WHERE rel = ?", (rel,))
 
     # -- multipart uploads in flight
+    @_disk_full_is_one_line
     def add_pending(self, key: str, upload_id: str) -> None:
         self._conn().execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?)", (key, upload_id, time.time()))
 
+    @_disk_full_is_one_line
     def remove_pending(self, key: str) -> None:
         self._conn().execute("DELETE FROM pending WHERE key = ?", (key,))
 

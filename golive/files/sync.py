@@ -30,7 +30,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 
-from golive.errors import ConfigError, ConnectionFailed, GoliveError, SourceError, TerminalError, TransientError
+from golive.errors import (ConfigError, ConnectionFailed, DiskFull, GoliveError, SourceError, TerminalError,
+                           TransientError)
 from golive.files.manifest import Entry, Manifest, manifest_path
 from golive.files.scan import LocalFile, Problem, human_bytes, scan_source
 from golive.storage import (S3_MAX_PUT, FileChanged, Interrupted, MiB, SourceUnreadable, Storage, StorageConfig,
@@ -267,7 +268,25 @@ def plan_upload(job: UploadJob, *, offline: bool = False, dry_run: bool = False)
         plan.todo.sort(key=lambda t: order[t.rel])  # batches are contiguous in the scan's order
     if listing is not None and manifest and not dry_run:
         manifest.set_meta("reconciled_at", str(time.time()))
+    multipart = {dest.key(t.rel) for t in plan.todo if t.size > job.multipart_threshold}
+    if storage is not None and not dry_run and multipart:  # only files going up in parts can have uploads open
+        _abort_strays(storage, dest, multipart)
     return plan
+
+
+def _abort_strays(storage: Storage, dest, todo_keys: set[str]) -> None:
+    """Abort the multipart uploads left open at keys this run is about to write in parts: a run killed before it
+    recorded an upload's ID, or a CreateMultipartUpload whose answer was lost, leaves one the manifest does
+    not know (billed until a lifecycle rule removes it). One listing of the destination's uploads."""
+    try:
+        found = storage.open_uploads(dest.prefix)
+    except GoliveError as exc:
+        log.info("could not list the multipart uploads under %s: %s", dest, exc)
+        return
+    for key, upload_id in found:
+        if key in todo_keys:
+            storage.abort_multipart(key, upload_id)
+            log.info("aborted the multipart upload %s of %s left by an earlier run", upload_id, key)
 
 
 def _open_manifest(job: UploadJob, create: bool) -> Manifest | None:
@@ -356,7 +375,7 @@ def upload_batch(job: UploadJob, batch: Batch) -> BatchResult:
         except TransientError as exc:
             transient.append((todo.rel, exc))
             continue
-        except (ConnectionFailed, ConfigError, Interrupted):
+        except (ConnectionFailed, ConfigError, Interrupted, DiskFull):
             raise
         except FileChanged:
             result.problems.append(Problem(path=todo.rel, kind="changed", reason=(
@@ -616,7 +635,8 @@ def upload_folder(source: str | os.PathLike, dest: str, *, endpoint_url: str | N
                   region: str | None = None, addressing_style: str = "auto", workers: int = 8,
                   state_dir: str | os.PathLike = DEFAULT_STATE_DIR, follow_symlinks: bool = False,
                   create_bucket: bool = False, dry_run: bool = False, credentials: dict | None = None,
-                  retries: int = 4, report_path: str | os.PathLike | None = None) -> UploadReport:
+                  retries: int = 4, report_path: str | os.PathLike | None = None, max_attempts: int = 4,
+                  multipart_threshold: int = 16 * MiB, multipart_chunksize: int = 8 * MiB) -> UploadReport:
     """Upload ``source`` to ``dest`` and verify every object; the same steps as the ``migrate_files`` flow,
     in a plain thread pool (for scripts and the demo; no Prefect API needed).
 
@@ -629,6 +649,8 @@ def upload_folder(source: str | os.PathLike, dest: str, *, endpoint_url: str | N
         dry_run: plan only; nothing is uploaded and the manifest is not touched.
         credentials: optional ``aws_access_key_id``/``aws_secret_access_key``/``aws_session_token``.
         retries: how often a batch is retried after transient errors (exponential backoff, 1 s base).
+        max_attempts: attempts per request (botocore's standard retry mode), within each batch attempt.
+        multipart_threshold, multipart_chunksize: files above the threshold go up in parts of the chunk size.
 
     Returns:
         An ``UploadReport``; ``report.exit_code`` is 1 when any file was not uploaded and verified.
@@ -639,7 +661,8 @@ def upload_folder(source: str | os.PathLike, dest: str, *, endpoint_url: str | N
     started = time.time()
     job = make_job(source, dest, endpoint_url=endpoint_url, region=region, addressing_style=addressing_style,
                    workers=workers, state_dir=state_dir, follow_symlinks=follow_symlinks,
-                   create_bucket=create_bucket, credentials=credentials)
+                   create_bucket=create_bucket, credentials=credentials, max_attempts=max_attempts,
+                   multipart_threshold=multipart_threshold, multipart_chunksize=multipart_chunksize)
     check_destination(job)
     plan = plan_upload(job, dry_run=dry_run)
     if dry_run:

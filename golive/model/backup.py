@@ -22,7 +22,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from golive.errors import TerminalError
+from golive.errors import DiskFull, TerminalError
 
 FORMAT = 1
 #: bytes per read when copying a dump into a writer (``pump``)
@@ -124,7 +124,7 @@ class BackupCorrupt(TerminalError):
     """A stored object is not what the manifest says (hash, size, or it does not decode)."""
 
 
-class ScratchFull(TerminalError):
+class ScratchFull(DiskFull):
     """The scratch directory ran out of space."""
 
 
@@ -178,3 +178,86 @@ def first_line(text: str) -> str:
     the MySQL clients put the cause)."""
     lines = [ln for ln in re.split(r"[\r\n]+", text or "") if ln.strip()]
     return lines[-1].strip() if lines else ""
+
+
+# ---------------------------------------------------------------- scratch directories, and what killed runs left
+
+#: the prefixes of golive's scratch directories (restore, verify, SQLite's snapshot copy)
+SCRATCH_PREFIXES = ("golive-restore-", "golive-verify-", "gbk-sqlite-")
+OWNER = ".golive-owner"
+
+
+def make_scratch(parent: str | None, prefix: str) -> str:
+    """A new scratch directory under ``parent`` (default: the temp directory) holding its owner (host and
+    process), after removing the ones golive processes that no longer run left there (``kill -9`` skips every
+    ``finally``): their files, and an embedded PostgreSQL a verification had started in one.
+
+    Raises ``OSError`` when the directory cannot be made (the caller names it)."""
+    import socket
+    import tempfile
+
+    sweep_scratch(parent or tempfile.gettempdir())
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        with open(os.path.join(path, OWNER), "w", encoding="utf-8") as fh:
+            fh.write(f"{socket.gethostname()} {os.getpid()}\n")
+    except OSError:  # a full disk: the caller's own write says so, with the path
+        pass
+    return path
+
+
+def sweep_scratch(parent: str) -> list[str]:
+    """Remove the scratch directories under ``parent`` whose owner process (on this host) is gone; returns them."""
+    import shutil
+    import signal
+    import socket
+    import time
+
+    removed = []
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(SCRATCH_PREFIXES)]
+    except OSError:
+        return removed
+    host = socket.gethostname()
+    for name in names:
+        path = os.path.join(parent, name)
+        try:
+            owner_host, pid = open(os.path.join(path, OWNER), encoding="utf-8").read().split()
+            pid = int(pid)
+        except (OSError, ValueError):
+            continue  # not ours to judge (an older golive, or another tool's)
+        if owner_host != host or _alive(pid):
+            continue
+        for pidfile in _postmaster_pids(path):  # an embedded PostgreSQL of a killed verification
+            try:
+                pg = int(open(pidfile, encoding="utf-8").readline().strip())
+                os.kill(pg, signal.SIGQUIT)  # immediate shutdown: the data directory is thrown away
+                for _ in range(50):
+                    if not _alive(pg):
+                        break
+                    time.sleep(0.1)
+            except (OSError, ValueError):
+                pass
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _postmaster_pids(path: str) -> list[str]:
+    found = []
+    for root, dirs, files in os.walk(path):
+        if "postmaster.pid" in files:
+            found.append(os.path.join(root, "postmaster.pid"))
+        if root.count(os.sep) - path.count(os.sep) >= 2:
+            dirs[:] = []
+    return found

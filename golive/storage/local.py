@@ -80,6 +80,12 @@ class LocalStorage:
     def abort_multipart(self, key: str, upload_id: str) -> None:
         return None
 
+    def open_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        return []  # a directory has no multipart uploads
+
+    def abort_strays(self, key: str, keep: str | None = None) -> int:
+        return 0
+
     def list(self) -> Iterator[ObjectInfo]:
         root = str(self.root)
         for dirpath, _dirs, files in os.walk(root):

@@ -133,6 +133,7 @@ class S3Storage:
             upload_id = c.create_multipart_upload(Bucket=self.dest.bucket, Key=key, ContentType=ctype,
                                                   Metadata={"golive-md5": md5_hex})["UploadId"]
         except Exception as exc:  # noqa: BLE001
+            self.abort_strays(key)  # a request carried out whose answer never came made one
             raise translate_error(exc, self, key=key) from None
         if on_start:
             on_start(upload_id)
@@ -160,6 +161,7 @@ class S3Storage:
                 raise
             raise translate_error(exc, self, key=key) from None
         etag = resp["ETag"].strip('"')
+        self.abort_strays(key)
         if etag != multipart_etag(digests):
             raise TransientError(f"{key}: the stored object's ETag {etag} does not match the parts sent", key=key)
         return etag, running.hexdigest()
@@ -169,6 +171,30 @@ class S3Storage:
             self.client.abort_multipart_upload(Bucket=self.dest.bucket, Key=key, UploadId=upload_id)
         except Exception as exc:  # noqa: BLE001 - best effort; a lifecycle rule cleans up the rest
             log.debug("could not abort multipart upload %s of %s: %s", upload_id, key, exc)
+
+    def open_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        """``(key, upload_id)`` of the multipart uploads in progress under ``prefix`` (a full key prefix)."""
+        out = []
+        try:
+            for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.dest.bucket,
+                                                                                    Prefix=prefix):
+                out += [(u["Key"], u["UploadId"]) for u in page.get("Uploads", ())]
+        except Exception as exc:  # noqa: BLE001
+            raise translate_error(exc, self) from None
+        return out
+
+    def abort_strays(self, key: str, keep: str | None = None) -> int:
+        """Abort the multipart uploads of exactly ``key`` but ``keep``: a CreateMultipartUpload whose answer was
+        lost (the connection dropped after the server made it) leaves one that golive never learnt the ID of,
+        billed until a lifecycle rule removes it. Best effort (one listing); returns how many were aborted."""
+        try:
+            strays = [u for k, u in self.open_uploads(key) if k == key and u != keep]
+        except GoliveError as exc:
+            log.debug("could not list the multipart uploads of %s: %s", key, exc)
+            return 0
+        for upload_id in strays:
+            self.abort_multipart(key, upload_id)
+        return len(strays)
 
     def list(self) -> Iterator[ObjectInfo]:
         try:
@@ -257,8 +283,10 @@ class S3Storage:
         except BaseException:
             if upload_id is not None:
                 self.abort_multipart(key, upload_id)
+            self.abort_strays(key)  # also those a CreateMultipartUpload whose answer never came made
             raise
         etag = resp["ETag"].strip('"')
+        self.abort_strays(key)
         if etag != multipart_etag(digests):
             self.delete_keys([key])
             raise TransientError(f"{key}: the stored object's ETag {etag} does not match the parts sent", key=key)
@@ -461,7 +489,7 @@ def translate_error(exc: BaseException, storage: S3Storage, *, key: str | None =
             return ConnectionFailed(f"{where} refused the credentials ({code}): check AWS_ACCESS_KEY_ID / "
                                     f"AWS_SECRET_ACCESS_KEY or the bucket policy")
         if code in _TRANSIENT_CODES or status >= 500 or status == 429:
-            return TransientError(f"{what}{where} answered {code or status} (will retry)", key=key)
+            return TransientError(f"{what}{where} answered {code or status}", key=key)
         return TerminalError(f"{what}{where} answered {code}: {exc}", key=key)
     return TerminalError(f"{what}{type(exc).__name__}: {exc}", key=key)
 

@@ -93,7 +93,24 @@ def take() -> Worker:
     return _worker
 
 
+def _exit_with_parent(interval: float = 0.5) -> None:
+    """Exit as soon as the process that started this helper is gone: a golive killed with ``kill -9`` closes
+    the helper's stdin, but a helper still importing Great Expectations (or running a suite) would only read
+    that later."""
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="gx-parent-watch", daemon=True).start()
+
+
 def main() -> None:
+    _exit_with_parent()
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # what Great Expectations prints must not mix with the replies
     from golive.runtime import apply_offline_defaults

@@ -41,6 +41,7 @@ from golive.dialects.mysql.session import connect as session_connect, qi, transl
 from golive.dialects.mysql.tools import OptionsFile, find_client
 from golive.errors import ConfigError, ConnectionFailed, TargetNotEmpty, TerminalError
 from golive.model.backup import TableEntry, Tool, first_line
+from golive.runtime import die_with_parent
 from golive.urls import DatabaseURL, mask, parse_url
 
 log = logging.getLogger(__name__)
@@ -457,7 +458,7 @@ def wipe(cur, objects: list[tuple[str, str]]) -> None:
 def _run_sql_file(client: Tool, opts: OptionsFile, db: str, path: Path, what: str) -> None:
     with open(path, "rb") as fh:
         proc = subprocess.run([client.path, f"--defaults-extra-file={opts.path}", "--binary-mode", "--database", db],
-                              stdin=fh, capture_output=True)
+                              stdin=fh, capture_output=True, preexec_fn=die_with_parent())
     if proc.returncode != 0:
         raise TerminalError(f"creating the {what} failed: {first_line(mask(proc.stderr.decode('utf-8', 'replace')))}")
 

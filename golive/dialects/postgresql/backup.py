@@ -32,6 +32,7 @@ from golive.dialects.base import Backup
 from golive.dialects.postgresql.session import connect as session_connect, libpq, qi, translate_error
 from golive.errors import ConfigError, TargetNotEmpty, TerminalError
 from golive.model.backup import ScratchFull, TableEntry, Tool, first_line, pump
+from golive.runtime import die_with_parent
 from golive.urls import DatabaseURL, mask, parse_url
 
 log = logging.getLogger(__name__)
@@ -267,7 +268,7 @@ def restore(url: DatabaseURL, files: dict[str, Path], manifest, *, force: bool, 
     cmd = [tool.path, "-j", str(max(1, jobs)), "--exit-on-error", "--no-password", "-d", dsn]
     if no_owner:
         cmd += ["--no-owner", "--no-privileges"]
-    proc = subprocess.run(cmd + [str(files[DUMP_OBJECT])], capture_output=True, env=env)
+    proc = subprocess.run(cmd + [str(files[DUMP_OBJECT])], capture_output=True, env=env, preexec_fn=die_with_parent())
     if proc.returncode != 0:
         msg = first_line(mask(proc.stderr.decode("utf-8", "replace")))
         raise TerminalError(f"pg_restore into {url.masked} failed (exit {proc.returncode}): {msg or 'no message'}; "

@@ -16,13 +16,12 @@ import hashlib
 import logging
 import shutil
 import sqlite3
-import tempfile
 from pathlib import Path
 
 from golive.dialects.base import Backup
 from golive.dialects.sqlite.session import qi
-from golive.errors import SourceError, TargetNotEmpty, TerminalError
-from golive.model.backup import BackupCorrupt, TableEntry, Tool, pump
+from golive.errors import SourceError, TargetNotEmpty, TerminalError, is_disk_full
+from golive.model.backup import BackupCorrupt, ScratchFull, TableEntry, Tool, make_scratch, pump
 from golive.urls import DatabaseURL, parse_url
 
 log = logging.getLogger(__name__)
@@ -92,13 +91,17 @@ def backup(url: DatabaseURL, sink, scratch_dir: str | None = None) -> dict:
     if path is None or not path.exists():
         raise SourceError(f"source {path}: no such file")
     src = _open(path, readonly=True)
-    tmpdir = tempfile.mkdtemp(prefix="gbk-sqlite-", dir=scratch_dir)
+    tmpdir = make_scratch(scratch_dir, "gbk-sqlite-")
     copy = Path(tmpdir) / "copy.db"
     try:
         dst = sqlite3.connect(copy)
         try:
             src.backup(dst)  # all pages in one step: one consistent snapshot
         except sqlite3.Error as exc:
+            if is_disk_full(exc):
+                raise ScratchFull(f"no space left in the scratch directory {Path(tmpdir).parent} for the snapshot "
+                                  f"copy of {path.name} (it needs {path.stat().st_size / (1 << 20):.1f} MiB there; "
+                                  "--scratch-dir elsewhere): nothing was stored, the copy was removed") from None
             raise TerminalError(f"SQLite backup of {path} failed: {exc}") from None
         finally:
             dst.close()

@@ -1,0 +1,52 @@
+"""The chaos campaign's fixed quick sample (the full campaign: ``bench/chaos.py --trials N``): object storage faults
+at 10 % (retried, finished, equal) and 100 % (one line, nothing claimed, the next run finishes), a full disk under
+the state directory, the backup staging and the restore scratch, and ``kill -9`` at one fixed point per flow, then
+the same command. Each trial's checks are in ``chaoslib.py``; a failing one names what differs."""
+
+from __future__ import annotations
+
+import pytest
+
+from . import chaoslib
+from .chaoslib import Env
+
+
+@pytest.fixture
+def env(s3_endpoint, proxy, tmp_path) -> Env:
+    return Env(s3_endpoint=s3_endpoint, proxy=proxy, work=tmp_path, quick=True)
+
+
+# flow, fault, rate, seed: faults the campaign found golive failing on (the rest of the campaign: bench/chaos.py)
+S3_SAMPLE = [
+    ("files", "lost", 0.1, 3),  # a lost CreateMultipartUpload answer left an upload open
+    ("backup", "lost", 0.1, 3),  # the same for a backup's object
+    ("verify", "503", 1.0, 6),  # a verification that could not read the backup recorded it as failed
+]
+
+
+@pytest.mark.parametrize("flow,fault,rate,seed", S3_SAMPLE, ids=[f"{f}-{k}-{int(r * 100)}" for f, k, r, _ in S3_SAMPLE])
+def test_object_storage_faults(env, flow, fault, rate, seed):
+    outcome = chaoslib.S3_TRIALS[flow](env, fault, rate, seed)
+    assert outcome.survived, str(outcome)
+
+
+@pytest.mark.parametrize("place", ["state", "staging", "scratch"])
+def test_disk_full(env, place):
+    try:
+        outcome = chaoslib.DISK_TRIALS[place](env, 7)
+    except chaoslib.MountRefused as exc:
+        pytest.skip(f"needs to mount a small tmpfs (root): {exc}")
+    assert outcome.survived, str(outcome)
+
+
+@pytest.mark.parametrize("flow", ["backup", "restore-pg"])
+def test_kill_9_then_the_same_job(env, flow, request):
+    """The jobs through golive's Python API in a plain process, killed at a fixed point (a multipart upload open;
+    pg_restore writing the target): the ``golive`` commands with their Prefect flow runs, ``migrate files`` and ``migrate
+    db`` into PostgreSQL and MariaDB included, at random moments: ``bench/chaos.py``; ``tests/test_resume.py`` and
+    ``tests/test_files_cli.py`` kill ``golive migrate db`` and ``golive migrate files``)."""
+    if flow == "restore-pg":  # killed while pg_restore writes: the same job replaces what it half-wrote
+        env.pg_admin_url = request.getfixturevalue("pg_admin_url")
+    outcome = chaoslib.kill_trial(env, flow, seed=11, engine=True)
+    assert "killed" in outcome.note, outcome.note  # the fixed point was reached before the job ended
+    assert outcome.survived, f"{outcome} ({outcome.note})"
