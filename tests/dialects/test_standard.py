@@ -26,7 +26,7 @@ ENGINES = sorted(DIALECTS)
 #: concern attribute -> its contract class
 CONTRACTS = {"session": base.Session, "source": base.Source, "target": base.Target, "checksums": base.Checksums,
              "backup": base.Backup, "health": base.Health, "maintenance": base.Maintenance, "release": base.Release,
-             "capture": base.Capture}
+             "capture": base.Capture, "archive": base.Archive}
 
 #: portable DDL every engine runs as it is, and rows for it
 TABLE = ("CREATE TABLE std_items (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL, amount DECIMAL(10,2), "

@@ -19,6 +19,7 @@ Sources and targets meet through the neutral models (``golive.model``: types, sc
 format (``migrate.Wire``), so N sources and M targets need N + M pieces of code, not N × M.
 """
 
+from golive.dialects.base.archive import Archive, Receiver
 from golive.dialects.base.backup import Backup
 from golive.dialects.base.capture import Capture
 from golive.dialects.base.checksums import Checksums
@@ -31,6 +32,6 @@ from golive.dialects.base.migrate import (SNAPSHOT_LOST, Decision, Source, Targe
 from golive.dialects.base.release import Release
 from golive.dialects.base.session import Session, StatementFailure, lock_key
 
-__all__ = ["Backup", "Capture", "Checksums", "Concern", "Decision", "Dialect", "Health", "Implementation", "Maintenance",
+__all__ = ["Archive", "Receiver", "Backup", "Capture", "Checksums", "Concern", "Decision", "Dialect", "Health", "Implementation", "Maintenance",
            "Release", "SNAPSHOT_LOST", "Session", "Source", "StatementFailure", "Target", "Unsupported", "Wire",
            "fit_table_ddl", "lock_key", "plan_views_and_others", "rename_sql", "target_not_empty", "translate_sql"]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from golive.dialects.base.concern import Unsupported
 
 if TYPE_CHECKING:
+    from golive.dialects.base.archive import Archive
     from golive.dialects.base.backup import Backup
     from golive.dialects.base.capture import Capture
     from golive.dialects.base.checksums import Checksums
@@ -81,6 +82,7 @@ class Dialect:
     maintenance: "Maintenance" = Unsupported("maintain")
     release: "Release" = Unsupported("release to")
     capture: "Capture" = Unsupported("capture changes of")
+    archive: "Archive" = Unsupported("archive the change log of")
 
     def supports(self, concern: str) -> bool:
         """Does this engine implement ``concern`` ("source", "target", "backup", …)?"""

@@ -48,6 +48,7 @@ class MySQLDialect(Dialect):
     maintenance = Implementation("golive.dialects.mysql.maintenance:MySQLMaintenance")
     release = Implementation("golive.dialects.mysql.release:MySQLRelease")
     capture = Implementation("golive.dialects.mysql.capture:MySQLCapture")
+    archive = Implementation("golive.dialects.mysql.archive:MySQLArchive")
 
     def quote(self, name: str) -> str:
         return qi(name)

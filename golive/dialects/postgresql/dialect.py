@@ -38,6 +38,7 @@ class PostgresDialect(Dialect):
     maintenance = Implementation("golive.dialects.postgresql.maintenance:PostgresMaintenance")
     release = Implementation("golive.dialects.postgresql.release:PostgresRelease")
     capture = Implementation("golive.dialects.postgresql.capture:PostgresCapture")
+    archive = Implementation("golive.dialects.postgresql.archive:PostgresArchive")
 
     def quote(self, name: str) -> str:
         return qi(name)
