@@ -96,8 +96,9 @@ class Archive(Concern):
         """The server's clock (aware, UTC) and the end of its log now, read together."""
         raise NotImplementedError
 
-    def received(self, spool: "Path") -> str | None:
-        """The position up to which the spool (complete and partial segments) holds the log; None when empty."""
+    def received(self, url: "DatabaseURL", spool: "Path", *, name: str) -> str | None:
+        """The position up to which the spool (complete and partial segments) durably holds the log; None when
+        nothing was received yet. (PostgreSQL asks the server what its receiver flushed; MySQL reads the spool.)"""
         raise NotImplementedError
 
     def position_key(self, position: str) -> tuple:

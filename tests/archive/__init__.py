@@ -1,0 +1,1 @@
+"""Point-in-time recovery: the continuous archive, restores to a moment, drills (``golive.archive``)."""
