@@ -83,7 +83,7 @@ def _register() -> None:
     import importlib
 
     for name in ("db", "files", "validate", "demo", "backup", "maintenance", "server", "release", "go_live",
-                 "embedded", "online"):
+                 "embedded", "online", "archive"):
         try:
             importlib.import_module(f"golive.cli.{name}")
         except ModuleNotFoundError as exc:  # a group not written yet

@@ -165,8 +165,14 @@ def _show_verification(v: dict) -> None:
 @app.command("restore", rich_help_panel="Backups")
 @handle_errors
 def restore_cmd(
-    source: str = typer.Option(..., "--from", help="s3://bucket/prefix/<ID> or …/latest (file:///dir/<ID> alike)."),
-    target: str = typer.Option(..., "--to", help="Target database URL (or block:NAME)."),
+    source: str = typer.Option(..., "--from", help="s3://bucket/prefix/<ID> or …/latest (file:///dir/<ID> alike); "
+                                                   "with --to-time: …/archive/<name>."),
+    target: Optional[str] = typer.Option(None, "--to", help="Target database URL (or block:NAME)."),
+    to_time: Optional[str] = typer.Option(None, "--to-time", help="Point-in-time: '2026-12-06 16:04:00+08' or "
+                                                                  "latest, from an archive (golive archive start)."),
+    to_dir: Optional[str] = typer.Option(None, "--to-dir", help="With --to-time, PostgreSQL: recover a whole "
+                                                                "cluster into this new directory and start it."),
+    port: Optional[int] = typer.Option(None, "--port", help="With --to-dir: the recovered server's port."),
     force: bool = typer.Option(False, "--force", help="Replace everything in a non-empty target."),
     jobs: int = typer.Option(2, "--jobs", "-j", min=1, max=32, help="Parallel restore workers."),
     no_owner: bool = typer.Option(False, "--no-owner", help="PostgreSQL: do not restore owners and privileges."),
@@ -186,7 +192,18 @@ def restore_cmd(
 
     from flows.restore_database import RestoreParams, restore_database
     from golive.backup.naming import parse_location
+    from golive.errors import ConfigError
 
+    storage = _storage(endpoint_url, region, addressing_style, credentials_block, encrypt_key_file, encrypt_key_block)
+    if to_time is not None or to_dir is not None:
+        from golive.cli.archive import restore_to_time_cmd
+
+        if to_time is None:
+            raise ConfigError("--to-dir restores an archive to a moment: give --to-time (or latest)")
+        restore_to_time_cmd(source, to_time, target, to_dir, port, scratch_dir, storage, report)
+        raise typer.Exit(0)
+    if target is None:
+        raise ConfigError("give the database to restore into: --to URL")
     parse_location(source, want_backup=True)
     params = RestoreParams(source=source, target=SecretStr(target), force=force, jobs=jobs, no_owner=no_owner,
                            scratch_dir=scratch_dir, report_path=report,

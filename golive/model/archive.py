@@ -83,6 +83,8 @@ class ArchiveManifest(BaseModel):
     partial: PartialEntry | None = None
     bases: list[BaseEntry] = Field(default_factory=list)
     flushed: Flush | None = None
+    markers: list[dt.datetime] = Field(default_factory=list, description="When the archiver wrote its marker rows "
+                                       "(server clock, the last 1000): drills check a restore against them")
     archiver: dict = Field(default_factory=dict, description="host, pid, started_at, restarts of the receiver")
     golive_version: str = ""
 

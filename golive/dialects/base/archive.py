@@ -63,6 +63,9 @@ class Archive(Concern):
     log_name: str = "log"
     #: the settings and grants the archive needs, for the README and ``check_ready``'s messages (one line)
     needs: str = ""
+    #: ``restore`` can recover into a data directory of its own (a physical archive: PostgreSQL); else it restores
+    #: into a database (``to_url``) only
+    restores_to_dir: bool = False
 
     def check_ready(self, url: "DatabaseURL") -> None:
         """Raise ``ConfigError`` (one line: the missing setting or grant and how to fix it) unless the server can be
@@ -132,10 +135,14 @@ class Archive(Concern):
         PostgreSQL: a data directory at ``to_dir``, recovered and left running on ``port``; or, with ``to_url``, a
         recovered cluster in ``workdir`` dumped into that database and stopped. MySQL: ``to_url`` only.
 
-        Returns details: ``{"reached": what recovery reports it reached, "where": masked URL or directory, ...}``.
+        Returns details: ``{"reached": what recovery reports it reached, "where": masked URL or directory,
+        "url": with ``to_dir``, the URL of the archived database in the recovered cluster, ...}``.
         Raises ``GoliveError`` (one line) when recovery cannot reach ``target`` or a segment is unreadable.
         """
         raise NotImplementedError
+
+    def stop_restored(self, to_dir: "Path") -> None:
+        """Stop the server ``restore`` left running on ``to_dir`` (engines with ``restores_to_dir``)."""
 
     def write_marker(self, url: "DatabaseURL") -> dt.datetime:
         """Insert a row into golive's marker table (created when missing), stamped with the server's clock; return
