@@ -31,7 +31,9 @@ CASES = FIXTURES / "cases"  # Chinook and Sakila, vendored with their licences
 ONE_WORKER_MODULES = ("tests/test_prefect_e2e.py", "tests/test_deployment.py", "tests/test_dask.py",
                       "tests/test_cli_errors.py", "tests/test_migrate_quirks.py", "tests/test_mysql_source.py",
                       "tests/test_postgres_source.py", "tests/validation/test_validate_flow.py",
-                      "tests/chaos/test_hostile_input.py", "tests/chaos/test_secrets.py")
+                      "tests/chaos/test_hostile_input.py", "tests/chaos/test_secrets.py",
+                      "tests/archive/test_pitr.py", "tests/archive/test_postgresql_engine.py",
+                      "tests/archive/test_mysql_engine.py")
 
 
 @pytest.hookimpl(optionalhook=True)  # a plain `pytest -p no:xdist` still runs

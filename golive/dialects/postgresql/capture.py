@@ -434,7 +434,7 @@ class PostgresCapture(Capture):
             else:  # no run recorded: every golive slot of this database
                 slots = [r[0] for r in conn.execute(
                     "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'golive\\_%' AND "
-                    "database = current_database() ORDER BY 1").fetchall()]
+                    "slot_name NOT LIKE 'golive\\_archive\\_%' AND database = current_database() ORDER BY 1").fetchall()]
             for slot in slots:
                 _ROWS_PER_CHANGE.pop(slot, None)
                 if _drop_slot(conn, slot):
@@ -450,7 +450,8 @@ class PostgresCapture(Capture):
             for name, database, size in conn.execute(
                     "SELECT slot_name, database, pg_size_pretty(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN "
                     "pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, restart_lsn)) FROM pg_replication_slots "
-                    "WHERE slot_name LIKE 'golive\\_%' ORDER BY 1").fetchall():
+                    "WHERE slot_name LIKE 'golive\\_%' AND slot_name NOT LIKE 'golive\\_archive\\_%' "
+                    "ORDER BY 1").fetchall():  # the point-in-time archive's slot is not a leftover
                 out.append(f"replication slot {name} (database {database}) holds {size or '0 bytes'} of WAL: "
                            f"golive migrate abort drops it, or SELECT pg_drop_replication_slot('{name}') in database "
                            f"{database}")

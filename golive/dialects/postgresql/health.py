@@ -394,11 +394,18 @@ def _read_replication(rows, ctx: Context) -> list[Finding]:
                        "coalesce(restart_lsn, pg_current_wal_lsn()))::bigint AS retained_bytes FROM pg_replication_slots"):
         retained = r["retained_bytes"] or 0
         sev = "critical" if retained >= t.slot_retained_bytes else "warning" if not r["active"] else "ok"
-        out.append(ctx.finding(sev, f"slot {r['slot_name']}", f"{r['slot_type']} replication slot, "
+        name = r["slot_name"] or ""
+        owner = (f" (golive's point-in-time archive {name.removeprefix('golive_archive_')!r})"
+                 if name.startswith("golive_archive_") else " (golive's online migration)"
+                 if name.startswith("golive_") else "")
+        fix = (f"start its archiver again (golive archive start), or golive archive forget --db … --name "
+               f"{name.removeprefix('golive_archive_')} if archiving stopped for good"
+               if name.startswith("golive_archive_") else
+               f"SELECT pg_drop_replication_slot('{name}');  -- only if nothing will use it")
+        out.append(ctx.finding(sev, f"slot {name}", f"{r['slot_type']} replication slot{owner}, "
                                f"{'active' if r['active'] else 'INACTIVE'}, keeps {human_bytes(retained)} of WAL "
                                "(the disk fills while nothing consumes it)", r,
-                               fix=f"SELECT pg_drop_replication_slot('{r['slot_name']}');  -- only if nothing will use it"
-                               if sev != "ok" else ""))
+                               fix=fix if sev != "ok" else ""))
     if not out:
         out.append(ctx.finding("ok", "replication", "no replicas and no replication slots", {}, fix=""))
     return out
