@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 import shutil
 import signal
 import threading
@@ -22,7 +23,7 @@ import pytest
 
 from golive.dialects import get_dialect
 from golive.dialects.mysql.archive import MySQLArchive, replica_id, whole_events
-from golive.errors import ConfigError
+from golive.errors import ConfigError, GoliveError
 from golive.model.backup import ObjectEntry
 from golive.urls import parse_url
 from tests.online.mysql_server import mariadb_binlog_server
@@ -156,9 +157,9 @@ def target(request):
     _sql(LOCAL + "mysql", f"DROP DATABASE IF EXISTS {name}")
 
 
-def _restore(arch, target_url, when, tmp_path, segments=None):
+def _restore(arch, target_url, when, tmp_path, segments=None, **kw):
     return engine.restore(arch.base, arch.base_files, segments if segments is not None else _segments(arch), when,
-                          to_url=target_url, workdir=tmp_path)
+                          to_url=target_url, workdir=tmp_path, **kw)
 
 
 def test_positions_and_segment_names():
@@ -195,16 +196,19 @@ def test_restore_to_a_second_keeps_what_came_before_it(arch, target, tmp_path):
 
 
 def test_a_delete_without_where_is_undone_by_restoring_to_the_second_before_it(arch, target, tmp_path):
-    for i in range(5):
+    for i in range(3):
         _sql(arch.src, f"INSERT INTO d VALUES ({10 + i}, 'early-{i}')")
+    _sql(arch.src, "ALTER TABLE d ADD COLUMN note VARCHAR(20)")  # DDL: a statement event, renamed by --rewrite-db
+    for i in range(3, 5):  # statement-based events replay too (the database named by their USE is renamed)
+        _sql(arch.src, "SET SESSION binlog_format = 'STATEMENT'", f"INSERT INTO d VALUES ({10 + i}, 'early-{i}', 'stmt')")
     cut = _sleep_past_next_second(arch.src)
     _sql(arch.src, "DELETE FROM d")
     for i in range(3):
-        _sql(arch.src, f"INSERT INTO d VALUES ({100 + i}, 'late-{i}')")
+        _sql(arch.src, f"INSERT INTO d (id, v) VALUES ({100 + i}, 'late-{i}')")
     _catch_up(arch)
     _restore(arch, target, cut, tmp_path)
-    ids = [r[0] for r in _sql(str(target.raw), "SELECT id FROM d ORDER BY id")]
-    assert ids == [1, 2, 3, 10, 11, 12, 13, 14]
+    rows = _sql(str(target.raw), "SELECT id, note FROM d ORDER BY id")
+    assert [r[0] for r in rows] == [1, 2, 3, 10, 11, 12, 13, 14] and rows[-1][1] == "stmt"
 
 
 def test_a_receiver_killed_mid_stream_resumes_and_loses_nothing(arch, server, tmp_path):
@@ -231,6 +235,13 @@ def test_a_receiver_killed_mid_stream_resumes_and_loses_nothing(arch, server, tm
         os.kill(arch.rec.pid, signal.SIGKILL)
         time.sleep(0.2)
         assert not arch.rec.alive()
+        before = engine.received(arch.url, arch.spool, name="t1")
+        arch.rec.start()  # fetches the newest file again from its start: what was received stays received
+        for _ in range(20):
+            assert engine.position_key(engine.received(arch.url, arch.spool, name="t1")) >= engine.position_key(before)
+            time.sleep(0.005)
+        time.sleep(0.2)
+        os.kill(arch.rec.pid, signal.SIGKILL)
         server.admin("FLUSH BINARY LOGS")  # a rotation while no receiver runs
         time.sleep(0.3)
         arch.rec.start()
@@ -275,7 +286,12 @@ def test_a_partial_segment_cut_mid_event_replays_cleanly(arch, target, tmp_path)
     out = _restore(arch, target, None, tmp_path, segments=sorted(given.iterdir()))
     got = [r[0] for r in _sql(str(target.raw), "SELECT v FROM t WHERE v LIKE 'p%' ORDER BY id")]
     assert got == [f"p{i}" for i in range(19)]  # the last insert was cut: rolled back, not half-applied
-    assert out["reached"] .startswith(partial.name + ":")
+    assert out["reached"].startswith(partial.name + ":")
+    # the same bytes not cut at an event: the replay fails, naming the segment
+    _write(given / f"{partial.name}.partial", cut)
+    with pytest.raises(GoliveError, match=rf"segment {re.escape(partial.name)}.partial failed") as err:
+        _restore(arch, target, None, tmp_path, segments=sorted(given.iterdir()), force=True)
+    assert "\n" not in str(err.value), str(err.value)
 
 
 def _write(path: Path, data: bytes) -> Path:

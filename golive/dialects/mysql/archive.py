@@ -62,6 +62,8 @@ HEADER = 19
 #: binlog file names: ``<basename>.<number>`` (the number has at least 6 digits)
 _FILE_RE = re.compile(r"^(?P<base>.+)\.(?P<num>\d{6,})$")
 MARKER_TABLE = "golive_pitr_marker"
+#: the copy of the newest spool file kept while the restarted receiver fetches it again (``_best``)
+PREVIOUS = ".previous"
 UTC = dt.timezone.utc
 
 
@@ -123,6 +125,61 @@ def whole_events(data: bytes) -> int:
     return off
 
 
+#: path -> (inode, length of its whole events found so far): each call reads only what was added since
+_scanned: dict[str, tuple[int, int]] = {}
+
+
+def whole_length(path: Path) -> int:
+    """The length of binlog file ``path`` up to the end of its last whole event, 0 when it is missing or has no
+    magic. Reads the event headers only, from where the previous call for that file stopped (a spool file of a
+    gigabyte is not read again on every call); a file that shrank (the receiver re-fetching it) is read again."""
+    key = str(path)
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return 0
+    with fh:
+        st = os.fstat(fh.fileno())
+        ino, off = _scanned.get(key, (-1, 0))
+        if ino != st.st_ino or off > st.st_size:
+            off = 0
+        if off == 0:
+            if fh.read(4) != MAGIC:
+                return 0
+            off = 4
+        fh.seek(off)
+        while off + HEADER <= st.st_size:
+            hdr = fh.read(HEADER)
+            if len(hdr) < HEADER:
+                break
+            size = int.from_bytes(hdr[9:13], "little")
+            if size < HEADER or off + size > st.st_size:
+                break
+            off += size
+            fh.seek(off)
+    if len(_scanned) > 1000:
+        _scanned.clear()
+    _scanned[key] = (st.st_ino, off)
+    return off
+
+
+def _previous(path: Path) -> Path:
+    return path.with_name(path.name + PREVIOUS)
+
+
+def _best(path: Path) -> tuple[Path, int]:
+    """Where the partial segment ``path`` is longest, and that length: the receiver re-fetches the newest file from
+    its start after a restart (truncating it), so until it caught up the copy kept by ``start`` holds more."""
+    n = whole_length(path)
+    prev = _previous(path)
+    if prev.exists():
+        p = whole_length(prev)
+        if p > n:
+            return prev, p
+        prev.unlink(missing_ok=True)
+    return path, n
+
+
 def _split(position: str) -> tuple[str, int]:
     file, _, offset = position.rpartition(":")
     if not file or not offset.isdigit():
@@ -166,6 +223,13 @@ class BinlogReceiver(Receiver):
     def start(self) -> None:
         self.stop()
         first = self._first_file()
+        newest = self.spool / first
+        if newest.exists():  # the tool truncates it and fetches it again: keep what it had meanwhile
+            prev = _previous(newest)
+            if whole_length(newest) > whole_length(prev):
+                tmp = prev.with_name(prev.name + ".tmp")
+                shutil.copyfile(newest, tmp)
+                os.replace(tmp, prev)
         self._opts = OptionsFile(self.url)
         self._err = Path(self._opts.dir) / "stderr"
         cmd = [self.tool.path, f"--defaults-extra-file={self._opts.path}", "--read-from-remote-server", "--raw",
@@ -366,14 +430,21 @@ class MySQLArchive(Archive):
 
     def spooled(self, spool: Path) -> Spooled:
         files = _segment_files(Path(spool))
+        for prev in Path(spool).glob(f"*{PREVIOUS}"):  # kept copies of files since rotated (complete) or stored
+            if not files or prev.name[:-len(PREVIOUS)] != files[-1].name:
+                prev.unlink(missing_ok=True)
         if not files:
             return Spooled()
         return Spooled(complete=files[:-1], partial=files[-1])
 
     def partial_bytes(self, path: Path) -> tuple[bytes, str]:
-        data = Path(path).read_bytes()
-        end = whole_events(data)
-        return data[:end], f"{Path(path).name}:{end}"
+        path = Path(path)
+        src, end = _best(path)
+        with open(src, "rb") as fh:
+            data = fh.read(end)
+        if len(data) < end:  # truncated meanwhile by a restarted receiver
+            data = data[:whole_events(data)]
+        return data, f"{path.name}:{len(data)}"
 
     def head(self, url: DatabaseURL) -> tuple[dt.datetime, str]:
         conn = _connect(url)
@@ -396,7 +467,7 @@ class MySQLArchive(Archive):
         if not files:
             return None
         newest = files[-1]
-        return f"{newest.name}:{whole_events(newest.read_bytes())}"
+        return f"{newest.name}:{_best(newest)[1]}"
 
     def position_key(self, position: str) -> tuple:
         file, offset = _split(position)
