@@ -314,3 +314,25 @@ def test_the_machine_server_without_binlog_is_refused():
         engine.check_ready(parse_url(LOCAL + "mysql"))
     with pytest.raises(ConfigError, match="not a directory"):
         engine.restore({}, {}, [], None, to_dir=Path("/tmp/x"), workdir=Path("/tmp"))
+
+
+def test_the_replay_never_runs_statements_about_the_database_itself():
+    """MariaDB logs CREATE/ALTER/DROP DATABASE under the database they name: ``--database`` keeps them and
+    ``--rewrite-db`` does not rename them (checked), so they would act on the source's own database."""
+    from golive.dialects.mysql.archive import _Replay
+
+    r = _Replay("binlog.000007")
+    lines = [b"#261207 14:15:18 server id 1  end_log_pos 983 CRC32 0xb7c44544 \tGTID 0-1-5 ddl\n",
+             b"/*M!100001 SET @@session.gtid_seq_no=5*//*!*/;\n",
+             b"SET @@session.collation_database=DEFAULT/*!*/;\n",
+             b"CREATE DATABASE `src`\n", b"/*!*/;\n",
+             b"use `dst`/*!*/;\n", b"ALTER DATABASE `src` CHARACTER SET utf8mb4\n", b"/*!*/;\n",
+             b"SET TIMESTAMP=1796652918/*!*/;\n", b"INSERT INTO t VALUES ('x\n", b"DROP DATABASE in a value')\n",
+             b"/*!*/;\n"]
+    kept = [out for raw in lines if (out := r.line(raw)) is not None]
+    assert b"CREATE DATABASE `src`\n" not in kept and not any(b"ALTER DATABASE" in k for k in kept)
+    assert not any(b"gtid_seq_no" in k for k in kept)  # the target numbers the replayed transactions itself
+    assert b"DROP DATABASE in a value')\n" in kept and b"use `dst`/*!*/;\n" in kept
+    with pytest.raises(GoliveError, match=r"segment binlog.000007 stopped: the log drops the source database at "
+                                          r"2026-12-07 14:15:18 UTC: restore to a moment before it"):
+        r.line(b"DROP DATABASE `src`\n")
