@@ -185,6 +185,8 @@ def test_restore_to_a_second_keeps_what_came_before_it(arch, target, tmp_path):
     assert lag < 5  # the raw file follows the server event by event
     arch.rec.stop()
     assert not arch.rec.alive()
+    with pytest.raises(GoliveError, match="before the base's snapshot"):
+        _restore(arch, target, arch.base["end_time"] - dt.timedelta(seconds=1), tmp_path)
     out = _restore(arch, target, cut, tmp_path)
     rows = [r[0] for r in _sql(str(target.raw), "SELECT v FROM t ORDER BY id")]
     assert rows == ["base-1", "base-2", "after-base", "before"]
@@ -307,6 +309,20 @@ def test_check_ready_names_the_missing_grant(server):
         engine.check_ready(parse_url(f"mysql://{name}:pw-{name}@127.0.0.1:{server.port}/mysql"))
     msg = str(err.value)
     assert "GRANT REPLICATION SLAVE ON *.*" in msg and "\n" not in msg and f"pw-{name}" not in msg
+
+
+def test_a_receiver_that_dies_says_why(server, tmp_path):
+    rec = engine.receiver(parse_url(server.url), tmp_path, name="gone", start="binlog.999999")
+    rec.start()
+    for _ in range(100):
+        if not rec.alive():
+            break
+        time.sleep(0.05)
+    assert not rec.alive()
+    why = rec.last_error()
+    assert "binlog.999999" in why and "adm1n-pw" not in why, why
+    rec.stop()
+    assert rec.last_error() == why
 
 
 def test_the_machine_server_without_binlog_is_refused():

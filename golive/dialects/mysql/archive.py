@@ -287,8 +287,8 @@ class BinlogReceiver(Receiver):
         else:
             text = getattr(self, "_last", "")
         if self.proc is not None and self.proc.poll() not in (None, 0) and not text:
-            text = f"{self.tool.name} exited with status {self.proc.returncode}"
-        return text
+            text = f"exited with status {self.proc.returncode}"
+        return f"{self.tool.name} (from {self.first}): {text}" if text else ""
 
 
 # ---------------------------------------------------------------- replay
@@ -551,6 +551,12 @@ class MySQLArchive(Archive):
         dst = to_url.database
         first, start = _split(base["start"])
         stop = _stop_second(target) if target is not None else None
+        end_time = base.get("end_time")
+        if isinstance(end_time, str):
+            end_time = dt.datetime.fromisoformat(end_time)
+        if target is not None and end_time is not None and target < end_time:
+            raise TerminalError(f"the target {target.isoformat()} is before the base's snapshot ({end_time.isoformat()}"
+                                "): a logical base cannot go back, restore from an older base")
         # the segments from the base's own on, by number; a partial one is named <file>.partial
         named: dict[str, Path] = {}
         for p in segments:
