@@ -60,7 +60,7 @@ from golive.dialects.base.archive import Archive, Receiver
 from golive.dialects.mysql import backup as mybackup
 from golive.dialects.mysql.session import qi, translate_error
 from golive.dialects.mysql.tools import OptionsFile, find_client
-from golive.errors import ConfigError, GoliveError, TerminalError
+from golive.errors import ConfigError, TerminalError
 from golive.model.archive import Spooled
 from golive.model.backup import ObjectEntry, TableEntry, first_line
 from golive.runtime import die_with_parent
@@ -219,6 +219,7 @@ class BinlogReceiver(Receiver):
         self._opts: OptionsFile | None = None
         self._err: Path | None = None
         self.first: str | None = None  # the file the running tool began with
+        self._last = ""  # its last words, kept once its private directory is gone
 
     def _first_file(self) -> str:
         files = _segment_files(self.spool)
@@ -232,7 +233,12 @@ class BinlogReceiver(Receiver):
         return _s(rows[0][0])
 
     def start(self) -> None:
+        """Start the tool (stopping a running one first). On Linux it dies with the thread that started it (so a
+        golive killed with ``kill -9`` leaves no receiver behind): start it from the thread that keeps the
+        archive going."""
         self.stop()
+        for stale in self.spool.glob(f"*{PREVIOUS}.tmp"):  # a copy interrupted by a kill
+            stale.unlink(missing_ok=True)
         first = self._first_file()
         newest = self.spool / first
         if newest.exists():  # the tool truncates it and fetches it again: keep what it had meanwhile
@@ -285,7 +291,7 @@ class BinlogReceiver(Receiver):
         if self._opts is not None and self._err is not None:
             text = self._read_err()
         else:
-            text = getattr(self, "_last", "")
+            text = self._last
         if self.proc is not None and self.proc.poll() not in (None, 0) and not text:
             text = f"exited with status {self.proc.returncode}"
         return f"{self.tool.name} (from {self.first}): {text}" if text else ""
