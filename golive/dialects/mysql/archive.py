@@ -567,8 +567,10 @@ class MySQLArchive(Archive):
         named: dict[str, Path] = {}
         for p in segments:
             p = Path(p)
-            n = p.name[:-len(".partial")] if p.name.endswith(".partial") else p.name
-            named[n] = p
+            partial = p.name.endswith(".partial")
+            n = p.name[:-len(".partial")] if partial else p.name
+            if not (partial and n in named):  # the complete file, when both are given
+                named[n] = p
         order = sorted((n for n in named if _number(n) >= _number(first)), key=_number)
         if not order or order[0] != first:
             raise TerminalError(f"the binlog segment {first} the base starts in is not among the segments given")
