@@ -334,6 +334,22 @@ def _routine_visibility(cur) -> list[str]:
             "complete one)"]
 
 
+def _snapshot_binlog(cur) -> dict | None:
+    """MariaDB: the binary log position of this snapshot (``binlog_snapshot_file``/``_position``, given without a
+    lock) and the server clock just after it: where a point-in-time replay onto this dump starts
+    (``golive.archive``). None when the binary log is off or the server does not say (MySQL)."""
+    import datetime as dt
+
+    cur.execute("SELECT UTC_TIMESTAMP(6)")
+    at = cur.fetchone()[0]
+    cur.execute("SHOW STATUS LIKE 'binlog_snapshot_%'")
+    status = {_s(k).lower(): _s(v) for k, v in cur.fetchall()}
+    file, pos = status.get("binlog_snapshot_file"), status.get("binlog_snapshot_position")
+    if not file or not pos:
+        return None
+    return {"file": file, "position": int(pos), "time": at.replace(tzinfo=dt.timezone.utc).isoformat()}
+
+
 def backup(url: DatabaseURL, sink, *, jobs: int = DUMP_JOBS) -> dict:
     dump_tool = find_client("mariadb-dump", "mysqldump")
     conns: list = []
@@ -341,6 +357,7 @@ def backup(url: DatabaseURL, sink, *, jobs: int = DUMP_JOBS) -> dict:
         conns, how = _snapshot_sessions(url, jobs)
         conn = conns[0]
         cur = conn.cursor()
+        binlog = _snapshot_binlog(cur)
         cur.execute("SELECT VERSION(), DATABASE()")
         version, db = (_s(v) for v in cur.fetchone())
         cur.execute("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
@@ -421,7 +438,7 @@ def backup(url: DatabaseURL, sink, *, jobs: int = DUMP_JOBS) -> dict:
                              path=dump_tool.path),
                 "details": {"charset": charset, "collation": collation, "tables": layout, "snapshot": how,
                             "format": "LOAD DATA lines (tab, \\ escapes, \\N), raw bytes, one object per table",
-                            "server": server_url(url)}}
+                            "server": server_url(url), **({"binlog": binlog} if binlog else {})}}
     except Exception as exc:
         raise translate_error(exc, f"backup of {url.masked}") from None
     finally:
