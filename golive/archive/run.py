@@ -171,9 +171,11 @@ class Archiver:
             got = self.engine.received(self.url, self.spool, name=self.name)
             if got is not None and self.engine.position_key(got) >= key:
                 break
-            if time.monotonic() > t_end:
-                log.warning("the %s receiver has not reached %s within %.0f s (it is at %s)", self.engine.log_name,
-                            position, REACH_TIMEOUT, got)
+            if time.monotonic() > t_end:  # a connection that died silently keeps the tool alive: start it again
+                log.warning("the %s receiver has not reached %s within %.0f s (it is at %s): starting it again",
+                            self.engine.log_name, position, REACH_TIMEOUT, got)
+                self.receiver.stop()
+                self.keep_receiving()
                 return None
             self.keep_receiving()
             time.sleep(0.05)

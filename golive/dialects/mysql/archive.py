@@ -213,7 +213,9 @@ class BinlogReceiver(Receiver):
     """``mariadb-binlog --raw --stop-never`` writing the server's binlog files into the spool."""
 
     def __init__(self, url: DatabaseURL, spool: Path, *, name: str, start: str | None = None):
-        self.url, self.spool, self.name, self.start_file = url, Path(spool), name, start
+        # ``start`` may be a segment name or a position (``binlog.000003:1234``): the file is where it begins
+        self.url, self.spool, self.name = url, Path(spool), name
+        self.start_file = start.split(":", 1)[0].removesuffix(".partial") if start else None
         self.tool = _binlog_tool()
         self.proc: subprocess.Popen | None = None
         self._opts: OptionsFile | None = None
