@@ -455,9 +455,11 @@ class PostgresArchive(Archive):
     def head(self, url: DatabaseURL) -> tuple[dt.datetime, str]:
         conn = connect(url)
         try:
-            # the clock first: every commit stamped before it has its commit record before the position read next
+            # the clock first: a commit stamped before it has its commit record inserted before the position read
+            # next. The insert position, not pg_current_wal_lsn() (written out): a commit record still in the WAL
+            # buffers counts too (its commit may be acknowledged a moment later)
             clock = conn.execute("SELECT clock_timestamp()").fetchone()[0]
-            lsn = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+            lsn = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
         except Exception as exc:
             raise translate_error(exc, f"WAL position of {url.masked}") from None
         finally:
@@ -605,7 +607,7 @@ class PostgresArchive(Archive):
         _chown_postgres(wal, recursive=True)
         where = str(data) if to_dir is not None else to_url.masked
         try:
-            reached = self._recover(bin_dir, data, log_file, port, superuser, target, wal)
+            reached, replayed_all = self._recover(bin_dir, data, log_file, port, superuser, target, wal)
             if to_url is not None:
                 self._copy_database(data, port, superuser, database, to_url)
                 stop_cluster(data)
@@ -613,6 +615,9 @@ class PostgresArchive(Archive):
             stop_cluster(data, mode="immediate")
             raise
         out = {"reached": reached, "where": where, "port": port, "data_dir": str(data), "log": str(log_file)}
+        if replayed_all:
+            out["note"] = ("no commit after the target in the archive: PostgreSQL stopped short of it, so everything "
+                           "archived was replayed")
         if to_dir is not None:
             out["url"] = f"postgresql://{superuser}@127.0.0.1:{port}/{database}"
             out["socket_url"] = _socket_url(data, port, superuser, database).raw
@@ -719,14 +724,14 @@ class PostgresArchive(Archive):
         auto.write_text("".join(lines))
 
     def _recover(self, bin_dir: Path, data: Path, log_file: Path, port: int, superuser: str,
-                 target: dt.datetime | None, wal: Path) -> str:
+                 target: dt.datetime | None, wal: Path) -> tuple[str, bool]:
         offset = 0
         for attempt in (1, 2):
             offset = log_file.stat().st_size if log_file.exists() else 0
             outcome = self._start_and_wait(bin_dir, data, log_file, port, superuser, offset)
             text = _log_tail(log_file, offset)
             if outcome == "promoted":
-                return self._reached(text)
+                return self._reached(text), attempt == 2
             if attempt == 1 and target is not None and "recovery ended before configured recovery target" in text:
                 # no commit after the target in the archive: everything archived is before it, replay all of it
                 log.info("no commit after %s in the archive: replaying all of it", target.isoformat())
