@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from golive.errors import ConfigError
+from golive.errors import ConfigError, TerminalError
 from golive.model.backup import ObjectEntry
 from golive.urls import parse_url
 from tests.online.postgresql_server import available, pg_logical_server
@@ -222,6 +222,28 @@ def test_a_killed_receiver_resumes_without_a_gap_and_the_slot_kept_what_came_mea
         assert set(committed) <= ids
     finally:
         stop_cluster(tmp_path / "data")
+
+    # a segment missing: refused before anything starts
+    with pytest.raises(TerminalError, match=f"WAL segment {complete[-1]} is missing"):
+        engine.restore(archive["base"], archive["base_files"], [p for p in segments if p.name != complete[-1]],
+                       None, to_dir=tmp_path / "gap", workdir=tmp_path / "work-gap")
+    # a damaged one: PostgreSQL would promote at the damage, silently older; golive says so and stops it
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    copies = [Path(shutil.copy(p, damaged / p.name)) for p in segments]
+    replayed = [p for p in copies[:-1] if not p.name.endswith(".partial")
+                and engine.segment_key(p.name) >= engine.segment_key(archive["base"]["first_segment"])]
+    bad = max(replayed, key=lambda p: len(p.read_bytes().rstrip(b"\0")))
+    raw = bytearray(bad.read_bytes())
+    assert len(raw.rstrip(b"\0")) > 1 << 16
+    raw[1 << 15:] = bytes(len(raw) - (1 << 15))
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(TerminalError, match="short of the archive's last segment") as err:
+        engine.restore(archive["base"], archive["base_files"], copies, None, to_dir=tmp_path / "bad",
+                       workdir=tmp_path / "work-bad")
+    assert "\n" not in str(err.value)
+    print(f"damaged: {err.value}")
+    assert not (tmp_path / "bad" / "postmaster.pid").exists()
 
 
 def test_check_ready_names_the_missing_replication_grant(engine, server):

@@ -598,6 +598,8 @@ class PostgresArchive(Archive):
         _reachable_by_postgres(data)
         os.chmod(data, 0o700)
         self._extract(Path(base_files[BASE_OBJECT]), data)
+        self.segment_size = int(details.get("wal_segment_size") or self.segment_size)
+        last = self._check_continuous(base, segments)
         wal = workdir / "wal"
         self._place_segments(segments, wal)
         bin_dir = _bin_for(data)
@@ -607,7 +609,7 @@ class PostgresArchive(Archive):
         _chown_postgres(wal, recursive=True)
         where = str(data) if to_dir is not None else to_url.masked
         try:
-            reached, replayed_all = self._recover(bin_dir, data, log_file, port, superuser, target, wal)
+            reached, replayed_all = self._recover(bin_dir, data, log_file, port, superuser, target, wal, last)
             if to_url is not None:
                 self._copy_database(data, port, superuser, database, to_url)
                 stop_cluster(data)
@@ -649,6 +651,68 @@ class PostgresArchive(Archive):
             raise TerminalError(f"the base backup {tar_path.name} does not extract: {exc}") from None
         if not (data / "PG_VERSION").exists():
             raise TerminalError(f"the base backup {tar_path.name} holds no PostgreSQL data directory (no PG_VERSION)")
+
+    def _check_continuous(self, base: dict, segments: list[Path]) -> tuple[str, tuple | None] | None:
+        """No segment missing between the base and the last segment given (a restore that replays everything
+        would otherwise stop at the gap and promote, silently older); returns the last segment holding data, and the
+        partial segment's name and how many bytes of it hold data."""
+        names: dict[str, Path] = {}
+        tail = None
+        for p in segments:
+            p = Path(p)
+            name = p.name[:-8] if p.name.endswith(".partial") else p.name
+            if not _SEGMENT_RE.match(name):
+                continue
+            if p.name.endswith(".partial"):
+                try:
+                    with open(p, "rb") as fh:
+                        held = len(fh.read().rstrip(b"\0"))
+                    if not held:
+                        continue  # nothing received into it yet
+                    tail = (name, held)
+                except OSError as exc:
+                    raise TerminalError(f"segment {p.name} is not readable: {exc}") from None
+            names.setdefault(name, p)
+        if not names:
+            return None
+        ordered = sorted(names, key=self.segment_key)
+        timeline = int((base.get("details") or {}).get("timeline") or 1)
+        end = base.get("end")
+        if end:
+            after_base = self.next_segment(segment_name(lsn_int(end), timeline, self.segment_size))
+            first = next((n for n in ordered if int(n[:8], 16) == timeline), None)
+            if first is not None and self.segment_key(first) > self.segment_key(after_base):
+                raise TerminalError(f"the archive has no WAL segment {after_base} (its first after the base is "
+                                    f"{first}): the base cannot be rolled forward")
+        for a, b in zip(ordered, ordered[1:]):
+            if a[:8] == b[:8] and self.next_segment(a) != b:
+                raise TerminalError(f"WAL segment {self.next_segment(a)} is missing from the archive (between {a} "
+                                    f"and {b}): a restore past {a} is not possible")
+        return ordered[-1], tail
+
+    def _check_replayed_to(self, text: str, last: tuple[str, tuple | None] | None) -> None:
+        """Recovery without a stop point ends where the WAL stops reading: it must be in the last segment that holds
+        data, or a damaged segment cut the replay short (PostgreSQL promotes there all the same)."""
+        if last is None:
+            return
+        last, tail = last
+        found = [lsn_int(m.group(1)) for ln in text.splitlines()
+                 if re.search(r"redo done at|invalid record|incorrect|invalid magic|contrecord|invalid resource", ln)
+                 for m in re.finditer(r"\b([0-9A-F]{1,8}/[0-9A-F]{1,8})\b", ln)]
+        if not found:
+            return
+        end = max(found)
+        stopped = segment_name(end, int(last[:8], 16), self.segment_size)
+        short = self.segment_key(stopped)[1:] < self.segment_key(last)[1:]
+        if short and tail and tail[0] == last and tail[1] <= 1 << 16 \
+                and self.next_segment(stopped) == last:
+            short = False  # the partial holds only the start of a record begun before it: nothing whole is lost
+        if short:
+            lines = [_message(ln) for ln in text.splitlines()
+                     if re.search(r"invalid record|incorrect|invalid magic|contrecord|invalid resource", ln)]
+            why = f" ({lines[-1]})" if lines else ""
+            raise TerminalError(f"recovery stopped at {lsn_text(end)} in segment {stopped}, short of the archive's "
+                                f"last segment {last}: a segment is damaged{why}")
 
     @staticmethod
     def _place_segments(segments: list[Path], wal: Path) -> None:
@@ -724,14 +788,17 @@ class PostgresArchive(Archive):
         auto.write_text("".join(lines))
 
     def _recover(self, bin_dir: Path, data: Path, log_file: Path, port: int, superuser: str,
-                 target: dt.datetime | None, wal: Path) -> tuple[str, bool]:
+                 target: dt.datetime | None, wal: Path, last: tuple | None) -> tuple[str, bool]:
         offset = 0
         for attempt in (1, 2):
             offset = log_file.stat().st_size if log_file.exists() else 0
             outcome = self._start_and_wait(bin_dir, data, log_file, port, superuser, offset)
             text = _log_tail(log_file, offset)
             if outcome == "promoted":
-                return self._reached(text), attempt == 2
+                reached = self._reached(text)
+                if "recovery stopping" not in reached:
+                    self._check_replayed_to(text, last)
+                return reached, attempt == 2
             if attempt == 1 and target is not None and "recovery ended before configured recovery target" in text:
                 # no commit after the target in the archive: everything archived is before it, replay all of it
                 log.info("no commit after %s in the archive: replaying all of it", target.isoformat())
