@@ -61,6 +61,23 @@ class DirSink:
         return FileWriter(self.root / name, name, kind)
 
 
+@pytest.fixture
+def tmp_path(request):
+    """A directory the postgres user can reach (restored clusters run as postgres): not under pytest's own
+    basetemp, which every pytest run on the machine resets to 0700."""
+    import os
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="golive-pitr-test-"))
+    os.chmod(path, 0o711)
+    yield path
+    from golive.dialects.postgresql.archive import stop_cluster
+
+    for pid_file in list(path.glob("*/postmaster.pid")) + list(path.glob("*/*/postmaster.pid")):
+        stop_cluster(pid_file.parent, mode="immediate")  # a failed assertion left one running
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def engine():
     from golive.dialects import get_dialect
@@ -82,12 +99,14 @@ def archive(engine, server, tmp_path_factory):
     spool.mkdir()
     rec = engine.receiver(server, spool, name=NAME)
     rec.start()
+    first = rec.resumes_at  # an empty spool: the slot's restart_lsn says
     bases = root / "base"
     bases.mkdir()
     t0 = time.monotonic()
     base = engine.base_backup(server, DirSink(bases), name=NAME)
     base["seconds"] = time.monotonic() - t0
-    yield {"spool": spool, "receiver": rec, "base": base, "base_files": {"base.tar": bases / "base.tar"}}
+    yield {"spool": spool, "receiver": rec, "base": base, "base_files": {"base.tar": bases / "base.tar"},
+           "first": first}
     rec.stop()
     engine.forget(server, name=NAME)
 
@@ -139,6 +158,10 @@ def test_restore_to_a_moment_keeps_what_was_before_and_drops_what_was_after(engi
     base = archive["base"]
     assert base["first_segment"] and base["details"]["timeline"] == 1
     assert engine.position_key(base["start"]) <= engine.position_key(base["end"])
+    # pg_receivewal 15 with an empty spool began at the slot's restart_lsn (the segment of the last checkpoint's
+    # redo when the slot was made), before the base's first segment: the base is rolled forward from the archive
+    oldest = engine.spooled(archive["spool"]).complete[0].name
+    assert oldest == archive["first"] and engine.segment_key(oldest) <= engine.segment_key(base["first_segment"])
     run(server, "CREATE TABLE t1 (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
     for i in (1, 2, 3):
         run(server, "INSERT INTO t1 (id) VALUES (%s)", (i,))
@@ -161,8 +184,9 @@ def test_restore_to_a_moment_keeps_what_was_before_and_drops_what_was_after(engi
         assert "recovery stopping before" in out["reached"], out
         url = restored_url(out)
         assert [r[0] for r in run(url, "SELECT id FROM t1 ORDER BY id")] == [1, 2, 3]
-        assert engine.markers(url) == [before]
-        assert engine.integrity(url) == []
+        socket = parse_url(out["socket_url"])  # the socket in the data directory, as golive connects
+        assert engine.markers(socket) == [before]
+        assert engine.integrity(socket) == []
     finally:
         stop_cluster(tmp_path / "data")
     print(f"restore to a moment: {seconds:.1f} s; base: {base['seconds']:.1f} s; reached: {out['reached']}")
@@ -195,9 +219,12 @@ def test_a_killed_receiver_resumes_without_a_gap_and_the_slot_kept_what_came_mea
         rec.proc.kill()  # kill -9, mid-segment
         rec.proc.wait()
         killed_at = len(committed)
+        held = engine.spooled(archive["spool"])
+        assert held.partial is not None and engine.partial_bytes(held.partial)[1] != "0/0"
         time.sleep(1.0)  # acknowledged while nothing receives: the slot keeps it
         down = len(committed) - killed_at
         rec.start()
+        assert rec.resumes_at == held.partial.name[:24]  # the partial segment again, from its start
         time.sleep(0.5)
         run(server, "SELECT pg_switch_wal()")
         time.sleep(0.5)
@@ -316,3 +343,4 @@ def test_a_target_after_the_last_archived_commit_replays_everything_into_a_datab
     assert run(into, "SELECT count(*) FROM t5")[0][0] == 100
     assert marker in engine.markers(into)
     assert not (tmp_path / "work" / "data" / "postmaster.pid").exists()
+

@@ -187,16 +187,21 @@ def _utc(value: dt.datetime) -> dt.datetime:
 class WalReceiver(Receiver):
     """``pg_receivewal`` into the spool, through the archive's slot."""
 
-    def __init__(self, cmd: list[str], env: dict, spool: Path) -> None:
+    def __init__(self, cmd: list[str], env: dict, spool: Path, *, engine: "PostgresArchive", url: DatabaseURL,
+                 slot: str) -> None:
         self.cmd = cmd
         self.env = env
         self.spool = spool
+        self.engine, self.url, self.slot = engine, url, slot
         self.proc: subprocess.Popen | None = None
         self._err = None
+        #: the segment the last ``start`` streams first (pg_receivewal's own rule, computed alike)
+        self.resumes_at: str | None = None
 
     def start(self) -> None:
         if self.alive():
             return
+        self.resumes_at = self._resumes_at()
         if self._err is not None:
             self._err.close()
         # stderr in an unnamed file: a pipe nobody reads would stop the tool once full
@@ -204,6 +209,30 @@ class WalReceiver(Receiver):
         # killed with golive (the thread that starts it must outlive it: the capability's own loop)
         self.proc = subprocess.Popen(self.cmd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self._err, preexec_fn=die_with_parent())
+
+    def _resumes_at(self) -> str | None:
+        """Where pg_receivewal begins: the newest partial segment again, or the one after the newest complete one;
+        with an empty spool (its segments stored and removed, or the spool lost), the segment of the slot's
+        ``restart_lsn``: what the receiver confirmed last, so nothing is skipped while the slot lives."""
+        held = self.engine.spooled(self.spool)
+        newest = [p.name for p in held.complete][-1:] + ([held.partial.name[:24]] if held.partial else [])
+        if newest:
+            top = max(newest, key=self.engine.segment_key)
+            return top if held.partial is not None and held.partial.name[:24] == top else self.engine.next_segment(top)
+        conn = connect(self.url)
+        try:
+            row = conn.execute("SELECT restart_lsn::text, (SELECT timeline_id FROM pg_control_checkpoint()) "
+                               "FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)).fetchone()
+        except Exception as exc:
+            raise translate_error(exc, f"replication slot {self.slot} on {self.url.masked}") from None
+        finally:
+            conn.close()
+        if not row or row[0] is None:
+            return None
+        at = segment_name(lsn_int(row[0]), int(row[1]), self.engine.segment_size)
+        log.info("the spool %s is empty: pg_receivewal starts at the slot's restart_lsn %s (segment %s)",
+                 self.spool, row[0], at)
+        return at
 
     @property
     def pid(self) -> int | None:
@@ -416,7 +445,12 @@ class PostgresArchive(Archive):
             major = server_major(conn)
             self.segment_size = int(conn.execute(
                 "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'").fetchone()[0])
-            if not conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone():
+            row = conn.execute("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+            if row and row[0] == "lost":
+                raise TerminalError(f"the replication slot {slot} on {url.masked} lost WAL the archive had not "
+                                    "received (max_slot_wal_keep_size): the archive has a gap; forget it and start "
+                                    "again with a new base backup")
+            if not row:
                 # reserve at once: from now on no WAL is recycled before the receiver confirmed it
                 conn.execute("SELECT pg_create_physical_replication_slot(%s, true)", (slot,))
                 log.info("created the replication slot %s on %s", slot, url.masked)
@@ -429,7 +463,7 @@ class PostgresArchive(Archive):
         dsn += ("&" if "?" in dsn else "?") + f"application_name={slot}"
         cmd = [tool.path, "-D", str(spool), "--slot", slot, "--synchronous", "--status-interval=1", "--no-loop",
                "--no-password", "-d", dsn]
-        return WalReceiver(cmd, env, Path(spool))
+        return WalReceiver(cmd, env, Path(spool), engine=self, url=url, slot=slot)
 
     def spooled(self, spool: Path) -> Spooled:
         complete, partial = [], []
