@@ -6,9 +6,16 @@
   reads fills the server's disk (``forget`` drops it).
 * **The receiver.** ``pg_receivewal --slot --synchronous``: it fsyncs and reports its flush position at once, so
   the server's ``pg_stat_replication.flush_lsn`` for its ``application_name`` is exactly what the spool durably
-  holds (``received``). PostgreSQL 15's pg_receivewal, started with an empty spool, begins at the slot's
-  ``restart_lsn`` (``READ_REPLICATION_SLOT``); with files in the spool, after the newest of them. ``--no-loop``: a
-  lost connection ends it, and the capability (which restarts receivers) sees it die and says so.
+  holds (``received``). PostgreSQL 15's pg_receivewal, started with an empty spool, begins at the start of the
+  segment of the slot's ``restart_lsn`` (checked: a slot created with ``immediately_reserve`` has the last
+  checkpoint's redo position, so the first segment streamed is at or before any later base's); with files in the
+  spool, at the start of the newest partial segment, or after the newest complete one (``WalReceiver.resumes_at``).
+  Checked: killed with SIGKILL mid-segment and started again, it streams that segment again from its start, and
+  what was committed while it was down comes from the slot. SIGINT stops it cleanly (exit 0). ``--no-loop``: a
+  lost connection ends it, and the capability (which restarts receivers) sees it die.
+* **head.** The server's clock, then ``pg_current_wal_insert_lsn()``: a commit stamped before that clock has its
+  commit record inserted before that position (``pg_current_wal_lsn()`` is the position *written*, which a commit
+  record still in the WAL buffers is past).
 * **The base.** ``pg_basebackup -D - -Ft -X fetch``: one tar on stdout (the whole cluster, with the WAL that makes
   it consistent), streamed into the sink as ``base.tar``. Its start and end positions come from ``-v``'s lines.
   The first segment is computed from the start position (``pg_walfile_name`` names the segment *before* a position
@@ -21,6 +28,12 @@
   target is inside the recovery window). The server listens on 127.0.0.1 and a socket in the data directory
   (mode 0700: only ``postgres`` and root reach it), where golive connects with ``trust`` (one line prepended to the
   base's ``pg_hba.conf``: TCP keeps the base's rules).
+* **A restore that replays everything is checked.** PostgreSQL ends recovery at the first unreadable record and
+  promotes there, without a word, so a gap or a damaged segment would give an older database that looks fine.
+  Before starting: the segments must follow each other (``next_segment``) from the base on. After: the replay must
+  have ended in the last segment holding data (the log's "invalid record … at X" / "redo done at X"), else one line
+  naming where it stopped and why. A target before the base's end is not an error to PostgreSQL: it stops at the
+  first commit after the base's consistent point (the caller keeps targets inside the recovery window).
 
 Passwords reach the tools in ``PGPASSWORD`` only, never on a command line.
 """
