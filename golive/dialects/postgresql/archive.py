@@ -127,7 +127,7 @@ def _as_postgres(args: list[str]) -> list[str]:
 def _chown_postgres(path: Path, recursive: bool = False) -> None:
     if not _root():
         return
-    shutil.chown(path, "postgres", "postgres")
+    os.chown(path, *_postgres_ids())
     if recursive:
         for root, dirs, files in os.walk(path):
             for n in dirs + files:
@@ -140,7 +140,12 @@ def _chown_postgres(path: Path, recursive: bool = False) -> None:
 def _postgres_ids() -> tuple[int, int]:
     import pwd
 
-    pw = pwd.getpwnam("postgres")
+    try:
+        pw = pwd.getpwnam("postgres")
+    except KeyError:
+        raise ConfigError("golive runs as root, and a restored PostgreSQL cannot: it runs as the postgres user, "
+                          "which this machine does not have (install PostgreSQL's server package, or run golive "
+                          "as another user)") from None
     return pw.pw_uid, pw.pw_gid
 
 
@@ -232,12 +237,15 @@ class WalReceiver(Receiver):
         if newest:
             top = max(newest, key=self.engine.segment_key)
             return top if held.partial is not None and held.partial.name[:24] == top else self.engine.next_segment(top)
-        conn = connect(self.url)
+        try:  # the server down: pg_receivewal says so itself, in last_error, when it dies
+            conn = connect(self.url)
+        except GoliveError:
+            return None
         try:
             row = conn.execute("SELECT restart_lsn::text, (SELECT timeline_id FROM pg_control_checkpoint()) "
                                "FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)).fetchone()
-        except Exception as exc:
-            raise translate_error(exc, f"replication slot {self.slot} on {self.url.masked}") from None
+        except Exception:  # noqa: BLE001 - as above
+            return None
         finally:
             conn.close()
         if not row or row[0] is None:
