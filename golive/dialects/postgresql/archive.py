@@ -980,6 +980,9 @@ class PostgresArchive(Archive):
         proc = subprocess.run(cmd, capture_output=True, env=env, preexec_fn=die_with_parent(), timeout=3600)
         out = mask((proc.stdout + proc.stderr).decode("utf-8", "replace"))
         problems = [ln.strip() for ln in out.splitlines() if ln.strip()]
+        if "amcheck is not installed" in out:  # not checked is not sound: one line saying how to check
+            return [f"{url.masked} was not checked: the amcheck extension is not installed there and this role may "
+                    "not install it (CREATE EXTENSION amcheck as a superuser, or check as one)"]
         if proc.returncode != 0 and not problems:
             problems = [f"pg_amcheck exited with {proc.returncode}"]
         return problems
