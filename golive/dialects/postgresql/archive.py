@@ -431,11 +431,13 @@ class PostgresArchive(Archive):
                                    password=url.password_text, application_name="golive")
         except psycopg.OperationalError as exc:
             text = str(exc)
+            m = re.search(r"FATAL:\s+(.*)", text)
+            reason = mask(m.group(1).strip() if m else first_line(text))
             if "pg_hba.conf" in text or "replication connection" in text:
                 raise ConfigError(f"{url.masked}: the server refuses replication connections from here "
-                                  f"({first_line(mask(text))}): add a line 'host replication {url.user or 'USER'} "
+                                  f"({reason}): add a line 'host replication {url.user or 'USER'} "
                                   "<your address> scram-sha-256' to pg_hba.conf and reload") from None
-            raise ConfigError(f"{url.masked}: a replication connection failed: {first_line(mask(text))}") from None
+            raise ConfigError(f"{url.masked}: a replication connection failed: {reason}") from None
         try:
             conn.execute("IDENTIFY_SYSTEM")
         except psycopg.Error as exc:
