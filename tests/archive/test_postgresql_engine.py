@@ -182,13 +182,14 @@ def test_restore_to_a_moment_keeps_what_was_before_and_drops_what_was_after(engi
     seconds = time.monotonic() - t0
     try:
         assert "recovery stopping before" in out["reached"], out
-        url = restored_url(out)
-        assert [r[0] for r in run(url, "SELECT id FROM t1 ORDER BY id")] == [1, 2, 3]
-        socket = parse_url(out["socket_url"])  # the socket in the data directory, as golive connects
-        assert engine.markers(socket) == [before]
-        assert engine.integrity(socket) == []
+        url = restored_url(out)  # the socket in the data directory, as golive connects
+        assert "host=" in out["url"] and engine.restores_to_dir
+        assert [r[0] for r in run(parse_url(out["tcp_url"]), "SELECT id FROM t1 ORDER BY id")] == [1, 2, 3]
+        assert engine.markers(url) == [before]
+        assert engine.integrity(url) == []
     finally:
-        stop_cluster(tmp_path / "data")
+        engine.stop_restored(tmp_path / "data")
+    assert not (tmp_path / "data" / "postmaster.pid").exists()
     print(f"restore to a moment: {seconds:.1f} s; base: {base['seconds']:.1f} s; reached: {out['reached']}")
 
 

@@ -383,6 +383,8 @@ class PostgresArchive(Archive):
     log_name = "WAL"
     needs = ("wal_level = replica (or logical), max_wal_senders > 0, max_replication_slots > 0, a role with "
              "REPLICATION (or superuser), and a pg_hba.conf line allowing it to connect for replication")
+    #: a physical archive: ``restore`` recovers a data directory of its own (``to_dir``), left running
+    restores_to_dir = True
 
     def __init__(self, dialect) -> None:
         super().__init__(dialect)
@@ -678,9 +680,13 @@ class PostgresArchive(Archive):
             out["note"] = ("no commit after the target in the archive: PostgreSQL stopped short of it, so everything "
                            "archived was replayed")
         if to_dir is not None:
-            out["url"] = f"postgresql://{superuser}@127.0.0.1:{port}/{database}"
-            out["socket_url"] = _socket_url(data, port, superuser, database).raw
+            # golive's own way in: the socket in the data directory, trusted (TCP keeps the base's rules)
+            out["url"] = _socket_url(data, port, superuser, database).raw
+            out["tcp_url"] = f"postgresql://{superuser}@127.0.0.1:{port}/{database}"
         return out
+
+    def stop_restored(self, to_dir: Path) -> None:
+        stop_cluster(to_dir)
 
     def _check_empty(self, url: DatabaseURL) -> None:
         from golive.dialects.postgresql.backup import is_empty
