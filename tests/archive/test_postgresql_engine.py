@@ -302,6 +302,7 @@ def test_a_delete_without_where_is_undone_by_a_restore_to_just_before_it(engine,
     wait_archived(engine, server, archive["spool"])
     segments = snapshot(engine, archive, tmp_path / "segments")
     target = deleted_at - dt.timedelta(seconds=1)
+    (tmp_path / "work").mkdir(mode=0o700)  # a scratch directory as tempfile.mkdtemp makes it: postgres must get in
     out = engine.restore(archive["base"], archive["base_files"], segments, target, to_dir=tmp_path / "data",
                          workdir=tmp_path / "work")
     try:

@@ -155,7 +155,8 @@ def _reachable_by_postgres(path: Path) -> None:
     if not _root():
         return
     uid, gid = _postgres_ids()
-    for parent in reversed(path.resolve().parents):
+    resolved = path.resolve()
+    for parent in [*reversed(resolved.parents), resolved]:
         st = parent.stat()
         ok = (st.st_uid == uid and st.st_mode & 0o100) or (st.st_gid == gid and st.st_mode & 0o010) \
             or st.st_mode & 0o001
@@ -654,7 +655,7 @@ class PostgresArchive(Archive):
         port = port or _free_port()
         _reachable_by_postgres(workdir)
         data.mkdir(parents=True, exist_ok=True)
-        _reachable_by_postgres(data)
+        _reachable_by_postgres(data.parent)  # (the data directory itself becomes postgres's)
         os.chmod(data, 0o700)
         self._extract(Path(base_files[BASE_OBJECT]), data)
         self.segment_size = int(details.get("wal_segment_size") or self.segment_size)
@@ -751,6 +752,9 @@ class PostgresArchive(Archive):
             if a[:8] == b[:8] and self.next_segment(a) != b:
                 raise TerminalError(f"WAL segment {self.next_segment(a)} is missing from the archive (between {a} "
                                     f"and {b}): a restore past {a} is not possible")
+        first = base.get("first_segment")
+        if first and self.segment_key(ordered[-1]) < self.segment_key(first):
+            return None  # nothing after the base: its own WAL is all there is to replay
         return ordered[-1], tail
 
     def _check_replayed_to(self, text: str, last: tuple[str, tuple | None] | None) -> None:
@@ -759,15 +763,14 @@ class PostgresArchive(Archive):
         if last is None:
             return
         last, tail = last
+        restored = bool(re.search(rf'restored log file "{last}"', text))
         found = [lsn_int(m.group(1)) for ln in text.splitlines()
                  if re.search(r"redo done at|invalid record|incorrect|invalid magic|contrecord|invalid resource", ln)
                  for m in re.finditer(r"\b([0-9A-F]{1,8}/[0-9A-F]{1,8})\b", ln)]
-        if not found:
-            return
-        end = max(found)
-        stopped = segment_name(end, int(last[:8], 16), self.segment_size)
-        short = self.segment_key(stopped)[1:] < self.segment_key(last)[1:]
-        if short and tail and tail[0] == last and tail[1] <= 1 << 16 \
+        end = max(found) if found else None
+        stopped = segment_name(end, int(last[:8], 16), self.segment_size) if end is not None else None
+        short = stopped is not None and self.segment_key(stopped)[1:] < self.segment_key(last)[1:]
+        if short and restored and tail and tail[0] == last and tail[1] <= 1 << 16 \
                 and self.next_segment(stopped) == last:
             short = False  # the partial holds only the start of a record begun before it: nothing whole is lost
         if short:
@@ -776,6 +779,9 @@ class PostgresArchive(Archive):
             why = f" ({lines[-1]})" if lines else ""
             raise TerminalError(f"recovery stopped at {lsn_text(end)} in segment {stopped}, short of the archive's "
                                 f"last segment {last}: a segment is damaged{why}")
+        if not restored:
+            raise TerminalError(f"recovery ended{f' at {lsn_text(end)}' if end is not None else ''} without reading "
+                                f"the archive's last segment {last}")
 
     @staticmethod
     def _place_segments(segments: list[Path], wal: Path) -> None:
@@ -857,6 +863,9 @@ class PostgresArchive(Archive):
             offset = log_file.stat().st_size if log_file.exists() else 0
             outcome = self._start_and_wait(bin_dir, data, log_file, port, superuser, offset)
             text = _log_tail(log_file, offset)
+            denied = [ln for ln in text.splitlines() if ln.startswith("cp: ") and "No such file" not in ln]
+            if denied:  # restore_command could not read a segment: PostgreSQL takes that as the end of the WAL
+                raise TerminalError(f"recovery of {data} could not read the WAL: {denied[0]}")
             if outcome == "promoted":
                 reached = self._reached(text)
                 if "recovery stopping" not in reached:
