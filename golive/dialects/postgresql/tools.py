@@ -74,6 +74,8 @@ def env_for(url: DatabaseURL) -> tuple[list[str], dict]:
         args += ["-h", url.query["host"]]
     if url.port:
         args += ["-p", str(url.port)]
+    elif url.query.get("port"):  # a socket directory's server: ?host=/dir&port=N
+        args += ["-p", url.query["port"]]
     if url.user:
         args += ["-U", url.user]
     for k, v in url.query.items():  # sslmode, sslrootcert, ... as libpq environment variables
