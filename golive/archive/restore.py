@@ -53,8 +53,9 @@ def pick_base(bases: list[BaseEntry], target: dt.datetime | None) -> BaseEntry:
 
 def fetch_for(store: ArchiveStore, manifest: ArchiveManifest, base: BaseEntry, target: dt.datetime | None,
               work: Path, key: bytes | None) -> tuple[dict[str, Path], list[Path]]:
-    """Download the base's objects and the segments replaying it to ``target`` (the first segment closed after
-    it ends the list; when none is, the partial too)."""
+    """Download the base's objects and the segments replaying it to ``target``: the list ends with the first segment
+    that covers the moment (a flush after it found every commit before it in that segment or an earlier one); when
+    none does, the partial too."""
     segs, gaps = chain(manifest, base)
     if gaps:
         raise TerminalError(f"cannot restore from base {base.id}: {gaps[0]}")
@@ -70,7 +71,7 @@ def fetch_for(store: ArchiveStore, manifest: ArchiveManifest, base: BaseEntry, t
     need_partial = True
     for s in segs:
         out.append(store.fetch(s, ldir / s.name, manifest, key))
-        if target is not None and s.closed_at > target:
+        if target is not None and s.covers is not None and s.covers >= target:
             need_partial = False
             break
     if need_partial and manifest.partial is not None:

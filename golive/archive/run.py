@@ -81,6 +81,8 @@ class Archiver:
         self.base_error: BaseException | None = None
         self.lock = threading.Lock()  # the manifest: the loop and the base thread
         self.last_marker = 0.0
+        #: segment -> the last flush's clock while it was the newest one (``SegmentEntry.covers``)
+        self.covers: dict[str, dt.datetime] = {}
 
     # -- set-up
     def open(self) -> None:
@@ -151,6 +153,7 @@ class Archiver:
         for path in self.engine.spooled(self.spool).complete:
             closed = closed_at or self.engine.head(self.url)[0]
             entry = self.store.put_segment(path, closed, self.compression, self.key)
+            entry.covers = self.covers.pop(entry.name, None)
             with self.lock:
                 self.manifest.segments = [s for s in self.manifest.segments if s.name != entry.name] + [entry]
                 self.manifest.segments.sort(key=lambda s: self.engine.segment_key(s.name))
@@ -195,6 +198,13 @@ class Archiver:
                     self.manifest.partial = entry
                 if old is not None and old.stored_as != entry.stored_as:
                     self.store.delete([old.stored_as])
+        # every commit before ``at`` is now in the newest segment or an earlier one
+        newest = spooled.partial.name.removesuffix(".partial") if spooled.partial is not None else None
+        with self.lock:
+            if newest is not None:
+                self.covers[newest] = at
+            elif self.manifest.segments:  # it was just completed and stored
+                self.manifest.segments[-1].covers = at
         flush = Flush(at=at, position=position, wall=now())
         with self.lock:
             self.manifest.flushed = flush

@@ -37,6 +37,9 @@ class SegmentEntry(BaseModel):
     raw_size: int
     sha256: str = Field(description="SHA-256 of the stored bytes")
     closed_at: dt.datetime = Field(description="Server clock when it was seen complete: its last commit is older")
+    covers: dt.datetime | None = Field(None, description="Server clock of the last flush while it was the newest "
+                                                         "segment: every commit before it is in this segment or an "
+                                                         "earlier one (a restore to a moment before it stops here)")
 
 
 class PartialEntry(BaseModel):

@@ -180,13 +180,14 @@ def archived(request, servers, s3_endpoint, tmp_path_factory):
                                   and bool(store.bases()))
 
     try:
-        _wait_for(lambda: flushed_after(app.now()), 90, "the first base backup and flush")
+        first = app.now()
+        _wait_for(lambda: flushed_after(first), 90, "the first base backup and flush")
         assert "error" not in out, out.get("error")
         app.write("a", 15)
         moment = _sleep_to_whole_second(app)
         time.sleep(0.7)
         app.write("b", 15)
-        time.sleep(1.2)
+        time.sleep(2.2)  # MySQL restores to the second: "a second before" the DELETE is after every b
         deleted = app.delete_all()
         time.sleep(1.2)
         app.write("c", 10)
@@ -215,7 +216,12 @@ class Restored:
         from golive.archive.drill import _free_port
 
         if self.a.app.engine == "postgresql":
-            self.dir = self.a.work / ("r-" + uuid.uuid4().hex[:6])
+            import tempfile
+            from pathlib import Path
+
+            # not under pytest's own temp dir: the server runs as postgres, and pytest keeps that dir 0700
+            self.tmp = Path(tempfile.mkdtemp(prefix="golive-pitr-test-"))
+            self.dir = self.tmp / "data"
             self.result = restore_to_time(self.a.at, self.to_time, to_dir=str(self.dir), port=_free_port(),
                                           storage=self.a.storage)
             import psycopg
@@ -242,7 +248,10 @@ class Restored:
         if self.a.app.engine == "postgresql":
             from golive.dialects import get_dialect
 
+            import shutil
+
             get_dialect("postgresql").archive.stop_restored(self.dir)
+            shutil.rmtree(self.tmp, ignore_errors=True)
         else:
             import pymysql
 
