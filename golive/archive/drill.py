@@ -69,7 +69,7 @@ def drill(at: str, *, to_time: str | None = None, scratch: str | None = None, st
     store = ArchiveStore(at, storage)
     manifest = store.require()
     bases = store.bases()
-    win = window_of(manifest, store, bases=bases, **({"stale_after": stale_after} if stale_after else {}))
+    win = window_of(manifest, store, bases=bases, **({"stale_after": stale_after} if stale_after is not None else {}))
     started = dt.datetime.now(dt.timezone.utc)
     rpo = (started - manifest.flushed.at).total_seconds() if manifest.flushed else None
     checks, problems = [], []

@@ -257,6 +257,16 @@ def list_cmd(
         note(f"{len(res.incomplete)} incomplete (objects without a manifest, not backups): "
              + ", ".join(res.incomplete[:5]))
     echo(f"{len(res.backups)} backup(s)")
+    from golive.archive import archive_status, archives_under
+
+    storage = storage_options(_storage(endpoint_url, region, addressing_style, credentials_block, None, None))
+    windows = [archive_status(u, storage) for u in archives_under(at, storage)]
+    if windows:  # point-in-time archives kept beside the backups (golive archive start --to the same place)
+        from golive.cli.archive import show_windows
+
+        show_windows(windows)
+        if not all(w.ok for w in windows):
+            raise typer.Exit(1)
 
 
 def _age(s: float) -> str:

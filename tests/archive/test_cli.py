@@ -53,8 +53,11 @@ def test_archive_killed_then_started_again_status_restore_and_drill(server, goli
     store.mkdir()
     to = f"file://{store}"
     spool = tmp_path / "spool"
+    keyfile = tmp_path / "archive.key"
+    keyfile.write_text(os.urandom(32).hex())
+    key = ("--encrypt-key-file", str(keyfile))
     args = ["archive", "start", "--db", url, "--to", to, "--name", "app", "--flush-seconds", "2",
-            "--marker-seconds", "1", "--spool-dir", str(spool)]
+            "--marker-seconds", "1", "--spool-dir", str(spool), *key]
     env = dict(os.environ)
     proc = subprocess.Popen([sys.executable, "-m", "golive", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -83,9 +86,14 @@ def test_archive_killed_then_started_again_status_restore_and_drill(server, goli
     r = golive("archive", "status", "--at", to)
     assert r.code == 0, r
     assert "app" in r.out and "recovery window" in r.out and "gap" not in r.out
+    r = golive("backups", "list", "--at", to)  # the archive is listed beside the backups, with its window
+    assert r.code == 0 and "recovery window" in r.out, r
+    assert all(o.name.endswith(".zst.aes") for o in (store / "archive" / "app" / "segments").iterdir())
 
+    r = golive("restore", "--from", f"{to}/archive/app", "--to-time", "latest", "--to-dir", str(tmp_path / "never"))
+    assert r.code == 2 and "is encrypted" in r.all and "--encrypt-key-file" in r.all, r  # no key given
     r = golive("restore", "--from", f"{to}/archive/app", "--to-time", "2001-01-01 00:00:00+00", "--to-dir",
-               str(tmp_path / "never"))
+               str(tmp_path / "never"), *key)
     assert r.code == 2, r
     lines = [ln for ln in r.all.splitlines() if ln.strip()]
     assert len(lines) == 1 and "outside the recovery window of app" in lines[0], r.all
@@ -96,7 +104,7 @@ def test_archive_killed_then_started_again_status_restore_and_drill(server, goli
         c.execute(f"CREATE DATABASE {target}")
     try:
         dest = pg_admin_url.rsplit("/", 1)[0] + "/" + target
-        r = golive("restore", "--from", f"{to}/archive/app", "--to-time", "latest", "--to", dest)
+        r = golive("restore", "--from", f"{to}/archive/app", "--to-time", "latest", "--to", dest, *key)
         assert r.code == 0, r
         with psycopg.connect(dest) as c:
             assert c.execute("SELECT count(*) FROM orders").fetchone()[0] == 100
@@ -104,7 +112,7 @@ def test_archive_killed_then_started_again_status_restore_and_drill(server, goli
         with psycopg.connect(pg_admin_url, autocommit=True) as c:
             c.execute(f"DROP DATABASE IF EXISTS {target} WITH (FORCE)")
 
-    r = golive("archive", "drill", "--at", f"{to}/archive/app")
+    r = golive("archive", "drill", "--at", f"{to}/archive/app", *key)
     assert r.code == 0, r
     assert "drill passed" in r.out and "marker rows before the moment" in r.out
 

@@ -184,6 +184,8 @@ def archived(request, servers, s3_endpoint, tmp_path_factory):
         _wait_for(lambda: flushed_after(first), 90, "the first base backup and flush")
         assert "error" not in out, out.get("error")
         app.write("a", 15)
+        if engine == "mysql":  # a rotated binlog file: complete segments, as PostgreSQL's WAL has them
+            servers["mysql"].admin("FLUSH BINARY LOGS")
         moment = _sleep_to_whole_second(app)
         time.sleep(0.7)
         app.write("b", 15)
@@ -322,3 +324,30 @@ def test_a_damaged_segment_is_refused_by_name(archived, mysql_admin_url, s3):
                 pass
     finally:
         s3.put_object(Bucket=bucket, Key=key, Body=original)
+
+
+def test_a_gap_and_a_stale_archive_fail_the_status_and_the_drill(archived, mysql_admin_url):
+    """A segment missing from the chain is a gap (named); an archive whose last flush is old is stale; either
+    fails the drill, which says so."""
+    from golive.archive.window import window_of
+
+    a = archived
+    store = ArchiveStore(a.at, a.storage)
+    m = store.require()
+    d = drill(a.at, storage=a.storage, seed=5, scratch=None if a.app.engine == "postgresql" else mysql_admin_url,
+              stale_after=dt.timedelta(seconds=0), record=False)
+    assert d.status == "failed" and any("stale" in p for p in d.problems), d
+    base_first = store.bases()[0].first_segment
+    chain = [s for s in m.segments if s.name >= base_first]
+    if not chain:
+        pytest.skip("no complete segment (MySQL's binlog rotates at 1 GB): no gap to make")
+    victim = chain[0]
+    broken = m.model_copy(update={"segments": [s for s in m.segments if s.name != victim.name]})
+    w = window_of(broken, store)
+    assert not w.ok and any(victim.name in g for g in w.gaps), w
+    store.save(broken)
+    try:
+        d = drill(a.at, storage=a.storage, seed=5, record=False, stale_after=dt.timedelta(hours=1))
+        assert d.status == "failed" and any(victim.name in p for p in d.problems), d
+    finally:
+        store.save(m)
