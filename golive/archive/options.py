@@ -28,7 +28,8 @@ class ArchiveOptions(BaseModel):
                                                     "default ~/.golive/archive/<name>)")
     create_bucket: bool = False
     seconds: float | None = Field(None, description="Stop after this long (default: run until stopped)")
-    max_restarts: int = Field(20, ge=0, description="Receiver restarts within 10 minutes before giving up")
+    max_down_seconds: float = Field(600, gt=0, description="How long the server or the storage may stay unreachable "
+                                                           "(no flush succeeds) before the archiver gives up")
 
 
 class ArchiveRunResult(BaseModel):

@@ -38,7 +38,7 @@ from golive.backup.manifest import Encryption
 from golive.backup.naming import clean_name, new_id
 from golive.backup.stream import parse_compression
 from golive.dialects import dialect_of, resolve
-from golive.errors import ConfigError, GoliveError, TerminalError
+from golive.errors import ConfigError, ConnectionFailed, GoliveError, TerminalError, TransientError
 from golive.model.archive import ArchiveManifest, BaseEntry, Flush
 from golive.urls import as_url
 
@@ -73,7 +73,8 @@ class Archiver:
         self.spool = Path(self.options.spool_dir) if self.options.spool_dir else default_spool(self.name)
         self.manifest: ArchiveManifest | None = None
         self.receiver = None
-        self.restarts: list[float] = []
+        self.failing = 0  # receiver starts since the last good flush
+        self.next_start = 0.0
         self.stored = 0
         self.flushes = 0
         self.max_lag: float | None = None
@@ -135,14 +136,16 @@ class Archiver:
 
     # -- one step of the loop
     def keep_receiving(self) -> None:
+        """Start the receiver again when it died, backing off (1, 2, 4 … 30 s) while it keeps dying: a server being
+        restarted is waited for; ``max_down_seconds`` without a good flush ends the archiver."""
         if self.receiver.alive():
             return
-        why = self.receiver.last_error()
         t = time.monotonic()
-        self.restarts = [r for r in self.restarts if t - r < 600] + [t]
-        if len(self.restarts) > self.options.max_restarts:
-            raise TerminalError(f"the {self.engine.log_name} receiver died {len(self.restarts)} times in 10 minutes; "
-                                f"last: {why or 'no message'}")
+        if t < self.next_start:
+            return
+        why = self.receiver.last_error()
+        self.failing += 1
+        self.next_start = t + min(30.0, 2.0 ** min(self.failing - 1, 5))
         log.warning("the %s receiver stopped (%s); starting it again", self.engine.log_name, why or "no message")
         self.manifest.archiver["restarts"] = self.manifest.archiver.get("restarts", 0) + 1
         self.receiver.start()
@@ -211,6 +214,7 @@ class Archiver:
         self.save()
         self.store.lock()  # the heartbeat
         self.flushes += 1
+        self.failing = 0
         lag = (flush.wall - at).total_seconds()
         self.max_lag = lag if self.max_lag is None else max(self.max_lag, lag)
         return flush
@@ -291,31 +295,45 @@ class Archiver:
         cpu0 = _cpu()
         self.open()
         try:
-            last_flush = 0.0
-            first = True
+            last_flush = last_good = time.monotonic() - self.options.flush_seconds
+            first, down = True, ""
             while not stop.is_set():
                 if self.options.seconds is not None and time.monotonic() - t0 >= self.options.seconds:
                     break
-                self.keep_receiving()
-                if self.base_error is not None:
-                    raise self.base_error
-                if self.base_due():
-                    if first:  # the first base before anything else: without it nothing can be restored
-                        self.take_base()
-                    else:
-                        self.start_base()
-                first = False
-                self.store_complete()
-                self.marker()
-                if time.monotonic() - last_flush >= self.options.flush_seconds:
-                    if self.flush() is not None:
-                        last_flush = time.monotonic()
+                try:
+                    self.keep_receiving()
+                    if self.base_error is not None:
+                        raise self.base_error
+                    if self.base_due():
+                        if first:  # the first base before anything else: without it nothing can be restored
+                            self.take_base()
+                        else:
+                            self.start_base()
+                    first = False
+                    self.store_complete()
+                    self.marker()
+                    if time.monotonic() - last_flush >= self.options.flush_seconds:
+                        if self.flush() is not None:
+                            last_flush = last_good = time.monotonic()
+                            if down:
+                                log.warning("archiving again after %s", down)
+                                down = ""
+                except (ConnectionFailed, TransientError) as exc:  # the server restarts, the storage hiccups
+                    self.base_error = None
+                    if time.monotonic() - last_good > self.options.max_down_seconds:
+                        raise TerminalError(f"nothing archived for {self.options.max_down_seconds:.0f} s: {exc}") from None
+                    if not down:
+                        down = str(exc)
+                        log.warning("cannot archive now (%s); trying again until it works", exc)
                 stop.wait(1.0)
             if self.base_thread is not None:
                 self.base_thread.join()
             if self.base_error is not None:
                 raise self.base_error
-            self.flush()
+            try:
+                self.flush()
+            except (ConnectionFailed, TransientError) as exc:
+                log.warning("the last flush failed (%s): the archive ends at its previous flush", exc)
         finally:
             self.close()
         return ArchiveRunResult(url=self.store.url, name=self.name, engine=self.dialect.name,

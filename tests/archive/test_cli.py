@@ -118,3 +118,75 @@ def test_archive_killed_then_started_again_status_restore_and_drill(server, goli
 
     r = golive("archive", "forget", "--db", url, "--name", "app")
     assert r.code == 0 and "golive_archive_app" in r.out, r
+
+
+def test_the_server_killed_hard_while_the_app_writes_loses_at_most_the_rpo(server, tmp_path, pg_admin_url):
+    """The source dies (``pg_ctl stop -m immediate``) while an app commits 50 rows a second: the archiver keeps
+    trying, and a restore to latest has every row acknowledged before the archive's last flush, which is at most
+    one flush interval (and the time a flush takes) before the crash. Last in the module: the server stays down."""
+    import datetime as dt
+    import threading
+
+    from golive.archive import ArchiveOptions, restore_to_time, run_archive
+    from tests.online.postgresql_server import BIN, _as_postgres
+
+    name = "pitrkill_" + uuid.uuid4().hex[:6]
+    with psycopg.connect(server, autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {name}")
+        data_dir = c.execute("SHOW data_directory").fetchone()[0]
+    url = server.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("CREATE TABLE orders (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
+    to = f"file://{tmp_path / 'bucket'}"
+    (tmp_path / "bucket").mkdir()
+    stop = threading.Event()
+    out: dict = {}
+    options = ArchiveOptions(name="crash", flush_seconds=2, marker_seconds=0, spool_dir=str(tmp_path / "spool"))
+    t = threading.Thread(target=lambda: out.setdefault("r", run_archive(url, to, options, stop=stop)), daemon=True)
+    t.start()
+    acked: list[tuple[int, dt.datetime]] = []
+
+    def app():
+        try:
+            with psycopg.connect(url, autocommit=True) as c:
+                while True:
+                    acked.append(c.execute("INSERT INTO orders DEFAULT VALUES RETURNING id, at").fetchone())
+                    time.sleep(0.02)
+        except psycopg.Error:
+            return  # the server is gone
+
+    try:
+        manifest = tmp_path / "bucket" / "archive" / "crash" / "archive.json"
+        t_end = time.monotonic() + 90
+        while not (manifest.exists() and '"flushed": {' in manifest.read_text()):
+            assert time.monotonic() < t_end and t.is_alive(), out
+            time.sleep(0.3)
+        writer = threading.Thread(target=app, daemon=True)
+        writer.start()
+        time.sleep(6)
+        killed = dt.datetime.now(dt.timezone.utc)
+        subprocess.run(_as_postgres([str(BIN / "pg_ctl"), "-D", data_dir, "-m", "immediate", "-w", "stop"]),
+                       check=True, capture_output=True, timeout=60)
+        writer.join(timeout=30)
+        time.sleep(3)  # the archiver finds the server gone and keeps trying
+        assert t.is_alive(), out
+    finally:
+        stop.set()
+        t.join(timeout=120)
+    import json
+
+    flushed = dt.datetime.fromisoformat(json.loads(manifest.read_text())["flushed"]["at"])
+    assert (killed - flushed).total_seconds() <= 2 + 3, (killed, flushed)  # one flush interval and its own time
+    target = "pitr_crash_" + uuid.uuid4().hex[:6]
+    with psycopg.connect(pg_admin_url, autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {target}")
+    try:
+        dest = pg_admin_url.rsplit("/", 1)[0] + "/" + target
+        restore_to_time(f"{to}/archive/crash", "latest", to_url=dest)
+        with psycopg.connect(dest) as c:
+            got = {r[0] for r in c.execute("SELECT id FROM orders")}
+        must = {i for i, at in acked if at < flushed}
+        assert len(must) > 100 and must <= got, sorted(must - got)[:5]
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as c:
+            c.execute(f"DROP DATABASE IF EXISTS {target} WITH (FORCE)")
