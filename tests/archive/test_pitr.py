@@ -337,6 +337,7 @@ def test_a_gap_and_a_stale_archive_fail_the_status_and_the_drill(archived, mysql
     d = drill(a.at, storage=a.storage, seed=5, scratch=None if a.app.engine == "postgresql" else mysql_admin_url,
               stale_after=dt.timedelta(seconds=0), record=False)
     assert d.status == "failed" and any("stale" in p for p in d.problems), d
+    _told_by_webhook(a.at, d)
     base_first = store.bases()[0].first_segment
     chain = [s for s in m.segments if s.name >= base_first]
     if not chain:
@@ -351,3 +352,33 @@ def test_a_gap_and_a_stale_archive_fail_the_status_and_the_drill(archived, mysql
         assert d.status == "failed" and any(victim.name in p for p in d.problems), d
     finally:
         store.save(m)
+
+
+def _told_by_webhook(at: str, d) -> None:
+    """A failed drill reaches the release notifier's webhooks (here its plain JSON kind)."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from golive.archive.notify import notify_drill
+
+    got = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):  # noqa: N802
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        res = notify_drill([f"json+http://127.0.0.1:{httpd.server_address[1]}/hook"], at, d)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert [r.ok for r in res] == [True], res
+    assert got and got[0]["event"] == "drill" and got[0]["status"] == "failed" and "FAILED" in got[0]["title"], got
+    assert any("stale" in p for p in got[0]["problems"]), got
