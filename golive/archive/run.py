@@ -341,7 +341,8 @@ class Archiver:
                                 flushes=self.flushes, restarts=self.manifest.archiver.get("restarts", 0),
                                 bases=[b.id for b in self.manifest.bases],
                                 window=window_of(self.manifest, self.store).model_dump(mode="json"),
-                                max_flush_lag_seconds=self.max_lag, cpu_seconds=round(_cpu() - cpu0, 3))
+                                max_flush_lag_seconds=None if self.max_lag is None else round(self.max_lag, 3),
+                                cpu_seconds=round(_cpu() - cpu0, 3))
 
 
 def _cpu() -> float:
