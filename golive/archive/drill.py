@@ -147,11 +147,14 @@ def _check(engine, url, manifest, target: dt.datetime, checks: list[str], proble
     if after:
         problems.append(f"{len(after)} marker rows written after the moment are in the restore (first "
                         f"{_fmt(min(after))}): recovery went too far")
+    # the markers the archive recorded before the moment must all be there; the restore may hold a few more (an
+    # archiver killed before its next manifest write had written them): those are not judged
     known = [m for m in manifest.markers if m <= target - MARGIN]
-    have = [m for m in got if m <= target - MARGIN and (not manifest.markers or m >= min(manifest.markers))]
-    if _digest(known) != _digest(have):
-        missing = sorted(set(known) - set(have))
-        problems.append(f"marker rows before the moment: expected {_digest(known)}, restored {_digest(have)}"
-                        + (f" (missing from {_fmt(missing[0])})" if missing else ""))
+    have = {m for m in got if m <= target - MARGIN}
+    missing = sorted(set(known) - have)
+    if missing:
+        problems.append(f"{len(missing)} of the {len(known)} marker rows recorded before the moment are missing from "
+                        f"the restore (the first {_fmt(missing[0])}): recovery stopped short")
     else:
-        checks.append(f"marker rows before the moment: {_digest(have)}, as archived; none after it")
+        checks.append(f"marker rows before the moment: the {len(known)} recorded ({_digest(known)}) are all there "
+                      f"({len(have)} restored); none after it")

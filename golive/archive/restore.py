@@ -74,10 +74,19 @@ def fetch_for(store: ArchiveStore, manifest: ArchiveManifest, base: BaseEntry, t
         if target is not None and s.covers is not None and s.covers >= target:
             need_partial = False
             break
-    if need_partial and manifest.partial is not None:
+    if need_partial and manifest.partial is not None and manifest.partial.pieces:
         p = manifest.partial
-        name = p.name if p.name.endswith(".partial") else p.name + ".partial"
-        out.append(store.fetch(p, ldir / name, manifest, key))
+        dest = ldir / (p.segment + ".partial")
+        with open(dest, "wb") as whole:  # its pieces, each checked, end to end
+            for piece in sorted(p.pieces, key=lambda x: x.offset):
+                if piece.offset != whole.tell():
+                    raise TerminalError(f"the partial segment {p.segment} has no bytes from {whole.tell()} to "
+                                        f"{piece.offset}: the archive is damaged")
+                part = store.fetch(piece, ldir / "piece", manifest, key)
+                with open(part, "rb") as fh:
+                    shutil.copyfileobj(fh, whole, 1 << 20)
+                part.unlink()
+        out.append(dest)
     return files, out
 
 

@@ -39,7 +39,7 @@ from golive.backup.naming import clean_name, new_id
 from golive.backup.stream import parse_compression
 from golive.dialects import dialect_of, resolve
 from golive.errors import ConfigError, ConnectionFailed, GoliveError, TerminalError, TransientError
-from golive.model.archive import ArchiveManifest, BaseEntry, Flush
+from golive.model.archive import ArchiveManifest, BaseEntry, Flush, PartialEntry
 from golive.urls import as_url
 
 log = logging.getLogger(__name__)
@@ -160,9 +160,13 @@ class Archiver:
             with self.lock:
                 self.manifest.segments = [s for s in self.manifest.segments if s.name != entry.name] + [entry]
                 self.manifest.segments.sort(key=lambda s: self.engine.segment_key(s.name))
-                if self.manifest.partial and self.manifest.partial.name == entry.name:
+                done = self.manifest.partial if (self.manifest.partial and
+                                                 self.manifest.partial.segment == entry.name) else None
+                if done is not None:
                     self.manifest.partial = None
             self.save()
+            if done is not None:  # the complete segment replaces the pieces of it
+                self.store.delete([p.stored_as for p in done.pieces])
             path.unlink()
             n += 1
         self.stored += n
@@ -188,19 +192,24 @@ class Archiver:
         self.store_complete(at)
         spooled = self.engine.spooled(self.spool)
         if spooled.partial is not None:
+            name = spooled.partial.name
+            cur = self.manifest.partial
+            same = cur is not None and cur.name == name
+            start = cur.raw_length if same else 0
             try:
-                data, end = self.engine.partial_bytes(spooled.partial)
+                data, end = self.engine.partial_bytes(spooled.partial, start=start)
             except FileNotFoundError:  # it became complete meanwhile: stored on the next step
                 self.store_complete(at)
                 data = None
             if data is not None:
-                name = spooled.partial.name
-                entry = self.store.put_partial(name, data, end, self.compression, self.key)
+                pieces = list(cur.pieces) if same else []
+                if data:  # only what arrived since the last flush
+                    pieces.append(self.store.put_piece(name, start, data, self.compression, self.key))
                 with self.lock:
-                    old = self.manifest.partial
-                    self.manifest.partial = entry
-                if old is not None and old.stored_as != entry.stored_as:
-                    self.store.delete([old.stored_as])
+                    self.manifest.partial = PartialEntry(name=name, end=end, pieces=pieces)
+                if cur is not None and not same:  # a new segment is being written: the old one is stored
+                    self.save()
+                    self.store.delete([p.stored_as for p in cur.pieces])
         # every commit before ``at`` is now in the newest segment or an earlier one
         newest = spooled.partial.name.removesuffix(".partial") if spooled.partial is not None else None
         with self.lock:

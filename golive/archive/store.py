@@ -17,7 +17,7 @@ from golive.backup.naming import clean_name
 from golive.backup.store import StorageOptions
 from golive.backup.stream import Compression, ObjectWriter, fetch, parse_compression
 from golive.errors import ConfigError, TerminalError
-from golive.model.archive import ArchiveManifest, BaseEntry, Drill, PartialEntry, SegmentEntry
+from golive.model.archive import ArchiveManifest, BaseEntry, Drill, PartialPiece, SegmentEntry
 from golive.storage import open_storage
 
 MANIFEST = "archive.json"
@@ -108,11 +108,12 @@ class ArchiveStore:
         return SegmentEntry(name=path.name, stored_as=e.stored_as, size=e.size, raw_size=e.raw_size,
                             sha256=e.sha256, closed_at=closed_at)
 
-    def put_partial(self, name: str, data: bytes, end: str, compression: Compression,
-                    key: bytes | None) -> PartialEntry:
-        e = self.put(f"partial/{name}", name, "partial", data, compression, key)
-        return PartialEntry(name=name, stored_as=e.stored_as, size=e.size, raw_size=e.raw_size, sha256=e.sha256,
-                            end=end)
+    def put_piece(self, name: str, offset: int, data: bytes, compression: Compression,
+                  key: bytes | None) -> PartialPiece:
+        """The bytes of the partial segment ``name`` from ``offset`` on, as one more piece of it."""
+        e = self.put(f"partial/{name}.{offset:012d}", f"{name}@{offset}", "partial", data, compression, key)
+        return PartialPiece(name=e.name, offset=offset, stored_as=e.stored_as, size=e.size, raw_size=e.raw_size,
+                            sha256=e.sha256)
 
     def fetch(self, entry, dest: Path, manifest: ArchiveManifest, key: bytes | None) -> Path:
         """Download one stored object (segment, partial or base object) into ``dest``: checked, decrypted,

@@ -42,13 +42,34 @@ class SegmentEntry(BaseModel):
                                                          "earlier one (a restore to a moment before it stops here)")
 
 
-class PartialEntry(BaseModel):
-    name: str
+class PartialPiece(BaseModel):
+    name: str = Field(description="<segment>@<offset>: how errors name it")
+    offset: int = Field(description="Where its bytes start in the segment")
     stored_as: str
     size: int
     raw_size: int
     sha256: str
+
+
+class PartialEntry(BaseModel):
+    """The segment being written, as far as the last flush: stored in pieces, each flush adding only the bytes
+    received since the one before (a 1 GB binlog file is never uploaded again and again)."""
+
+    name: str
     end: str = Field(description="The position the stored bytes end at")
+    pieces: list[PartialPiece] = Field(default_factory=list)
+
+    @property
+    def raw_length(self) -> int:
+        return sum(p.raw_size for p in self.pieces)
+
+    @property
+    def size(self) -> int:
+        return sum(p.size for p in self.pieces)
+
+    @property
+    def segment(self) -> str:
+        return self.name.removesuffix(".partial")
 
 
 class BaseEntry(BaseModel):

@@ -277,9 +277,13 @@ def test_a_partial_segment_cut_mid_event_replays_cleanly(arch, target, tmp_path)
     partial = segs[-1]
     whole = partial.read_bytes()
     cut = whole[:len(whole) - 37]  # mid-event: the last transaction loses its end
-    data, pos = engine.partial_bytes(_write(tmp_path / "cut" / partial.name, cut))
+    cut_path = _write(tmp_path / "cut" / partial.name, cut)
+    data, pos = engine.partial_bytes(cut_path)
     assert len(data) < len(cut) and whole_events(data) == len(data) and whole.startswith(data)
     assert pos == f"{partial.name}:{len(data)}"
+    assert engine.partial_bytes(cut_path, start=len(data)) == (b"", pos)  # the next flush: nothing new yet
+    second = whole_events(data[:len(data) // 2])  # an event boundary: what a flush stored before
+    assert engine.partial_bytes(cut_path, start=second) == (data[second:], pos)
     given = tmp_path / "given"
     given.mkdir()
     for p in segs[:-1]:

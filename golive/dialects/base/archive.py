@@ -91,8 +91,11 @@ class Archive(Concern):
         """Complete segments in ``spool`` (oldest first) and the partial one, if any."""
         raise NotImplementedError
 
-    def partial_bytes(self, path: "Path") -> tuple[bytes, str]:
-        """The prefix of the partial segment ``path`` that is safe to store now, and the position it ends at."""
+    def partial_bytes(self, path: "Path", *, start: int = 0) -> tuple[bytes, str]:
+        """The bytes of the partial segment ``path`` from offset ``start`` (where the last flush's stopped) to where it
+        is safe to store now (whole records), and the position they end at. Nothing before ``start`` is read again:
+        each flush stores only what arrived since the last one. A restore gets the pieces joined, as
+        ``<segment>.partial`` (PostgreSQL pads it to the segment size itself)."""
         raise NotImplementedError
 
     def head(self, url: "DatabaseURL") -> tuple[dt.datetime, str]:

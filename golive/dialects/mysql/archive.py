@@ -51,6 +51,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 import tempfile
 import zlib
 from pathlib import Path
@@ -75,6 +76,8 @@ _FILE_RE = re.compile(r"^(?P<base>.+)\.(?P<num>\d{6,})$")
 MARKER_TABLE = "golive_pitr_marker"
 #: the copy of the newest spool file kept while the restarted receiver fetches it again (``_best``)
 PREVIOUS = ".previous"
+#: seconds after its start when a receiver no longer truncates the file it re-fetches
+SETTLED = 5.0
 UTC = dt.timezone.utc
 
 
@@ -187,7 +190,9 @@ def _best(path: Path) -> tuple[Path, int]:
         p = whole_length(prev)
         if p > n:
             return prev, p
-        prev.unlink(missing_ok=True)
+        # not removed here: the tool truncates the file more than once as it starts (when it opens it, then on the
+        # stream's first rotate event), so a file that caught up once may be short again; the receiver removes the
+        # copy once it has run for a while (``BinlogReceiver.alive``)
     return path, n
 
 
@@ -258,10 +263,17 @@ class BinlogReceiver(Receiver):
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                          preexec_fn=die_with_parent())
         self.first = first
+        self.started = time.monotonic()
         log.info("binlog receiver started at %s (replica id %d) into %s", first, replica_id(self.name), self.spool)
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        ok = self.proc is not None and self.proc.poll() is None
+        if ok and self.first and time.monotonic() - self.started > SETTLED:
+            newest = self.spool / self.first
+            prev = _previous(newest)
+            if prev.exists() and whole_length(newest) >= whole_length(prev):
+                prev.unlink(missing_ok=True)  # the tool re-fetched past it and no longer truncates
+        return ok
 
     @property
     def pid(self) -> int | None:
@@ -485,14 +497,24 @@ class MySQLArchive(Archive):
             return Spooled()
         return Spooled(complete=files[:-1], partial=files[-1])
 
-    def partial_bytes(self, path: Path) -> tuple[bytes, str]:
+    def partial_bytes(self, path: Path, *, start: int = 0) -> tuple[bytes, str]:
+        """Whole events from ``start`` (an event boundary: where the last flush's bytes ended) on."""
         path = Path(path)
         src, end = _best(path)
+        if end <= start:
+            return b"", f"{path.name}:{start}"
         with open(src, "rb") as fh:
-            data = fh.read(end)
-        if len(data) < end:  # truncated meanwhile by a restarted receiver
-            data = data[:whole_events(data)]
-        return data, f"{path.name}:{len(data)}"
+            fh.seek(start)
+            data = fh.read(end - start)
+        if len(data) < end - start:  # truncated meanwhile by a restarted receiver: whole events only
+            off = len(MAGIC) if start == 0 else 0
+            while off + HEADER <= len(data):
+                size = int.from_bytes(data[off + 9:off + 13], "little")
+                if size < HEADER or off + size > len(data):
+                    break
+                off += size
+            data = data[:off]
+        return data, f"{path.name}:{start + len(data)}"
 
     def head(self, url: DatabaseURL) -> tuple[dt.datetime, str]:
         conn = _connect(url)

@@ -506,15 +506,19 @@ class PostgresArchive(Archive):
         partial.sort(key=lambda p: self.segment_key(p.name))
         return Spooled(complete=complete, partial=partial[-1] if partial else None)
 
-    def partial_bytes(self, path: Path) -> tuple[bytes, str]:
-        """The whole file (pg_receivewal pads it to the segment size: the zeros compress to nothing) and where its
-        data ends: after its last non-zero byte (a lower bound of the true end: a record may end in zeros)."""
+    def partial_bytes(self, path: Path, *, start: int = 0) -> tuple[bytes, str]:
+        """The file's bytes from ``start`` to where its data ends: after its last non-zero byte (pg_receivewal pads
+        the file to the segment size; a lower bound of the true end: a record may end in zeros, stored by the next
+        flush or with the complete segment). A restore pads the joined pieces to the segment size again."""
         data = Path(path).read_bytes()
         size = len(data)
         if size >= 1 << 20 and size & (size - 1) == 0:
             self.segment_size = size
-        start = segment_start(Path(path).name[:24], self.segment_size)
-        return data, lsn_text(start + len(data.rstrip(b"\0")))
+        held = len(data.rstrip(b"\0"))
+        first = segment_start(Path(path).name[:24], self.segment_size)
+        if held <= start:
+            return b"", lsn_text(first + start)
+        return data[start:held], lsn_text(first + held)
 
     def head(self, url: DatabaseURL) -> tuple[dt.datetime, str]:
         conn = connect(url)
@@ -666,7 +670,7 @@ class PostgresArchive(Archive):
         self.segment_size = int(details.get("wal_segment_size") or self.segment_size)
         last = self._check_continuous(base, segments)
         wal = workdir / "wal"
-        self._place_segments(segments, wal)
+        self._place_segments(segments, wal, self.segment_size)
         bin_dir = _bin_for(data)
         log_file = data / "golive-restore.log"
         self._configure(data, wal, port, target)
@@ -789,7 +793,7 @@ class PostgresArchive(Archive):
                                 f"the archive's last segment {last}")
 
     @staticmethod
-    def _place_segments(segments: list[Path], wal: Path) -> None:
+    def _place_segments(segments: list[Path], wal: Path, segment_size: int = 16 << 20) -> None:
         """The segments where ``restore_command`` finds them; a partial one (``<segment>.partial``) under its
         segment's name, unless a complete segment of that name is there."""
         wal.mkdir(parents=True, exist_ok=True)
@@ -806,6 +810,10 @@ class PostgresArchive(Archive):
             dest = wal / name
             if dest.exists():
                 dest.unlink()
+            if p.name.endswith(".partial") and p.stat().st_size < segment_size:
+                shutil.copyfile(p, dest)  # stored as far as it held data: recovery reads whole-size segments
+                os.truncate(dest, segment_size)
+                continue
             try:
                 os.link(p, dest)
             except OSError:
