@@ -8,6 +8,8 @@ Tasks return counts and paths, never file contents, and results are not persiste
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -79,22 +81,47 @@ def upload_batches(job: sync.UploadJob, batches: list[sync.Batch]) -> list[sync.
     cancels those not started, instead of waiting for the whole upload: the manifest keeps what was
     verified, and the same command resumes.
     """
-    with ThreadPoolTaskRunner(max_workers=job.workers) as runner:
-        try:
-            futures = [runner.submit(upload_batch, {"job": job, "batch": b}) for b in batches]
-            results = []
-            for batch, future in zip(batches, futures):
-                future.wait()
-                outcome = future.state.result(raise_on_failure=False)
-                if isinstance(outcome, TransientError):  # still failing after the retries
-                    outcome = sync.failed_batch(batch, outcome, job)
-                elif isinstance(outcome, BaseException):
-                    raise outcome
-                results.append(outcome)
-        except BaseException:
-            # before the runner's exit, which waits for every running task
+    interrupted = threading.Event()
+    old = None
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C sets the job's stop flag at once and is raised once the batches in flight have stopped: a
+        # KeyboardInterrupt raised wherever the main thread happens to be (inside Prefect's task submission, say)
+        # can be swallowed there, and the upload would run to its end. A second Ctrl-C raises at once.
+        def on_sigint(signum, frame):
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            interrupted.set()
             sync.stop(job)
-            raise
+
+        old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with ThreadPoolTaskRunner(max_workers=job.workers) as runner:
+            try:
+                futures = []
+                for b in batches:
+                    if interrupted.is_set():
+                        break
+                    futures.append(runner.submit(upload_batch, {"job": job, "batch": b}))
+                results = []
+                for batch, future in zip(batches, futures):
+                    future.wait()
+                    if interrupted.is_set():
+                        continue  # stopped at its next file or part: raised below, once all have stopped
+                    outcome = future.state.result(raise_on_failure=False)
+                    if isinstance(outcome, TransientError):  # still failing after the retries
+                        outcome = sync.failed_batch(batch, outcome, job)
+                    elif isinstance(outcome, BaseException):
+                        raise outcome
+                    results.append(outcome)
+            except BaseException:
+                # before the runner's exit, which waits for every running task
+                sync.stop(job)
+                raise
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
     return results
 
 

@@ -4,7 +4,8 @@ Neutral: no engine here. Layout under the archive's URL (``s3://bucket/prefix/ar
 
     archive.json                  the manifest below, rewritten after every stored segment and flush
     segments/<segment>.zst[.aes]  complete segments, as the engine names its log files
-    partial/<segment>.zst[.aes]   the segment being written, as far as the last flush (overwritten)
+    partial/<segment>.<offset>.zst[.aes]  the segment being written, in pieces: each flush stores only the bytes
+                                  received since the one before (removed once the segment is stored whole)
     bases/<ID>/...                base backups (objects + base.json, written last)
     drills/<time>.json            one per drill: the moment, what it proved, RTO and RPO
 """
