@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from golive.errors import ConfigError
 from golive.model.archive import Drill
-from golive.release.notify import Summary, describe_raw, parse_target, send
 from golive.release.model import NotifyResult
+from golive.release.notify import Summary, send_all
 
 
 def notify_drill(values: list[str], at: str, drill: Drill) -> list[NotifyResult]:
@@ -15,12 +14,4 @@ def notify_drill(values: list[str], at: str, drill: Drill) -> list[NotifyResult]
                               f"RPO {drill.rpo_seconds} s"] + drill.problems[:5]
     summary = Summary(title=title, lines=lines, data={"source": "golive", "event": "drill", "archive": at,
                                                       **drill.model_dump(mode="json")})
-    out = []
-    for value in values:
-        try:
-            target = parse_target(value)
-        except ConfigError as exc:
-            out.append(NotifyResult(target=describe_raw(value), kind="?", ok=False, detail=str(exc)))
-            continue
-        out.append(send(target, summary))
-    return out
+    return send_all(values, summary)

@@ -16,8 +16,7 @@ from pathlib import Path
 from golive.archive.options import PointRestoreResult, parse_moment
 from golive.archive.store import ArchiveStore
 from golive.archive.window import chain, window_of
-from golive.backup.crypto import key_id, parse_key
-from golive.backup.restore import scratch_dir
+from golive.backup.restore import encryption_key, scratch_dir
 from golive.backup.store import StorageOptions
 from golive.dialects import get_dialect
 from golive.errors import ConfigError, TerminalError
@@ -32,16 +31,7 @@ def _fmt(t: dt.datetime | None) -> str:
 
 
 def archive_key(manifest: ArchiveManifest, key_text) -> bytes | None:
-    if manifest.encryption is None:
-        return None
-    if not key_text:
-        raise ConfigError(f"the archive {manifest.name} is encrypted (key {manifest.encryption.key_id}): give its key "
-                          "(--encrypt-key-file FILE or --encrypt-key-block NAME)")
-    key = parse_key(secret(key_text))
-    if key_id(key) != manifest.encryption.key_id:
-        raise ConfigError(f"the archive {manifest.name} was encrypted with key {manifest.encryption.key_id}, not with "
-                          f"the key given ({key_id(key)})")
-    return key
+    return encryption_key(manifest, key_text, what=f"the archive {manifest.name}")
 
 
 def pick_base(bases: list[BaseEntry], target: dt.datetime | None) -> BaseEntry:

@@ -29,16 +29,18 @@ from golive.urls import as_url, secret
 log = logging.getLogger(__name__)
 
 
-def encryption_key(manifest: Manifest, key_text) -> bytes | None:
-    """The key for ``manifest``'s objects; a missing or wrong key is refused by its fingerprint."""
+def encryption_key(manifest: Manifest, key_text, *, what: str | None = None) -> bytes | None:
+    """The key for ``manifest``'s objects (a backup's, or an archive's: ``what`` names it); a missing or wrong key
+    is refused by its fingerprint."""
+    what = what or f"backup {manifest.id}"
     if manifest.encryption is None:
         return None
     if not key_text:
-        raise ConfigError(f"backup {manifest.id} is encrypted (key {manifest.encryption.key_id}): give its key "
+        raise ConfigError(f"{what} is encrypted (key {manifest.encryption.key_id}): give its key "
                           "(--encrypt-key-file FILE or --encrypt-key-block NAME)")
     key = parse_key(secret(key_text))
     if key_id(key) != manifest.encryption.key_id:
-        raise ConfigError(f"backup {manifest.id} was encrypted with key {manifest.encryption.key_id}, not with the "
+        raise ConfigError(f"{what} was encrypted with key {manifest.encryption.key_id}, not with the "
                           f"key given ({key_id(key)})")
     return key
 

@@ -173,6 +173,47 @@ def pump(src, writer: ObjectWriter, size: int = READ) -> None:
         writer.write(data)
 
 
+class Pumped:
+    """A tool's stdout pumped into an object writer in one thread (``pump``), its stderr read in another; a pump
+    that fails kills the tool. ``join()`` waits for both and returns the stderr bytes; ``errors`` holds the pump's
+    exception, if any."""
+
+    def __init__(self, proc, writer: ObjectWriter, name: str):
+        import threading
+
+        self.proc, self.errors, self._stderr = proc, [], []
+
+        def run() -> None:
+            try:
+                pump(proc.stdout, writer)
+            except BaseException as exc:  # re-raised by the caller
+                self.errors.append(exc)
+                proc.kill()
+
+        self.pumper = threading.Thread(target=run, name=f"{name}-pump", daemon=True)
+        self.reader = threading.Thread(target=lambda: self._stderr.append(proc.stderr.read()), daemon=True)
+        self.pumper.start()
+        self.reader.start()
+
+    def join(self) -> bytes:
+        self.pumper.join()
+        self.reader.join()
+        return b"".join(self._stderr)
+
+
+def alive(pid: int | None) -> bool:
+    """Does process ``pid`` run (on this host)?"""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def first_line(text: str) -> str:
     """The line of a tool's error output worth a one-line message: its last non-empty one (where pg_dump, zstd and
     the MySQL clients put the cause)."""
@@ -243,14 +284,7 @@ def sweep_scratch(parent: str) -> list[str]:
     return removed
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+_alive = alive
 
 
 def _postmaster_pids(path: str) -> list[str]:

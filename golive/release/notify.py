@@ -234,7 +234,11 @@ def resolve_blocks(values: list[str]) -> list[str]:
 
 
 def notify_all(values: list[str], report: ReleaseReport) -> list[NotifyResult]:
-    summary = summarize(report)
+    return send_all(values, summarize(report))
+
+
+def send_all(values: list[str], summary: Summary) -> list[NotifyResult]:
+    """POST ``summary`` to every target in ``values``; a value that is not a target is a failed result."""
     out = []
     for value in values:
         try:

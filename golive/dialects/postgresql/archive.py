@@ -55,7 +55,6 @@ import socket
 import subprocess
 import tarfile
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -64,7 +63,7 @@ from golive.dialects.postgresql.backup import connect, find_tool, libpq_dsn, ser
 from golive.dialects.postgresql.session import translate_error
 from golive.errors import ConfigError, GoliveError, TargetNotEmpty, TerminalError
 from golive.model.archive import Spooled
-from golive.model.backup import first_line, pump
+from golive.model.backup import Pumped, alive, first_line
 from golive.runtime import die_with_parent
 from golive.urls import DatabaseURL, mask
 
@@ -324,16 +323,7 @@ def _postmaster_pid(data_dir: Path) -> int | None:
         return None
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+_alive = alive  # (golive.model.backup)
 
 
 def _bin_for(data_dir: Path) -> Path:
@@ -596,28 +586,13 @@ class PostgresArchive(Archive):
             writer = sink.open(BASE_OBJECT, "pg_basebackup")
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                     preexec_fn=die_with_parent())
-            errors: list[BaseException] = []
-            stderr: list[bytes] = []
-
-            def run_pump():
-                try:
-                    pump(proc.stdout, writer)
-                except BaseException as exc:  # re-raised below
-                    errors.append(exc)
-                    proc.kill()
-
-            pumper = threading.Thread(target=run_pump, name="pg_basebackup-pump", daemon=True)
-            reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
-            pumper.start()
-            reader.start()
-            pumper.join()
-            reader.join()
+            pumped = Pumped(proc, writer, "pg_basebackup")
+            text = mask(pumped.join().decode("utf-8", "replace"))
             rc = proc.wait()
-            text = mask(b"".join(stderr).decode("utf-8", "replace"))
-            if errors or rc != 0:
+            if pumped.errors or rc != 0:
                 writer.abort()
-                if errors:
-                    raise errors[0]
+                if pumped.errors:
+                    raise pumped.errors[0]
                 raise TerminalError(f"pg_basebackup of {url.masked} failed (exit {rc}): "
                                     f"{first_line(text) or 'no message'}")
             try:

@@ -25,13 +25,12 @@ import logging
 import os
 import re
 import subprocess
-import threading
 from pathlib import Path
 
 from golive.dialects.base import Backup
 from golive.dialects.postgresql.session import connect as session_connect, libpq, qi, translate_error
 from golive.errors import ConfigError, TargetNotEmpty, TerminalError
-from golive.model.backup import ScratchFull, TableEntry, Tool, first_line, pump
+from golive.model.backup import Pumped, ScratchFull, TableEntry, Tool, first_line
 from golive.runtime import die_with_parent
 from golive.urls import DatabaseURL, mask, parse_url
 
@@ -167,37 +166,23 @@ def backup(url: DatabaseURL, sink) -> dict:
         writer = sink.open(DUMP_OBJECT, "pg_dump")
         proc = subprocess.Popen([tool.path, "-Fc", "-Z0", f"--snapshot={snapshot}", "--no-password", "--dbname", dsn],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        errors: list[BaseException] = []
-        stderr: list[bytes] = []
-
-        def run_pump():
-            try:
-                pump(proc.stdout, writer)
-            except BaseException as exc:  # re-raised below
-                errors.append(exc)
-                proc.kill()
-
-        pumper = threading.Thread(target=run_pump, name="pg_dump-pump", daemon=True)
-        reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
-        pumper.start()
-        reader.start()
+        pumped = Pumped(proc, writer, "pg_dump")
         try:
             # while pg_dump runs: counts and fingerprint in the snapshot it dumps
             tables = count_rows(conn, list_tables(conn))
             fp = fingerprint(conn)
         except BaseException:
             proc.kill()
-            pumper.join()
+            pumped.join()
             writer.abort()
             raise
-        pumper.join()
-        reader.join()
+        stderr = pumped.join()
         rc = proc.wait()
-        if errors or rc != 0:
+        if pumped.errors or rc != 0:
             writer.abort()
-            if errors:
-                raise errors[0]
-            msg = first_line(mask(b"".join(stderr).decode("utf-8", "replace")))
+            if pumped.errors:
+                raise pumped.errors[0]
+            msg = first_line(mask(stderr.decode("utf-8", "replace")))
             raise TerminalError(f"pg_dump failed (exit {rc}): {msg or 'no message'}")
         try:
             entry = writer.close()
