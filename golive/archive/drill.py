@@ -23,7 +23,6 @@ import shutil
 import socket
 import time
 import uuid
-from pathlib import Path
 
 from golive.archive.options import parse_moment
 from golive.archive.restore import _fmt, restore_to_time
