@@ -17,6 +17,7 @@ from golive.backup.naming import clean_name
 from golive.backup.store import StorageOptions
 from golive.backup.stream import Compression, ObjectWriter, fetch, parse_compression
 from golive.errors import ConfigError, TerminalError
+from golive.model.backup import alive as _alive
 from golive.model.archive import ArchiveManifest, BaseEntry, Drill, PartialPiece, SegmentEntry
 from golive.storage import open_storage
 
@@ -163,7 +164,7 @@ class ArchiveStore:
             except (ValueError, KeyError):
                 held, beat = {}, dt.datetime.min.replace(tzinfo=dt.timezone.utc)
             mine = held.get("host") == me["host"] and held.get("pid") == me["pid"]
-            alive_here = held.get("host") == me["host"] and _pid_alive(held.get("pid"))
+            alive_here = held.get("host") == me["host"] and _alive(held.get("pid"))
             fresh = dt.datetime.now(dt.timezone.utc) - beat < LOCK_STALE
             if not mine and fresh and (alive_here or held.get("host") != me["host"]):
                 raise ConfigError(f"another archiver is running for {self.url} (host {held.get('host')}, process "
@@ -180,10 +181,3 @@ class ArchiveStore:
             if held.get("host") == socket.gethostname() and held.get("pid") == os.getpid():
                 self.storage.delete_keys([self.key(LOCK)])
 
-
-def _pid_alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, TypeError, ValueError):
-        return False
-    return True

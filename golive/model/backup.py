@@ -203,7 +203,11 @@ class Pumped:
 
 def alive(pid: int | None) -> bool:
     """Does process ``pid`` run (on this host)?"""
-    if not pid:
+    try:
+        pid = int(pid or 0)
+    except (TypeError, ValueError):  # read from a file another process wrote
+        return False
+    if pid <= 0:
         return False
     try:
         os.kill(pid, 0)
