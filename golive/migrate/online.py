@@ -22,6 +22,7 @@ import logging
 import shlex
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from golive.dialects import dialect_of
@@ -173,17 +174,14 @@ def copied_chunks(target: DatabaseURL, plan: MigrationPlan) -> list[dict]:
                         ).model_dump() for (table, no), c in sorted(done.items())]
 
 
-def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, state: CaptureState, batch) -> int:
-    """Apply one batch: each changed row as the source has it now (a row not found was deleted), all tables in one
-    target transaction that also records the batch's position. A row the target refuses (as the copy would have
-    rejected it) is recorded as a reject with its key and reason, never dropped silently. Returns the rows applied."""
-    src, dst = dialect_of(source).source, dialect_of(target).target
-    _BATCHES[state.run_key] = _BATCHES.get(state.run_key, 0) + 1  # each attempt its own number (``check_ahead``)
+def read_batch(source: DatabaseURL, plan: MigrationPlan, batch) -> list:
+    """The source's half of applying a batch: each changed row as the source has it now (a key not found was
+    deleted), per table, parents before children: ``[(table plan, [(key, line)], keys gone, keys)]``."""
+    src = dialect_of(source).source
     by_table: dict[str, dict[tuple, None]] = {}
     for ch in batch.changes:
         by_table.setdefault(ch.table, {})[ch.key] = None  # in order, once per key: the latest state wins
     tables = []
-    applied = 0
     for tp in plan.tables:  # parents before children
         keys = list(by_table.pop(tp.source, {}))
         if not keys:
@@ -194,11 +192,26 @@ def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, s
         if gone:  # compared as text too: an engine may hand back a key in another type than its capture's
             as_text = {tuple(map(str, k)) for k, _ in found}
             gone = [k for k in gone if tuple(map(str, k)) not in as_text]
-        tables.append((tp, found, gone))
-        applied += len(keys)
-        _track(state, tp.source, keys)
+        tables.append((tp, found, gone, keys))
     if by_table:  # a table the plan does not copy: its changes are not this run's
         log.debug("changes of tables not copied: %s", ", ".join(sorted(by_table)))
+    return tables
+
+
+def apply_batch(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, state: CaptureState, batch,
+                read=None) -> int:
+    """Apply one batch: each changed row as the source has it now (a row not found was deleted), all tables in one
+    target transaction that also records the batch's position. A row the target refuses (as the copy would have
+    rejected it) is recorded as a reject with its key and reason, never dropped silently. ``read``: the batch's
+    rows as ``read_batch`` returned them (read ahead), else read now. Returns the rows applied."""
+    dst = dialect_of(target).target
+    tables = read_batch(source, plan, batch) if read is None else read
+    _BATCHES[state.run_key] = _BATCHES.get(state.run_key, 0) + 1  # each attempt its own number (``check_ahead``)
+    applied = 0
+    for tp, _, _, keys in tables:
+        applied += len(keys)
+        _track(state, tp.source, keys)
+    tables = [(tp, found, gone) for tp, found, gone, _ in tables]
     # the state as it is once this batch is in: recorded by the transaction that applies the batch, and only then
     # taken as this run's state (a failure leaves the state as the target has it)
     after = state.model_copy(deep=True)
@@ -311,29 +324,56 @@ def catch_up(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
     the lag returned; the cut-over drains it behind the fence). ``on_batch(lag, applied)`` is told after each
     batch (progress, the UI). ``wait``: caught up, keep polling (every 0.2 s) until ``seconds`` pass (a manual
     cut-over waiting to be asked). ``drain``: until a batch comes back empty, whatever the source's position (behind
-    the fence: a transaction open at the fence may still commit)."""
+    the fence: a transaction open at the fence may still commit).
+
+    While a batch is applied to the target, the next one is read from the source (its changes and its rows), in
+    one reader thread: the source's and the target's round trips overlap. The reader only reads: the position
+    moves (and the source lets go of what was applied) only once the target committed the batch that holds it.
+    """
     cap = dialect_of(source).capture
     t_end = None if seconds is None else time.monotonic() + seconds
     goal = cap.head(source, state) if seconds is None and not drain else None
-    while True:
-        b = cap.changes(source, state, state.applied, limit=batch)
-        if not b.changes:
-            if b.position and b.position != state.applied:
-                state.applied = b.position
-                save_state(target, state)
-            if wait and t_end is not None and time.monotonic() < t_end:
-                time.sleep(0.2)
-                continue
-            return Lag(pending=0, seconds=0.0, position=state.applied)
-        n = apply_batch(source, target, plan, state, b)
-        lag = Lag(pending=b.pending, seconds=max(0.0, time.time() - b.oldest_at) if b.oldest_at and b.pending else 0.0,
-                  position=state.applied)
-        if on_batch is not None:
-            on_batch(lag, n)
-        if t_end is not None and time.monotonic() >= t_end:
-            return lag
-        if goal is not None and cap.position_key(state.applied) >= cap.position_key(goal):
-            return lag
+
+    def read(after: str):
+        b = cap.changes(source, state, after, limit=batch)
+        return b, (read_batch(source, plan, b) if b.changes else None)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="golive-catch-up") as ahead:
+        pending = ahead.submit(read, state.applied)
+        try:
+            while True:
+                b, rows = pending.result()
+                pending = None
+                if not b.changes:
+                    if b.position and b.position != state.applied:
+                        state.applied = b.position
+                        save_state(target, state)
+                    if wait and t_end is not None and time.monotonic() < t_end:
+                        time.sleep(0.2)
+                        pending = ahead.submit(read, state.applied)
+                        continue
+                    return Lag(pending=0, seconds=0.0, position=state.applied)
+                last = (t_end is not None and time.monotonic() >= t_end) or (
+                    goal is not None and cap.position_key(b.position) >= cap.position_key(goal))
+                if not last:  # the next batch is read while this one is applied
+                    pending = ahead.submit(read, b.position)
+                n = apply_batch(source, target, plan, state, b, rows)
+                lag = Lag(pending=b.pending, position=state.applied,
+                          seconds=max(0.0, time.time() - b.oldest_at) if b.oldest_at and b.pending else 0.0)
+                if on_batch is not None:
+                    on_batch(lag, n)
+                if last or (t_end is not None and time.monotonic() >= t_end):
+                    return lag
+        finally:
+            if pending is not None:  # read ahead, not applied: its reader ends before the caller goes on
+                pending.cancel() or _quietly(pending.result)
+
+
+def _quietly(fn) -> None:
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - a read ahead nobody will apply: its error is not this run's
+        log.debug("a batch read ahead and not applied failed", exc_info=True)
 
 
 def record_lag(target: DatabaseURL, state: CaptureState, lag: Lag) -> None:

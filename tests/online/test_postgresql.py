@@ -388,6 +388,40 @@ def test_kill_9_during_catch_up_then_resume(into, source, request, tmp_path):
 # ---------------------------------------------------------------------- DDL, TRUNCATE, abort
 
 
+def test_read_ahead_never_lets_the_slot_pass_what_the_target_committed(source, pg_url, monkeypatch):
+    """The catch-up reads the next batch (and a peek reads several ahead) while one is applied: the slot is
+    advanced only to what the target committed, each batch is applied once, in order, and the result is equal."""
+    from golive.dialects.postgresql import capture as pg_capture
+
+    run(source, SCHEMA)
+    plan, state = _copied(source, pg_url, MigrateOptions())
+    s, d = parse_url(source), parse_url(pg_url)
+    for i in range(30):  # 30 transactions of 20 changes each
+        run(source, f"UPDATE orders SET note = 'round {i}' WHERE id % 300 = {i % 300}",
+            f"UPDATE kv SET v = 'r{i}' WHERE k IN ({', '.join(repr('k' + str(j)) for j in range(1 + i, 11 + i))})")
+    peeks = []
+    real = pg_capture._read
+    monkeypatch.setattr(pg_capture, "_read", lambda *a, **k: peeks.append(1) or real(*a, **k))
+    seen = []
+
+    def after_batch(lag, n):
+        committed = online.load_state(d, plan.run_key).applied
+        with psycopg.connect(source) as c:
+            slot = c.execute("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+                             (state.meta["slot"],)).fetchone()[0]
+        assert decoding.lsn(slot) <= decoding.lsn(committed), (slot, committed)
+        seen.append((state.applied, n))
+
+    online.catch_up(s, d, plan, state, batch=40, on_batch=after_batch)
+    positions = [p for p, _ in seen]
+    assert positions == sorted(positions, key=decoding.lsn) and len(set(positions)) == len(positions)
+    assert sum(n for _, n in seen) >= 30 * 20 and len(seen) >= 10
+    assert len(peeks) < len(seen), "batches after the first peek are served from its rows"
+    for table, key in (("orders", "id"), ("kv", "k")):
+        assert run(source, f"SELECT * FROM {table} ORDER BY {key}") == run(pg_url, f"SELECT * FROM {table} ORDER BY {key}")
+    online.abort(s, d, state)
+
+
 def test_an_alter_table_during_capture_stops_the_run(source, pg_url):
     """A row written after an ALTER shows new columns: the run stops there, naming the table and the column."""
     run(source, SCHEMA)

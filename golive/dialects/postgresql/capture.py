@@ -18,7 +18,9 @@
   advanced (``pg_replication_slot_advance``) only up to the position the target has recorded (``after``), at the
   next call: nothing is consumed before the target committed it, so a crash re-reads from there. A position is the
   LSN at the end of a transaction's commit record. A slot found *past* the target's position (read outside golive)
-  stops the run: the changes in between cannot be read again.
+  stops the run: the changes in between cannot be read again. A peek decodes from the slot's restart point (moved
+  by PostgreSQL only every 15 s or so), so one peek reads several batches ahead and the batches after it are served
+  from its rows (``_ahead``): a backlog is decoded about once, not once per batch.
 * **DDL.** test_decoding emits none. Each copied table's columns (name, type, NOT NULL), primary key, replica
   identity and partitions are recorded at ``begin`` (by oid) and compared at every ``changes``; the columns of each
   decoded row are compared too (a row written after an ALTER shows its new columns). Any difference stops the run,
@@ -41,6 +43,7 @@ import logging
 import random
 import re
 import time
+from dataclasses import dataclass
 
 from golive.dialects.base import Capture
 from golive.dialects.postgresql import decoding
@@ -352,9 +355,12 @@ class PostgresCapture(Capture):
                 raise TerminalError(f"replication slot {slot} is at {at}, past what the target applied ({after}): "
                                     f"the changes in between were read outside golive and cannot be read again; "
                                     f"{RESTART}")
-            if decoding.lsn(after) > decoding.lsn(at):  # the target has committed up to here: the slot lets go
-                conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (slot, after))
-            batch = _read(conn, slot, tables, after, limit)
+            batch = _ahead(slot, tables, after, limit)
+            if batch is None:
+                done = min(after, state.applied or after, key=decoding.lsn)  # ``after`` may be read, not yet applied
+                if decoding.lsn(done) > decoding.lsn(at):  # the target has committed up to here: the slot lets go
+                    conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (slot, done))
+                batch = _read(conn, slot, tables, after, limit)
             self._schema_unchanged(conn, state)
         except psycopg.Error as exc:
             raise translate_error(exc, f"reading the source's changes (replication slot {slot})") from None
@@ -437,6 +443,7 @@ class PostgresCapture(Capture):
                     "slot_name NOT LIKE 'golive\\_archive\\_%' AND database = current_database() ORDER BY 1").fetchall()]
             for slot in slots:
                 _ROWS_PER_CHANGE.pop(slot, None)
+                _AHEAD.pop(slot, None)
                 if _drop_slot(conn, slot):
                     removed.append(f"replication slot {slot}")
             if not keep_fence:
@@ -479,28 +486,71 @@ def _resume(url: DatabaseURL, plan, slot: str, at: str, meta: dict):
 _ROWS_PER_CHANGE: dict[str, float] = {}
 
 
+#: batches one peek reads ahead (its rows kept in memory, at most ``AHEAD_ROWS``)
+AHEAD, AHEAD_ROWS = 8, 200_000
+
+
+@dataclass
+class _Peeked:
+    """The rows of the last peek not yet handed out, from the end of the transaction at ``after`` on."""
+
+    rows: list
+    after: str
+    full: bool  # the peek stopped at its row limit: more WAL may follow its rows
+
+
+#: per slot, what the last peek read beyond the batch it returned
+_AHEAD: dict[str, _Peeked] = {}
+
+
+def _ahead(slot: str, tables: dict, after: str, limit: int) -> ChangeBatch | None:
+    """The next batch from the rows an earlier peek read ahead, when they hold a whole batch after ``after``
+    (None: peek again). A peek decodes the WAL from the slot's restart point, which PostgreSQL moves only at its
+    running-transactions records (every 15 s or so, and at checkpoints), however far the slot is advanced: one peek
+    per batch decodes a backlog again at every batch (the catch-up's cost grew with the backlog's square). The WAL
+    after a position never changes, so rows peeked once serve the batches that follow; the last, partial batch
+    is always peeked afresh (it sees what was written since)."""
+    got = _AHEAD.pop(slot, None)
+    if got is None or got.after != after:
+        return None
+    reader = decoding.Reader(tables)
+    w = _window(got.rows, reader, after, limit)
+    if len(w.changes) < limit:
+        return None
+    if w.rows < len(got.rows):
+        _AHEAD[slot] = _Peeked(got.rows[w.rows:], w.position, got.full)
+    pending = w.pending or (1 if got.full else 0)
+    return ChangeBatch(changes=[Change(table=t, key=k, deleted=d) for t, k, d in w.changes],
+                       position=w.position, pending=pending, oldest_at=w.oldest_at or w.first_at)
+
+
+def _window(rows, reader, after: str, limit: int) -> "decoding.Window":
+    try:
+        return decoding.window(rows, reader, after, limit)
+    except decoding.ColumnsChanged as exc:
+        what = ([f"column {', '.join(exc.added)} added"] if exc.added else []) + (
+            [f"column {', '.join(exc.dropped)} dropped"] if exc.dropped else [])
+        raise _schema_changed([f"{exc.source} ({', '.join(what)})"]) from None
+    except decoding.TruncatedTable as exc:
+        raise SchemaChanged(f"table {', '.join(exc.sources)} was emptied with TRUNCATE during capture: golive "
+                            f"does not replay a TRUNCATE (its rows cannot be found by key): {RESTART}") from None
+    except decoding.MissingKey as exc:
+        raise TerminalError(f"{exc}: a changed row's key is not in the WAL (its replica identity was changed "
+                            f"during capture?): {RESTART}") from None
+
+
 def _read(conn, slot: str, tables: dict, after: str, limit: int) -> ChangeBatch:
-    """Whole transactions after ``after`` until ``limit`` changes of copied tables: the batch ends at a commit."""
+    """Whole transactions after ``after`` until ``limit`` changes of copied tables: the batch ends at a commit.
+    The peek reads up to ``AHEAD`` batches ahead (``_ahead`` serves them)."""
     reader = decoding.Reader(tables)
     ratio = _ROWS_PER_CHANGE.get(slot, 3.0)
-    want = int(limit * ratio * 1.1) + 64  # a little beyond the batch tells what is pending
+    want = min(int(limit * AHEAD * ratio * 1.1), AHEAD_ROWS) + 64  # beyond the batch: read ahead, and what is pending
     while True:
         # a flushed commit first: the peek reads to the WAL flushed when it starts, and a record only partly flushed
         # there (the WAL writer flushes whole pages) would make it wait until someone flushes the rest
         conn.execute("SELECT pg_logical_emit_message(true, 'golive', '')")
         rows = conn.execute(PEEK, (slot, want)).fetchall()
-        try:
-            got = decoding.window(rows, reader, after, limit)
-        except decoding.ColumnsChanged as exc:
-            what = ([f"column {', '.join(exc.added)} added"] if exc.added else []) + (
-                [f"column {', '.join(exc.dropped)} dropped"] if exc.dropped else [])
-            raise _schema_changed([f"{exc.source} ({', '.join(what)})"]) from None
-        except decoding.TruncatedTable as exc:
-            raise SchemaChanged(f"table {', '.join(exc.sources)} was emptied with TRUNCATE during capture: golive "
-                                f"does not replay a TRUNCATE (its rows cannot be found by key): {RESTART}") from None
-        except decoding.MissingKey as exc:
-            raise TerminalError(f"{exc}: a changed row's key is not in the WAL (its replica identity was changed "
-                                f"during capture?): {RESTART}") from None
+        got = _window(rows, reader, after, limit)
         # the peek stops after ``want`` rows of its own, BEGIN rows included (one per COMMIT row): fewer, and it
         # read all the WAL there was when it started
         made = len(rows) + sum(1 for _, data in rows if data[:1] == "C")
@@ -510,6 +560,8 @@ def _read(conn, slot: str, tables: dict, after: str, limit: int) -> ChangeBatch:
         want *= 8  # a window of other tables' changes only: look further (the slot stays where the target is)
     if got.changes:
         _ROWS_PER_CHANGE[slot] = min(max(made / (len(got.changes) + got.pending), 1.0), 20.0)
+        if got.rows < len(rows):
+            _AHEAD[slot] = _Peeked(rows[got.rows:], got.position, full)
     pending = got.pending or (1 if full else 0)
     return ChangeBatch(changes=[Change(table=t, key=k, deleted=d) for t, k, d in got.changes],
                        position=got.position, pending=pending, oldest_at=got.oldest_at or got.first_at)
