@@ -208,6 +208,7 @@ class Comparer:
               f"{', '.join(tgt.canonical(c) for c in spec.columns)} FROM {tgt.table} {twhere}")
         tgt_rows = {as_text(r[0]): (r[1:1 + nkey], [plain(v) for v in r[1 + nkey:]]) for r in tgt.run(tq, targs)}
         out: list[Difference] = []
+        judge: dict[int, list] = {}  # column -> (key, rendered, target value) the target's parser must judge
         for kt, (kraw, canon, rend) in src_rows.items():
             if kt not in tgt_rows:
                 out.append(Difference(table=spec.source, kind="missing", key=self._key(kraw)))
@@ -217,21 +218,31 @@ class Comparer:
                 s, t = canon[i], tcanon[i]
                 if s == t or (s is not None and t is not None and str(s) == str(t)):
                     continue
-                if self._same_after_parsing(c, rend[i], t):
-                    continue
-                out.append(Difference(table=spec.source, kind="value", key=self._key(kraw), column=c.source,
-                                      source=_show(rend[i]), target=_show(t)))
+                judge.setdefault(i, []).append((kraw, rend[i], t))
+        for i, cases in judge.items():  # once per column for all its rows (a round trip per value was most of it)
+            c = spec.columns[i]
+            for (kraw, r, t), same in zip(cases, self._same_after_parsing_many(c, [(r, t) for _, r, t in cases])):
+                if not same:
+                    out.append(Difference(table=spec.source, kind="value", key=self._key(kraw), column=c.source,
+                                          source=_show(r), target=_show(t)))
         for kt, (kraw, _) in tgt_rows.items():
             out.append(Difference(table=spec.source, kind="extra", key=self._key(kraw)))
         return out
 
-    def _same_after_parsing(self, c: CheckColumn, rendered, target) -> bool:
-        """Does the target read the text the copy sent as exactly the value it holds?"""
-        if rendered is None or target is None:
-            return rendered is None and target is None
-        if c.type.ct in TEXT_TYPES or c.type.ct == CT.NATIVE:
-            return str(rendered) == str(target)
-        return self.tgt.same_after_parsing(c, str(rendered), target)
+    def _same_after_parsing_many(self, c: CheckColumn, pairs: list) -> list[bool]:
+        """Does the target read each text the copy sent as exactly the value it holds?"""
+        out: list = [None] * len(pairs)
+        ask = []
+        for n, (rendered, target) in enumerate(pairs):
+            if rendered is None or target is None:
+                out[n] = rendered is None and target is None
+            elif c.type.ct in TEXT_TYPES or c.type.ct == CT.NATIVE:
+                out[n] = str(rendered) == str(target)
+            else:
+                ask.append(n)
+        for n, same in zip(ask, self.tgt.same_after_parsing_many(c, [(str(pairs[n][0]), pairs[n][1]) for n in ask])):
+            out[n] = same
+        return out
 
     def _key(self, raw) -> dict:
         names = [k.source for k in self.spec.key]

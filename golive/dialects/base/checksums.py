@@ -143,6 +143,11 @@ class Checksums(Concern):
 
             return same_text_value(c.type.ct, rendered, str(value))
 
+        def same_after_parsing_many(self, c, pairs: list[tuple[str, object]]) -> list[bool]:
+            """``same_after_parsing`` of each ``(rendered, value)`` of column ``c`` (an engine that asks its server
+            asks once for all of them)."""
+            return [self.same_after_parsing(c, r, v) for r, v in pairs]
+
         def close(self) -> None:
             """Close the connection."""
 

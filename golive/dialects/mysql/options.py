@@ -54,6 +54,13 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 GROUPS = ("client", "mysql")
 
 
+#: TLS contexts made in this process, by the settings they were made of
+_CONTEXTS: dict[tuple, ssl_module.SSLContext] = {}
+#: (host, port) of the servers found to offer no TLS, in this process: a connection that only prefers TLS goes
+#: there without at once (rather than make a context, be refused and connect again)
+PLAINTEXT: set[tuple] = set()
+
+
 @dataclass
 class TLS:
     """What the URL (or the option file) asks of TLS; ``mode`` None: nothing asked, the driver's default."""
@@ -70,7 +77,15 @@ class TLS:
         return self.mode in REQUIRES_TLS
 
     def context(self) -> ssl_module.SSLContext:
-        """The ``ssl.SSLContext`` of ``mode`` (not for DISABLED)."""
+        """The ``ssl.SSLContext`` of ``mode`` (not for DISABLED), made once per process for the same settings:
+        making one loads the system's CA certificates (50-100 ms), and golive opens many connections."""
+        key = (self.mode, self.ca, self.capath, self.cert, self.key, self.cipher)
+        ctx = _CONTEXTS.get(key)
+        if ctx is None:
+            ctx = _CONTEXTS[key] = self._context()
+        return ctx
+
+    def _context(self) -> ssl_module.SSLContext:
         verify = self.mode in ("VERIFY_CA", "VERIFY_IDENTITY")
         try:
             ctx = ssl_module.create_default_context(cafile=self.ca, capath=self.capath)
@@ -329,7 +344,7 @@ def driver_kwargs(p: Params) -> dict:
         kwargs["unix_socket"] = p.unix_socket
     else:
         kwargs["host"], kwargs["port"] = p.host, p.port
-    if p.tls.mode == "DISABLED":
+    if p.tls.mode == "DISABLED" or (not p.tls.required and not p.unix_socket and (p.host, p.port) in PLAINTEXT):
         kwargs["ssl_disabled"] = True
     elif p.tls.mode is not None:
         kwargs["ssl"] = p.tls.context()

@@ -12,7 +12,7 @@ import math
 import re
 
 from golive.dialects.base import Session, StatementFailure
-from golive.dialects.mysql.options import Params, driver_kwargs, resolve, sqlalchemy_query
+from golive.dialects.mysql.options import PLAINTEXT, TLS, Params, driver_kwargs, resolve, sqlalchemy_query
 from golive.errors import ConnectionFailed, GoliveError, TerminalError, TransientError
 from golive.urls import DatabaseURL, mask
 
@@ -68,14 +68,18 @@ def connect(url: DatabaseURL, *, autocommit: bool = False, local_infile: bool = 
     kwargs["local_infile"] = local_infile
     if cursorclass is not None:
         kwargs["cursorclass"] = cursorclass
+    preferred = params.tls.mode in (None, "PREFERRED") and not params.unix_socket
+    if preferred and "ssl_disabled" not in kwargs:  # PyMySQL's own default (TLS if offered) would make a new
+        kwargs["ssl"] = TLS(mode="PREFERRED").context()  # context per connection: the same one, made once
     try:
         try:
             conn = pymysql.connect(**kwargs)
         except pymysql.err.OperationalError as exc:
-            if params.tls.mode != "PREFERRED" or _code(exc) != SSL_CONNECTION_ERROR:
+            if not preferred or "ssl" not in kwargs or _code(exc) != SSL_CONNECTION_ERROR:
                 raise
-            kwargs.pop("ssl")  # PREFERRED: TLS when the server offers it, else without
+            kwargs.pop("ssl")  # PREFERRED: TLS when the server offers it, else without (remembered)
             conn = pymysql.connect(**kwargs, ssl_disabled=True)
+            PLAINTEXT.add((params.host, params.port))
     except pymysql.err.MySQLError as exc:
         raise connection_error(exc, url, role, params) from None
     except (OSError, ValueError) as exc:

@@ -301,6 +301,21 @@ class PostgresSide(Checksums.Side):
             return False
         return got == value
 
+    def same_after_parsing_many(self, c, pairs: list[tuple[str, object]]) -> list[bool]:
+        """One query for all of them; a text PostgreSQL cannot read fails it: then one at a time."""
+        import psycopg
+
+        if len(pairs) < 2:
+            return [self.same_after_parsing(c, r, v) for r, v in pairs]
+        expr = "(u.v)::jsonb::text" if c.type.ct == CT.JSON else canonical_sql(f"(u.v)::{c.sql_type}", c.type)
+        try:
+            got = [r[0] for r in self.conn.execute(
+                f"SELECT {expr} FROM unnest(%s::text[]) WITH ORDINALITY AS u(v, i) ORDER BY u.i",
+                ([r for r, _ in pairs],)).fetchall()]
+        except psycopg.Error:
+            return [self.same_after_parsing(c, r, v) for r, v in pairs]
+        return [g == v for g, (_, v) in zip(got, pairs)]
+
     def close(self) -> None:
         self.conn.close()
 
