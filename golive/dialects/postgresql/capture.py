@@ -497,6 +497,7 @@ class _Peeked:
     rows: list
     after: str
     full: bool  # the peek stopped at its row limit: more WAL may follow its rows
+    left: int  # changes of copied tables in ``rows``
 
 
 #: per slot, what the last peek read beyond the batch it returned
@@ -513,20 +514,21 @@ def _ahead(slot: str, tables: dict, after: str, limit: int) -> ChangeBatch | Non
     got = _AHEAD.pop(slot, None)
     if got is None or got.after != after:
         return None
-    reader = decoding.Reader(tables)
-    w = _window(got.rows, reader, after, limit)
-    if len(w.changes) < limit:
+    if got.left < limit:
         return None
+    reader = decoding.Reader(tables)
+    w = _window(got.rows, reader, after, limit, count_rest=False)
+    left = got.left - len(w.changes)
     if w.rows < len(got.rows):
-        _AHEAD[slot] = _Peeked(got.rows[w.rows:], w.position, got.full)
-    pending = w.pending or (1 if got.full else 0)
+        _AHEAD[slot] = _Peeked(got.rows[w.rows:], w.position, got.full, left)
+    pending = left or (1 if got.full else 0)
     return ChangeBatch(changes=[Change(table=t, key=k, deleted=d) for t, k, d in w.changes],
                        position=w.position, pending=pending, oldest_at=w.oldest_at or w.first_at)
 
 
-def _window(rows, reader, after: str, limit: int) -> "decoding.Window":
+def _window(rows, reader, after: str, limit: int, *, count_rest: bool = True) -> "decoding.Window":
     try:
-        return decoding.window(rows, reader, after, limit)
+        return decoding.window(rows, reader, after, limit, count_rest=count_rest)
     except decoding.ColumnsChanged as exc:
         what = ([f"column {', '.join(exc.added)} added"] if exc.added else []) + (
             [f"column {', '.join(exc.dropped)} dropped"] if exc.dropped else [])
@@ -561,7 +563,7 @@ def _read(conn, slot: str, tables: dict, after: str, limit: int) -> ChangeBatch:
     if got.changes:
         _ROWS_PER_CHANGE[slot] = min(max(made / (len(got.changes) + got.pending), 1.0), 20.0)
         if got.rows < len(rows):
-            _AHEAD[slot] = _Peeked(rows[got.rows:], got.position, full)
+            _AHEAD[slot] = _Peeked(rows[got.rows:], got.position, full, got.pending)
     pending = got.pending or (1 if full else 0)
     return ChangeBatch(changes=[Change(table=t, key=k, deleted=d) for t, k, d in got.changes],
                        position=got.position, pending=pending, oldest_at=got.oldest_at or got.first_at)

@@ -253,8 +253,10 @@ class Window:
     oldest_at: float | None = None  # commit time of the first transaction left
 
 
-def window(rows, reader: Reader, after: str, limit: int) -> Window:
-    """Read peeked ``(lsn, data)`` rows: whole transactions committed after ``after``, until ``limit`` changes."""
+def window(rows, reader: Reader, after: str, limit: int, *, count_rest: bool = True) -> Window:
+    """Read peeked ``(lsn, data)`` rows: whole transactions committed after ``after``, until ``limit`` changes.
+    ``count_rest``: count the copied tables' changes in the rows after them (``pending``); else stop at the next
+    commit (its time is ``oldest_at``)."""
     out = Window(position=after)
     after_n = lsn(after)
     found, done = [], False
@@ -271,6 +273,8 @@ def window(rows, reader: Reader, after: str, limit: int) -> Window:
             if done:
                 if out.oldest_at is None:
                     out.oldest_at = _commit_time(data)
+                if not count_rest:
+                    break
                 continue
             if lsn(pos) <= after_n:  # already applied (the slot had not been advanced yet)
                 found = []
