@@ -444,6 +444,7 @@ class PostgresCapture(Capture):
             for slot in slots:
                 _ROWS_PER_CHANGE.pop(slot, None)
                 _AHEAD.pop(slot, None)
+                _READERS.pop(slot, None)
                 if _drop_slot(conn, slot):
                     removed.append(f"replication slot {slot}")
             if not keep_fence:
@@ -486,6 +487,17 @@ def _resume(url: DatabaseURL, plan, slot: str, at: str, meta: dict):
 _ROWS_PER_CHANGE: dict[str, float] = {}
 
 
+#: per slot, the decoder of its rows (it learns each table's line shape once)
+_READERS: dict[str, "decoding.Reader"] = {}
+
+
+def _reader(slot: str, tables: dict) -> "decoding.Reader":
+    got = _READERS.get(slot)
+    if got is None or got.tables != tables:
+        got = _READERS[slot] = decoding.Reader(tables)
+    return got
+
+
 #: batches one peek reads ahead (its rows kept in memory, at most ``AHEAD_ROWS``)
 AHEAD, AHEAD_ROWS = 8, 200_000
 
@@ -516,7 +528,7 @@ def _ahead(slot: str, tables: dict, after: str, limit: int) -> ChangeBatch | Non
         return None
     if got.left < limit:
         return None
-    reader = decoding.Reader(tables)
+    reader = _reader(slot, tables)
     w = _window(got.rows, reader, after, limit, count_rest=False)
     left = got.left - len(w.changes)
     if w.rows < len(got.rows):
@@ -544,7 +556,7 @@ def _window(rows, reader, after: str, limit: int, *, count_rest: bool = True) ->
 def _read(conn, slot: str, tables: dict, after: str, limit: int) -> ChangeBatch:
     """Whole transactions after ``after`` until ``limit`` changes of copied tables: the batch ends at a commit.
     The peek reads up to ``AHEAD`` batches ahead (``_ahead`` serves them)."""
-    reader = decoding.Reader(tables)
+    reader = _reader(slot, tables)
     ratio = _ROWS_PER_CHANGE.get(slot, 3.0)
     want = min(int(limit * AHEAD * ratio * 1.1), AHEAD_ROWS) + 64  # beyond the batch: read ahead, and what is pending
     while True:
