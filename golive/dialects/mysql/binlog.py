@@ -361,6 +361,22 @@ def _width(c) -> int | None:
     return None
 
 
+#: (table id, schema, table, columns, key columns) -> (widths, length sizes, key encodings), or False: not handled
+_LAYOUTS: dict[tuple, object] = {}
+
+
+def _present(bitmap: bytes, n: int) -> list[int]:
+    got = _PRESENT.get((bitmap, n))
+    if got is None:
+        if len(_PRESENT) > 10_000:
+            _PRESENT.clear()
+        got = _PRESENT[(bytes(bitmap), n)] = [i for i in range(n) if bitmap[i >> 3] & (1 << (i & 7))]
+    return got
+
+
+_PRESENT: dict[tuple, list[int]] = {}
+
+
 def fast_keys(ev, spec: dict, update: bool) -> list[tuple[tuple, tuple]] | None:
     """``[(key before, key after)]`` of a row event, read from its bytes without decoding the other columns (the
     library decodes every column, 6x slower); None when a column type is not one handled here (the library then
@@ -371,17 +387,29 @@ def fast_keys(ev, spec: dict, update: bool) -> list[tuple[tuple, tuple]] | None:
     key_at = spec["key"]
     if len(cols) != len(spec["columns"]) or getattr(ev, "event_type", 0) == 39:  # 39: a partial JSON update
         return None
-    widths = [_width(c) for c in cols]
-    if None in widths or any(not (cols[i].type in _INTS or cols[i].type in _STRINGS) for i in key_at):
+    # a table's layout, worked out once per table map (the server numbers a table definition: a DDL gets a new id)
+    layout_key = (ev.table_id, ev.schema, ev.table, len(cols), tuple(key_at))
+    layout = _LAYOUTS.get(layout_key)
+    if layout is None:
+        widths = [_width(c) for c in cols]
+        if None in widths or any(not (cols[i].type in _INTS or cols[i].type in _STRINGS) for i in key_at):
+            layout = False
+        else:
+            size_of = [(c.max_length > 255) + 1 if c.type in _STRINGS else getattr(c, "length_size", 0) for c in cols]
+            encodings = {}
+            for i in key_at:
+                name = cols[i].character_set_name
+                encodings[i] = None if name is None else RowsEvent.charset_to_encoding(name)
+            layout = (widths, size_of, encodings)
+        if len(_LAYOUTS) > 10_000:
+            _LAYOUTS.clear()
+        _LAYOUTS[layout_key] = layout
+    if layout is False:
         return None
-    size_of = [(c.max_length > 255) + 1 if c.type in _STRINGS else getattr(c, "length_size", 0) for c in cols]
-    encodings = {}
-    for i in key_at:
-        name = cols[i].character_set_name
-        encodings[i] = None if name is None else RowsEvent.charset_to_encoding(name)
+    widths, size_of, encodings = layout
     data = bytes(ev.packet.read(ev.event_size - ev.packet.read_bytes))
     images = [ev.columns_present_bitmap] + ([ev.columns_present_bitmap2] if update else [])
-    presents = [[i for i in range(len(cols)) if bm[i >> 3] & (1 << (i & 7))] for bm in images]
+    presents = [_present(bm, len(cols)) for bm in images]
     wanted = set(key_at)
     out, pos, n = [], 0, len(data)
     while pos < n:
