@@ -418,7 +418,8 @@ def _release_setup(env: Env, d: Path, seed: int) -> Setup:
         except Exception:  # noqa: BLE001
             return False
 
-    return Setup(args=["release", "--db", db.url, "--migrations", f"sql:{mig}", "--backup-to", f"file://{d}/b"],
+    return Setup(args=["release", "--db", db.url, "--migrations", f"sql:{mig}", "--backup-to", f"file://{d}/b",
+                       "--allow", "index-not-concurrent", "--allow", "unbatched-dml"],
                  check=check, ready=ready, cleanup=db.drop, resume=("--resolve-interrupted", "--resolve-interrupted"))
 
 
@@ -480,16 +481,22 @@ CLASS_NAME = re.compile(r"\b[A-Z][A-Za-z]+(Error|Exception)\b")
 
 
 def one_clear_line(res: subprocess.CompletedProcess) -> str | None:
-    """A failure sentence when a failed command did not end with one readable line of its own."""
+    """A failure sentence when a failed command did not end with one readable line of its own: its last line on
+    stderr (``error: …``, or the statement of a release or maintenance run, "refused before …"), no traceback,
+    no exception class, nothing after it."""
     text = res.stdout + res.stderr
     if "Traceback (most recent call last)" in text:
         return "a Python traceback: " + " | ".join(res.stderr.strip().splitlines()[-2:])[:300]
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.lstrip().lower().startswith("error")]
-    if len(errors) != 1:
-        return f"{len(errors)} error line(s), expected one: " + " | ".join(lines[-3:])[:300]
-    if (m := CLASS_NAME.search(errors[0])):
-        return f"the line names an exception class ({m.group(0)}): {errors[0][:300]}"
+    if not lines:
+        return "failed without a line on stderr"
+    errors = [i for i, ln in enumerate(lines) if ln.lstrip().lower().startswith("error")]
+    if len(errors) > 1:
+        return f"{len(errors)} error lines, expected one: " + " | ".join(lines[-3:])[:300]
+    if errors and errors[0] != len(lines) - 1:
+        return "the error is not one line: " + " | ".join(lines[errors[0]:])[:300]
+    if (m := CLASS_NAME.search(lines[-1])):
+        return f"the line names an exception class ({m.group(0)}): {lines[-1][:300]}"
     return None
 
 

@@ -629,12 +629,56 @@ def scratch_database(manifest, *, name: str, server: DatabaseURL | None, own: Da
                                "password in MYSQL_PWD or ~/.my.cnf)") from None
     try:
         with conn.cursor() as cur:
+            # a named lock held by this session while the database lives: a database whose lock is free (its
+            # verification killed, or cut off by a server restart) is the next verification's to drop
+            cur.execute("SELECT GET_LOCK(%s, 0)", (SCRATCH_OWNER + name,))
+            sweep_scratch_databases(cur, name)
             cur.execute(f"CREATE DATABASE {qi(name)}")
         yield server.with_database(name, role="scratch")
     finally:
+        drop_scratch_database(conn, server, name)
+
+
+#: the named lock (``GET_LOCK``) a scratch database's session holds (its name follows)
+SCRATCH_OWNER = "golive-scratch:"
+
+
+def sweep_scratch_databases(cur, name: str) -> list[str]:
+    """Drop the scratch databases of the same prefix as ``name`` (``PREFIX`` + 10 hex digits, as
+    ``golive.backup.verify`` names them) whose session's lock is free; returns their names."""
+    prefix = name[:-10]
+    cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, %s) = %s "
+                "AND SCHEMA_NAME REGEXP %s", (len(prefix), prefix, "^.{%d}[0-9a-f]{10}$" % len(prefix)))
+    stale = []
+    for (db,) in cur.fetchall():
+        cur.execute("SELECT IS_FREE_LOCK(%s)", (SCRATCH_OWNER + db,))
+        if cur.fetchone()[0] == 1:
+            cur.execute(f"DROP DATABASE IF EXISTS {qi(db)}")
+            log.info("dropped the scratch database %s a verification that no longer runs left", db)
+            stale.append(db)
+    return stale
+
+
+def drop_scratch_database(conn, server: DatabaseURL, name: str) -> None:
+    """Drop ``name``; over a new session when the server ended ours (a restart): what cannot be dropped now, the
+    next verification on that server drops (``sweep_scratch_databases``)."""
+    try:
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {qi(name)}")
-        conn.close()
+    except Exception:  # noqa: BLE001 - the session is gone; a new one, once
+        try:
+            again = connect(server, role="scratch server", database=False)
+            try:
+                with again.cursor() as cur:
+                    cur.execute(f"DROP DATABASE IF EXISTS {qi(name)}")
+            finally:
+                again.close()
+        except Exception as exc:  # noqa: BLE001 - never hide the verification's own outcome
+            log.warning("could not drop the scratch database %s (the next verification there will): %s", name,
+                        mask(first_line(str(exc))))
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 # ---------------------------------------------------------------- the concern

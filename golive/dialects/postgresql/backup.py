@@ -306,11 +306,49 @@ def scratch_database(manifest, *, name: str, server: DatabaseURL | None, workdir
         server = own if own is not None else parse_url(recorded, role="scratch")
     conn = connect(server, role="scratch server")
     try:
+        # the session that made it is named after it: a database whose session is gone (its verification killed,
+        # or cut off by a server restart) is the next verification's to drop
+        conn.execute("SELECT set_config('application_name', %s, false)", (SCRATCH_OWNER + name,))
+        sweep_scratch_databases(conn, name)
         conn.execute(f'CREATE DATABASE "{name}"')
         yield server.with_database(name, role="scratch")
     finally:
+        drop_scratch_database(conn, server, name)
+
+
+#: ``application_name`` of the session that holds a scratch database (its name follows)
+SCRATCH_OWNER = "golive-scratch:"
+
+
+def sweep_scratch_databases(conn, name: str) -> list[str]:
+    """Drop the scratch databases of the same prefix as ``name`` (``PREFIX`` + 10 hex digits, as
+    ``golive.backup.verify`` names them) whose owning session is gone; returns their names."""
+    prefix = name[:-10]
+    rows = conn.execute(
+        "SELECT d.datname FROM pg_database d WHERE left(d.datname, %s) = %s AND d.datname ~ %s "
+        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.application_name = %s || d.datname)",
+        (len(prefix), prefix, "^.{%d}[0-9a-f]{10}$" % len(prefix), SCRATCH_OWNER)).fetchall()
+    for (stale,) in rows:
+        conn.execute(f"DROP DATABASE IF EXISTS {qi(stale)} WITH (FORCE)")
+        log.info("dropped the scratch database %s a verification that no longer runs left", stale)
+    return [r[0] for r in rows]
+
+
+def drop_scratch_database(conn, server: DatabaseURL, name: str) -> None:
+    """Drop ``name``; over a new session when the server ended ours (a restart): what cannot be dropped now, the
+    next verification on that server drops (``sweep_scratch_databases``)."""
+    try:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
+    except Exception:  # noqa: BLE001 - the session is gone; a new one, once
+        try:
+            with connect(server, role="scratch server") as again:
+                again.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except Exception as exc:  # noqa: BLE001 - never hide the verification's own outcome
+            log.warning("could not drop the scratch database %s (the next verification there will): %s", name,
+                        mask(first_line(str(exc))))
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 # ---------------------------------------------------------------- the concern
