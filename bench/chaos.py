@@ -75,7 +75,7 @@ def cells(flows, faults, rates) -> list[tuple[str, str]]:
 
 def run_one(env: Env, flow: str, fault: str, seed: int, lengths: dict, servers=None) -> Outcome:
     if fault.startswith("restart "):
-        at = random.Random(seed).uniform(0.3, max(0.5, 0.9 * lengths[flow]))
+        at = random.Random(seed).uniform(0.3, max(0.5, 0.75 * lengths[flow]))
         return db_flows.restart_trial(env, servers, flow, fault.split()[1], seed, at=at)
     if fault == "kill -9":
         at = random.Random(seed).uniform(0.3, max(0.5, 0.9 * lengths[flow]))

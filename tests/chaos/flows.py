@@ -195,7 +195,7 @@ def _backup_db_setup(kind: str):
     def setup(env: Env, d: Path, seed: int) -> Setup:
         admin = env.pg_admin_url if kind == "pg" else env.mysql_admin_url
         src = Db(kind, admin).create()
-        load_big(src, seed, 60_000 if env.quick else 200_000)
+        load_big(src, seed, 30_000 if env.quick else 200_000)
         bucket = env.new_bucket("b22")
         at = f"s3://{bucket}/b"
         s3 = env.s3()
@@ -225,10 +225,17 @@ def _backup_db_setup(kind: str):
                 db.drop()
 
         return Setup(args=["backup", "--db", src.url, "--to", at, "--endpoint-url", env.s3_endpoint, "--scratch", admin],
-                     check=check, cleanup=cleanup, ready=lambda: bool(lib.multipart_uploads(s3, bucket))
-                     or bool(lib.keys(s3, bucket)))
+                     check=check, cleanup=cleanup, ready=lambda: _verifying(src))
 
     return setup
+
+
+def _verifying(db: Db) -> bool:
+    """The fixed point of a backup: its verification's scratch database exists (the dump is stored)."""
+    try:
+        return bool(db.scratch_databases())
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _restore_mysql_setup(env: Env, d: Path, seed: int) -> Setup:
@@ -236,7 +243,7 @@ def _restore_mysql_setup(env: Env, d: Path, seed: int) -> Setup:
 
     src = Db("mysql", env.mysql_admin_url).create()
     dst = Db("mysql", env.mysql_admin_url).create()
-    load_big(src, seed, 60_000 if env.quick else 200_000)
+    load_big(src, seed, 30_000 if env.quick else 200_000)
     bucket = env.new_bucket("r22")
     backup_database(src.url, f"s3://{bucket}/b", BackupOptions(storage=lib._storage(env.s3_endpoint)))
 
@@ -387,7 +394,7 @@ RELEASE_ROWS = 150_000
 def _release_setup(env: Env, d: Path, seed: int) -> Setup:
     """Three SQL migrations (a column, an UPDATE of every row, an index) released into PostgreSQL."""
     db = Db("pg", env.pg_admin_url).create()
-    rows = 50_000 if env.quick else RELEASE_ROWS
+    rows = 20_000 if env.quick else RELEASE_ROWS
     db.query("CREATE TABLE t (id int PRIMARY KEY, v text)")
     db.query(f"INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, {rows}) g")
     mig = d / "migrations"
@@ -414,7 +421,8 @@ def _release_setup(env: Env, d: Path, seed: int) -> Setup:
 
     def ready() -> bool:
         try:
-            return bool(db.query("SELECT 1 FROM _golive.releases WHERE state = 'running' AND step = 'migrate'"))
+            return bool(db.query("SELECT 1 FROM _golive.releases WHERE state = 'running' "
+                                 "AND step NOT IN ('backup', 'migrate')"))  # after its migrations
         except Exception:  # noqa: BLE001
             return False
 

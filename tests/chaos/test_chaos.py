@@ -87,3 +87,17 @@ def test_server_restarted_mid_run(cli_env, chaos_servers, flow, side):
     outcome = flows.restart_trial(cli_env, chaos_servers, flow, side, seed=5)
     assert "restarted" in outcome.note, outcome.note  # the moment came before the command ended
     assert outcome.survived, f"{outcome} ({outcome.note})"
+
+
+@pytest.mark.parametrize("flow", ["backup-mysql", "release"])
+def test_kill_9_the_database_commands(cli_env, mysql_admin_url, pg_admin_url, flow):
+    """``golive backup`` of MariaDB killed while it verifies (its scratch database on the server), ``golive release``
+    killed after its migrations (validating): the same command (a release: with ``--resolve-interrupted``, as it
+    says) finishes; no scratch database, no temp directory, no release left ``running`` (``flows.py``; every
+    database command at random moments: ``bench/chaos.py``)."""
+    from . import flows  # noqa: F401 - registers the database flows
+
+    cli_env.pg_admin_url, cli_env.mysql_admin_url = pg_admin_url, mysql_admin_url
+    outcome = chaoslib.kill_trial(cli_env, flow, seed=13)
+    assert "killed" in outcome.note, outcome.note
+    assert outcome.survived, f"{outcome} ({outcome.note})"
