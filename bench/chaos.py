@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "chaos"), str(ROOT / "tests"), str(ROOT)]
 
 import chaoslib  # noqa: E402
-import flows as db_flows  # noqa: E402 - registers the database flows' kill setups
+import dbflows as db_flows  # noqa: E402 - registers the database flows' kill setups
 import servers as chaos_servers  # noqa: E402
 from chaoslib import Env, Outcome  # noqa: E402
 

@@ -81,8 +81,8 @@ def test_server_restarted_mid_run(cli_env, chaos_servers, flow, side):
     """PostgreSQL restarted (``pg_ctl restart -m immediate``) while ``golive backup`` dumps it; MariaDB killed and
     started again while ``golive migrate db`` writes into it: the command finishes, or fails with one line and the
     same command then finishes; the end state equals an uninterrupted run's (a restorable, verified backup; the
-    target's rows equal the source's), no scratch database, temp file or process left (``flows.restart_trial``)."""
-    from . import flows
+    target's rows equal the source's), no scratch database, temp file or process left (``dbflows.restart_trial``)."""
+    from . import dbflows as flows
 
     outcome = flows.restart_trial(cli_env, chaos_servers, flow, side, seed=5)
     assert "restarted" in outcome.note, outcome.note  # the moment came before the command ended
@@ -93,9 +93,9 @@ def test_server_restarted_mid_run(cli_env, chaos_servers, flow, side):
 def test_kill_9_the_database_commands(cli_env, mysql_admin_url, pg_admin_url, flow):
     """``golive backup`` of MariaDB killed while it verifies (its scratch database on the server), ``golive release``
     killed after its migrations (validating): the same command (a release: with ``--resolve-interrupted``, as it
-    says) finishes; no scratch database, no temp directory, no release left ``running`` (``flows.py``; every
+    says) finishes; no scratch database, no temp directory, no release left ``running`` (``dbflows.py``; every
     database command at random moments: ``bench/chaos.py``)."""
-    from . import flows  # noqa: F401 - registers the database flows
+    from . import dbflows  # noqa: F401 - registers the database flows
 
     cli_env.pg_admin_url, cli_env.mysql_admin_url = pg_admin_url, mysql_admin_url
     outcome = chaoslib.kill_trial(cli_env, flow, seed=13)

@@ -106,13 +106,16 @@ class Db:
     def rows(self, table: str) -> list[tuple]:
         return sorted(tuple(r) for r in self.query(f"SELECT * FROM {table}"))
 
-    def scratch_databases(self) -> list[str]:
-        """golive's temporary databases (verifications) on this server."""
+    def scratch_databases(self, stale: bool = False) -> list[str]:
+        """golive's temporary databases (verifications) on this server; ``stale``: only those no session holds
+        any more (left behind, not another verification running now)."""
         if self.kind == "pg":
-            names = [r[0] for r in self.admin("SELECT datname FROM pg_database")]
+            rows = self.admin("SELECT datname, EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.application_name = "
+                              "'golive-scratch:' || datname) FROM pg_database WHERE datname LIKE 'golive\\_verify\\_%'")
         else:
-            names = [r[0] for r in self.admin("SHOW DATABASES")]
-        return [n for n in names if n.startswith("golive_verify_") or n.startswith("golive_scratch")]
+            rows = [(n, self.admin(f"SELECT NOT IS_FREE_LOCK('golive-scratch:{n}')")[0][0])
+                    for (n,) in self.admin("SHOW DATABASES LIKE 'golive\\_verify\\_%'")]
+        return [n for n, held in rows if not (stale and held)]
 
 
 APP_TABLES = ("kinds", "events")
@@ -210,7 +213,7 @@ def _backup_db_setup(kind: str):
             last = manifests[-1]
             if last.verification is None or last.verification.status != "passed":
                 problems.append("the re-run's backup is not recorded as verified")
-            if (left := src.scratch_databases()):
+            if (left := src.scratch_databases(stale=True)):
                 problems.append(f"scratch databases left on the server: {left}")
             if problems:
                 return problems
@@ -567,7 +570,7 @@ def restart_trial(env: Env, servers, flow: str, side: str, seed: int, *, at: flo
         if (alive := lib.leftover_processes(tag)):
             out.failures.append(f"processes left running: {', '.join(alive[:4])}")
         for k, url in (("pg", env.pg_admin_url), ("mysql", env.mysql_admin_url)):
-            if url and (left := Db(k, url).scratch_databases()):
+            if url and (left := Db(k, url).scratch_databases(stale=True)):
                 out.failures.append(f"scratch databases left: {left}")
     except Exception as exc:  # noqa: BLE001 - the harness failed: the trial failed, saying how
         out.failures.append(f"the trial crashed: {type(exc).__name__}: {str(exc)[:300]}")
