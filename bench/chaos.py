@@ -3,8 +3,11 @@
 survived, failures.
 
     .venv/bin/python bench/chaos.py --trials 3 --seed 1
-                                    [--flows files,backup,restore,verify,restore-pg,migrate-pg,migrate-mysql]
-                                    [--faults reset,lost,503,stall,truncate,disk,kill] [--rates 0.1,1]
+                                    [--flows files,backup,restore,verify,restore-pg,migrate-pg,migrate-mysql,
+                                             backup-pg,backup-mysql,restore-mysql,validate,files-verify,rewrite,
+                                             backups-verify,backups-prune,release,purge,migrate-mysql-src,
+                                             migrate-pg-src]
+                                    [--faults reset,lost,503,stall,truncate,disk,kill,restart] [--rates 0.1,1]
                                     [--out chaos.md] [--replay FLOW:FAULT:SEED]
 
 Faults (the trials are in tests/chaos/chaoslib.py; the quick sample of ``make test`` is tests/chaos/test_chaos.py):
@@ -20,10 +23,16 @@ Faults (the trials are in tests/chaos/chaoslib.py; the quick sample of ``make te
 - ``kill``: ``kill -9`` of the command at a seeded moment between 0.3 s and 90 % of the length of an uninterrupted
   run (measured first, per flow), then the same command again: exit 0, the end state of an uninterrupted run,
   nothing left behind (open multipart uploads, objects of no backup, scratch files, processes, tables). A command
-  that ended before its moment (the machine was quicker this time) is not run again; its end state is checked.
+  that ended before its moment (the machine was quicker this time) is not run again; its end state is checked;
+- ``restart``: the harness's own PostgreSQL 15 and MariaDB (tests/chaos/servers.py, ports 55400-55499) run the
+  database flows (tests/chaos/dbflows.py); the source's or the target's server is restarted (PostgreSQL:
+  ``pg_ctl restart -m immediate``; MariaDB: ``SIGKILL`` and started again on the same datadir and port) at a seeded
+  moment between 0.3 s and 75 % of an uninterrupted run; the command must exit 0 with the end state of an
+  uninterrupted run, or exit non-zero with one line (no traceback, no exception class), and then the same command
+  exit 0 with that end state, leaving nothing behind (scratch databases, temp files, processes, uploads).
 
 Every trial prints its seed; ``--replay FLOW:FAULT:SEED`` (FAULT as in the table, e.g. ``lost@10%``, ``kill``) runs
-that one trial again. Uses the machine's PostgreSQL and MariaDB (``GOLIVE_TEST_PG``, ``GOLIVE_TEST_MYSQL``), a
+that one trial again (``restart source``/``restart target`` for restarts). Uses the machine's PostgreSQL and MariaDB (``GOLIVE_TEST_PG``, ``GOLIVE_TEST_MYSQL``), a
 moto server and a Prefect API of its own (or ``PREFECT_API_URL``).
 """
 
