@@ -108,3 +108,33 @@ def test_postgres_source_restart_mid_copy(pg_admin_url, pg_url, golive, tmp_path
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_mysql_statement_on_a_connection_the_restart_ended_is_one_clear_line(mysql_admin_url):
+    """A MariaDB restart under ``golive restore``: the next statement on the restore's session failed inside PyMySQL
+    (``'NoneType' object has no attribute 'sendall'``) and that was the error's line; both of PyMySQL's ways of
+    saying its connection is gone now read as a lost connection, worth a retry (found by ``bench/chaos.py``
+    restore-mysql x restart target)."""
+    import pytest
+
+    from golive.dialects.mysql.session import translate_error
+    from golive.errors import TransientError
+
+    import pymysql
+
+    from golive.dialects.mysql.session import connect_kwargs
+    from golive.urls import parse_url
+
+    conn = pymysql.connect(**connect_kwargs(parse_url(mysql_admin_url)))
+    conn._sock = None  # what PyMySQL leaves once the server ended the session
+    failures = []
+    for call in (lambda: conn.cursor().execute("SELECT 1"), lambda: conn._write_bytes(b"x")):
+        with pytest.raises(Exception) as info:
+            call()
+        failures.append(info.value)
+    assert {type(e).__name__ for e in failures} == {"InterfaceError", "AttributeError"}
+    for exc in failures:
+        err = translate_error(exc, "restore into mysql://db")
+        assert isinstance(err, TransientError), err
+        assert str(err) == ("restore into mysql://db: the connection to the server was lost (the server restarted, "
+                            "or the network or a proxy dropped it)")

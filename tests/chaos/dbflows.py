@@ -489,6 +489,8 @@ RESTARTS = {
 # ---------------------------------------------------------------- the restart trial
 
 CLASS_NAME = re.compile(r"\b[A-Z][A-Za-z]+(Error|Exception)\b")
+#: an internal error's own words reaching the user (the cause unnamed)
+PYTHON_TALK = re.compile(r"'NoneType'|object has no attribute|not subscriptable|unexpected keyword argument")
 
 
 def one_clear_line(res: subprocess.CompletedProcess) -> str | None:
@@ -508,6 +510,8 @@ def one_clear_line(res: subprocess.CompletedProcess) -> str | None:
         return "the error is not one line: " + " | ".join(lines[errors[0]:])[:300]
     if (m := CLASS_NAME.search(lines[-1])):
         return f"the line names an exception class ({m.group(0)}): {lines[-1][:300]}"
+    if (m := PYTHON_TALK.search(lines[-1])):
+        return f"the line is Python's, not golive's ({m.group(0)}): {lines[-1][:300]}"
     return None
 
 
