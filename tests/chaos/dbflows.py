@@ -495,14 +495,17 @@ PYTHON_TALK = re.compile(r"'NoneType'|object has no attribute|not subscriptable|
 
 def one_clear_line(res: subprocess.CompletedProcess) -> str | None:
     """A failure sentence when a failed command did not end with one readable line of its own: its last line on
-    stderr (``error: …``, or the statement of a release or maintenance run, "refused before …"), no traceback,
-    no exception class, nothing after it."""
+    stderr (``error: …``, or the statement of a release or maintenance run, "refused before …"; stdout's last when
+    stderr is empty), no traceback, no exception class, nothing after it."""
     text = res.stdout + res.stderr
     if "Traceback (most recent call last)" in text:
         return "a Python traceback: " + " | ".join(res.stderr.strip().splitlines()[-2:])[:300]
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    if not lines:  # an outcome golive reports on stdout, its last line (``golive backup``'s exit 3: "backup
+        # written, not verified: <why>")
+        lines = [ln for ln in res.stdout.splitlines() if ln.strip()][-1:]
     if not lines:
-        return "failed without a line on stderr"
+        return "failed without a line"
     errors = [i for i, ln in enumerate(lines) if ln.lstrip().lower().startswith("error")]
     if len(errors) > 1:
         return f"{len(errors)} error lines, expected one: " + " | ".join(lines[-3:])[:300]
