@@ -213,6 +213,10 @@ def _backup_db_setup(kind: str):
             last = manifests[-1]
             if last.verification is None or last.verification.status != "passed":
                 problems.append("the re-run's backup is not recorded as verified")
+            for m in manifests:  # every backup of this intact database is good: a failed verdict is a false one
+                if m.verification is not None and m.verification.status != "passed":
+                    problems.append(f"backup {m.id} of an intact database is recorded as {m.verification.status}: "
+                                    + "; ".join(m.verification.problems)[:200])
             if (left := src.scratch_databases(stale=True)):
                 problems.append(f"scratch databases left on the server: {left}")
             if problems:
@@ -234,11 +238,16 @@ def _backup_db_setup(kind: str):
 
 
 def _verifying(db: Db) -> bool:
-    """The fixed point of a backup: its verification's scratch database exists (the dump is stored)."""
+    """The fixed point of a backup: its verification restores into its scratch database (the dump is stored)."""
     try:
-        return bool(db.scratch_databases())
+        for name in db.scratch_databases():
+            if db.kind == "pg":
+                return bool(db.admin("SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg_restore' "
+                                     f"AND datname = '{name}'"))
+            return bool(db.admin(f"SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{name}'"))
     except Exception:  # noqa: BLE001
-        return False
+        pass
+    return False
 
 
 def _restore_mysql_setup(env: Env, d: Path, seed: int) -> Setup:

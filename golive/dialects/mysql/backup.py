@@ -39,13 +39,15 @@ from pathlib import Path
 from golive.dialects.base import Backup
 from golive.dialects.mysql.session import connect as session_connect, qi, translate_error
 from golive.dialects.mysql.tools import OptionsFile, find_client
-from golive.errors import ConfigError, ConnectionFailed, TargetNotEmpty, TerminalError
+from golive.errors import ConfigError, ConnectionFailed, TargetNotEmpty, TerminalError, TransientError
 from golive.model.backup import TableEntry, Tool, first_line
 from golive.runtime import die_with_parent
 from golive.urls import DatabaseURL, mask, parse_url
 
 log = logging.getLogger(__name__)
 
+#: the mysql client's errors of a connection lost or refused (2002/2003 cannot connect, 2006 gone away, 2013 lost)
+_CLIENT_LOST = re.compile(r"\bERROR (2002|2003|2006|2013)\b")
 SCHEMA_OBJECT = "schema.sql"
 POST_OBJECT = "post-schema.sql"
 #: bytes of lines per GROUP_CONCAT (well under the server's max_allowed_packet, 16 MiB by default)
@@ -477,7 +479,10 @@ def _run_sql_file(client: Tool, opts: OptionsFile, db: str, path: Path, what: st
         proc = subprocess.run([client.path, f"--defaults-extra-file={opts.path}", "--binary-mode", "--database", db],
                               stdin=fh, capture_output=True, preexec_fn=die_with_parent())
     if proc.returncode != 0:
-        raise TerminalError(f"creating the {what} failed: {first_line(mask(proc.stderr.decode('utf-8', 'replace')))}")
+        msg = first_line(mask(proc.stderr.decode('utf-8', 'replace')))
+        if _CLIENT_LOST.search(msg):  # the server went away (a restart): worth a retry, not a broken backup
+            raise TransientError(f"creating the {what} lost the connection to the server: {msg}")
+        raise TerminalError(f"creating the {what} failed: {msg}")
 
 
 _KEY_RE = re.compile(r"^(UNIQUE KEY|KEY) (`(?:[^`]|``)+`) \((.*)\)")

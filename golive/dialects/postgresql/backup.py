@@ -29,7 +29,7 @@ from pathlib import Path
 
 from golive.dialects.base import Backup
 from golive.dialects.postgresql.session import connect as session_connect, libpq, qi, translate_error
-from golive.errors import ConfigError, TargetNotEmpty, TerminalError
+from golive.errors import ConfigError, TargetNotEmpty, TerminalError, TransientError
 from golive.model.backup import Pumped, ScratchFull, TableEntry, Tool, first_line
 from golive.runtime import die_with_parent
 from golive.urls import DatabaseURL, mask, parse_url
@@ -255,10 +255,27 @@ def restore(url: DatabaseURL, files: dict[str, Path], manifest, *, force: bool, 
         cmd += ["--no-owner", "--no-privileges"]
     proc = subprocess.run(cmd + [str(files[DUMP_OBJECT])], capture_output=True, env=env, preexec_fn=die_with_parent())
     if proc.returncode != 0:
-        msg = first_line(mask(proc.stderr.decode("utf-8", "replace")))
+        text = mask(proc.stderr.decode("utf-8", "replace"))
+        msg = first_line(text)
+        if connection_lost(text):  # the server went away (a restart): not the backup's fault, worth a retry
+            raise TransientError(f"pg_restore into {url.masked} lost its connection to the server ({msg}); the "
+                                 "target is partly restored")
         raise TerminalError(f"pg_restore into {url.masked} failed (exit {proc.returncode}): {msg or 'no message'}; "
                             "the target is partly restored: run the restore again with --force")
     return {"tool": tool.model_dump()}
+
+
+#: libpq's and the server's words for a session that ended under a client tool (a restart, a crash, a shutdown)
+_LOST = ("server closed the connection unexpectedly", "terminating connection due to administrator command",
+         "terminating connection because of crash of another server process", "the database system is shutting down",
+         "the database system is starting up", "the database system is in recovery mode", "no connection to the server",
+         "connection refused", "SSL SYSCALL error: EOF detected", "could not receive data from server")
+
+
+def connection_lost(stderr: str) -> bool:
+    """A client tool's (pg_restore's) error output says its connection to the server was lost."""
+    low = stderr.lower()
+    return any(w.lower() in low for w in _LOST)
 
 
 # ---------------------------------------------------------------- verify's scratch database
