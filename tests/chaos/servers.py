@@ -86,10 +86,17 @@ class Servers:
         subprocess.run(_as_postgres([str(BIN / "initdb"), "-D", self.pg_data, "-U", "postgres", "--auth=trust",
                                      "--no-sync", "-E", "UTF8", "--locale=C"]),
                        check=True, capture_output=True, timeout=180)
-        self.pg_port = free_port()
-        opts = (f"-p {self.pg_port} -k {pg} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=64MB "
-                "-c max_connections=60")
-        self._pg_ctl("-o", opts, "-l", os.path.join(pg, "log"), "-w", "-t", "60", "start")
+        for attempt in range(5):  # another harness may take the same free port at the same moment: the next one
+            self.pg_port = free_port()
+            opts = (f"-p {self.pg_port} -k {pg} -c listen_addresses=127.0.0.1 -c fsync=off -c shared_buffers=64MB "
+                    "-c max_connections=60")
+            try:
+                self._pg_ctl("-o", opts, "-l", os.path.join(pg, "log"), "-w", "-t", "60", "start")
+                return
+            except subprocess.CalledProcessError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5 + attempt)
 
     # ------------------------------------------------------------ MariaDB
 
@@ -115,8 +122,15 @@ class Servers:
         subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={my}/data", "--user=root",
                         "--auth-root-authentication-method=normal", "--skip-test-db"],
                        check=True, capture_output=True, timeout=180)
-        self.my_port = free_port()
-        self._start_mysql_process()
+        for attempt in range(5):
+            self.my_port = free_port()
+            try:
+                self._start_mysql_process()
+                break
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5 + attempt)
         import pymysql
 
         conn = pymysql.connect(unix_socket=f"{my}/sock", user="root", autocommit=True)
