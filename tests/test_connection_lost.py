@@ -138,3 +138,20 @@ def test_mysql_statement_on_a_connection_the_restart_ended_is_one_clear_line(mys
         assert isinstance(err, TransientError), err
         assert str(err) == ("restore into mysql://db: the connection to the server was lost (the server restarted, "
                             "or the network or a proxy dropped it)")
+
+
+def test_great_expectations_losing_the_database_is_one_clear_line_and_transient():
+    """PostgreSQL restarted while ``golive restore`` ran its Great Expectations checks: the line was GX's wrapping of
+    SQLAlchemy's wrapping of psycopg's error (``… due to OperationalError('(psycopg.OperationalError) connection
+    failed: …\\nDETAIL: …')``), and a verification would have taken it for a verdict on the backup. Now the driver's
+    first line, and a TransientError (found by ``bench/chaos.py`` restore-pg x restart target, seed 419440334)."""
+    from golive.validation.gx_worker import error_line
+
+    text = ("Attempt to connect to datasource failed: due to OperationalError('(psycopg.OperationalError) connection "
+            'failed: connection to server at "127.0.0.1", port 55400 failed: FATAL:  the database system is not yet '
+            "accepting connections\\nDETAIL:  Consistent recovery state has not been yet reached.\\n')")
+    line, lost = error_line(text)
+    assert lost
+    assert line == ('connection failed: connection to server at "127.0.0.1", port 55400 failed: FATAL: the database '
+                    "system is not yet accepting connections")
+    assert error_line('relation "x" does not exist\nLINE 1: …') == ('relation "x" does not exist', False)
