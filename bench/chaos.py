@@ -3,8 +3,11 @@
 survived, failures.
 
     .venv/bin/python bench/chaos.py --trials 3 --seed 1
-                                    [--flows files,backup,restore,verify,restore-pg,migrate-pg,migrate-mysql]
-                                    [--faults reset,lost,503,stall,truncate,disk,kill] [--rates 0.1,1]
+                                    [--flows files,backup,restore,verify,restore-pg,migrate-pg,migrate-mysql,
+                                             backup-pg,backup-mysql,restore-mysql,validate,files-verify,rewrite,
+                                             backups-verify,backups-prune,release,purge,migrate-mysql-src,
+                                             migrate-pg-src]
+                                    [--faults reset,lost,503,stall,truncate,disk,kill,restart] [--rates 0.1,1]
                                     [--out chaos.md] [--replay FLOW:FAULT:SEED]
 
 Faults (the trials are in tests/chaos/chaoslib.py; the quick sample of ``make test`` is tests/chaos/test_chaos.py):
@@ -20,10 +23,16 @@ Faults (the trials are in tests/chaos/chaoslib.py; the quick sample of ``make te
 - ``kill``: ``kill -9`` of the command at a seeded moment between 0.3 s and 90 % of the length of an uninterrupted
   run (measured first, per flow), then the same command again: exit 0, the end state of an uninterrupted run,
   nothing left behind (open multipart uploads, objects of no backup, scratch files, processes, tables). A command
-  that ended before its moment (the machine was quicker this time) is not run again; its end state is checked.
+  that ended before its moment (the machine was quicker this time) is not run again; its end state is checked;
+- ``restart``: the harness's own PostgreSQL 15 and MariaDB (tests/chaos/servers.py, ports 55400-55499) run the
+  database flows (tests/chaos/dbflows.py); the source's or the target's server is restarted (PostgreSQL:
+  ``pg_ctl restart -m immediate``; MariaDB: ``SIGKILL`` and started again on the same datadir and port) at a seeded
+  moment between 0.3 s and 75 % of an uninterrupted run; the command must exit 0 with the end state of an
+  uninterrupted run, or exit non-zero with one line (no traceback, no exception class), and then the same command
+  exit 0 with that end state, leaving nothing behind (scratch databases, temp files, processes, uploads).
 
 Every trial prints its seed; ``--replay FLOW:FAULT:SEED`` (FAULT as in the table, e.g. ``lost@10%``, ``kill``) runs
-that one trial again. Uses the machine's PostgreSQL and MariaDB (``GOLIVE_TEST_PG``, ``GOLIVE_TEST_MYSQL``), a
+that one trial again (``restart source``/``restart target`` for restarts). Uses the machine's PostgreSQL and MariaDB (``GOLIVE_TEST_PG``, ``GOLIVE_TEST_MYSQL``), a
 moto server and a Prefect API of its own (or ``PREFECT_API_URL``).
 """
 
@@ -43,10 +52,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "chaos"), str(ROOT / "tests"), str(ROOT)]
 
 import chaoslib  # noqa: E402
+import dbflows as db_flows  # noqa: E402 - registers the database flows' kill setups
+import servers as chaos_servers  # noqa: E402
 from chaoslib import Env, Outcome  # noqa: E402
 
 S3_FLOWS = ("files", "backup", "restore", "verify")
-KILL_FLOWS = ("files", "backup", "restore", "restore-pg", "migrate-pg", "migrate-mysql")
+KILL_FLOWS = ("files", "backup", "restore", "restore-pg", "migrate-pg", "migrate-mysql", *db_flows.SETUPS)
+RESTART_FLOWS = tuple(db_flows.RESTARTS)
 DISK_PLACE = {"files": "state", "backup": "staging", "restore": "scratch"}
 
 
@@ -65,10 +77,15 @@ def cells(flows, faults, rates) -> list[tuple[str, str]]:
                 out.append((flow, "disk full"))
             elif fault == "kill" and flow in KILL_FLOWS:
                 out.append((flow, "kill -9"))
+            elif fault == "restart" and flow in RESTART_FLOWS:
+                out += [(flow, f"restart {side}") for side in db_flows.RESTARTS[flow]]
     return out
 
 
-def run_one(env: Env, flow: str, fault: str, seed: int, lengths: dict) -> Outcome:
+def run_one(env: Env, flow: str, fault: str, seed: int, lengths: dict, servers=None) -> Outcome:
+    if fault.startswith("restart "):
+        at = random.Random(seed).uniform(0.3, max(0.5, 0.75 * lengths[flow]))
+        return db_flows.restart_trial(env, servers, flow, fault.split()[1], seed, at=at)
     if fault == "kill -9":
         at = random.Random(seed).uniform(0.3, max(0.5, 0.9 * lengths[flow]))
         return chaoslib.kill_trial(env, flow, seed, at=at)
@@ -101,7 +118,9 @@ def table(results: dict[tuple[str, str], list[Outcome]]) -> str:
     for (flow, fault), outs in results.items():
         fails = [f"seed {o.seed}: {'; '.join(o.failures)[:160]}" for o in outs if not o.survived]
         killed = sum(o.note.startswith("killed") for o in outs)
-        label = f"{fault} ({killed} killed mid-run)" if fault == "kill -9" else fault
+        restarted = sum(" restarted at " in o.note for o in outs)
+        label = (f"{fault} ({killed} killed mid-run)" if fault == "kill -9"
+                 else f"{fault} ({restarted} mid-run)" if fault.startswith("restart") else fault)
         lines.append(f"| {flow} | {label} | {len(outs)} | {sum(o.survived for o in outs)} | "
                      + ("<br>".join(fails).replace("|", "\\|") or "—") + " |")
     return "\n".join(lines)
@@ -152,7 +171,7 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=3, help="trials per flow x fault")
     ap.add_argument("--seed", type=int, default=1, help="base seed: the same seed, the same trials")
     ap.add_argument("--flows", default=",".join(dict.fromkeys(S3_FLOWS + KILL_FLOWS)))
-    ap.add_argument("--faults", default="reset,lost,503,stall,truncate,disk,kill")
+    ap.add_argument("--faults", default="reset,lost,503,stall,truncate,disk,kill,restart")
     ap.add_argument("--rates", default="0.1,1", help="shares of the requests the storage faults hit")
     ap.add_argument("--out", default="chaos.md", help="write the table (markdown) here")
     ap.add_argument("--replay", help="FLOW:FAULT:SEED, one trial (FAULT as the table names it)")
@@ -161,28 +180,38 @@ def main() -> int:
     flows = [f for f in args.flows.split(",") if f]
     faults = [f for f in args.faults.split(",") if f]
     rates = [float(r) for r in args.rates.split(",") if r]
-    commands = args.replay.split(":")[1] in ("kill", "kill -9") if args.replay else "kill" in faults
-    with tempfile.TemporaryDirectory(prefix="golive-chaos-") as tmp, environment(Path(tmp), commands) as env:
+    replay_fault = args.replay.split(":")[1] if args.replay else ""
+    commands = replay_fault.startswith(("kill", "restart")) if args.replay else bool({"kill", "restart"} & set(faults))
+    restarts = replay_fault.startswith("restart") or (not args.replay and "restart" in faults)
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="golive-chaos-"))
+        env = stack.enter_context(environment(Path(tmp), commands))
+        servers = stack.enter_context(chaos_servers.Servers()) if restarts else None
         lengths: dict[str, float] = {}
         if args.replay:
             flow, fault, seed = args.replay.rsplit(":", 2)
-            if fault == "kill -9" or fault == "kill":
-                fault = "kill -9"
+            if fault == "kill -9" or fault == "kill" or fault.startswith("restart"):
+                fault = "kill -9" if fault.startswith("kill") else fault
                 lengths[flow] = reference_length(env, flow)
-            out = run_one(env, flow, fault, int(seed), lengths)
+            out = run_one(env, flow, fault, int(seed), lengths, servers)
             print(out, out.note)
             return 0 if out.survived else 1
         plan = cells(flows, faults, rates)
         print(f"chaos campaign: {len(plan)} cells x {args.trials} trials, seed {args.seed}", flush=True)
-        for flow in dict.fromkeys(f for f, fault in plan if fault == "kill -9"):
-            lengths[flow] = reference_length(env, flow)
+        for flow in dict.fromkeys(f for f, fault in plan if fault == "kill -9" or fault.startswith("restart")):
+            try:
+                lengths[flow] = reference_length(env, flow)
+            except Exception as exc:  # noqa: BLE001 - the machine's server failed the setup: a default length
+                print(f"  uninterrupted {flow}: could not run ({type(exc).__name__}: {str(exc)[:200]}); 15 s assumed",
+                      flush=True)
+                lengths[flow] = 15.0
         results: dict[tuple[str, str], list[Outcome]] = {}
         started = time.monotonic()
         for flow, fault in plan:
             for i in range(args.trials):
                 seed = trial_seed(args.seed, flow, fault, i)
                 try:
-                    out = run_one(env, flow, fault, seed, lengths)
+                    out = run_one(env, flow, fault, seed, lengths, servers)
                 except chaoslib.MountRefused as exc:
                     print(f"  {flow} x {fault}: skipped ({exc})", flush=True)
                     break

@@ -108,3 +108,50 @@ def test_postgres_source_restart_mid_copy(pg_admin_url, pg_url, golive, tmp_path
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_mysql_statement_on_a_connection_the_restart_ended_is_one_clear_line(mysql_admin_url):
+    """A MariaDB restart under ``golive restore``: the next statement on the restore's session failed inside PyMySQL
+    (``'NoneType' object has no attribute 'sendall'``) and that was the error's line; both of PyMySQL's ways of
+    saying its connection is gone now read as a lost connection, worth a retry (found by ``bench/chaos.py``
+    restore-mysql x restart target)."""
+    import pytest
+
+    from golive.dialects.mysql.session import translate_error
+    from golive.errors import TransientError
+
+    import pymysql
+
+    from golive.dialects.mysql.session import connect_kwargs
+    from golive.urls import parse_url
+
+    conn = pymysql.connect(**connect_kwargs(parse_url(mysql_admin_url)))
+    conn._sock = None  # what PyMySQL leaves once the server ended the session
+    failures = []
+    for call in (lambda: conn.cursor().execute("SELECT 1"), lambda: conn._write_bytes(b"x")):
+        with pytest.raises(Exception) as info:
+            call()
+        failures.append(info.value)
+    assert {type(e).__name__ for e in failures} == {"InterfaceError", "AttributeError"}
+    for exc in failures:
+        err = translate_error(exc, "restore into mysql://db")
+        assert isinstance(err, TransientError), err
+        assert str(err) == ("restore into mysql://db: the connection to the server was lost (the server restarted, "
+                            "or the network or a proxy dropped it)")
+
+
+def test_great_expectations_losing_the_database_is_one_clear_line_and_transient():
+    """PostgreSQL restarted while ``golive restore`` ran its Great Expectations checks: the line was GX's wrapping of
+    SQLAlchemy's wrapping of psycopg's error (``… due to OperationalError('(psycopg.OperationalError) connection
+    failed: …\\nDETAIL: …')``), and a verification would have taken it for a verdict on the backup. Now the driver's
+    first line, and a TransientError (found by ``bench/chaos.py`` restore-pg x restart target, seed 419440334)."""
+    from golive.validation.gx_worker import error_line
+
+    text = ("Attempt to connect to datasource failed: due to OperationalError('(psycopg.OperationalError) connection "
+            'failed: connection to server at "127.0.0.1", port 55400 failed: FATAL:  the database system is not yet '
+            "accepting connections\\nDETAIL:  Consistent recovery state has not been yet reached.\\n')")
+    line, lost = error_line(text)
+    assert lost
+    assert line == ('connection failed: connection to server at "127.0.0.1", port 55400 failed: FATAL: the database '
+                    "system is not yet accepting connections")
+    assert error_line('relation "x" does not exist\nLINE 1: …') == ('relation "x" does not exist', False)

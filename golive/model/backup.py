@@ -227,8 +227,8 @@ def first_line(text: str) -> str:
 
 # ---------------------------------------------------------------- scratch directories, and what killed runs left
 
-#: the prefixes of golive's scratch directories (restore, verify, SQLite's snapshot copy)
-SCRATCH_PREFIXES = ("golive-restore-", "golive-verify-", "gbk-sqlite-")
+#: the prefixes of golive's scratch directories (restore, verify, SQLite's snapshot copy, the MySQL clients' options)
+SCRATCH_PREFIXES = ("golive-restore-", "golive-verify-", "gbk-sqlite-", "gbk-my-")
 OWNER = ".golive-owner"
 
 

@@ -42,9 +42,7 @@ def begin(state: ReleaseState) -> ReleaseState:
     journal.ensure(rt.conn, state.dialect)
     rt.source.prepare(rt.conn)
     if state.interrupted is not None and state.resolve_interrupted:
-        journal.update(rt.conn, state.dialect, state.interrupted.id, state="interrupted",
-                       finished_at=dt.datetime.now(dt.timezone.utc),
-                       statement=f"interrupted; the state it left was accepted by release {state.id}")
+        close_interrupted(state)
     journal.begin(rt.conn, state.dialect, journal.JournalRow(
         id=state.id, started_at=state.report.started_at, updated_at=state.report.started_at, state="running",
         step="backup", kind=rt.source.kind, source=state.options.migrations,
@@ -63,6 +61,15 @@ def begin(state: ReleaseState) -> ReleaseState:
         gx_worker.prestart()  # Great Expectations imports while the backup runs
     state.event("begin", "ok", f"journal row written; {len(state.before_counts)} table(s) counted")
     return state
+
+
+def close_interrupted(state: ReleaseState) -> None:
+    """Mark the interrupted earlier release ``interrupted`` (no longer ``running``): its state was accepted, by
+    ``--resolve-interrupted`` or because it left the database as before."""
+    journal.update(runtime(state).conn, state.dialect, state.interrupted.id, state="interrupted",
+                   finished_at=dt.datetime.now(dt.timezone.utc),
+                   statement=f"interrupted; the state it left was accepted by release {state.id}")
+    state.interrupted = None
 
 
 def backup_name(state: ReleaseState) -> str:
@@ -257,6 +264,14 @@ def finish(state: ReleaseState) -> ReleaseReport:
         except Exception as exc:  # noqa: BLE001
             state.report.warnings.append(f"could not conclude: {mask(str(exc))}")
     state.report.seconds = state.seconds()
+    if (state.interrupted is not None and state.resolve_interrupted and not state.journaled and not state.preview
+            and not state.refused):
+        # nothing was left to apply (it was killed after its migrations): no journal row of this release, yet the
+        # accepted one must stop saying running, or every later release finds it again
+        try:
+            close_interrupted(state)
+        except Exception as exc:  # noqa: BLE001
+            state.report.warnings.append(f"could not close the interrupted release's journal row: {mask(str(exc))}")
     if state.journaled:
         write_journal(state, state=state.report.state, step="done", detail=None,
                       finished_at=dt.datetime.now(dt.timezone.utc), statement=state.report.statement,

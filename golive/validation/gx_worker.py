@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -25,6 +26,23 @@ from golive.urls import mask
 
 _lock = threading.Lock()
 _worker: "Worker | None" = None
+
+
+#: SQLAlchemy's prefix of a wrapped driver error: "(psycopg.OperationalError) connection failed: …"
+_WRAPPED = re.compile(r"\((?:\w+\.)*(\w+)\) (.*)", re.S)
+
+
+def error_line(text: str) -> tuple[str, bool]:
+    """GX's error as one readable line, and whether it is the database connection that failed. GX wraps the
+    driver's error in its own and in SQLAlchemy's ("Attempt to connect to datasource failed: due to
+    OperationalError('(psycopg.OperationalError) connection failed: …\\nDETAIL: …')"): the driver's first line
+    is what says what happened."""
+    lost = "Attempt to connect to datasource failed" in text or "OperationalError" in text
+    m = _WRAPPED.search(text)
+    if m:
+        text = m.group(2)
+    text = re.split(r"\\n|\n", text)[0].strip().rstrip("')\"").strip()
+    return " ".join(text.split()) or "no message", lost
 
 
 class Worker:
@@ -58,6 +76,8 @@ class Worker:
         if not reply.get("ok"):
             from golive.errors import GoliveError
 
+            if reply.get("connection"):  # the database went away (a restart): the suites never ran
+                raise TransientError(f"Great Expectations could not reach the database: {reply.get('error')}")
             raise GoliveError(f"Great Expectations could not run the suites: {reply.get('error')}")
         return reply["result"]
 
@@ -147,8 +167,8 @@ def main() -> None:
             out["seconds"]["gx_process_cpu"] = round(ru.ru_utime + ru.ru_stime, 3)
             reply = {"ok": True, "result": out}
         except Exception as exc:  # reported to the validating process, one line
-            text = str(exc).strip()
-            reply = {"ok": False, "error": mask(text.splitlines()[0] if text else type(exc).__name__)}
+            text, lost = error_line(str(exc).strip() or type(exc).__name__)
+            reply = {"ok": False, "error": mask(text), "connection": lost}
         replies.write(json.dumps(reply, default=str) + "\n")
         replies.flush()
         if ctx is not None and req.get("data_docs", True):

@@ -672,6 +672,9 @@ class Setup:
     #: a restore killed after it had finished its work (while it reported): run again, it refuses the target it
     #: filled (never taking a non-empty target for its own); the trial then only asks that the target be whole
     done_refusal: str | None = None
+    #: (text, extra argument): a re-run refused saying ``text`` (a release that was interrupted: it says what it
+    #: found) is run once more with the option that accepts that state
+    resume: tuple[str, str] | None = None
 
     def argv(self, engine: bool) -> list[str]:
         if engine:
@@ -742,6 +745,9 @@ def kill_trial(env: Env, flow: str, seed: int, *, at: float | None = None, timeo
             proc.communicate()
             time.sleep(0.3)  # children notice their parent is gone
             res = _run(cli, setup.argv(engine), cwd=d, timeout=timeout)
+            if res.returncode != 0 and setup.resume and setup.resume[0] in res.stderr:
+                out.note += f"; run again: {setup.resume[1]}"
+                res = _run(cli, setup.argv(engine) + [setup.resume[1]], cwd=d, timeout=timeout)
         else:  # it ended first: nothing was killed, its own end state is checked (a restore run again is refused)
             out.note = f"finished (exit {proc.returncode}) before the kill at {moment:.2f} s"
             stdout, stderr = proc.communicate()

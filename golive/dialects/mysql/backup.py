@@ -39,13 +39,15 @@ from pathlib import Path
 from golive.dialects.base import Backup
 from golive.dialects.mysql.session import connect as session_connect, qi, translate_error
 from golive.dialects.mysql.tools import OptionsFile, find_client
-from golive.errors import ConfigError, ConnectionFailed, TargetNotEmpty, TerminalError
+from golive.errors import ConfigError, ConnectionFailed, TargetNotEmpty, TerminalError, TransientError
 from golive.model.backup import TableEntry, Tool, first_line
 from golive.runtime import die_with_parent
 from golive.urls import DatabaseURL, mask, parse_url
 
 log = logging.getLogger(__name__)
 
+#: the mysql client's errors of a connection lost or refused (2002/2003 cannot connect, 2006 gone away, 2013 lost)
+_CLIENT_LOST = re.compile(r"\bERROR (2002|2003|2006|2013)\b")
 SCHEMA_OBJECT = "schema.sql"
 POST_OBJECT = "post-schema.sql"
 #: bytes of lines per GROUP_CONCAT (well under the server's max_allowed_packet, 16 MiB by default)
@@ -477,7 +479,10 @@ def _run_sql_file(client: Tool, opts: OptionsFile, db: str, path: Path, what: st
         proc = subprocess.run([client.path, f"--defaults-extra-file={opts.path}", "--binary-mode", "--database", db],
                               stdin=fh, capture_output=True, preexec_fn=die_with_parent())
     if proc.returncode != 0:
-        raise TerminalError(f"creating the {what} failed: {first_line(mask(proc.stderr.decode('utf-8', 'replace')))}")
+        msg = first_line(mask(proc.stderr.decode('utf-8', 'replace')))
+        if _CLIENT_LOST.search(msg):  # the server went away (a restart): worth a retry, not a broken backup
+            raise TransientError(f"creating the {what} lost the connection to the server: {msg}")
+        raise TerminalError(f"creating the {what} failed: {msg}")
 
 
 _KEY_RE = re.compile(r"^(UNIQUE KEY|KEY) (`(?:[^`]|``)+`) \((.*)\)")
@@ -629,12 +634,56 @@ def scratch_database(manifest, *, name: str, server: DatabaseURL | None, own: Da
                                "password in MYSQL_PWD or ~/.my.cnf)") from None
     try:
         with conn.cursor() as cur:
+            # a named lock held by this session while the database lives: a database whose lock is free (its
+            # verification killed, or cut off by a server restart) is the next verification's to drop
+            cur.execute("SELECT GET_LOCK(%s, 0)", (SCRATCH_OWNER + name,))
+            sweep_scratch_databases(cur, name)
             cur.execute(f"CREATE DATABASE {qi(name)}")
         yield server.with_database(name, role="scratch")
     finally:
+        drop_scratch_database(conn, server, name)
+
+
+#: the named lock (``GET_LOCK``) a scratch database's session holds (its name follows)
+SCRATCH_OWNER = "golive-scratch:"
+
+
+def sweep_scratch_databases(cur, name: str) -> list[str]:
+    """Drop the scratch databases of the same prefix as ``name`` (``PREFIX`` + 10 hex digits, as
+    ``golive.backup.verify`` names them) whose session's lock is free; returns their names."""
+    prefix = name[:-10]
+    cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, %s) = %s "
+                "AND SCHEMA_NAME REGEXP %s", (len(prefix), prefix, "^.{%d}[0-9a-f]{10}$" % len(prefix)))
+    stale = []
+    for (db,) in cur.fetchall():
+        cur.execute("SELECT IS_FREE_LOCK(%s)", (SCRATCH_OWNER + db,))
+        if cur.fetchone()[0] == 1:
+            cur.execute(f"DROP DATABASE IF EXISTS {qi(db)}")
+            log.info("dropped the scratch database %s a verification that no longer runs left", db)
+            stale.append(db)
+    return stale
+
+
+def drop_scratch_database(conn, server: DatabaseURL, name: str) -> None:
+    """Drop ``name``; over a new session when the server ended ours (a restart): what cannot be dropped now, the
+    next verification on that server drops (``sweep_scratch_databases``)."""
+    try:
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {qi(name)}")
-        conn.close()
+    except Exception:  # noqa: BLE001 - the session is gone; a new one, once
+        try:
+            again = connect(server, role="scratch server", database=False)
+            try:
+                with again.cursor() as cur:
+                    cur.execute(f"DROP DATABASE IF EXISTS {qi(name)}")
+            finally:
+                again.close()
+        except Exception as exc:  # noqa: BLE001 - never hide the verification's own outcome
+            log.warning("could not drop the scratch database %s (the next verification there will): %s", name,
+                        mask(first_line(str(exc))))
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 # ---------------------------------------------------------------- the concern

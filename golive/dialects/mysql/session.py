@@ -9,6 +9,7 @@ password may also come from ``~/.my.cnf`` or ``MYSQL_PWD``; an unknown parameter
 from __future__ import annotations
 
 import math
+import os
 import re
 
 from golive.dialects.base import Session, StatementFailure
@@ -183,12 +184,31 @@ def is_transient(exc: BaseException) -> bool:
         _code(exc) in TRANSIENT_CODES or _code(exc) == 0)
 
 
+def lost_connection(exc: BaseException) -> bool:
+    """PyMySQL's ways of saying its connection is gone without a server error: ``InterfaceError(0, '')``, or an
+    ``AttributeError`` raised inside PyMySQL on the socket it had already dropped (``'NoneType' object has no
+    attribute 'sendall'``: a statement on a connection the server's restart ended)."""
+    import pymysql
+
+    if isinstance(exc, pymysql.err.InterfaceError) and _code(exc) == 0:
+        return True
+    if isinstance(exc, AttributeError):
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        return tb is not None and f"{os.sep}pymysql{os.sep}" in tb.tb_frame.f_code.co_filename
+    return False
+
+
 def translate_error(exc: BaseException, what: str) -> GoliveError:
     """Sort a PyMySQL error by whether a retry can help (dlt's ``_make_database_exception``)."""
     import pymysql
 
     if isinstance(exc, GoliveError):
         return exc
+    if lost_connection(exc):
+        return TransientError(f"{what}: the connection to the server was lost (the server restarted, or the network "
+                              "or a proxy dropped it)")
     msg = _message(exc)
     code = _code(exc)
     if code in (1142, 1227, 1044):

@@ -7,11 +7,10 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 
 from golive.dialects.mysql.options import client_options, resolve
 from golive.errors import ConfigError
-from golive.model.backup import Tool
+from golive.model.backup import Tool, make_scratch
 from golive.urls import DatabaseURL
 
 
@@ -34,7 +33,7 @@ class OptionsFile:
 
     def __init__(self, url: DatabaseURL):
         lines = client_options(resolve(url))
-        self.dir = tempfile.mkdtemp(prefix="gbk-my-")
+        self.dir = make_scratch(None, "gbk-my-")  # holds its owner: a killed run's is the next one's to remove
         self.path = os.path.join(self.dir, "client.cnf")
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
         with os.fdopen(fd, "w") as fh:

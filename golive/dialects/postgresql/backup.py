@@ -29,7 +29,7 @@ from pathlib import Path
 
 from golive.dialects.base import Backup
 from golive.dialects.postgresql.session import connect as session_connect, libpq, qi, translate_error
-from golive.errors import ConfigError, TargetNotEmpty, TerminalError
+from golive.errors import ConfigError, TargetNotEmpty, TerminalError, TransientError
 from golive.model.backup import Pumped, ScratchFull, TableEntry, Tool, first_line
 from golive.runtime import die_with_parent
 from golive.urls import DatabaseURL, mask, parse_url
@@ -255,10 +255,27 @@ def restore(url: DatabaseURL, files: dict[str, Path], manifest, *, force: bool, 
         cmd += ["--no-owner", "--no-privileges"]
     proc = subprocess.run(cmd + [str(files[DUMP_OBJECT])], capture_output=True, env=env, preexec_fn=die_with_parent())
     if proc.returncode != 0:
-        msg = first_line(mask(proc.stderr.decode("utf-8", "replace")))
+        text = mask(proc.stderr.decode("utf-8", "replace"))
+        msg = first_line(text)
+        if connection_lost(text):  # the server went away (a restart): not the backup's fault, worth a retry
+            raise TransientError(f"pg_restore into {url.masked} lost its connection to the server ({msg}); the "
+                                 "target is partly restored")
         raise TerminalError(f"pg_restore into {url.masked} failed (exit {proc.returncode}): {msg or 'no message'}; "
                             "the target is partly restored: run the restore again with --force")
     return {"tool": tool.model_dump()}
+
+
+#: libpq's and the server's words for a session that ended under a client tool (a restart, a crash, a shutdown)
+_LOST = ("server closed the connection unexpectedly", "terminating connection due to administrator command",
+         "terminating connection because of crash of another server process", "the database system is shutting down",
+         "the database system is starting up", "the database system is in recovery mode", "no connection to the server",
+         "connection refused", "SSL SYSCALL error: EOF detected", "could not receive data from server")
+
+
+def connection_lost(stderr: str) -> bool:
+    """A client tool's (pg_restore's) error output says its connection to the server was lost."""
+    low = stderr.lower()
+    return any(w.lower() in low for w in _LOST)
 
 
 # ---------------------------------------------------------------- verify's scratch database
@@ -306,11 +323,49 @@ def scratch_database(manifest, *, name: str, server: DatabaseURL | None, workdir
         server = own if own is not None else parse_url(recorded, role="scratch")
     conn = connect(server, role="scratch server")
     try:
+        # the session that made it is named after it: a database whose session is gone (its verification killed,
+        # or cut off by a server restart) is the next verification's to drop
+        conn.execute("SELECT set_config('application_name', %s, false)", (SCRATCH_OWNER + name,))
+        sweep_scratch_databases(conn, name)
         conn.execute(f'CREATE DATABASE "{name}"')
         yield server.with_database(name, role="scratch")
     finally:
+        drop_scratch_database(conn, server, name)
+
+
+#: ``application_name`` of the session that holds a scratch database (its name follows)
+SCRATCH_OWNER = "golive-scratch:"
+
+
+def sweep_scratch_databases(conn, name: str) -> list[str]:
+    """Drop the scratch databases of the same prefix as ``name`` (``PREFIX`` + 10 hex digits, as
+    ``golive.backup.verify`` names them) whose owning session is gone; returns their names."""
+    prefix = name[:-10]
+    rows = conn.execute(
+        "SELECT d.datname FROM pg_database d WHERE left(d.datname, %s) = %s AND d.datname ~ %s "
+        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.application_name = %s || d.datname)",
+        (len(prefix), prefix, "^.{%d}[0-9a-f]{10}$" % len(prefix), SCRATCH_OWNER)).fetchall()
+    for (stale,) in rows:
+        conn.execute(f"DROP DATABASE IF EXISTS {qi(stale)} WITH (FORCE)")
+        log.info("dropped the scratch database %s a verification that no longer runs left", stale)
+    return [r[0] for r in rows]
+
+
+def drop_scratch_database(conn, server: DatabaseURL, name: str) -> None:
+    """Drop ``name``; over a new session when the server ended ours (a restart): what cannot be dropped now, the
+    next verification on that server drops (``sweep_scratch_databases``)."""
+    try:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
+    except Exception:  # noqa: BLE001 - the session is gone; a new one, once
+        try:
+            with connect(server, role="scratch server") as again:
+                again.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except Exception as exc:  # noqa: BLE001 - never hide the verification's own outcome
+            log.warning("could not drop the scratch database %s (the next verification there will): %s", name,
+                        mask(first_line(str(exc))))
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
 
 
 # ---------------------------------------------------------------- the concern
