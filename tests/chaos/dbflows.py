@@ -18,6 +18,7 @@ and the same command, run again with the servers up, must exit 0 with that end s
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import shutil
@@ -477,7 +478,56 @@ def _purge_setup(env: Env, d: Path, seed: int) -> Setup:
                        "--batch-size", "500", "--pause", "20ms"], check=check, ready=ready, cleanup=db.drop)
 
 
+def _go_live_setup(env: Env, d: Path, seed: int) -> Setup:
+    """``golive go-live`` of the sample app (SQLite with its bad rows, an uploads folder) into PostgreSQL and a
+    bucket: backup, migrate, validate, upload, verify, rewrite the paths. The end state: every row but the rejected
+    ones, every file in the bucket with its bytes, every image's path rewritten, the journal's steps all done."""
+    from golive import sample
+    from golive.go_live.config import load_config
+
+    users = 60 if env.quick else 300
+    counts = sample.build(d / "app.db", users=users, uploads=d / "uploads")
+    dst = Db("pg", env.pg_admin_url).create()
+    bucket = env.new_bucket("golive")
+    (d / "golive.toml").write_text("\n".join([
+        f'state_dir = "{d / "state"}"', "[source]", f'database = "sqlite:///{d / "app.db"}"',
+        f'uploads = "{d / "uploads"}"', "[target]", f'database = "{dst.url}"', f'bucket = "s3://{bucket}/media"',
+        f'endpoint_url = "{env.s3_endpoint}"', 'region = "us-east-1"',
+        "[migrate]", "max_rejects = 100", "workers = 2", "[[rewrite]]", 'table = "images"', 'column = "path"',
+        'strip_prefix = "uploads/"', 'template = "https://cdn.example.com/{path}"', ""]), encoding="utf-8")
+    files = {p.relative_to(d / "uploads").as_posix(): p.stat().st_size
+             for p in (d / "uploads").rglob("*") if p.is_file()}
+
+    def check() -> list[str]:
+        out = []
+        cfg = load_config(d / "golive.toml")
+        journal = json.loads((Path(cfg.state_dir) / "go-live" / f"{cfg.key()}.json").read_text())
+        undone = [k for k, v in journal["steps"].items() if v.get("status") not in ("done", "skipped")]
+        if undone:
+            out.append(f"journal steps not done: {undone}")
+        n = dst.query("SELECT count(*) FROM users")[0][0]
+        if n != counts["users"]:
+            out.append(f"users: {n} rows, the source has {counts['users']}")
+        left = dst.query("SELECT count(*) FROM images WHERE NOT starts_with(path, 'https://cdn.example.com/')")[0][0]
+        if left:
+            out.append(f"{left} image path(s) not rewritten")
+        got = {k[len("media/"):]: v for k, v in lib.keys(env.s3(), bucket, "media/").items()}
+        if got != files:
+            out.append(f"bucket: {len(got)} objects, the folder has {len(files)} files (or sizes differ)")
+        out += [f"{m} multipart upload(s) left open" for m in [len(lib.multipart_uploads(env.s3(), bucket))] if m]
+        return out
+
+    def ready() -> bool:
+        try:
+            return dst.query("SELECT count(*) FROM _golive.chunks")[0][0] >= 1
+        except Exception:  # noqa: BLE001 - not created yet
+            return False
+
+    return Setup(args=["go-live", "--config", d / "golive.toml"], check=check, ready=ready, cleanup=dst.drop)
+
+
 SETUPS = {
+    "go-live": _go_live_setup,
     "backup-pg": _backup_db_setup("pg"), "backup-mysql": _backup_db_setup("mysql"),
     "restore-mysql": _restore_mysql_setup, "validate": _validate_setup, "files-verify": _files_verify_setup,
     "rewrite": _rewrite_setup, "backups-verify": _backups_verify_setup, "backups-prune": _backups_prune_setup,
