@@ -185,7 +185,8 @@ class Runner:
         self.pg_dbs: list[str] = []
         self.my_dbs: list[str] = []
         (work / "tmp").mkdir(parents=True, exist_ok=True)
-        (work / "runs").mkdir(exist_ok=True)
+        self.runs = work / "runs" / time.strftime("%Y%m%d-%H%M%S")
+        self.runs.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ, PYTHONPATH=str(ROOT), PREFECT_API_URL=server.api_url,
                         PREFECT_HOME=str(work / "prefect-client-home"), DO_NOT_TRACK="1",
                         PREFECT_SERVER_ANALYTICS_ENABLED="false", GX_ANALYTICS_ENABLED="false",
@@ -196,7 +197,7 @@ class Runner:
 
     def golive(self, case: str, step: str, size: float, args: list[str]) -> Step:
         self.seq += 1
-        log_path = self.work / "runs" / f"{self.seq:03d}-{case}-{step.replace(' ', '_')}.log"
+        log_path = self.runs / f"{self.seq:03d}-{case}-{step.replace(' ', '_')}.log"
         mb.log(f"{case} {step} at {size:g}: golive {' '.join(args[:3])} ...")
         res = mb.run_measured([PY, "-m", "golive", *args], env=self.env, log_path=log_path,
                               timeout=self.a.timeout, cwd=self.work)
@@ -318,7 +319,7 @@ def main() -> int:
         ap.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
     a.workdir.mkdir(parents=True, exist_ok=True)
     work = a.workdir
-    for d in ("runs", "state", "prefect-client-home"):
+    for d in ("state", "prefect-client-home"):
         shutil.rmtree(work / d, ignore_errors=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     moto_env = dict(os.environ, TMPDIR=str(work / "tmp"))
