@@ -82,3 +82,40 @@ def test_schedule_of_many_tables_is_linear():
     assert time.perf_counter() - t0 < 5
     assert len(chunks) == n and len(steps) == n + n // 100
     assert linked == [f"t{i}" for i in range(1, n, 100)]
+
+
+# ---------------------------------------------------------------------- backup: pg_dump locks every table
+
+
+def _pg_tables(url: str, n: int) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for i in range(n):
+            conn.execute(f"CREATE TABLE t{i} (id int PRIMARY KEY)")
+            conn.execute(f"INSERT INTO t{i} SELECT generate_series(1, {i + 1})")
+
+
+def test_backup_counts_a_batch_per_transaction_in_the_dumped_snapshot(tmp_path, pg_url, monkeypatch):
+    from golive.backup import BackupOptions, backup_database
+    from golive.dialects.postgresql import backup as pg_backup
+
+    _pg_tables(pg_url, 5)
+    monkeypatch.setattr(pg_backup, "COUNT_BATCH_TABLES", 2)
+    result = backup_database(pg_url, f"file://{tmp_path}/b", BackupOptions(compress="none"))
+    assert {t.table: t.rows for t in result.manifest.tables} == {f"t{i}": i + 1 for i in range(5)}
+
+
+def test_backup_says_up_front_when_the_lock_table_is_too_small(tmp_path, pg_url, monkeypatch):
+    """10,000 tables: pg_dump locks each in one transaction, more than the default lock table holds (6,400);
+    golive refuses before writing anything, and names the setting."""
+    from golive.backup import BackupOptions, backup_database
+    from golive.dialects.postgresql import backup as pg_backup
+    from golive.errors import ConfigError
+
+    _pg_tables(pg_url, 3)
+    real = pg_backup.lock_room
+    monkeypatch.setattr(pg_backup, "lock_room", lambda conn: real(conn) // 64)  # max_locks_per_transaction 1
+    with pytest.raises(ConfigError, match=r"3 tables: pg_dump locks every table .* max_locks_per_transaction to at least"):
+        backup_database(pg_url, f"file://{tmp_path}/b", BackupOptions(compress="none"))
+    assert not list((tmp_path / "b").rglob("*.dump*")) if (tmp_path / "b").exists() else True
