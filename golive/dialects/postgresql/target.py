@@ -431,11 +431,28 @@ def finish_table(target: DatabaseURL, schema: str, tp: TablePlan) -> StepResult:
             for c in tp.columns:
                 if c.on_update == "now":
                     res.created.append(_touch_trigger(conn, schema, tp.target, c.target))
-            conn.execute(f"ANALYZE {qn(schema, tp.target)}")
+            conn.execute(analyze_sql(schema, tp))
     except psycopg.Error as exc:
         raise translate_error(exc, f"building keys and indexes of {tp.target}") from None
     res.seconds = round(time.perf_counter() - t0, 3)
     return res
+
+
+#: tables of more columns get ANALYZE of their key, index and foreign-key columns only. ANALYZE reads each
+#: column of each sampled row on its own, and reaching column k of a row with variable-width columns walks the k
+#: before it: a 1,000-column table of 20,000 rows took 69 s (100 columns: 0.4 s). Autovacuum's analyze, which
+#: follows a bulk load by itself, fills in the other columns' statistics later, in the background.
+ANALYZE_ALL_COLUMNS_UP_TO = 200
+
+
+def analyze_sql(schema: str, tp: TablePlan) -> str:
+    """``ANALYZE`` of the table: all its columns, or for a wide table its key, index and foreign-key columns."""
+    if len(tp.columns) <= ANALYZE_ALL_COLUMNS_UP_TO:
+        return f"ANALYZE {qn(schema, tp.target)}"
+    names = {c.target for c in tp.columns}
+    keyed = [c for ix in tp.indexes for c in ix.columns] + [c for fk in tp.foreign_keys for c in fk.columns]
+    cols = list(dict.fromkeys(c for c in keyed if c in names)) or [tp.columns[0].target]
+    return f"ANALYZE {qn(schema, tp.target)} ({', '.join(qi(c) for c in cols)})"
 
 
 def _touch_trigger(conn, schema: str, table: str, column: str) -> str:
