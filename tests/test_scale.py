@@ -44,7 +44,17 @@ def test_tables_are_checked_and_created_a_batch_per_transaction(tmp_path, pg_url
     s, d = parse_url(str(src)), parse_url(pg_url)
     opts = MigrateOptions(target_schema="batched")
     plan = build_plan(s, d, opts)  # check_ddl: three transactions
+    held = []
+    real = pg_target.ddl
+
+    def ddl(conn, sql, what, state):  # locks this session holds while it creates a table
+        held.append(conn.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
+                                 "AND mode = 'AccessExclusiveLock'").fetchone()[0])
+        return real(conn, sql, what, state)
+
+    monkeypatch.setattr(pg_target, "ddl", ddl)
     result = target.prepare(d, plan, opts)
+    assert max(held) < 3 * 3 + 4, held  # three tables' locks at most (each: table, TOAST table, TOAST index)
     assert sorted(result.created_tables) == [f"t{i:02d}" for i in range(8)]
     assert _tables(pg_url, "batched") == [f"t{i:02d}" for i in range(8)]
     assert not [r for r in rows(pg_url, "SELECT nspname FROM pg_namespace") if r[0].startswith("_golive_check")]

@@ -27,7 +27,7 @@ READ_AHEAD_BYTES = 64 << 20
 #: chunks read ahead at most: each holds its source reader (a connection) open until its copy takes it, so
 #: thousands of small tables (a few bytes each, never reaching the byte budget) held as many connections, each
 #: with the whole schema parsed: memory and file descriptors grew with tables x tables (issue 22, "Scale")
-READ_AHEAD_CHUNKS = 16
+READ_AHEAD_CHUNKS = 8
 
 
 class Ahead:

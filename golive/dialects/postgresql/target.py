@@ -200,6 +200,7 @@ def prepare(target: DatabaseURL, plan: MigrationPlan, options) -> PrepareResult:
                 return PrepareResult(resumed=True, done_chunks=len(done), warnings=warnings)
             if flat and not options.drop_existing:
                 raise target_not_empty(plan, flat, run_of(target, plan.run_key, conn), has_schemas=True)
+            conn.commit()  # the checks above began a transaction: the batches below must each be their own
             result = PrepareResult()
             batches = [plan.tables[i:i + DDL_BATCH_TABLES] for i in range(0, len(plan.tables), DDL_BATCH_TABLES)]
             committed: list[str] = []  # tables of earlier batches: dropped again if a later batch fails
