@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -200,3 +201,33 @@ def test_wide_tables_are_analyzed_on_their_key_columns(tmp_path, pg_url):
     assert pg_target.analyze_sql("public", by["wide"]) == 'ANALYZE "public"."wide" ("id", "c7")'.replace(
         '"public"."wide"', pg_target.qn("public", "wide"))
     assert pg_target.analyze_sql("public", by["narrow"]) == f"ANALYZE {pg_target.qn('public', 'narrow')}"
+
+
+# ---------------------------------------------------------------------- Prefect: the report task's inputs
+
+
+def test_report_task_does_not_link_every_chunk(tmp_path, pg_url, golive, prefect_api):
+    """10,000 tables ended with EventTooLarge (2.8 MB > 1.5 MB): the report task's run listed one upstream link per
+    chunk result in its task_inputs, which Prefect puts in each state event. The flow passes them quoted."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    src = tmp_path / "few.db"
+    _many_tables(src, 6)
+    root = str(Path(__file__).resolve().parents[1])  # this checkout, not an installed golive
+    r = golive("migrate", "db", "-s", f"sqlite:///{src}", "-t", pg_url, "--no-validate", env={"PYTHONPATH": root})
+    assert r.code == 0, r
+
+    async def report_inputs():  # task runs reach the server as events: it may record them a moment later
+        async with get_client() as client:
+            for _ in range(40):
+                found = [t for t in await client.read_task_runs() if t.name.startswith("report")]
+                if found:
+                    return found[0].task_inputs
+                await asyncio.sleep(0.5)
+        raise AssertionError("no report task run recorded")
+
+    inputs = asyncio.run(report_inputs())
+    assert not inputs.get("chunks") and not inputs.get("steps"), inputs
+    assert rows(pg_url, "SELECT count(*) FROM t05") == [(2,)]
