@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from prefect.states import Failed
+from prefect.utilities.annotations import opaque
 from pydantic import SecretStr
 
 from flows.copy_steps import copy_and_link, publish, source_snapshot
@@ -69,7 +70,9 @@ def migrate_database(source: SecretStr, target: SecretStr, options: MigrateOptio
         from flows.validate import validate_copy  # imported when used: --no-validate runs start sooner
 
         validation = validate_copy(source, target, plan, options)
-    report = write_report(target, plan, options, chunks, steps, counts, time.perf_counter() - t0, validation)
+    # opaque: not one upstream link per chunk in the task run (10,000 tables: a 2.8 MB event, over Prefect's 1.5 MB)
+    report = write_report(target, plan, options, opaque(chunks), opaque(steps), counts, time.perf_counter() - t0,
+                          validation)
     publish(report)
     if not report["ok"]:  # a failed run for the UI and for `prefect deployment run --watch` in CI
         return Failed(message="; ".join(report["errors"][:3]) or "migration failed", data=report)

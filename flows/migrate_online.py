@@ -12,6 +12,7 @@ import time
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.states import Failed
+from prefect.utilities.annotations import opaque
 from pydantic import SecretStr
 
 from flows.artifacts import artifact_key
@@ -110,7 +111,8 @@ def migrate_online(source: SecretStr, target: SecretStr, options: MigrateOptions
                                           f"cut-over ({options.cutover_check}), source fenced"
                                           + (f", after {ahead} compared ahead while the app wrote" if ahead else "")
                   } if options.validate_after else None
-    report = write_report(target, plan, options, chunks, steps, None, time.perf_counter() - t0, validation)
+    report = write_report(target, plan, options, opaque(chunks), opaque(steps), None, time.perf_counter() - t0,
+                          validation)  # opaque: no upstream link per chunk (see migrate_database)
     state = online.load_state(dst, plan.run_key) or state
     online_report(report, state, result, options)
     publish(report)

@@ -82,3 +82,27 @@ def test_claimed_before_read_and_dropped(tmp_path, pg_url):
     assert readahead._ahead
     readahead.drop_read_ahead()
     assert not readahead._ahead
+
+
+def test_many_small_tables_hold_few_readers(tmp_path, pg_url, monkeypatch):
+    """Thousands of small tables never reach the byte budget: the read-ahead still opens at most
+    READ_AHEAD_CHUNKS readers (each a connection with the whole schema parsed), and the copy is unchanged."""
+    src = tmp_path / "many.db"
+    db = sqlite3.connect(src)
+    for i in range(40):
+        db.execute(f"CREATE TABLE t{i:02d} (id INTEGER PRIMARY KEY, v TEXT)")
+        db.executemany(f"INSERT INTO t{i:02d} VALUES (?, ?)", [(j, f"v{j}") for j in range(1, 6)])
+    db.commit()
+    db.close()
+    s, d = parse_url(str(src)), parse_url(pg_url)
+    opts = MigrateOptions(target_schema="many")
+    plan = build_plan(s, d, opts)
+    target.prepare(d, plan, opts)
+    order = copy_order(plan)
+    monkeypatch.setattr(readahead, "READ_AHEAD_CHUNKS", 5)
+    readahead.read_ahead(s, plan, order).join(timeout=30)
+    held = [a for a in readahead._ahead.values() if a.started]
+    assert 0 < len(held) <= 5, len(held)
+    assert _copy_all(s, d, plan, "many") == 200
+    assert not readahead._ahead
+    assert rows(pg_url, "SELECT count(*) FROM many.t39") == [(5,)]

@@ -370,13 +370,12 @@ def _plan_checks(ctx: _Context, t: Table, target: str, tcol: dict, cols: list[Co
 
 def _plan_foreign_keys(t: Table, plan: MigrationPlan, table_names: dict, constraints: Namer, src) -> None:
     tp = plan.table(t.name)
-    existing = {x.source for x in plan.tables}
     for fk in t.foreign_keys:
         label = f"{t.name}({', '.join(fk.columns)}) -> {fk.ref_table}"
         if fk.ref_table not in table_names:
             reason = f"parent table {fk.ref_table!r} is not migrated or does not exist"
             meant = re.sub(r"(__old|_old)$", "", fk.ref_table)
-            if meant != fk.ref_table and meant in existing:
+            if meant != fk.ref_table and any(x.source == meant for x in plan.tables):
                 parent = plan.table(meant)
                 pk = next((ix for ix in parent.indexes if ix.kind == "primary"), None)
                 q = '"{}"'.format

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 #: bytes read ahead for one chunk at most, and for all chunks of a read-ahead together
 READ_AHEAD_CHUNK_BYTES = 16 << 20
 READ_AHEAD_BYTES = 64 << 20
+#: chunks read ahead at most: each holds its source reader (a connection) open until its copy takes it, so
+#: thousands of small tables (a few bytes each, never reaching the byte budget) held as many connections, each
+#: with the whole schema parsed: memory and file descriptors grew with tables x tables (issue 22, "Scale")
+READ_AHEAD_CHUNKS = 8
 
 
 class Ahead:
@@ -64,16 +68,20 @@ def _key(source: DatabaseURL, tp: TablePlan, chunk: ChunkPlan) -> tuple:
 
 
 def read_ahead(source: DatabaseURL, plan: MigrationPlan, order: list[tuple[TablePlan, ChunkPlan]], *,
-               budget: int = READ_AHEAD_BYTES) -> threading.Thread:
-    """Read the first batches of the first chunks of ``order`` in a background thread (see the module)."""
+               budget: int = READ_AHEAD_BYTES, max_chunks: int | None = None) -> threading.Thread:
+    """Read the first batches of the first chunks of ``order`` in a background thread (see the module): at most
+    ``budget`` bytes and ``max_chunks`` chunks (default ``READ_AHEAD_CHUNKS``), each holding its reader open."""
     from golive.dialects import get_dialect
 
     src = get_dialect(plan.source_dialect).source
     entries = []
     stop = threading.Event()
+    cap = READ_AHEAD_CHUNKS if max_chunks is None else max_chunks
     with _lock:
         _stops.append(stop)
         for tp, ch in order:
+            if len(entries) >= cap:
+                break
             key = _key(source, tp, ch)
             if tp.chunking != "single" and key not in _ahead:  # a table read in one piece is not worth it
                 _ahead[key] = Ahead()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from golive.model.types import TargetType
 
@@ -159,11 +159,18 @@ class MigrationPlan(BaseModel):
     resumed: bool = False
     planned_seconds: float = 0.0
 
+    #: position of each table by source name, for ``table`` (planning looks tables up by name for each table:
+    #: a scan each time was tables x tables with 10,000 of them); rebuilt when it no longer matches ``tables``
+    _positions: dict[str, int] = PrivateAttr(default_factory=dict)
+
     def table(self, source: str) -> TablePlan:
-        for t in self.tables:
-            if t.source == source:
-                return t
-        raise KeyError(source)
+        i = self._positions.get(source)
+        if i is None or i >= len(self.tables) or self.tables[i].source != source:
+            self._positions = {t.source: n for n, t in reversed(list(enumerate(self.tables)))}  # the first wins
+            i = self._positions.get(source)
+            if i is None:
+                raise KeyError(source)
+        return self.tables[i]
 
     def schema_of(self, tp: TablePlan) -> str:
         return tp.target_schema or self.target_schema

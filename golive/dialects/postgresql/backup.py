@@ -102,6 +102,55 @@ def count_rows(conn, tables: list[tuple[str, str]]) -> list[TableEntry]:
     return out
 
 
+#: tables counted per transaction of ``count_rows_in_snapshot``: each count holds a lock to its transaction's end
+COUNT_BATCH_TABLES = 500
+
+
+def count_rows_in_snapshot(url: DatabaseURL, snapshot: str, tables: list[tuple[str, str]]) -> list[TableEntry]:
+    """Row counts in an exported snapshot (the one pg_dump dumps), ``COUNT_BATCH_TABLES`` tables per transaction
+    of a second connection: a ``count(*)`` holds its table's lock to the end of the transaction, so counting
+    10,000 tables in one transaction (next to pg_dump's own lock on each) ran out of the server's lock table."""
+    out: list[TableEntry] = []
+    conn = connect(url)  # autocommit: the transactions are the statements below
+    try:
+        for i in range(0, len(tables), COUNT_BATCH_TABLES):
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # pg_export_snapshot()'s own text: no quote
+            out += count_rows(conn, tables[i:i + COUNT_BATCH_TABLES])
+            conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+    return out
+
+
+def lock_room(conn) -> int:
+    """Locks the whole server can hold at once: max_locks_per_transaction x (max_connections +
+    max_prepared_transactions) (https://www.postgresql.org/docs/current/runtime-config-locks.html)."""
+    per, conns, prepared = conn.execute(
+        "SELECT current_setting('max_locks_per_transaction')::int, current_setting('max_connections')::int, "
+        "current_setting('max_prepared_transactions')::int").fetchone()
+    return per * (conns + prepared)
+
+
+def check_lock_room(conn, tables: int) -> None:
+    """Refuse, before anything is written, a dump the server's lock table cannot hold: pg_dump locks every table
+    it dumps in one transaction (and golive's counts lock up to ``COUNT_BATCH_TABLES`` more next to it).
+
+    Raises:
+        ConfigError: too many tables for ``max_locks_per_transaction``; says the setting that would do.
+    """
+    room = lock_room(conn)
+    need = tables + min(tables, COUNT_BATCH_TABLES) + 100  # + what other sessions commonly hold
+    if need > room:
+        per = conn.execute("SHOW max_locks_per_transaction").fetchone()[0]
+        conns = room // int(per)
+        raise ConfigError(
+            f"{tables} tables: pg_dump locks every table in one transaction and this server's lock table holds "
+            f"{room} locks (max_locks_per_transaction {per} x {conns} connections); set max_locks_per_transaction "
+            f"to at least {-(-need // conns)} (ALTER SYSTEM SET max_locks_per_transaction = "
+            f"{-(-need // conns)}; then restart PostgreSQL) and back up again")
+
+
 _FINGERPRINT_SQL = f"""
 SELECT n.nspname, c.relname, c.relkind::text,
   coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
@@ -162,6 +211,8 @@ def backup(url: DatabaseURL, sink) -> dict:
         dbname = conn.execute("SELECT current_database()").fetchone()[0]
         extensions = [r[0] for r in conn.execute("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' "
                                                  "ORDER BY 1").fetchall()]
+        names = list_tables(conn)
+        check_lock_room(conn, len(names))
         dsn, env = libpq_dsn(url)
         writer = sink.open(DUMP_OBJECT, "pg_dump")
         proc = subprocess.Popen([tool.path, "-Fc", "-Z0", f"--snapshot={snapshot}", "--no-password", "--dbname", dsn],
@@ -169,7 +220,7 @@ def backup(url: DatabaseURL, sink) -> dict:
         pumped = Pumped(proc, writer, "pg_dump")
         try:
             # while pg_dump runs: counts and fingerprint in the snapshot it dumps
-            tables = count_rows(conn, list_tables(conn))
+            tables = count_rows_in_snapshot(url, snapshot, names)
             fp = fingerprint(conn)
         except BaseException:
             proc.kill()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 from golive.dialects.base import Session, StatementFailure
@@ -59,6 +61,58 @@ def connect(url: DatabaseURL, *, raw_text: bool = False, **_ignored) -> sqlite3.
     if raw_text:
         conn.text_factory = bytes
     return conn
+
+
+#: idle read-only connections kept per database file (``borrow``/``give_back``). Opening one parses the whole
+#: schema on its first query (200 ms for 10,000 tables here), and a migration opened one per table to profile
+#: it and one per chunk to copy it: tables x tables (issue 22, "Scale").
+IDLE_PER_FILE = 8
+_idle: dict[tuple, list[sqlite3.Connection]] = {}
+_keys: dict[int, tuple] = {}
+_idle_lock = threading.Lock()
+
+
+def _pool_key(url: DatabaseURL, raw_text: bool) -> tuple:
+    st = os.stat(url.path)  # the same file, not only the same name (a replaced file is another database)
+    return (str(url.path.resolve()), st.st_dev, st.st_ino, raw_text)
+
+
+def borrow(url: DatabaseURL, *, raw_text: bool = False) -> sqlite3.Connection:
+    """A read-only connection (``connect``), an idle one of the same file when there is one. Hand it back with
+    ``give_back`` once no statement of it is running (its cursors closed or done), or close it."""
+    path = check(url)
+    key = _pool_key(url, raw_text) if path else None
+    with _idle_lock:
+        free = _idle.get(key)
+        if free:
+            return free.pop()
+    conn = connect(url, raw_text=raw_text)
+    with _idle_lock:
+        _keys[id(conn)] = key
+    return conn
+
+
+def give_back(conn: sqlite3.Connection) -> None:
+    """Keep ``conn`` (from ``borrow``) for the next ``borrow`` of its file, or close it when enough are idle."""
+    with _idle_lock:
+        key = _keys.get(id(conn))
+        free = _idle.setdefault(key, []) if key is not None else None
+        if free is not None and len(free) < IDLE_PER_FILE and not conn.in_transaction:
+            free.append(conn)
+            return
+        _keys.pop(id(conn), None)
+    conn.close()
+
+
+def close_idle() -> None:
+    """Close every idle connection (end of a migration; tests)."""
+    with _idle_lock:
+        conns = [c for free in _idle.values() for c in free]
+        _idle.clear()
+        for c in conns:
+            _keys.pop(id(c), None)
+    for c in conns:
+        c.close()
 
 
 class SQLiteSession(Session):

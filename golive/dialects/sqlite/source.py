@@ -8,6 +8,7 @@ fields, which is what makes the copy as fast as the C tools.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -15,7 +16,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 from golive.dialects.base import Decision, Source
-from golive.dialects.sqlite.session import connect, qi
+from golive.dialects.sqlite.session import borrow, close_idle, connect, give_back, qi
 from golive.errors import SourceError
 from golive.model.schema import Column, ForeignKey, Index, SourceSchema, Table, Trigger, View
 from golive.model.types import CT, TargetType
@@ -190,17 +191,22 @@ class SQLiteSource(Source):
         from golive.dialects.sqlite import types as st
 
         def one(t: Table):
-            conn = connect(url)
+            conn = borrow(url)  # not a connection per table: each parses the whole schema (tables x tables)
             try:
                 rows = self.count_rows(conn, t.name)
-                return t.name, rows, st.profile_table(conn, t, deep=deep, rowid_keyed=rowid_keyed, lengths=lengths,
-                                                      utf8=getattr(options, "invalid_text", "reject") == "bytes")
+                out = t.name, rows, st.profile_table(conn, t, deep=deep, rowid_keyed=rowid_keyed, lengths=lengths,
+                                                     utf8=getattr(options, "invalid_text", "reject") == "bytes")
             except sqlite3.OperationalError:
+                conn.close()
                 raise
             except sqlite3.DatabaseError as exc:  # a damaged page: found while reading it, named with the file
-                raise damaged(url, t.name, exc) from None
-            finally:
                 conn.close()
+                raise damaged(url, t.name, exc) from None
+            except BaseException:
+                conn.close()
+                raise
+            give_back(conn)
+            return out
 
         # tables whose single-column key is the rowid: foreign keys to them become bigint
         rowid_keyed = {t.name: t.rowid_alias for t in tables if t.rowid_alias}
@@ -281,6 +287,15 @@ class SQLiteSource(Source):
                 plan.skipped.append(Skipped(kind="trigger", name=tr.name, reason=(
                     f"triggers are not translated (on {tr.table}); recreate it in PL/pgSQL if the app relies on it")))
 
+    @contextlib.contextmanager
+    def snapshot(self, url: DatabaseURL, plan, *, workers: int):
+        """No shared snapshot (each chunk reads in its own transaction); the idle connections the copy kept
+        (``session.borrow``) are closed when it ends."""
+        try:
+            yield None
+        finally:
+            close_idle()
+
     def chunk_reader(self, url: DatabaseURL, plan, tp, *, snapshot: str | None = None):
         return ChunkReader(url, plan, tp)
 
@@ -360,11 +375,19 @@ class ChunkReader:
     def __init__(self, url: DatabaseURL, plan, tp):
         self.tp = tp
         self.url = url
-        self.conn = connect(url, raw_text=True)
         self.fallback = plan.options.get("text_encoding_fallback")
+        # an idle connection of the file when there is one: opening one per chunk parsed the whole schema each
+        # time (tables x tables); one with golive_text bound to this reader is never handed back
+        self.conn = connect(url, raw_text=True) if self.fallback else borrow(url, raw_text=True)
+        self._cursors: list[sqlite3.Cursor] = []
         self._converted: dict[str, int] = {}
         if self.fallback:
             self.conn.create_function("golive_text", 2, self._decode, deterministic=True)
+
+    def _execute(self, sql: str, args=()) -> sqlite3.Cursor:
+        cur = self.conn.execute(sql, args)
+        self._cursors.append(cur)
+        return cur
 
     def _decode(self, value, column):
         """``golive_text(CAST(v AS BLOB), column)``: the text, decoded from the legacy encoding when it is not UTF-8."""
@@ -392,7 +415,7 @@ class ChunkReader:
         chunks = self.tp.chunks
         if chunks and (chunk.no == 0 or chunk.no == len(chunks) - 1):
             r = self.tp.rowid_name
-            low, high = self.conn.execute(f"SELECT min({r}), max({r}) FROM {qi(self.tp.source)}").fetchone()
+            low, high = self._execute(f"SELECT min({r}), max({r}) FROM {qi(self.tp.source)}").fetchone()
             if chunk.no == 0 and low is not None:
                 lo = min(lo, low)
             if chunk.no == len(chunks) - 1 and high is not None:
@@ -414,7 +437,7 @@ class ChunkReader:
             sql = (f"SELECT {cols}, {tp.careful_sql} FROM {qi(tp.source)} WHERE {' OR '.join(one for _ in part)}"
                    if len(tp.key) > 1 else
                    f"SELECT {cols}, {tp.careful_sql} FROM {qi(tp.source)} WHERE {cols} IN ({', '.join('?' for _ in part)})")
-            for row in self.conn.execute(sql, [v for k in part for v in k]):
+            for row in self._execute(sql, [v for k in part for v in k]):
                 key = tuple(v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v for v in row[:-1])
                 line = row[-1] if isinstance(row[-1], bytes) else row[-1].encode("utf-8", "surrogateescape")
                 out.append((key, line))
@@ -425,7 +448,7 @@ class ChunkReader:
         tp = self.tp
         try:
             if not tp.has_rowid:
-                cur = self.conn.execute(f"SELECT {tp.line_sql} FROM {qi(tp.source)}")
+                cur = self._execute(f"SELECT {tp.line_sql} FROM {qi(tp.source)}")
                 while rows := cur.fetchmany(2000):
                     yield b"".join(r[0] for r in rows), len(rows)
                 return
@@ -437,7 +460,7 @@ class ChunkReader:
             a = lo
             while a <= hi:
                 b = min(hi, a + span - 1)
-                blob, n = self.conn.execute(sql, (a, b)).fetchone()
+                blob, n = self._execute(sql, (a, b)).fetchone()
                 if isinstance(blob, str):
                     blob = blob.encode("utf-8", "surrogateescape")
                 if blob:
@@ -457,23 +480,23 @@ class ChunkReader:
         tp = self.tp
         if tp.has_rowid:
             r = tp.rowid_name
-            cur = self.conn.execute(f"SELECT {r}, {tp.careful_sql} FROM {qi(tp.source)} WHERE {r} BETWEEN ? AND ? "
+            cur = self._execute(f"SELECT {r}, {tp.careful_sql} FROM {qi(tp.source)} WHERE {r} BETWEEN ? AND ? "
                                     f"ORDER BY {r}", self._bounds(chunk))
             while rows := cur.fetchmany(CAREFUL_ROWS):
                 yield [(x[0], x[1]) for x in rows]
         else:
             keys = ", ".join(qi(k) for k in tp.key)
-            cur = self.conn.execute(f"SELECT {keys}, {tp.careful_sql} FROM {qi(tp.source)}")
+            cur = self._execute(f"SELECT {keys}, {tp.careful_sql} FROM {qi(tp.source)}")
             while rows := cur.fetchmany(CAREFUL_ROWS):
                 yield [(tuple(x[:-1]), x[-1]) for x in rows]
 
     def row(self, rowkey) -> dict:
         tp = self.tp
         if tp.has_rowid:
-            cur = self.conn.execute(f"SELECT * FROM {qi(tp.source)} WHERE {tp.rowid_name} = ?", (rowkey,))
+            cur = self._execute(f"SELECT * FROM {qi(tp.source)} WHERE {tp.rowid_name} = ?", (rowkey,))
         else:
             cond = " AND ".join(f"{qi(k)} IS ?" for k in tp.key)
-            cur = self.conn.execute(f"SELECT * FROM {qi(tp.source)} WHERE {cond}", tuple(rowkey))
+            cur = self._execute(f"SELECT * FROM {qi(tp.source)} WHERE {cond}", tuple(rowkey))
         row = cur.fetchone()
         if row is None:
             return {}
@@ -488,7 +511,20 @@ class ChunkReader:
         return dict(zip(tp.key, (key_value(v) for v in rowkey)))
 
     def close(self) -> None:
-        self.conn.close()
+        if self.conn is None:
+            return
+        conn, self.conn = self.conn, None
+        try:
+            for cur in self._cursors:  # no statement left running: the next chunk starts a fresh read
+                cur.close()
+        except sqlite3.Error:
+            conn.close()
+            return
+        self._cursors.clear()
+        if self.fallback:
+            conn.close()
+        else:
+            give_back(conn)
 
 
 # ---------------------------------------------------------------------- helpers
