@@ -72,6 +72,19 @@ _keys: dict[int, tuple] = {}
 _idle_lock = threading.Lock()
 
 
+def _wal(path) -> bool:
+    """Is the file in WAL mode (its header's read and write versions are 2)? Idle read-only connections kept open
+    while another process writes a WAL database were seen to leave it unreadable to the next connection
+    ("database disk image is malformed": a 20 s app writer, then the online catch-up's first read): a WAL file
+    (the app may be writing: an online migration) gets a connection per use, as before the pool."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(18)
+            return fh.read(2) == b"\x02\x02"
+    except OSError:
+        return True
+
+
 def _pool_key(url: DatabaseURL, raw_text: bool) -> tuple:
     st = os.stat(url.path)  # the same file, not only the same name (a replaced file is another database)
     return (str(url.path.resolve()), st.st_dev, st.st_ino, raw_text)
@@ -81,7 +94,7 @@ def borrow(url: DatabaseURL, *, raw_text: bool = False) -> sqlite3.Connection:
     """A read-only connection (``connect``), an idle one of the same file when there is one. Hand it back with
     ``give_back`` once no statement of it is running (its cursors closed or done), or close it."""
     path = check(url)
-    key = _pool_key(url, raw_text) if path else None
+    key = _pool_key(url, raw_text) if path and not _wal(path) else None
     with _idle_lock:
         free = _idle.get(key)
         if free:
