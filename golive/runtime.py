@@ -7,6 +7,7 @@ are set with ``setdefault`` so a user's explicit environment still wins.
 from __future__ import annotations
 
 import os
+import sys
 
 OFFLINE_DEFAULTS = {
     "DO_NOT_TRACK": "1",
@@ -69,3 +70,23 @@ def die_with_parent():
         prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
 
     return hook
+
+
+#: malloc arenas per process (glibc's M_ARENA_MAX), unless MALLOC_ARENA_MAX says otherwise
+MALLOC_ARENAS = 2
+
+
+def fewer_malloc_arenas() -> None:
+    """glibc gives each thread that allocates its own malloc arena (up to 8 per core), and memory freed in one stays
+    there: a migration's worker, read-ahead, reader and Prefect's threads each grow one, and the process's resident
+    memory with them (a 10,000-table migration peaked at 535 MB). Two arenas, as ``MALLOC_ARENA_MAX=2`` would set,
+    before any thread starts; a user's ``MALLOC_ARENA_MAX`` wins. Not glibc (musl, macOS): nothing to do."""
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, MALLOC_ARENAS)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+

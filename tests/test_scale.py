@@ -6,6 +6,7 @@ at small sizes."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -255,3 +256,26 @@ def test_report_task_does_not_link_every_chunk(tmp_path, pg_url, golive, prefect
     inputs = asyncio.run(report_inputs())
     assert not inputs.get("chunks") and not inputs.get("steps"), inputs
     assert rows(pg_url, "SELECT count(*) FROM t05") == [(2,)]
+
+
+def test_the_cli_limits_malloc_arenas_unless_the_user_did(monkeypatch):
+    """A 10,000-table migration's threads each grew a glibc malloc arena (the resident memory with them): the CLI
+    asks for two before any thread starts; a user's MALLOC_ARENA_MAX wins."""
+    import ctypes
+
+    from golive import runtime
+
+    calls = []
+
+    class Libc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    runtime.fewer_malloc_arenas()
+    assert calls == []
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    runtime.fewer_malloc_arenas()
+    assert calls == ([(-8, runtime.MALLOC_ARENAS)] if sys.platform.startswith("linux") else [])

@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 
 from golive import __version__
 from golive.cli._common import SHOW_TRACEBACK
-from golive.runtime import apply_offline_defaults
+from golive.runtime import apply_offline_defaults, fewer_malloc_arenas
 
 #: ``golive --help`` lists the commands by job (each registers with its ``rich_help_panel``), in this order
 ORDER = ("go-live", "demo", "migrate", "validate", "expectations", "verify", "rewrite-paths", "backup", "restore",
@@ -101,6 +101,7 @@ def main() -> None:
     # the engine logs for Prefect's handlers; where none is configured (a dry run, a lint) its warnings would reach
     # stderr through logging's last resort, repeating what the command prints once
     logging.getLogger("golive").addHandler(logging.NullHandler())
+    fewer_malloc_arenas()
     apply_offline_defaults()
     _use_golive_server()
     atexit.register(_skip_teardown)  # the first exit handler registered is the last to run
