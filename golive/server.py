@@ -300,12 +300,10 @@ def _reap(pid: int) -> None:
 
 def _alive(pid: int) -> bool:
     """The process runs and is a Prefect server (not another process that got the same pid later)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    from golive.model.backup import alive
+
+    if not alive(pid):
         return False
-    except PermissionError:
-        return True
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         comm, _, rest = Path(f"/proc/{pid}/stat").read_text().rpartition(")")
