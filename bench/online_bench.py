@@ -244,7 +244,7 @@ def bench_source(kind: str, src: Source, pg: Pg, env: dict, tmp: Path, rate: flo
     last = json.loads(commits.read_text().splitlines()[-1])["t"]
     out.update(online_s=res["seconds"], online_rss_mb=res["peak_rss_mb"],
                freeze_writer_s=round(switch.stat().st_mtime - last, 3), freeze_golive_s=rep["online"]["freeze_seconds"],
-               freeze_steps=rep["online"].get("freeze_steps"),
+               freeze_steps=rep["online"].get("freeze_steps"), phases=rep["online"].get("phases"),
                changes_applied=rep["online"]["changes_applied"], checked_rows=rep["online"].get("checked_rows"),
                writer_online={"committed": seen["committed"], "p99_ms": seen["latency_ms"]["p99"],
                               "errors": seen["errors"], "stopped": seen["stopped"]})
@@ -312,6 +312,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--pg-url", default=os.environ.get("GOLIVE_BENCH_PG", DEFAULT_PG))
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--keep", action="store_true", help="keep the run's logs (their folder is printed)")
     args = ap.parse_args()
     kinds = [k.strip() for k in args.sources.split(",") if k.strip()]
     app_db = ensure_db(args.scale, args.db)
@@ -338,7 +339,10 @@ def main() -> int:
     print(json.dumps(summary, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": results, "summary": summary}, indent=2))
-    shutil.rmtree(tmp, ignore_errors=True)
+    if args.keep:
+        log(f"logs kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -48,6 +48,8 @@ def migrate_online(source: SecretStr, target: SecretStr, options: MigrateOptions
     check_capture(source, plan, options.keyless)
     state = online.start_over(commands.parse_source(source), dst, plan, options)
     chunks, steps = [], []
+    phases = {"plan": round(time.perf_counter() - t0, 2)}  # where the run's time went (the report's online.phases)
+    mark = time.perf_counter()
 
     # 2. Capture from a moment the copy's snapshot is consistent with, and copy inside that snapshot; a run that
     #    crashed during the copy copies the rest in a new snapshot (every change since is captured)
@@ -66,12 +68,14 @@ def migrate_online(source: SecretStr, target: SecretStr, options: MigrateOptions
         steps.append(create_views(target, plan, final_statements(source, plan)))
         state.status = "copied"
         online.save_state(dst, state)
+    phases["copy"], mark = round(time.perf_counter() - mark, 2), time.perf_counter()
 
     # 3. Catch up until the lag is within max_lag (auto) or the cut-over is asked for (manual)
     max_lag = parse_duration(options.max_lag, name="--max-lag")
     bar = create_progress_artifact(progress=0.0, key=artifact_key("migration-lag", target, schema=plan.target_schema),
                                    description="online migration: catching up")
     ahead = 0  # rows compared value by value before the fence (the cut-over then compares only the rest)
+    ahead_s = 0.0
     while state.status == "copied":
         manual = options.cutover == "manual"
         state, lag = catch_up(source, target, plan, state, seconds=2.0 if manual else 5.0, wait=manual)
@@ -80,8 +84,9 @@ def migrate_online(source: SecretStr, target: SecretStr, options: MigrateOptions
                                  description=f"{lag.pending} changes pending, {lag.seconds:.1f} s behind")
         logger.info("catching up: %d changes pending, %.1f s behind", lag.pending, lag.seconds)
         if options.validate_after and options.cutover_check == "changed":  # the cut-over then checks only the rest
+            t_ahead = time.perf_counter()
             compared, left = check_ahead(source, target, plan, state)
-            ahead += compared
+            ahead, ahead_s = ahead + compared, ahead_s + time.perf_counter() - t_ahead
             if compared:
                 logger.info("compared ahead: %d changed rows, %d left for the cut-over", compared, left)
         if options.cutover == "auto" and lag.seconds <= max_lag and lag.pending < online.BATCH:
@@ -89,6 +94,9 @@ def migrate_online(source: SecretStr, target: SecretStr, options: MigrateOptions
         if options.cutover == "manual" and online.cutover_requested(dst, plan.run_key):
             logger.info("the cut-over was asked for")
             break
+
+    phases["catch_up"] = round(time.perf_counter() - mark - ahead_s, 2)
+    phases["check_ahead"], mark = round(ahead_s, 2), time.perf_counter()
 
     # 4. Cut over: fence, drain, identities, the command; then remove the capture (the fence stays: the app moved)
     if state.status in ("copied", "fenced"):
@@ -100,10 +108,13 @@ def migrate_online(source: SecretStr, target: SecretStr, options: MigrateOptions
     else:
         result = {"freeze_seconds": state.freeze_seconds, "drained_to": state.applied, "identities": []}
     result["checked_ahead"] = ahead
+    phases["cut_over"], mark = round(time.perf_counter() - mark, 2), time.perf_counter()
     online.clear_request(dst, plan.run_key)
     state = online.load_state(dst, plan.run_key) or state
     if "removed" not in state.meta:
         result["removed"] = end_capture(source, target, plan, state)
+    phases["end_capture"] = round(time.perf_counter() - mark, 2)
+    result["phases"] = phases
 
     # 5. Report, with what the catch-up applied and refused. The proof is the cut-over's check, made with the source
     #    fenced and before the app switched (after it, the target takes the app's writes: no longer comparable)

@@ -433,6 +433,56 @@ def test_statement_format_write_stops_the_run(source, pg_url, binlog_server):
         online.catch_up(s, d, plan, state)
 
 
+def test_a_compressed_binlog_is_refused_never_skipped(source, pg_url, binlog_server, monkeypatch):
+    """MariaDB's log_bin_compress: refused by the pre-check; turned on during capture, the catch-up stops with the
+    fix at the first compressed event (no reader golive has reads them: skipping one would lose its rows)."""
+    admin, _, name = source
+    s, d = parse_url(admin), parse_url(pg_url)
+    plan, state = copy_online(admin, pg_url)
+    try:
+        binlog_server.admin("SET GLOBAL log_bin_compress = ON")
+        problems = dialect_of(s).capture.check(s, plan)
+        assert any(p.startswith("log_bin_compress is ON: golive cannot read compressed binlog events") and
+                   "SET GLOBAL log_bin_compress = OFF" in p for p in problems), problems
+        binlog_server.admin("SET GLOBAL log_bin_compress_min_len = 10")
+        binlog_server.admin("UPDATE tags SET label = 'compressed' WHERE code = 't1' AND lang = 'en'", database=name)
+        with pytest.raises(TerminalError, match="compressed events .* turn it off"):
+            online.catch_up(s, d, plan, state)  # golive's own reader
+        from golive.dialects.mysql import binlog
+
+        with monkeypatch.context() as m:  # the library, which would skip them
+            m.setattr(binlog, "_wire_events", _unreadable)
+            with pytest.raises(TerminalError, match="compressed events .* turn it off"):
+                online.catch_up(s, d, plan, state)
+    finally:
+        binlog_server.admin("SET GLOBAL log_bin_compress = OFF", "SET GLOBAL log_bin_compress_min_len = 256")
+
+
+def test_a_cascade_to_an_unsigned_key_above_2_31_finds_the_children(source, binlog_server, pg_url, monkeypatch):
+    """Without FULL metadata the binlog carries an UNSIGNED value signed: the parent's new key is corrected before
+    its ON UPDATE CASCADE children are looked up by it (golive's reader and the library alike)."""
+    from golive.dialects.mysql import binlog
+
+    admin, _, name = source
+    s = parse_url(admin)
+    plan = planning.build_plan(s, parse_url(pg_url), MigrateOptions(**OPTIONS))
+    cap = dialect_of(s).capture
+    with cap.begin(s, plan, workers=1) as (_, state):
+        pass
+    cid = binlog_server.admin("SELECT MIN(customer_id) FROM orders", database=name)[0][0]
+    binlog_server.admin(f"UPDATE customers SET id = 3500000000 WHERE id = {cid}", database=name)
+    children = {("orders", (r[0],), False) for r in binlog_server.admin(
+        "SELECT id FROM orders WHERE customer_id = 3500000000", database=name)}
+    assert children
+    wire = cap.changes(s, state, state.applied, limit=1000)
+    monkeypatch.setattr(binlog, "_wire_events", _unreadable)
+    library = cap.changes(s, state, state.applied, limit=1000)
+    for batch in (wire, library):
+        got = [(c.table, c.key, c.deleted) for c in batch.changes]
+        assert got[:2] == [("customers", (3500000000,), False), ("customers", (cid,), True)]
+        assert set(got[2:]) == children
+
+
 def test_binlog_keys_match_the_rows_read_back(source, binlog_server, pg_url):
     """An UNSIGNED key above 2^31 (the binlog carries it signed without FULL metadata), composite string keys and
     a key change: each key the capture hands over finds its row again."""
@@ -487,10 +537,17 @@ WIDE = """CREATE TABLE wide (id BIGINT UNSIGNED NOT NULL, code VARCHAR(300) NOT 
     lt LONGTEXT, j JSON, e ENUM('a','b','c'), st SET('x','y','z'), bt BIT(10), PRIMARY KEY (id, code))"""
 
 
+def _unreadable(*a, **k):
+    from golive.dialects.mysql.binlog_wire import Unsupported
+
+    raise Unsupported("the test reads with the library")
+
+
 @pytest.mark.parametrize("metadata", ["NO_LOG", "FULL"])
 def test_fast_key_reader_agrees_with_the_library(binlog_server, pg_url, monkeypatch, metadata):
-    """The keys read from the row images' bytes are the ones the library decodes, for every column type around
-    them (NULLs, wide strings, decimals, fractional times), with and without FULL metadata."""
+    """The keys golive's own reader reads from the row images' bytes are the ones the library decodes, for every
+    column type around them (NULLs, wide strings, decimals, fractional times), with and without FULL metadata; a
+    batch cut short ends at a transaction, the next goes on from there."""
     from golive.dialects.mysql import binlog
 
     url = binlog_server.make_db()
@@ -528,16 +585,25 @@ def test_fast_key_reader_agrees_with_the_library(binlog_server, pg_url, monkeypa
     finally:
         conn.close()
         binlog_server.admin("SET GLOBAL binlog_row_metadata = NO_LOG")
-    read, used = binlog.fast_keys, []
-    monkeypatch.setattr(binlog, "fast_keys", lambda *a: used.append(read(*a)) or used[-1])
-    fast = cap.changes(s, state, state.applied, limit=100000)
-    assert used and None not in used  # every event read the fast way
-    monkeypatch.setattr(binlog, "fast_keys", lambda *a: None)
+    from golive.dialects.mysql import binlog_wire
+
+    rows, seen = binlog_wire.Reader.rows, []
+    monkeypatch.setattr(binlog_wire.Reader, "rows", lambda self, *a: seen.append(rows(self, *a)) or seen[-1])
+    wire = cap.changes(s, state, state.applied, limit=100000)  # off the wire
+    assert seen and None not in seen
+    monkeypatch.setattr(binlog, "_wire_events", _unreadable)  # the library reads the range, every column decoded
     slow = cap.changes(s, state, state.applied, limit=100000)
-    assert len(fast.changes) == 40 * 3 + 3 * 2 * 10 + 8 + 9  # a key change: the new key and the old one
-    assert fast.changes == slow.changes and fast.position == slow.position
-    assert ("wide", (2 ** 63 + 1, str(fast.changes[3].key[1])), False) == (
-        fast.changes[3].table, fast.changes[3].key, fast.changes[3].deleted)
+    assert len(slow.changes) == 40 * 3 + 3 * 2 * 10 + 8 + 9  # a key change: the new key and the old one
+    assert wire.changes == slow.changes and wire.position == slow.position
+    assert wire.oldest_at == slow.oldest_at and wire.pending == slow.pending
+    small = cap.changes(s, state, state.applied, limit=7)  # whole transactions, then the rest from where it ended
+    monkeypatch.undo()
+    part = cap.changes(s, state, state.applied, limit=7)
+    assert (part.changes, part.position) == (small.changes, small.position)
+    rest = cap.changes(s, state, part.position, limit=100000)
+    assert part.changes + rest.changes == slow.changes and rest.position == slow.position
+    assert ("wide", (2 ** 63 + 1, str(wire.changes[3].key[1])), False) == (
+        wire.changes[3].table, wire.changes[3].key, wire.changes[3].deleted)
     binlog_server.admin(f"DROP DATABASE `{name}`")
 
 

@@ -1,11 +1,12 @@
 """Reading a MySQL / MariaDB binlog for online migration: the changed rows' keys, in commit order, and DDL.
 
-``read_changes`` opens a non-blocking binlog dump (``pymysqlreplication.BinLogStreamReader``, a fresh random
-``server_id`` per reader so two readers never evict each other) at a ``file:offset`` position and reads whole
-transactions: the position it hands back is always a transaction's end (after its XID event, its COMMIT, or a
-standalone statement), so ``changes(after=…)`` starts exactly after what the target recorded. Only the copied
-database's row events are decoded (``only_schemas``/``only_tables``); every query event is read, because DDL may
-name a copied table from another default database.
+``read_changes`` opens a non-blocking binlog dump at a ``file:offset`` position (a fresh random ``server_id`` per
+reader so two readers never evict each other) and reads whole transactions: the position it hands back is always a
+transaction's end (after its XID event, its COMMIT, or a standalone statement), so ``changes(after=…)`` starts
+exactly after what the target recorded. golive reads the stream itself (``binlog_wire``: only the copied tables'
+key columns, from the row images' bytes); ``mysql-replication`` reads it, decoding every column, where golive's
+reader meets what it does not read exactly. Every query event is read, because DDL may name a copied table from
+another default database. ``_collect`` makes the same checks whoever reads.
 
 Columns are taken by **ordinal position** from the table's definition recorded when capture began: without
 ``binlog_row_metadata=FULL`` the binlog carries no column names (nor signedness: an UNSIGNED key is corrected here).
@@ -21,6 +22,7 @@ import logging
 import random
 import re
 import warnings
+from contextlib import contextmanager
 
 from golive.dialects.mysql.session import connect, connect_kwargs, qi, translate_error
 from golive.dialects.mysql.snapshot import position_key
@@ -127,15 +129,15 @@ def describe(conn, database: str, plan) -> dict:
     column), and the foreign keys whose ON UPDATE CASCADE the binlog does not show; refuses a table whose
     definition changed since the plan."""
     with conn.cursor() as cur:
-        cur.execute("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
+        cur.execute("SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, CHARACTER_SET_NAME FROM information_schema.COLUMNS "
                     "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME, ORDINAL_POSITION", (database,))
         cols: dict[str, list] = {}
-        for t, c, ty in cur.fetchall():
-            cols.setdefault(_s(t), []).append((_s(c), _s(ty).lower()))
+        for t, c, ty, cs in cur.fetchall():
+            cols.setdefault(_s(t), []).append((_s(c), _s(ty).lower(), _s(cs)))
     tables = {}
     for tp in plan.tables:
         have = cols.get(tp.source, [])
-        names = [c for c, _ in have]
+        names = [c for c, _, _ in have]
         planned = [c.source for c in tp.columns]
         if not have:
             raise SchemaChanged(SCHEMA_CHANGED.format(what=f"table {tp.source} is gone since the plan"))
@@ -145,13 +147,24 @@ def describe(conn, database: str, plan) -> dict:
                                            f"columns {', '.join(new)} added"]))
             raise SchemaChanged(SCHEMA_CHANGED.format(what=f"table {tp.source} changed since the plan ({what})"))
         key = [names.index(k) for k in tp.key]
-        unsigned = []
-        for i in key:
-            ty = have[i][1]
-            base = re.match(r"\w+", ty).group(0)
-            unsigned.append(_INT_BITS.get(base, 0) if "unsigned" in ty else 0)
-        tables[tp.source] = {"columns": names, "key": key, "unsigned": unsigned}
-    return {"database": database, "tables": tables, "cascades": cascades(conn, database, plan)}
+        unsigned = [_bits(have[i][1]) for i in key]
+        # a string key's character set (None: binary), for the wire reader to decode it as the server stores it
+        tables[tp.source] = {"columns": names, "key": key, "unsigned": unsigned,
+                             "charsets": [have[i][2] for i in key]}
+    fks = cascades(conn, database, plan)
+    for fk in fks:  # the parent's referenced columns by ordinal, as the binlog has them, to find the children by
+        have = cols[fk["parent"]]
+        names = [c for c, _, _ in have]
+        fk["ref_at"] = [names.index(r) for r in fk["ref"]]
+        fk["ref_unsigned"] = [_bits(have[i][1]) for i in fk["ref_at"]]
+        fk["ref_charsets"] = [have[i][2] for i in fk["ref_at"]]
+    return {"database": database, "tables": tables, "cascades": fks}
+
+
+def _bits(column_type: str) -> int:
+    """The bits of an UNSIGNED integer column (the binlog carries it signed without metadata), else 0."""
+    base = re.match(r"\w+", column_type).group(0)
+    return _INT_BITS.get(base, 0) if "unsigned" in column_type else 0
 
 
 def foreign_keys(conn, database: str) -> list[dict]:
@@ -203,259 +216,190 @@ def _stream_settings(url: DatabaseURL) -> dict:
 
 def read_changes(url: DatabaseURL, state: CaptureState, after: str, *, limit: int) -> ChangeBatch:
     """The changed rows of the copied tables after ``after`` (whole transactions, at least ``limit`` changes when
-    that many are waiting), and the position after the last transaction read."""
-    from pymysqlreplication import BinLogStreamReader
-    from pymysqlreplication.event import QueryEvent, XidEvent
-    from pymysqlreplication.row_event import (
-        DeleteRowsEvent,
-        UpdateRowsEvent,
-        WriteRowsEvent,
-    )
+    that many are waiting), and the position after the last transaction read.
 
+    Read off the wire (``binlog_wire``: the key columns, and an ON UPDATE CASCADE parent's referenced columns, from
+    the row images' bytes); the library reads the range instead, decoding every column, when the wire reader meets
+    an event or a column it does not read exactly."""
+    from golive.dialects.mysql import binlog_wire
+
+    try:
+        return _collect(url, state, after, limit, _wire_events)
+    except binlog_wire.Unsupported as exc:
+        log.debug("the binlog read by the library: %s", exc)
+    return _collect(url, state, after, limit, _library_events)
+
+
+def _collect(url: DatabaseURL, state: CaptureState, after: str, limit: int, source) -> ChangeBatch:
+    """Whole transactions of ``source(url, state, file, pos)``'s events, up to ``limit`` changes: the DDL, statement
+    writes, XA and fence checks, the same whoever reads the stream."""
     meta = state.meta
     database, tables = meta["database"], meta["tables"]
     start = after or state.applied or state.started_at
     file, _, pos = start.rpartition(":")
     fenced = position_key(meta["fenced_pos"]) if meta.get("fenced_pos") else None
-    by_parent: dict[str, list] = {}
-    for fk in meta.get("cascades", []):
-        by_parent.setdefault(fk["parent"], []).append(fk)
-    stream = BinLogStreamReader(
-        connection_settings=_stream_settings(url), server_id=random.randint(1 << 24, (1 << 32) - 2),
-        log_file=file, log_pos=int(pos), resume_stream=True, blocking=False,
-        only_events=[QueryEvent, XidEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
-        only_schemas=[database], only_tables=list(tables), ignore_decode_errors=True, enable_logging=False,
-        freeze_schema=True)
     changes: list[Change] = []
     txn: list[Change] = []
     position, first_at, last_at, full, xa = start, None, None, False, False
-    lookups = _Children(url)
     try:
-        for ev in stream:
-            if isinstance(ev, (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)):
-                spec = tables.get(ev.table)
-                if spec is None or ev.schema != database:
+        with source(url, state, file, int(pos)) as stream:
+            for ev in stream:
+                kind = ev[0]
+                if kind == "rows":
+                    _, table, ts, found, at_file, at_pos = ev
+                    if xa:
+                        raise TerminalError(f"an XA transaction wrote to {table}: golive's capture does not follow "
+                                            "XA transactions (their rows commit apart from their binlog events); move "
+                                            "this database offline, or stop the XA writes and start again")
+                    if fenced is not None and position_key(f"{at_file}:{at_pos}") > fenced:
+                        raise TerminalError(
+                            f"golive: a write to {table} reached the source after the fence (binlog "
+                            f"{at_file}:{at_pos}): a session with READ_ONLY ADMIN or SUPER ignores read_only: stop it "
+                            "(the app must write to the target now), then run the same command")
+                    txn.extend(found)
+                    last_at = ts
                     continue
-                _same_definition(ev, spec)
-                if xa:
-                    raise TerminalError(f"an XA transaction wrote to {ev.table}: golive's capture does not follow XA "
-                                        "transactions (their rows commit apart from their binlog events); move "
-                                        "this database offline, or stop the XA writes and start again")
-                if fenced is not None and position_key(f"{stream.log_file}:{stream.log_pos}") > fenced:
-                    raise TerminalError(
-                        f"golive: a write to {ev.table} reached the source after the fence (binlog "
-                        f"{stream.log_file}:{stream.log_pos}): a session with READ_ONLY ADMIN or SUPER ignores "
-                        "read_only: stop it (the app must write to the target now), then run the same command")
-                update, parent = isinstance(ev, UpdateRowsEvent), by_parent.get(ev.table, [])
-                # a parent of an ON UPDATE CASCADE: every column decoded (the children are found by its new key)
-                txn.extend(_row_changes(ev, spec, update, isinstance(ev, DeleteRowsEvent), fast=not parent))
-                for fk in parent if update else []:
-                    txn.extend(lookups.cascaded(fk, ev))
-                last_at = ev.timestamp
-                continue
-            if isinstance(ev, QueryEvent):
-                q, schema = ev.query or "", _s(ev.schema) or ""
-                if q.lstrip().upper().startswith("XA "):  # XA START … XA END, XA PREPARE, XA COMMIT/ROLLBACK
-                    xa = bool(_XA.match(q.lstrip()))
-                    continue
-                if _INSIDE.match(q.lstrip()):
-                    continue
-                problem = ddl_change(q, schema, database, tables)
-                if problem is not None:
-                    if changes:  # what came before the DDL is applied first; the next read stops at it
-                        break
-                    raise SchemaChanged(SCHEMA_CHANGED.format(what=problem))
-                problem = statement_write(q, schema, database, tables)
-                if problem is not None:
-                    raise TerminalError(problem)
-            # the end of a transaction (an XID event, a COMMIT, a standalone statement)
-            if txn:
-                changes.extend(txn)
-                txn = []
-                first_at = first_at or last_at
-            position = f"{stream.log_file}:{stream.log_pos}"
-            if len(changes) >= limit:
-                full = True
-                break
+                if kind == "query":
+                    _, q, schema = ev[:3]
+                    if q.lstrip().upper().startswith("XA "):  # XA START … XA END, XA PREPARE, XA COMMIT/ROLLBACK
+                        xa = bool(_XA.match(q.lstrip()))
+                        continue
+                    if _INSIDE.match(q.lstrip()):
+                        continue
+                    problem = ddl_change(q, schema, database, tables)
+                    if problem is not None:
+                        if changes:  # what came before the DDL is applied first; the next read stops at it
+                            break
+                        raise SchemaChanged(SCHEMA_CHANGED.format(what=problem))
+                    problem = statement_write(q, schema, database, tables)
+                    if problem is not None:
+                        raise TerminalError(problem)
+                # the end of a transaction (an XID event, a COMMIT, a standalone statement)
+                if txn:
+                    changes.extend(txn)
+                    txn = []
+                    first_at = first_at or last_at
+                position = f"{ev[-2]}:{ev[-1]}"
+                if len(changes) >= limit:
+                    full = True
+                    break
     except (SchemaChanged, TerminalError):
         raise
     except Exception as exc:
+        from golive.dialects.mysql.binlog_wire import Unsupported
+
+        if isinstance(exc, Unsupported):
+            raise
         raise _stream_error(exc, url, start) from None
-    finally:
-        stream.close()
-        lookups.close()
     pending = _pending(url, start, position, len(changes)) if full else 0
     at = last_at if pending else (first_at or last_at)
     return ChangeBatch(changes=changes, position=position, pending=pending, oldest_at=float(at) if at else None)
 
 
-def _same_definition(ev, spec: dict) -> None:
+@contextmanager
+def _wire_events(url: DatabaseURL, state: CaptureState, file: str, pos: int):
+    """The stream read off the wire (``binlog_wire``)."""
+    from golive.dialects.mysql import binlog_wire
+
+    conn = connect(url, autocommit=True, role="source", database=False)
+    conn._read_timeout = 600  # a silently dead server: an error after 10 minutes, not a hang
+    lookups = _Children(url)
+    try:
+        reader = binlog_wire.Reader(state.meta["database"], state.meta["tables"], _check_columns,
+                                    cascades=state.meta.get("cascades", []), children=lookups.cascaded)
+        yield binlog_wire.events(conn, file, pos, reader, checksum=binlog_wire.checksum_on(conn))
+    finally:
+        conn.close()
+        lookups.close()
+
+
+@contextmanager
+def _library_events(url: DatabaseURL, state: CaptureState, file: str, pos: int):
+    """The stream read by ``mysql-replication``, every column decoded (what golive's reader does not read)."""
+    from pymysqlreplication import BinLogStreamReader
+    from pymysqlreplication.event import NotImplementedEvent, QueryEvent, XidEvent
+    from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+    from golive.dialects.mysql.binlog_wire import COMPRESSED, COMPRESSED_FIX
+
+    meta = state.meta
+    database, tables = meta["database"], meta["tables"]
+    by_parent: dict[str, list] = {}
+    for fk in meta.get("cascades", []):
+        by_parent.setdefault(fk["parent"], []).append(fk)
+    stream = BinLogStreamReader(
+        connection_settings=_stream_settings(url), server_id=random.randint(1 << 24, (1 << 32) - 2),
+        log_file=file, log_pos=pos, resume_stream=True, blocking=False,
+        only_events=[QueryEvent, XidEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent, NotImplementedEvent],
+        only_schemas=[database], only_tables=list(tables), ignore_decode_errors=True, enable_logging=False,
+        freeze_schema=True, filter_non_implemented_events=False)
+    lookups = _Children(url)
+
+    def events():
+        for ev in stream:
+            if isinstance(ev, (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)):
+                spec = tables.get(ev.table)
+                if spec is None or ev.schema != database:
+                    continue
+                _check_columns(ev.table, ev.number_of_columns, [c.name for c in ev.columns], spec)
+                update = isinstance(ev, UpdateRowsEvent)
+                found = list(_row_changes(ev, spec, update, isinstance(ev, DeleteRowsEvent)))
+                for fk in by_parent.get(ev.table, []) if update else []:
+                    for row in ev.rows:  # the children an ON UPDATE CASCADE moved, found by the new values
+                        old, new = (_values(row[side], fk["ref_at"], fk.get("ref_unsigned"))
+                                    for side in ("before_values", "after_values"))
+                        if old != new:
+                            found.extend(lookups.cascaded(fk, new))
+                yield "rows", ev.table, ev.timestamp, found, stream.log_file, stream.log_pos
+            elif isinstance(ev, QueryEvent):
+                yield "query", ev.query or "", _s(ev.schema) or "", stream.log_file, stream.log_pos
+            elif isinstance(ev, XidEvent):
+                yield "end", stream.log_file, stream.log_pos
+            elif getattr(ev, "event_type", None) in COMPRESSED:  # the library skips them: their rows would be lost
+                raise TerminalError(COMPRESSED_FIX)
+
+    try:
+        yield events()
+    finally:
+        stream.close()
+        lookups.close()
+
+
+def _check_columns(table: str, count: int, names, spec: dict) -> None:
+    """A row event's table still has the definition the copy has (count, and names when the binlog says them)."""
     n = len(spec["columns"])
-    if ev.number_of_columns != n:
+    if count != n:
         raise SchemaChanged(SCHEMA_CHANGED.format(
-            what=f"table {ev.table} now has {ev.number_of_columns} columns in the binlog where the copy has {n} (a "
+            what=f"table {table} now has {count} columns in the binlog where the copy has {n} (a "
                  "DDL the binlog does not show: sql_log_bin = 0, or an online schema-change tool)"))
-    names = [c.name for c in ev.columns]
-    if all(names) and names != spec["columns"]:
+    if names and all(names) and list(names) != spec["columns"]:
         raise SchemaChanged(SCHEMA_CHANGED.format(
-            what=f"table {ev.table}'s columns are now {', '.join(names)} (the copy has {', '.join(spec['columns'])})"))
+            what=f"table {table}'s columns are now {', '.join(names)} (the copy has {', '.join(spec['columns'])})"))
 
 
-def _key(values: dict, spec: dict) -> tuple:
+def _values(values: dict, at: list[int], bits: list[int] | None) -> tuple:
+    """The values at ordinals ``at`` of a row the library decoded, an UNSIGNED integer corrected (without
+    metadata the binlog does not say the column is UNSIGNED)."""
     row = list(values.values())
     out = []
-    for i, bits in zip(spec["key"], spec["unsigned"]):
+    for i, b in zip(at, bits or [0] * len(at)):
         v = row[i]
-        if bits and isinstance(v, int) and v < 0:  # no metadata: the binlog does not say the column is UNSIGNED
-            v += 1 << bits
+        if b and isinstance(v, int) and v < 0:
+            v += 1 << b
         out.append(v)
     return tuple(out)
 
 
-def _row_changes(ev, spec: dict, update: bool, delete: bool, *, fast: bool = True):
-    t = ev.table
-    keys = fast_keys(ev, spec, update) if fast else None
-    if keys is not None:
-        for old, new in keys:
-            yield Change(table=t, key=new, deleted=delete)
-            if update and old != new:
-                yield Change(table=t, key=old, deleted=True)
-        return
+def _row_changes(ev, spec: dict, update: bool, delete: bool):
+    t, key, bits = ev.table, spec["key"], spec["unsigned"]
     for row in ev.rows:
         if update:
-            old, new = _key(row["before_values"], spec), _key(row["after_values"], spec)
+            old, new = _values(row["before_values"], key, bits), _values(row["after_values"], key, bits)
             yield Change(table=t, key=new)
             if old != new:  # the key changed: the old row is gone
                 yield Change(table=t, key=old, deleted=True)
         else:
-            yield Change(table=t, key=_key(row["values"], spec), deleted=delete)
-
-
-# ---------------------------------------------------------------------- the keys only, fast
-
-# FIELD_TYPE codes (pymysqlreplication.constants.FIELD_TYPE) and the bytes a value of each takes in a row image
-_FIXED = {1: 1, 2: 2, 9: 3, 3: 4, 8: 8, 4: 4, 5: 8, 13: 1, 10: 3, 11: 3, 12: 8, 7: 4}
-_INTS = {1: 1, 2: 2, 9: 3, 3: 4, 8: 8}
-_FSP_BASE = {17: 4, 18: 5, 19: 3}  # TIMESTAMP2, DATETIME2, TIME2: then (fsp + 1) // 2 bytes
-_STRINGS = (15, 254)  # VARCHAR, STRING (CHAR, BINARY)
-_LENGTHED = (245, 252, 255)  # JSON, BLOB, GEOMETRY: a little-endian length of length_size bytes
-_DECIMAL_BYTES = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4]
-
-
-def _width(c) -> int | None:
-    """Bytes of a fixed-size value of column ``c``, 0 when its length comes with it, None when not handled here."""
-    t = c.type
-    if t in _FIXED:
-        return _FIXED[t]
-    if t in _FSP_BASE:
-        return _FSP_BASE[t] + (c.fsp + 1) // 2
-    if t == 246:  # NEWDECIMAL: 4 bytes per 9 digits, fewer for the rest
-        whole, frac = c.precision - c.decimals, c.decimals
-        return (whole // 9 + frac // 9) * 4 + _DECIMAL_BYTES[whole % 9] + _DECIMAL_BYTES[frac % 9]
-    if t in (247, 248):  # ENUM, SET
-        return c.size
-    if t == 16:  # BIT
-        return c.bytes
-    if t in _STRINGS or t in _LENGTHED:
-        return 0
-    return None
-
-
-#: (table id, schema, table, columns, key columns) -> (widths, length sizes, key encodings), or False: not handled
-_LAYOUTS: dict[tuple, object] = {}
-
-
-def _present(bitmap: bytes, n: int) -> list[int]:
-    got = _PRESENT.get((bitmap, n))
-    if got is None:
-        if len(_PRESENT) > 10_000:
-            _PRESENT.clear()
-        got = _PRESENT[(bytes(bitmap), n)] = [i for i in range(n) if bitmap[i >> 3] & (1 << (i & 7))]
-    return got
-
-
-_PRESENT: dict[tuple, list[int]] = {}
-
-
-def fast_keys(ev, spec: dict, update: bool) -> list[tuple[tuple, tuple]] | None:
-    """``[(key before, key after)]`` of a row event, read from its bytes without decoding the other columns (the
-    library decodes every column, 6x slower); None when a column type is not one handled here (the library then
-    decodes the event). Integer and string keys only; the same values the library gives."""
-    from pymysqlreplication.row_event import RowsEvent
-
-    cols = ev.columns
-    key_at = spec["key"]
-    if len(cols) != len(spec["columns"]) or getattr(ev, "event_type", 0) == 39:  # 39: a partial JSON update
-        return None
-    # a table's layout, worked out once per table map (the server numbers a table definition: a DDL gets a new id)
-    layout_key = (ev.table_id, ev.schema, ev.table, len(cols), tuple(key_at))
-    layout = _LAYOUTS.get(layout_key)
-    if layout is None:
-        widths = [_width(c) for c in cols]
-        if None in widths or any(not (cols[i].type in _INTS or cols[i].type in _STRINGS) for i in key_at):
-            layout = False
-        else:
-            size_of = [(c.max_length > 255) + 1 if c.type in _STRINGS else getattr(c, "length_size", 0) for c in cols]
-            encodings = {}
-            for i in key_at:
-                name = cols[i].character_set_name
-                encodings[i] = None if name is None else RowsEvent.charset_to_encoding(name)
-            layout = (widths, size_of, encodings)
-        if len(_LAYOUTS) > 10_000:
-            _LAYOUTS.clear()
-        _LAYOUTS[layout_key] = layout
-    if layout is False:
-        return None
-    widths, size_of, encodings = layout
-    data = bytes(ev.packet.read(ev.event_size - ev.packet.read_bytes))
-    images = [ev.columns_present_bitmap] + ([ev.columns_present_bitmap2] if update else [])
-    presents = [_present(bm, len(cols)) for bm in images]
-    wanted = set(key_at)
-    out, pos, n = [], 0, len(data)
-    while pos < n:
-        pair = []
-        for present in presents:
-            nulls = data[pos:pos + (len(present) + 7) // 8]
-            pos += len(nulls)
-            values = {}
-            for j, i in enumerate(present):
-                if nulls[j >> 3] & (1 << (j & 7)):
-                    values[i] = None
-                    continue
-                w = widths[i]
-                if w == 0:
-                    k = size_of[i]
-                    w = int.from_bytes(data[pos:pos + k], "little")
-                    pos += k
-                if i in wanted:
-                    raw = data[pos:pos + w]
-                    if cols[i].type in _INTS:
-                        values[i] = int.from_bytes(raw, "little", signed=not cols[i].unsigned)
-                    else:
-                        values[i] = _text(raw, encodings[i])
-                pos += w
-            pair.append(_key_of(values, spec))
-        out.append((pair[0], pair[-1]))
-    return out
-
-
-def _text(raw: bytes, encoding: str | None):
-    if encoding is None:
-        return raw.decode("utf-8", "ignore")
-    try:
-        return raw.decode(encoding, "ignore")
-    except LookupError:  # binary: the bytes
-        return raw
-
-
-def _key_of(values: dict, spec: dict) -> tuple:
-    out = []
-    for i, bits in zip(spec["key"], spec["unsigned"]):
-        v = values.get(i)
-        if bits and isinstance(v, int) and v < 0:
-            v += 1 << bits
-        out.append(v)
-    return tuple(out)
+            yield Change(table=t, key=_values(row["values"], key, bits), deleted=delete)
 
 
 class _Children:
@@ -465,21 +409,15 @@ class _Children:
     def __init__(self, url: DatabaseURL):
         self.url, self.conn = url, None
 
-    def cascaded(self, fk: dict, ev) -> list[Change]:
-        out = []
-        for row in ev.rows:
-            before, after = list(row["before_values"].values()), list(row["after_values"].values())
-            old, new = [before[i] for i in fk["ref_at"]], [after[i] for i in fk["ref_at"]]
-            if old == new:
-                continue
-            if self.conn is None:
-                self.conn = connect(self.url, autocommit=True, settings={"time_zone": "+00:00"}, role="source")
-            cond = " AND ".join(f"{qi(c)} = %s" for c in fk["columns"])
-            with self.conn.cursor() as cur:
-                cur.execute(f"SELECT {', '.join(qi(k) for k in fk['child_key'])} FROM {qi(fk['child'])} "
-                            f"WHERE {cond}", new)
-                out += [Change(table=fk["child"], key=tuple(r)) for r in cur.fetchall()]
-        return out
+    def cascaded(self, fk: dict, new) -> list[Change]:
+        """The children of ``fk`` that reference the parent's new values ``new``."""
+        if self.conn is None:
+            self.conn = connect(self.url, autocommit=True, settings={"time_zone": "+00:00"}, role="source")
+        cond = " AND ".join(f"{qi(c)} = %s" for c in fk["columns"])
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT {', '.join(qi(k) for k in fk['child_key'])} FROM {qi(fk['child'])} "
+                        f"WHERE {cond}", list(new))
+            return [Change(table=fk["child"], key=tuple(r)) for r in cur.fetchall()]
 
     def close(self) -> None:
         if self.conn is not None:

@@ -92,7 +92,8 @@ class MySQLCapture(Capture):
     def _check(self, cur, conn, url: DatabaseURL, plan, keyless: bool) -> list[str]:
         problems: list[str] = []
         v = _variables(cur, "version", "log_bin", "binlog_format", "binlog_row_image", "binlog_row_metadata",
-                       "server_id", "expire_logs_days", "binlog_expire_logs_seconds")
+                       "server_id", "expire_logs_days", "binlog_expire_logs_seconds", "log_bin_compress",
+                       "binlog_transaction_compression")
         mariadb = "mariadb" in v.get("version", "").lower()
         db = url.database
         if v.get("log_bin", "OFF").upper() not in ("ON", "1"):
@@ -107,6 +108,11 @@ class MySQLCapture(Capture):
             if v.get("binlog_row_image", "FULL").upper() != "FULL":
                 problems.append(f"binlog_row_image is {v.get('binlog_row_image')}: set binlog_row_image = FULL "
                                 "under [mysqld] in my.cnf (SET GLOBAL binlog_row_image = 'FULL' for new sessions)")
+            for name in ("log_bin_compress", "binlog_transaction_compression"):
+                if _on(v.get(name)):
+                    problems.append(f"{name} is ON: golive cannot read compressed binlog events (their rows would "
+                                    f"be lost): SET GLOBAL {name} = OFF and set {name} = OFF under [mysqld] in my.cnf"
+                                    " before the copy")
             if v.get("server_id") in ("0", None):
                 problems.append("server_id is 0: a server writing a binlog needs one: set server_id = 1 under "
                                 "[mysqld] in my.cnf")
