@@ -206,8 +206,8 @@ def test_golive_bookkeeping_is_never_app_data(quirks):
 
 def test_a_mariadb_golive_filled_moves_on_to_postgresql(mysql_admin_url, pg_db, prefect_api, tmp_path):
     """SQLite -> MariaDB with golive, then that MariaDB -> PostgreSQL: golive's bookkeeping stays behind (its
-    _golive_source_orphans' generated column broke the target) and the tables golive made (utf8mb4_nopad_bin text
-    beside a JSON column) read."""
+    _golive_source_orphans' generated column broke the target), the tables golive made (utf8mb4_nopad_bin text
+    beside a JSON column) read, and the foreign keys keep their names (not renamed for their indexes')."""
     from golive import sample
 
     name = "golive_rt_" + uuid.uuid4().hex[:8]
@@ -226,6 +226,11 @@ def test_a_mariadb_golive_filled_moves_on_to_postgresql(mysql_admin_url, pg_db, 
         assert all(skipped.get(("table", t)) == "golive's own bookkeeping" for t in own), skipped
         assert scalar(target, "SELECT count(*) FROM users") == 40
         assert scalar(target, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_golive%%'") == 0
+        # MySQL names a foreign key's index after it: the key keeps its name on the target all the same
+        fks = {r[0] for r in _mysql(mysql_admin_url, "SELECT CONSTRAINT_NAME FROM information_schema."
+                                    "REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()", database=name)}
+        assert fks and {r[0] for r in rows(target, "SELECT conname FROM pg_constraint WHERE contype = 'f'")} == fks
+        assert not [r for r in report["renamed"] if r["kind"] == "constraint"], report["renamed"]
     finally:
         _mysql(mysql_admin_url, f"DROP DATABASE IF EXISTS `{name}`")
 

@@ -124,8 +124,9 @@ def build_plan(source: DatabaseURL, target: DatabaseURL, options: MigrateOptions
         ctx.source_url, ctx.target_url = source, target
         for t in tables:
             plan.tables.append(_plan_table(ctx, t, counts[t.name], profiles[t.name]))
+        fk_names = _foreign_key_namer(plan, options, limit, chars)
         for t in tables:  # foreign keys need every table planned first
-            _plan_foreign_keys(t, plan, table_names, constraint_names, src)
+            _plan_foreign_keys(t, plan, table_names, fk_names, src)
         for tp in plan.tables:  # what the target's own limits require (MySQL: key lengths, row size)
             dst.target.adjust_table(tp, plan)
         src.source.plan_objects(ctx, schema, selected)
@@ -186,6 +187,21 @@ def changed_since(src, url: DatabaseURL, plan: MigrationPlan, stored: dict) -> s
         if not chunks or not all(c.get("digest") for c in chunks.values()):
             return "the source file (or its WAL) has another size or modification time"
     return verify_committed(url, plan, chunks)
+
+
+def _foreign_key_namer(plan: MigrationPlan, options, limit: int, chars: bool) -> Namer:
+    """Foreign keys are named apart from indexes: MySQL names a foreign key's index after it (a source's ``KEY
+    fk_x`` beside ``CONSTRAINT fk_x``), and both targets allow the two to share a name; they still may not share
+    one with another constraint (a primary key, a unique or a check: PostgreSQL's constraints of a table) or with
+    each other (MySQL's foreign keys of a database)."""
+    names = Namer(options.identifiers, "constraint", plan.renamed, limit, chars=chars)
+    for tp in plan.tables:
+        for ix in tp.indexes:
+            if ix.kind != "index":
+                names.used[names._key(ix.name)] = ix.name
+        for ck in tp.checks:
+            names.used[names._key(ck.name)] = ck.name
+    return names
 
 
 class _Context:
