@@ -326,38 +326,36 @@ def catch_up(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
     cut-over waiting to be asked). ``drain``: until a batch comes back empty, whatever the source's position (behind
     the fence: a transaction open at the fence may still commit).
 
-    While a batch is applied to the target, the next one is read from the source (its changes and its rows), in
-    one reader thread: the source's and the target's round trips overlap. The reader only reads: the position
-    moves (and the source lets go of what was applied) only once the target committed the batch that holds it.
+    Three stages overlap: while a batch is applied to the target, the next batch's rows are read from the source
+    and the changes after it are read from the capture (a feed thread reading changes ahead, at most ``AHEAD``
+    batches, and a reader thread reading their rows). They only read: the position moves (and the source lets go
+    of what was applied) only once the target committed the batch that holds it.
     """
     cap = dialect_of(source).capture
     t_end = None if seconds is None else time.monotonic() + seconds
     goal = cap.head(source, state) if seconds is None and not drain else None
 
-    def read(after: str):
-        b = cap.changes(source, state, after, limit=batch)
-        return b, (read_batch(source, plan, b) if b.changes else None)
+    def is_last(b) -> bool:
+        return (t_end is not None and time.monotonic() >= t_end) or (
+            goal is not None and cap.position_key(b.position) >= cap.position_key(goal))
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="golive-catch-up") as ahead:
-        pending = ahead.submit(read, state.applied)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="golive-catch-up-rows") as rows:
+        feed = _Feed(lambda after: cap.changes(source, state, after, limit=batch),
+                     lambda b: rows.submit(read_batch, source, plan, b), is_last)
+        feed.start(state.applied)
         try:
             while True:
-                b, rows = pending.result()
-                pending = None
+                b, read, last = feed.next()
                 if not b.changes:
                     if b.position and b.position != state.applied:
                         state.applied = b.position
                         save_state(target, state)
                     if wait and t_end is not None and time.monotonic() < t_end:
                         time.sleep(0.2)
-                        pending = ahead.submit(read, state.applied)
+                        feed.start(state.applied)
                         continue
                     return Lag(pending=0, seconds=0.0, position=state.applied)
-                last = (t_end is not None and time.monotonic() >= t_end) or (
-                    goal is not None and cap.position_key(b.position) >= cap.position_key(goal))
-                if not last:  # the next batch is read while this one is applied
-                    pending = ahead.submit(read, b.position)
-                n = apply_batch(source, target, plan, state, b, rows)
+                n = apply_batch(source, target, plan, state, b, read.result())
                 lag = Lag(pending=b.pending, position=state.applied,
                           seconds=max(0.0, time.time() - b.oldest_at) if b.oldest_at and b.pending else 0.0)
                 if on_batch is not None:
@@ -365,8 +363,85 @@ def catch_up(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
                 if last or (t_end is not None and time.monotonic() >= t_end):
                     return lag
         finally:
-            if pending is not None:  # read ahead, not applied: its reader ends before the caller goes on
-                pending.cancel() or _quietly(pending.result)
+            feed.stop()
+
+
+#: batches whose changes are read ahead of the one being applied
+AHEAD = 2
+
+
+class _Feed:
+    """The capture's changes read ahead in a thread, in order, each batch's rows handed to the reader as soon as
+    its changes are known: ``next()`` gives ``(batch, rows future, last)``. It stops after an empty batch, after
+    the last one (``is_last``), on an error (raised by ``next``), or when ``stop()`` is called."""
+
+    def __init__(self, changes, read, is_last):
+        self.changes, self.read, self.is_last = changes, read, is_last
+        self.queue, self.thread, self.halt = None, None, None
+
+    def start(self, after: str) -> None:
+        import queue
+        import threading
+
+        self.stop()
+        self.queue, self.halt = queue.Queue(maxsize=AHEAD), threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(after, self.queue, self.halt),
+                                       name="golive-catch-up-feed", daemon=True)
+        self.thread.start()
+
+    def _run(self, after: str, out, halt) -> None:
+        try:
+            while not halt.is_set():
+                b = self.changes(after)
+                if not b.changes:
+                    self._put(out, halt, (b, None, True))
+                    return
+                last = self.is_last(b)
+                self._put(out, halt, (b, self.read(b), last))
+                if last:
+                    return
+                after = b.position
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            self._put(out, halt, exc)
+
+    @staticmethod
+    def _put(out, halt, item) -> None:
+        import queue
+
+        while not halt.is_set():
+            try:
+                out.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def next(self):
+        item = self.queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        """End the feed; what it read ahead and nobody will apply is dropped (its errors are not this run's)."""
+        if self.thread is None:
+            return
+        self.halt.set()
+        while self.thread.is_alive():
+            self.thread.join(timeout=0.2)
+            self._drain()
+        self._drain()
+        self.thread = None
+
+    def _drain(self) -> None:
+        import queue
+
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, tuple) and item[1] is not None:
+                item[1].cancel() or _quietly(item[1].result)
 
 
 def _quietly(fn) -> None:

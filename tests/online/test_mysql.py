@@ -458,17 +458,23 @@ def test_a_compressed_binlog_is_refused_never_skipped(source, pg_url, binlog_ser
         binlog_server.admin("SET GLOBAL log_bin_compress = OFF", "SET GLOBAL log_bin_compress_min_len = 256")
 
 
+def _capturing(admin: str, pg_url: str):
+    """Capture begun on ``admin``'s database (nothing copied): ``(source, plan, capture, state)``."""
+    s = parse_url(admin)
+    plan = planning.build_plan(s, parse_url(pg_url), MigrateOptions(**OPTIONS))
+    cap = dialect_of(s).capture
+    with cap.begin(s, plan, workers=1) as (_, state):
+        pass
+    return s, plan, cap, state
+
+
 def test_a_cascade_to_an_unsigned_key_above_2_31_finds_the_children(source, binlog_server, pg_url, monkeypatch):
     """Without FULL metadata the binlog carries an UNSIGNED value signed: the parent's new key is corrected before
     its ON UPDATE CASCADE children are looked up by it (golive's reader and the library alike)."""
     from golive.dialects.mysql import binlog
 
     admin, _, name = source
-    s = parse_url(admin)
-    plan = planning.build_plan(s, parse_url(pg_url), MigrateOptions(**OPTIONS))
-    cap = dialect_of(s).capture
-    with cap.begin(s, plan, workers=1) as (_, state):
-        pass
+    s, plan, cap, state = _capturing(admin, pg_url)
     cid = binlog_server.admin("SELECT MIN(customer_id) FROM orders", database=name)[0][0]
     binlog_server.admin(f"UPDATE customers SET id = 3500000000 WHERE id = {cid}", database=name)
     children = {("orders", (r[0],), False) for r in binlog_server.admin(
@@ -487,11 +493,7 @@ def test_binlog_keys_match_the_rows_read_back(source, binlog_server, pg_url):
     """An UNSIGNED key above 2^31 (the binlog carries it signed without FULL metadata), composite string keys and
     a key change: each key the capture hands over finds its row again."""
     admin, _, name = source
-    s = parse_url(admin)
-    plan = planning.build_plan(s, parse_url(pg_url), MigrateOptions(**OPTIONS))
-    cap = dialect_of(s).capture
-    with cap.begin(s, plan, workers=1) as (_, state):
-        pass
+    s, plan, cap, state = _capturing(admin, pg_url)
     try:  # a binlog rotated in between, and FULL metadata (column names, signedness) from the middle on
         binlog_server.admin("UPDATE customers SET balance = 1 WHERE id = 3000000005", "FLUSH BINARY LOGS",
                             "UPDATE tags SET code = 'renamed' WHERE code = 't3' AND lang = 'fr'",
