@@ -9,7 +9,7 @@ from golive.dialects.bookkeeping import Bookkeeping
 
 #: a stored plan larger than this is kept zlib-compressed (base64, after ``PACKED``): one statement carries it,
 #: and a server refuses statements over ``max_allowed_packet`` (16 MB by default: the plan of 10,000 tables is
-#: 25 MB of JSON, 1-2 MB compressed). Plans stored plain by earlier versions read as before.
+#: 25 MB of JSON, 0.37 MB compressed). Plans stored plain by earlier versions read as before.
 PACK_OVER = 1 << 20
 PACKED = "golive-zlib:"
 
