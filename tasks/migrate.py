@@ -57,8 +57,11 @@ def copy_tables(source, target_url, plan: MigrationPlan, schema: str, tables: li
 
     A retry copies only what is not committed yet; when an earlier run committed every chunk of the group, the
     task run shows as Cached."""
+    from prefect.context import TaskRunContext
+
+    ctx = TaskRunContext.get()  # the same task run id for each retry: what an attempt did is kept for the next
     result = copying.copy_tables(commands.parse_source(source), commands.parse_target(target_url), plan, schema,
-                                 tables, snapshot=snapshot)
+                                 tables, snapshot=snapshot, attempt_key=str(ctx.task_run.id) if ctx else None)
     if result.chunks and all(c.resumed for c in result.chunks):
         return cached(result, plan.run_key, plan.source_fingerprint, *[(c.table, c.chunk) for c in result.chunks],
                       what="tables", message=f"{label}: copied by an earlier run of this migration "

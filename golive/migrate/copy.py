@@ -92,13 +92,14 @@ def copy_chunk(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, tp
         writer.close()
 
 
-#: what the attempts of a group that failed did, by (run, first table): a retry takes those results instead of
-#: finding the chunks committed (which would report them as an earlier run's)
-_group_attempts: dict[tuple[str, str], dict[str, ChunkResult]] = {}
+#: what the failed attempts of a group did, by ``attempt_key`` (the caller's id of the step, the same for its
+#: retries): a retry takes those results instead of finding the chunks committed (which would report them as an
+#: earlier run's)
+_group_attempts: dict[str, dict[str, ChunkResult]] = {}
 
 
 def copy_tables(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, schema: str,
-                tables: list[TablePlan], *, snapshot: str | None = None) -> GroupResult:
+                tables: list[TablePlan], *, snapshot: str | None = None, attempt_key: str | None = None) -> GroupResult:
     """Copy a group of small tables (one chunk each, or none) and build each one's keys, one table after the
     other: one step instead of two per table (``golive.migrate.schedule.group_tables``).
 
@@ -108,8 +109,8 @@ def copy_tables(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, s
     """
     from golive.migrate import target as tgt
 
-    memo_key = (plan.run_key, tables[0].source if tables else "")
-    done = _group_attempts.setdefault(memo_key, {})
+    memo_key = attempt_key
+    done = _group_attempts.setdefault(memo_key, {}) if memo_key else {}
     out = GroupResult()
     for tp in tables:
         for chunk in tp.chunks:
@@ -119,7 +120,8 @@ def copy_tables(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, s
                 done[f"{tp.source}\x1f{chunk.no}"] = result
             out.chunks.append(result)
         out.steps.append(tgt.finish_table(target, schema, tp))
-    _group_attempts.pop(memo_key, None)
+    if memo_key:
+        _group_attempts.pop(memo_key, None)
     return out
 
 
