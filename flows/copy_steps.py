@@ -14,7 +14,7 @@ from flows.artifacts import artifact_key
 from golive import progress
 from golive.migrate.schedule import run_schedule
 from golive.model.plan import MigrationPlan
-from tasks.migrate import copy_chunk, finish_table, link_table
+from tasks.migrate import copy_chunk, copy_tables, finish_table, group_label, link_table
 
 
 def source_snapshot(source, plan: MigrationPlan, options):
@@ -48,6 +48,8 @@ def copy_and_link(source, target, plan: MigrationPlan, workers: int, snapshot: s
         plan, workers,
         copy=lambda tp, ch: copy_chunk.submit(source, target, context, tp, ch, snapshot),
         keys=lambda tp: finish_table.submit(target, schema, tp),
+        group=lambda tables: copy_tables.submit(source, target, context, schema, tables, group_label(tables),
+                                                snapshot),
         link=lambda tp: link_table.submit(target, plan.schema_of(tp), tp.target, tp.foreign_keys),
         first_done=lambda futures: next(as_completed(futures)),
         on_chunk=on_chunk)

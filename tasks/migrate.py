@@ -48,6 +48,33 @@ def copy_chunk(source, target_url, plan: MigrationPlan, tp: TablePlan, chunk: Ch
     return result
 
 
+@task(name="copy-tables", task_run_name="copy-{label}", retries=3, retry_delay_seconds=[2, 10, 30],
+      retry_condition_fn=retry_only_transient, **_COMMON)
+def copy_tables(source, target_url, plan: MigrationPlan, schema: str, tables: list[TablePlan], label: str,
+                snapshot: str | None = None) -> copying.GroupResult:
+    """Copy a group of small tables (a chunk each, or none) and build each one's keys: one task run for many
+    tables (``golive.migrate.schedule.group_tables``). ``label`` names the group (its first and last table).
+
+    A retry copies only what is not committed yet; when an earlier run committed every chunk of the group, the
+    task run shows as Cached."""
+    from prefect.context import TaskRunContext
+
+    ctx = TaskRunContext.get()  # the same task run id for each retry: what an attempt did is kept for the next
+    result = copying.copy_tables(commands.parse_source(source), commands.parse_target(target_url), plan, schema,
+                                 tables, snapshot=snapshot, attempt_key=str(ctx.task_run.id) if ctx else None)
+    if result.chunks and all(c.resumed for c in result.chunks):
+        return cached(result, plan.run_key, plan.source_fingerprint, *[(c.table, c.chunk) for c in result.chunks],
+                      what="tables", message=f"{label}: copied by an earlier run of this migration "
+                      f"({sum(c.rows_written for c in result.chunks)} rows, still in the target)")
+    return result
+
+
+def group_label(tables: list[TablePlan]) -> str:
+    """``t00001..t00050 (50 tables)``: a group's task run name, at most about 100 characters."""
+    first, last = tables[0].source[:40], tables[-1].source[:40]
+    return first if len(tables) == 1 else f"{first}..{last} ({len(tables)} tables)"
+
+
 def _range(chunk: ChunkPlan) -> str:
     if chunk.lo is None and chunk.hi is None:
         return "the whole table"

@@ -251,3 +251,37 @@ def test_kill_9_mid_copy_and_resume(my_db, golive, tmp_path):
     assert rep["resumed"] and rep["rows_written"] == 300_000 and rep["validation"]["ok"]
     assert q(url, "SELECT COUNT(*), COUNT(DISTINCT id), SUM(n) FROM events") == [
         (300_000, 300_000, sum(i % 97 for i in range(1, 300_001)))]
+
+
+def test_a_plan_bigger_than_max_allowed_packet_is_stored_compressed_and_read_back(my_db):
+    """10,000 tables into MariaDB failed at 'preparing the target database: MySQL server has gone away': the plan
+    (25 MB of JSON) was one statement, over the server's max_allowed_packet (16 MB by default). A plan over 1 MB is
+    stored zlib-compressed; one stored plain by an earlier version still reads."""
+    import json
+
+    from golive.dialects.mysql.bookkeeping import PACKED, MySQLBookkeeping
+    from golive.dialects.mysql.session import connect
+    from golive.urls import parse_url
+
+    url = my_db()
+    conn = connect(parse_url(url))
+    try:
+        packet = q(url, "SELECT @@max_allowed_packet")[0][0]
+        plan = {"run_key": "big", "tables": [{"source": f"t{i:05d}", "careful_sql": "x" * 100 + str(i)}
+                                             for i in range(packet // 100 + 1)]}
+        text = json.dumps(plan)
+        assert len(text) > packet
+        book = MySQLBookkeeping(conn)
+        book.ensure()
+        book.start_run("big", "db", text, "fp")
+        conn.commit()
+        assert book.get_run("big")["plan"] == plan
+        assert q(url, "SELECT LEFT(plan, 12) FROM _golive_runs")[0][0] == PACKED
+        small = {"run_key": "old", "tables": []}
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO _golive_runs (run_key, target_schema, status, plan) VALUES ('old', 'db', "
+                        "'copying', %s)", (json.dumps(small),))
+        conn.commit()
+        assert book.get_run("old")["plan"] == small
+    finally:
+        conn.close()

@@ -279,3 +279,137 @@ def test_the_cli_limits_malloc_arenas_unless_the_user_did(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     runtime.fewer_malloc_arenas()
     assert calls == ([(-8, runtime.MALLOC_ARENAS)] if sys.platform.startswith("linux") else [])
+
+
+# ---------------------------------------------------------------------- many small tables: a task run per group
+
+
+def _tiny_plan(n: int, fk_every: int = 0, rows: int = 10):
+    return SimpleNamespace(tables=[
+        SimpleNamespace(source=f"t{i}", target=f"t{i}", rows=rows, indexes=[], chunking="rowid",
+                        chunks=[SimpleNamespace(no=0)] if rows else [],
+                        foreign_keys=[SimpleNamespace(source_ref_table=f"t{i - 1}")] if fk_every and i % fk_every == 1
+                        else [])
+        for i in range(n)])
+
+
+def test_many_small_tables_go_in_groups_of_tables_not_a_step_per_chunk_and_table():
+    """10,000 tables of 10 rows were 20,000 task runs (a chunk and a key build each), and Prefect keeps every task
+    run's state until the flow ends: the run peaked at 507 MB. Small tables now go 50 to a step (their chunks, then
+    their keys); foreign keys still link as soon as a child's parents have keys."""
+    from golive.migrate import schedule
+
+    plan = _tiny_plan(10_000, fk_every=100)
+    submitted: list[str] = []
+    linked: list[str] = []
+
+    class Done(SimpleNamespace):  # a future's stand-in: hashable
+        __hash__ = object.__hash__
+
+    def group(tables):
+        submitted.append("group")
+        return Done(chunks=[SimpleNamespace(table=t.source, chunk=0) for t in tables],
+                               steps=[("keys", t.source) for t in tables])
+
+    seen: list[int] = []
+    chunks, steps = run_schedule(plan, 4, copy=lambda tp, ch: submitted.append("copy"),
+                                 keys=lambda tp: submitted.append("keys"),
+                                 link=lambda tp: linked.append(tp.source) or ("link", tp.source),
+                                 first_done=lambda futures: futures[0], result=lambda f: f, group=group,
+                                 on_chunk=lambda tp, r, done, total: seen.append(done))
+    assert submitted == ["group"] * 200  # 50 tables each; no chunk or key step of its own
+    assert len(chunks) == 10_000 and len(steps) == 10_000 + 100 and seen[-1] == 10_000
+    assert linked == [f"t{i}" for i in range(1, 10_000, 100)]
+    assert schedule.group_size(plan, 4) == schedule.GROUP_TABLES
+
+
+def test_a_few_tables_or_big_ones_keep_a_step_per_chunk():
+    """The bench app's few tables, and tables of more than GROUP_TABLE_ROWS rows, go as before: a step per chunk
+    and per table's keys (grouping would run their work one after the other)."""
+    from golive.migrate import schedule
+
+    assert schedule.group_tables(_tiny_plan(6), 4) == []
+    assert schedule.group_tables(_tiny_plan(1000, rows=schedule.GROUP_TABLE_ROWS + 1), 4) == []
+    groups = schedule.group_tables(_tiny_plan(100), 4)  # 100 tables, 4 workers: 16 steps of 7 tables (the last 2)
+    assert [len(g) for g in groups] == [7] * 14 + [2]
+    empty = schedule.group_tables(_tiny_plan(100, rows=0), 4)  # tables without rows: only their keys, grouped too
+    assert sum(len(g) for g in empty) == 100
+
+
+def _small_app(path, n: int) -> dict[str, int]:
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT)")
+    db.execute("CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id))")
+    db.executemany("INSERT INTO parent VALUES (?, ?)", [(i, f"p{i}") for i in range(1, 6)])
+    db.executemany("INSERT INTO child VALUES (?, ?)", [(i, i % 5 + 1) for i in range(1, 21)])
+    counts = {"parent": 5, "child": 20}
+    for i in range(n):
+        db.execute(f"CREATE TABLE s{i:02d} (id INTEGER PRIMARY KEY, v TEXT)")
+        db.executemany(f"INSERT INTO s{i:02d} VALUES (?, ?)", [(j, f"v{j}") for j in range(1, i + 2)])
+        counts[f"s{i:02d}"] = i + 1
+    db.execute("CREATE TABLE empty (id INTEGER PRIMARY KEY)")
+    counts["empty"] = 0
+    db.commit()
+    db.close()
+    return counts
+
+
+def _migrate(src, url, workers: int = 2):
+    from pydantic import SecretStr
+
+    from flows.migrate_database import migrate_database
+
+    state = migrate_database(source=SecretStr(f"sqlite:///{src}"), target=SecretStr(url),
+                             options=MigrateOptions(workers=workers, validate_after=False), return_state=True)
+    report = state.result(raise_on_failure=False)
+    assert not isinstance(report, BaseException), report
+    return state.state_details.flow_run_id, report
+
+
+def test_small_tables_migrate_a_task_run_per_group_retried_and_resumed_without_doubling(prefect_api, pg_url,
+                                                                                       tmp_path, monkeypatch):
+    """Through the real flow and Prefect API: 33 small tables in 7 task runs (not 33 chunk copies and 33 key
+    builds), the foreign key linked, every row once. A group retried after one of its key builds failed
+    (transiently) copies nothing twice, and its chunks are not reported as an earlier run's; a resumed run shows
+    the groups as Cached."""
+    from golive.dialects.postgresql import target as pg
+    from golive.errors import TransientError
+    from helpers import scalar, task_runs
+
+    src = tmp_path / "small.db"
+    counts = _small_app(src, 30)
+    real, failed = pg.PostgresTarget.finish_table, []
+
+    def flaky(self, url, schema, tp):
+        if tp.source == "s17" and not failed:
+            failed.append(tp.source)
+            raise TransientError("connection lost (test)")
+        return real(self, url, schema, tp)
+
+    monkeypatch.setattr(pg.PostgresTarget, "finish_table", flaky)
+    flow_id, report = _migrate(src, pg_url)
+    assert report["ok"], report["errors"]
+    assert failed == ["s17"]
+    runs = task_runs(flow_id)
+    groups = sorted(n for n in runs if n.startswith("copy-"))
+    assert len(groups) == 7 and all("tables)" in n for n in groups), groups  # 33 tables: 6 groups of 5, then 3
+    assert not [n for n in runs if n.startswith("keys-") or n in ("copy-parent-0", "copy-child-0")], sorted(runs)
+    assert [n for n in runs if n.startswith("fk-")] == ["fk-child"]
+    assert all(state[:2] == ("COMPLETED", "Completed") for n, state in runs.items() if n in groups), runs
+    assert sum(t["resumed_chunks"] for t in report["tables"]) == 0
+    for table, n in counts.items():
+        assert scalar(pg_url, f"SELECT count(*) FROM {table}") == n
+    public = "SELECT count(*) FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND contype = "
+    assert scalar(pg_url, public + "'p'") == len(counts) and scalar(pg_url, public + "'f'") == 1
+
+    # resumed after a kill before the report: every group was committed, so each shows as Cached
+    with __import__("psycopg").connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE _golive.runs SET status = 'copying', finished_at = NULL")
+    flow_id, report = _migrate(src, pg_url)
+    assert report["ok"] and report["resumed"], report["errors"]
+    runs = task_runs(flow_id)
+    states = {n: runs[n][:2] for n in runs if n.startswith("copy-")}
+    assert len(states) == 7 and all(s == ("COMPLETED", "Cached") for s in states.values()), states
+    assert all(runs[n][3].startswith("golive-tables-") for n in states)
+    for table, n in counts.items():
+        assert scalar(pg_url, f"SELECT count(*) FROM {table}") == n

@@ -25,7 +25,7 @@ from golive import progress
 from golive.dialects import get_dialect
 from golive.errors import TransientError
 from golive.model.plan import ChunkPlan, MigrationPlan, TablePlan
-from golive.model.results import ChunkReader, ChunkResult, ChunkWriter, CountMismatch, Refused
+from golive.model.results import ChunkReader, ChunkResult, ChunkWriter, CountMismatch, GroupResult, Refused
 from golive.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,39 @@ def copy_chunk(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, tp
             reader.close()
     finally:
         writer.close()
+
+
+#: what the failed attempts of a group did, by ``attempt_key`` (the caller's id of the step, the same for its
+#: retries): a retry takes those results instead of finding the chunks committed (which would report them as an
+#: earlier run's)
+_group_attempts: dict[str, dict[str, ChunkResult]] = {}
+
+
+def copy_tables(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, schema: str,
+                tables: list[TablePlan], *, snapshot: str | None = None, attempt_key: str | None = None) -> GroupResult:
+    """Copy a group of small tables (one chunk each, or none) and build each one's keys, one table after the
+    other: one step instead of two per table (``golive.migrate.schedule.group_tables``).
+
+    Safe to retry as a whole: each chunk is copied exactly once (``copy_chunk`` recognises a committed chunk) and
+    the key builds look at what exists. Chunks committed by a failed attempt of this group in this process keep
+    their results (not marked resumed); chunks an interrupted earlier run committed come back ``resumed``.
+    """
+    from golive.migrate import target as tgt
+
+    memo_key = attempt_key
+    done = _group_attempts.setdefault(memo_key, {}) if memo_key else {}
+    out = GroupResult()
+    for tp in tables:
+        for chunk in tp.chunks:
+            result = done.get(f"{tp.source}\x1f{chunk.no}")
+            if result is None:
+                result = copy_chunk(source, target, plan, tp, chunk, snapshot=snapshot)
+                done[f"{tp.source}\x1f{chunk.no}"] = result
+            out.chunks.append(result)
+        out.steps.append(tgt.finish_table(target, schema, tp))
+    if memo_key:
+        _group_attempts.pop(memo_key, None)
+    return out
 
 
 def chunk_digest(reader: ChunkReader, chunk: ChunkPlan) -> tuple[str, int]:

@@ -42,8 +42,11 @@ def build_report(plan: MigrationPlan, options: MigrateOptions, chunks: list, ste
     tables = []
     all_rejects: list[dict] = []
     converted: list[dict] = []
+    by_table: dict[str, list[dict]] = {}  # not a scan of every chunk per table (10,000 x 10,000)
+    for c in chunks:
+        by_table.setdefault(c["table"], []).append(c)
     for tp in plan.tables:
-        mine = [c for c in chunks if c["table"] == tp.source]
+        mine = by_table.get(tp.source, [])
         read = sum(c["rows_read"] for c in mine)
         written = sum(c["rows_written"] for c in mine)
         rejected = sum(c["rows_rejected"] for c in mine)

@@ -27,6 +27,14 @@ class ChunkResult(BaseModel):
     careful: bool = Field(False, description="The reject path was used.")
 
 
+class GroupResult(BaseModel):
+    """What copying a group of small tables returns (``golive.migrate.copy.copy_tables``): the chunk results,
+    then one key build's result per table, in the group's order."""
+
+    chunks: list[ChunkResult] = Field(default_factory=list)
+    steps: list["StepResult"] = Field(default_factory=list)
+
+
 class Refused(Exception):
     """The target refused rows of a load: the physical line (PostgreSQL) or the record (MySQL), 1-based,
     within this load, when it said which."""
@@ -114,3 +122,6 @@ def key_value(v):
     if v is None or isinstance(v, (int, float, str, bool)):
         return v
     return str(v)
+
+
+GroupResult.model_rebuild()

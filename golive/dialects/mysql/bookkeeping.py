@@ -2,7 +2,32 @@
 
 from __future__ import annotations
 
+import base64
+import zlib
+
 from golive.dialects.bookkeeping import Bookkeeping
+
+#: a stored plan larger than this is kept zlib-compressed (base64, after ``PACKED``): one statement carries it,
+#: and a server refuses statements over ``max_allowed_packet`` (16 MB by default: the plan of 10,000 tables is
+#: 25 MB of JSON, 0.37 MB compressed). Plans stored plain by earlier versions read as before.
+PACK_OVER = 1 << 20
+PACKED = "golive-zlib:"
+
+
+def pack(text: str) -> str:
+    """``text`` as stored: as is up to ``PACK_OVER`` characters, else compressed."""
+    if len(text) <= PACK_OVER:
+        return text
+    return PACKED + base64.b64encode(zlib.compress(text.encode(), 6)).decode("ascii")
+
+
+def unpack(value):
+    """What ``pack`` stored, as text (anything else unchanged)."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode()
+    if isinstance(value, str) and value.startswith(PACKED):
+        return zlib.decompress(base64.b64decode(value[len(PACKED):])).decode()
+    return value
 
 
 class MySQLBookkeeping(Bookkeeping):
@@ -49,6 +74,13 @@ class MySQLBookkeeping(Bookkeeping):
                   "plan = VALUES(plan), source_fingerprint = VALUES(source_fingerprint), started_at = CURRENT_TIMESTAMP(6), "
                   "finished_at = NULL")
     now = "CURRENT_TIMESTAMP(6)"
+
+    @staticmethod
+    def _json(v):
+        return Bookkeeping._json(unpack(v))
+
+    def start_run(self, run_key: str, schema: str, plan_json: str, fingerprint: str) -> None:
+        super().start_run(run_key, schema, pack(plan_json), fingerprint)
 
     def exists(self) -> bool:
         return bool(self._rows("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
