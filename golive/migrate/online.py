@@ -319,9 +319,9 @@ def catch_up(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
              drain: bool = False) -> Lag:
     """Apply captured changes until caught up, or for ``seconds`` at most. Returns the lag left.
 
-    Caught up: a batch comes back empty, or (no ``seconds``) the source's position when the call began is applied,
-    so an app writing faster than the catch-up applies cannot keep it going forever (what it wrote meanwhile is
-    the lag returned; the cut-over drains it behind the fence). ``on_batch(lag, applied)`` is told after each
+    Caught up: a batch comes back empty, or the source's position when the call began is applied, so an app that
+    keeps writing cannot keep it going until ``seconds`` (what it wrote meanwhile is the lag returned, which the
+    next round or the cut-over's drain applies). ``on_batch(lag, applied)`` is told after each
     batch (progress, the UI). ``wait``: caught up, keep polling (every 0.2 s) until ``seconds`` pass (a manual
     cut-over waiting to be asked). ``drain``: until a batch comes back empty, whatever the source's position (behind
     the fence: a transaction open at the fence may still commit).
@@ -333,7 +333,9 @@ def catch_up(source: DatabaseURL, target: DatabaseURL, plan: MigrationPlan, stat
     """
     cap = dialect_of(source).capture
     t_end = None if seconds is None else time.monotonic() + seconds
-    goal = cap.head(source, state) if seconds is None and not drain else None
+    # caught up: the source's head when the call began is applied (a drain goes on to an empty batch; a manual
+    # cut-over waiting to be asked polls until ``seconds`` pass)
+    goal = cap.head(source, state) if not drain and not wait else None
 
     def is_last(b) -> bool:
         return (t_end is not None and time.monotonic() >= t_end) or (

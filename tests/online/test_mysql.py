@@ -187,8 +187,13 @@ def copy_online(source: str, target: str, options: MigrateOptions | None = None)
 
 
 def catch_up_while_writing(source: str, target: str, plan, state, *, seconds: float = 3.0):
-    """The catch-up the flow runs until the lag is small (the app keeps writing, so it is never zero)."""
-    online.catch_up(parse_url(source), parse_url(target), plan, state, seconds=seconds, batch=400)
+    """The catch-up rounds the flow runs while the app keeps writing (each round ends at the source's head as of
+    its start: the lag is never zero), for ``seconds``."""
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        online.catch_up(parse_url(source), parse_url(target), plan, state, seconds=t_end - time.monotonic(),
+                        batch=400)
+        time.sleep(0.05)
 
 
 def _values(v):
