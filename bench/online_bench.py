@@ -86,6 +86,7 @@ class ThrowawayMariaDB:
     def __init__(self, tmp: Path):
         self.dir, self.port = tmp / "mysrc", free_port()
         self.url = f"mysql://root@127.0.0.1:{self.port}/app"
+        self.app_url = f"mysql://app:app-pw@127.0.0.1:{self.port}/app"
 
     def __enter__(self):
         self.dir.mkdir()
@@ -102,7 +103,10 @@ class ThrowawayMariaDB:
             # root over TCP from 127.0.0.1, no password (the datadir's root@localhost is socket-only)
             r = subprocess.run(["mariadb", f"--socket={self.dir}/sock", "-uroot", "-e",
                                 "CREATE DATABASE IF NOT EXISTS app; CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'; "
-                                "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION"],
+                                "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; "
+                                # the app's own user: no SUPER / READ_ONLY ADMIN, so the fence applies to it
+                                "CREATE USER IF NOT EXISTS 'app'@'127.0.0.1' IDENTIFIED BY 'app-pw'; "
+                                "GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO 'app'@'127.0.0.1'"],
                                capture_output=True)
             if r.returncode == 0:
                 log(f"throwaway MariaDB (binlog ROW) on port {self.port}")
@@ -150,11 +154,14 @@ class Writer:
 class Source:
     """A bench source: a URL for golive and the writer, and how to get a fresh copy of it per run."""
 
+    made = 0  # across rounds (a Source per round): every copy its own name
+
     def __init__(self, kind: str, tmp: Path, app_db: Path, servers: dict):
         self.kind, self.tmp, self.app_db, self.servers, self.n = kind, tmp, app_db, servers, 0
 
     def fresh(self) -> str:
-        self.n += 1
+        Source.made += 1
+        self.n = Source.made
         if self.kind == "sqlite":
             path = self.tmp / f"src-{self.n}.db"
             shutil.copy(self.app_db, path)
@@ -170,6 +177,10 @@ class Source:
                 c.execute(f"CREATE DATABASE {name} TEMPLATE app")
             return db_url(srv.url, name)
         return self.servers["mariadb"].url  # one database: golive migrate abort leaves it writable again
+
+    def app(self, url: str) -> str:
+        """The URL the app writes with (MariaDB: a user the fence applies to; root would write through it)."""
+        return self.servers["mariadb"].app_url if self.kind == "mariadb" else url
 
     def done(self, url: str, env: dict) -> None:
         subprocess.run(GOLIVE + ["migrate", "abort", "-s", url, "-t", self.target_for_abort], env=env,
@@ -219,7 +230,7 @@ def bench_source(kind: str, src: Source, pg: Pg, env: dict, tmp: Path, rate: flo
     pg.drop(tgt)
     src.target_for_abort = db_url(pg.admin_url, "postgres")
     # the writer alone: its latency without capture
-    w = Writer(url, rate=rate, seconds=20, env=env)
+    w = Writer(src.app(url), rate=rate, seconds=20, env=env)
     base = w.result()
     out["writer_baseline"] = {"committed": base["committed"], "p99_ms": base["latency_ms"]["p99"]}
     # online, the writer writing the whole time
@@ -228,7 +239,7 @@ def bench_source(kind: str, src: Source, pg: Pg, env: dict, tmp: Path, rate: flo
     switch = tmp / f"switch-{kind}"
     switch.unlink(missing_ok=True)
     commits = tmp / f"commits-{kind}.jsonl"
-    w = Writer(url, rate=rate, switch=switch, env=env, commits=commits)
+    w = Writer(src.app(url), rate=rate, switch=switch, env=env, commits=commits)
     time.sleep(2)
     report = tmp / f"online-{kind}.json"
     res = run_measured(GOLIVE + ["migrate", "db", "-s", url, "-t", target, "--online", "--cutover-command",
@@ -288,8 +299,8 @@ def catch_up_rate(src: Source, pg: Pg, env: dict, tmp: Path, seconds: float, rat
                 copying.copy_chunk(s, d, plan.context(), tp, ch, snapshot=snapshot)
             tgt_mod.finish_table(d, plan.schema_of(tp), tp)
     # what capture alone costs the app: the writer at the online run's rate, capture on, no copy running
-    steady = Writer(url, rate=rate, seconds=20, env=env).result()
-    w = Writer(url, rate=0, seconds=seconds, env=env)
+    steady = Writer(src.app(url), rate=rate, seconds=20, env=env).result()
+    w = Writer(src.app(url), rate=0, seconds=seconds, env=env)
     written = w.result(timeout=seconds + 120)
     t0 = time.perf_counter()
     lag = online.catch_up(s, d, plan, state)
