@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import shlex
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -382,9 +384,6 @@ class _Feed:
         self.queue, self.thread, self.halt = None, None, None
 
     def start(self, after: str) -> None:
-        import queue
-        import threading
-
         self.stop()
         self.queue, self.halt = queue.Queue(maxsize=AHEAD), threading.Event()
         self.thread = threading.Thread(target=self._run, args=(after, self.queue, self.halt),
@@ -408,8 +407,6 @@ class _Feed:
 
     @staticmethod
     def _put(out, halt, item) -> None:
-        import queue
-
         while not halt.is_set():
             try:
                 out.put(item, timeout=0.2)
@@ -435,8 +432,6 @@ class _Feed:
         self.thread = None
 
     def _drain(self) -> None:
-        import queue
-
         while True:
             try:
                 item = self.queue.get_nowait()
