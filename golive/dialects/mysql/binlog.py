@@ -24,6 +24,7 @@ import re
 import warnings
 from contextlib import contextmanager
 
+from golive.dialects.mysql import binlog_wire
 from golive.dialects.mysql.session import connect, connect_kwargs, qi, translate_error
 from golive.dialects.mysql.snapshot import position_key
 from golive.errors import TerminalError
@@ -221,8 +222,6 @@ def read_changes(url: DatabaseURL, state: CaptureState, after: str, *, limit: in
     Read off the wire (``binlog_wire``: the key columns, and an ON UPDATE CASCADE parent's referenced columns, from
     the row images' bytes); the library reads the range instead, decoding every column, when the wire reader meets
     an event or a column it does not read exactly."""
-    from golive.dialects.mysql import binlog_wire
-
     try:
         return _collect(url, state, after, limit, _wire_events)
     except binlog_wire.Unsupported as exc:
@@ -285,11 +284,9 @@ def _collect(url: DatabaseURL, state: CaptureState, after: str, limit: int, sour
                     break
     except (SchemaChanged, TerminalError):
         raise
+    except binlog_wire.Unsupported:
+        raise
     except Exception as exc:
-        from golive.dialects.mysql.binlog_wire import Unsupported
-
-        if isinstance(exc, Unsupported):
-            raise
         raise _stream_error(exc, url, start) from None
     pending = _pending(url, start, position, len(changes)) if full else 0
     at = last_at if pending else (first_at or last_at)
@@ -299,8 +296,6 @@ def _collect(url: DatabaseURL, state: CaptureState, after: str, limit: int, sour
 @contextmanager
 def _wire_events(url: DatabaseURL, state: CaptureState, file: str, pos: int):
     """The stream read off the wire (``binlog_wire``)."""
-    from golive.dialects.mysql import binlog_wire
-
     conn = connect(url, autocommit=True, role="source", database=False)
     conn._read_timeout = 600  # a silently dead server: an error after 10 minutes, not a hang
     lookups = _Children(url)
@@ -320,7 +315,6 @@ def _library_events(url: DatabaseURL, state: CaptureState, file: str, pos: int):
     from pymysqlreplication.event import NotImplementedEvent, QueryEvent, XidEvent
     from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-    from golive.dialects.mysql.binlog_wire import COMPRESSED, COMPRESSED_FIX
 
     meta = state.meta
     database, tables = meta["database"], meta["tables"]
@@ -355,8 +349,8 @@ def _library_events(url: DatabaseURL, state: CaptureState, file: str, pos: int):
                 yield "query", ev.query or "", _s(ev.schema) or "", stream.log_file, stream.log_pos
             elif isinstance(ev, XidEvent):
                 yield "end", stream.log_file, stream.log_pos
-            elif getattr(ev, "event_type", None) in COMPRESSED:  # the library skips them: their rows would be lost
-                raise TerminalError(COMPRESSED_FIX)
+            elif getattr(ev, "event_type", None) in binlog_wire.COMPRESSED:  # skipped by the library: rows lost
+                raise TerminalError(binlog_wire.COMPRESSED_FIX)
 
     try:
         yield events()
